@@ -1,0 +1,242 @@
+/**
+ * The error model: what can go wrong with an HTTP call, as values a program can switch on.
+ *
+ * Two families never mix: a {@link NetworkError} means no usable response arrived; a
+ * {@link StatusError} means one did, with a status the caller did not accept. The rest name
+ * the few other failures callers need to tell apart. Every error carries the method and a
+ * redacted URL and prints a one-line message.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import { redactUrl } from "./internal/redact.js"
+
+export { redactUrl }
+
+/**
+ * Why a request produced no usable response.
+ *
+ * - `Timeout`: a deadline fired; `phase` says which one.
+ * - `ConnectionRefused`: nothing listens at the address.
+ * - `DnsLookup`: the host name did not resolve.
+ * - `Tls`: the TLS handshake failed (untrusted or invalid certificate, protocol mismatch).
+ * - `ConnectionReset`: the peer closed or reset the connection mid-exchange.
+ * - `Aborted`: the request was cancelled before it completed.
+ * - `Protocol`: the peer spoke something that is not valid HTTP.
+ * - `Other`: anything else the transport reported; `cause` has the details.
+ */
+export type NetworkReason =
+  | "Timeout"
+  | "ConnectionRefused"
+  | "DnsLookup"
+  | "Tls"
+  | "ConnectionReset"
+  | "Aborted"
+  | "Protocol"
+  | "Other"
+
+/**
+ * Which deadline fired: establishing the connection, waiting for response headers, the
+ * longest gap between body chunks, or the request's overall deadline.
+ */
+export type TimeoutPhase = "connect" | "headers" | "body" | "deadline"
+
+/**
+ * The request did not produce a usable HTTP response.
+ *
+ * @since 0.1.0
+ */
+export class NetworkError extends Data.TaggedError("NetworkError")<{
+  readonly reason: NetworkReason
+  readonly method: string
+  /** Redacted: no credentials, no secret query values. */
+  readonly url: string
+  /** Set when `reason` is `Timeout`. */
+  readonly phase?: TimeoutPhase | undefined
+  /** The transport's own error code, e.g. `ECONNREFUSED`, when it gave one. */
+  readonly code?: string | undefined
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const what = this.reason === "Timeout" ? `timeout (${this.phase ?? "deadline"})` : describeReason(this.reason)
+    return `${this.method} ${this.url}: ${what}${this.code !== undefined ? ` [${this.code}]` : ""}`
+  }
+}
+
+const describeReason = (reason: NetworkReason): string => {
+  switch (reason) {
+    case "ConnectionRefused":
+      return "connection refused"
+    case "DnsLookup":
+      return "DNS lookup failed"
+    case "Tls":
+      return "TLS handshake failed"
+    case "ConnectionReset":
+      return "connection reset"
+    case "Aborted":
+      return "aborted"
+    case "Protocol":
+      return "invalid HTTP response"
+    case "Timeout":
+      return "timeout"
+    case "Other":
+      return "network error"
+  }
+}
+
+/**
+ * A response arrived with a status the caller did not accept (by default: anything not 2xx).
+ *
+ * @since 0.1.0
+ */
+export class StatusError extends Data.TaggedError("StatusError")<{
+  readonly status: number
+  readonly method: string
+  readonly url: string
+  /** Parsed `Retry-After`, when the server sent a valid one. */
+  readonly retryAfter: Option.Option<Duration.Duration>
+  /** At most 1 KiB of the body, decoded as UTF-8, for diagnostics. */
+  readonly bodySnippet: string
+  readonly headers: Readonly<Record<string, string>>
+}> {
+  override get message(): string {
+    const wait = Option.match(this.retryAfter, {
+      onNone: () => "",
+      onSome: (d) => ` (retry after ${Duration.format(d)})`
+    })
+    const snippet = this.bodySnippet.length > 0 ? `: ${oneLine(this.bodySnippet, 120)}` : ""
+    return `${this.method} ${this.url}: HTTP ${this.status}${wait}${snippet}`
+  }
+}
+
+/**
+ * The body arrived but could not be decoded (invalid JSON, or it did not match the schema).
+ *
+ * @since 0.1.0
+ */
+export class DecodeError extends Data.TaggedError("DecodeError")<{
+  readonly method: string
+  readonly url: string
+  readonly status: number
+  /** A short description of what did not decode. */
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    return `${this.method} ${this.url}: could not decode body (HTTP ${this.status}): ${oneLine(this.detail, 200)}`
+  }
+}
+
+/**
+ * The body is larger than the configured limit. The transfer was stopped, not buffered.
+ *
+ * @since 0.1.0
+ */
+export class BodyTooLargeError extends Data.TaggedError("BodyTooLargeError")<{
+  readonly method: string
+  readonly url: string
+  readonly limit: number
+  /** The size the server announced in `Content-Length`, when it did. */
+  readonly contentLength?: number | undefined
+}> {
+  override get message(): string {
+    const announced = this.contentLength !== undefined ? ` (Content-Length ${this.contentLength})` : ""
+    return `${this.method} ${this.url}: body exceeds the limit of ${this.limit} bytes${announced}`
+  }
+}
+
+/**
+ * Why a redirect was not followed.
+ *
+ * - `TooMany`: more hops than `maxRedirects`.
+ * - `Loop`: the chain came back to a URL it already visited.
+ * - `Downgrade`: https redirected to http, refused unless allowed.
+ * - `InvalidLocation`: the `Location` header is missing or not a valid http(s) URL.
+ * - `BodyNotReplayable`: a 307/308 needs the body sent again, but it was a one-shot stream.
+ */
+export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable"
+
+/**
+ * A redirect was refused.
+ *
+ * @since 0.1.0
+ */
+export class RedirectError extends Data.TaggedError("RedirectError")<{
+  readonly reason: RedirectReason
+  readonly method: string
+  readonly url: string
+  /** The (redacted) target the server asked for, when there was one. */
+  readonly location?: string | undefined
+  readonly hops: number
+}> {
+  override get message(): string {
+    const to = this.location !== undefined ? ` -> ${this.location}` : ""
+    return `${this.method} ${this.url}${to}: redirect refused (${this.reason}, after ${this.hops} hop${this.hops === 1 ? "" : "s"})`
+  }
+}
+
+/**
+ * The URL is not a valid absolute http(s) URL. Nothing was sent.
+ *
+ * @since 0.1.0
+ */
+export class InvalidUrlError extends Data.TaggedError("InvalidUrlError")<{
+  /** The input as given (redacted when it parsed far enough to tell). */
+  readonly input: string
+  readonly detail: string
+}> {
+  override get message(): string {
+    return `invalid URL ${JSON.stringify(oneLine(this.input, 200))}: ${this.detail}`
+  }
+}
+
+/**
+ * Every error a volley HTTP call can fail with.
+ *
+ * @since 0.1.0
+ */
+export type HttpError =
+  | NetworkError
+  | StatusError
+  | DecodeError
+  | BodyTooLargeError
+  | RedirectError
+  | InvalidUrlError
+
+/** Statuses worth retrying: the server says "not now", not "never". */
+const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504])
+
+/**
+ * Whether retrying the same request might succeed: network failures (except aborts, which
+ * the caller asked for) and 408, 425, 429, 500, 502, 503, 504. Invalid input, decoding,
+ * size and redirect errors are permanent. Idempotency is checked by the retry policy, not
+ * here.
+ *
+ * @since 0.1.0
+ */
+export const isTransient = (error: unknown): boolean => {
+  if (typeof error !== "object" || error === null || !("_tag" in error)) return false
+  switch (error._tag) {
+    case "NetworkError":
+      return (error as NetworkError).reason !== "Aborted"
+    case "StatusError":
+      return transientStatuses.has((error as StatusError).status)
+    default:
+      return false
+  }
+}
+
+/**
+ * Whether an error is a timeout, whichever phase fired.
+ *
+ * @since 0.1.0
+ */
+export const isTimeout = (error: unknown): error is NetworkError =>
+  error instanceof NetworkError && error.reason === "Timeout"
+
+const oneLine = (text: string, max: number): string => {
+  const flat = text.replace(/\s+/g, " ").trim()
+  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
+}

@@ -1,0 +1,540 @@
+/**
+ * The client's logic above the transport: deadlines, redirects, status checks, body reads
+ * with limits, scoped release, retries. Shared by the real and the test transports.
+ */
+import type * as ParseResult from "effect/ParseResult"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import {
+  BodyTooLargeError,
+  DecodeError,
+  type HttpError,
+  NetworkError,
+  RedirectError,
+  StatusError,
+  type TimeoutPhase
+} from "../Errors.js"
+import * as Retry from "../Retry.js"
+import { redactUrl } from "./redact.js"
+import { type PreparedRequest, prepare, type RequestInput } from "./request.js"
+import type { BodySource, Transport, TransportResponse } from "./transport.js"
+
+/** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
+export interface ResolvedConfig {
+  readonly deadlineMs: number | undefined
+  readonly headersTimeoutMs: number | undefined
+  readonly idleTimeoutMs: number | undefined
+  readonly maxRedirects: number
+  readonly maxBodyBytes: number
+  readonly userAgent: string
+  readonly retry: Retry.RetryPolicy
+  readonly allowHttpsDowngrade: boolean
+}
+
+/**
+ * Per-request settings. Anything left out falls back to the client's configuration.
+ *
+ * @since 0.1.0
+ */
+export interface RequestOptions {
+  /** Overall deadline for one attempt (until the body is read); `"none"` disables it. */
+  readonly deadline?: Duration.DurationInput | "none" | undefined
+  /** Longest wait for response headers; `"none"` leaves it to the deadline. */
+  readonly headersTimeout?: Duration.DurationInput | "none" | undefined
+  /** Longest gap between body chunks; `"none"` disables it. */
+  readonly idleTimeout?: Duration.DurationInput | "none" | undefined
+  /** Which statuses count as success. Default: 200–299. */
+  readonly accept?: ((status: number) => boolean) | undefined
+  /** Retry overrides for this request, or `false` for a single attempt. */
+  readonly retry?: Retry.RetryOptions | false | undefined
+  /** Largest body the in-memory helpers read, and the largest a stream passes on. */
+  readonly maxBodyBytes?: number | undefined
+  /** Follow redirects (default) or hand 3xx responses back as they are. */
+  readonly followRedirects?: boolean | undefined
+  readonly maxRedirects?: number | undefined
+}
+
+/**
+ * A response whose body lives in a scope. The body can be read once, by one of `bytes`,
+ * `text`, `json` or `stream`; whatever is left unread when the scope closes is drained (if
+ * small) or the connection is aborted.
+ *
+ * @since 0.1.0
+ */
+export interface Response {
+  readonly status: number
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly method: string
+  /** The final URL, after redirects. */
+  readonly url: URL
+  /** How many redirects were followed to get here. */
+  readonly redirects: number
+  readonly contentLength: number | undefined
+  readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
+  readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
+  readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
+  readonly stream: Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError>
+}
+
+/**
+ * The client service: one shared transport plus the rules above it.
+ *
+ * @since 0.1.0
+ */
+export interface ClientService {
+  readonly config: ResolvedConfig
+  /**
+   * Sends a request and hands the response to `use`; the body is released when `use` ends.
+   * The whole exchange is retried by the policy, so `use` may run more than once.
+   */
+  readonly execute: <A, E, R>(
+    request: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ) => Effect.Effect<A, E | HttpError, R>
+  /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
+  readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
+
+const snippetBytes = 1024
+const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
+const credentialHeaders = ["authorization", "cookie", "proxy-authorization"] as const
+const isOk = (status: number): boolean => status >= 200 && status < 300
+
+const toMs = (input: Duration.DurationInput | "none" | undefined, fallback: number | undefined): number | undefined => {
+  if (input === undefined) return fallback
+  if (input === "none") return undefined
+  const ms = Duration.toMillis(Duration.decode(input))
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined
+}
+
+/** Settings for one call: the client's, overridden by the call's options. */
+interface CallSettings {
+  readonly deadlineMs: number | undefined
+  readonly headersTimeoutMs: number | undefined
+  readonly idleTimeoutMs: number | undefined
+  readonly accept: (status: number) => boolean
+  readonly retry: Retry.RetryPolicy
+  readonly maxBodyBytes: number
+  readonly followRedirects: boolean
+  readonly maxRedirects: number
+  readonly allowHttpsDowngrade: boolean
+}
+
+const settingsFor = (config: ResolvedConfig, options: RequestOptions | undefined): CallSettings => {
+  if (options === undefined) return defaultSettings(config)
+  return {
+    deadlineMs: toMs(options.deadline, config.deadlineMs),
+    headersTimeoutMs: toMs(options.headersTimeout, config.headersTimeoutMs),
+    idleTimeoutMs: toMs(options.idleTimeout, config.idleTimeoutMs),
+    accept: options.accept ?? isOk,
+    retry: options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry),
+    maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
+    followRedirects: options.followRedirects ?? true,
+    maxRedirects: options.maxRedirects ?? config.maxRedirects,
+    allowHttpsDowngrade: config.allowHttpsDowngrade
+  }
+}
+
+const defaultSettingsCache = new WeakMap<ResolvedConfig, CallSettings>()
+const defaultSettings = (config: ResolvedConfig): CallSettings => {
+  let settings = defaultSettingsCache.get(config)
+  if (settings === undefined) {
+    settings = settingsFor(config, {})
+    defaultSettingsCache.set(config, settings)
+  }
+  return settings
+}
+
+/** The clock-based deadline of one attempt, shared by every wait inside it. */
+interface Attempt {
+  readonly clock: Clock.Clock
+  readonly request: PreparedRequest
+  readonly settings: CallSettings
+  /** Absolute time (Clock millis) at which the attempt's deadline fires, if any. */
+  readonly deadlineAt: number | undefined
+}
+
+const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>
+  new NetworkError({ reason: "Timeout", phase, method: attempt.request.method, url: attempt.request.redactedUrl })
+
+/**
+ * Runs one wait under whichever fires first: the phase's own timeout or the attempt's
+ * deadline. One timer per wait, on the Effect clock, so `TestClock` drives it; firing
+ * interrupts the wait, which aborts the transport's request.
+ */
+const within = <A>(
+  attempt: Attempt,
+  effect: Effect.Effect<A, NetworkError>,
+  phaseMs: number | undefined,
+  phase: TimeoutPhase
+): Effect.Effect<A, NetworkError> => {
+  const remaining = attempt.deadlineAt === undefined ? Infinity : attempt.deadlineAt - attempt.clock.unsafeCurrentTimeMillis()
+  const usePhase = phaseMs !== undefined && phaseMs < remaining
+  const limit = usePhase ? phaseMs : remaining
+  if (limit === Infinity) return effect
+  const which: TimeoutPhase = usePhase ? phase : "deadline"
+  if (limit <= 0) return Effect.fail(timeoutError(attempt, which))
+  return Effect.timeoutFail(effect, { duration: limit, onTimeout: () => timeoutError(attempt, which) })
+}
+
+/** Reads the whole body into memory, failing fast once it exceeds `limit`. */
+const readAll = (
+  attempt: Attempt,
+  body: BodySource,
+  limit: number
+): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> =>
+  Effect.suspend(() => {
+    const tooLarge = () =>
+      new BodyTooLargeError({
+        method: attempt.request.method,
+        url: attempt.request.redactedUrl,
+        limit,
+        contentLength: body.contentLength
+      })
+    if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge())
+    const chunks: Array<Uint8Array> = []
+    let size = 0
+    const loop = (): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
+      for (;;) {
+        const chunk = body.poll()
+        if (chunk === null) return Effect.succeed(concat(chunks, size))
+        if (chunk === undefined) return Effect.flatMap(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), loop)
+        size += chunk.length
+        if (size > limit) return Effect.fail(tooLarge())
+        chunks.push(chunk)
+      }
+    }
+    return loop()
+  })
+
+/** The body as a stream of chunks, each pull bounded by the idle timeout and the deadline. */
+const streamBody = (attempt: Attempt, body: BodySource, limit: number): Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError> => {
+  let size = 0
+  const pull: Effect.Effect<Chunk.Chunk<Uint8Array>, Option.Option<NetworkError | BodyTooLargeError>> = Effect.suspend(() => {
+    const taken: Array<Uint8Array> = []
+    for (;;) {
+      const chunk = body.poll()
+      if (chunk === undefined) break
+      if (chunk === null) {
+        return taken.length > 0 ? Effect.succeed(Chunk.unsafeFromArray(taken)) : Effect.fail(Option.none())
+      }
+      size += chunk.length
+      if (size > limit) {
+        return Effect.fail(Option.some(new BodyTooLargeError({ method: attempt.request.method, url: attempt.request.redactedUrl, limit, contentLength: body.contentLength })))
+      }
+      taken.push(chunk)
+    }
+    if (taken.length > 0) return Effect.succeed(Chunk.unsafeFromArray(taken))
+    return Effect.flatMap(Effect.mapError(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), Option.some), () => pull)
+  })
+  return Stream.repeatEffectChunkOption(pull)
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
+const utf8 = new TextDecoder("utf-8")
+
+/** Reads at most `max` bytes of the body for an error message; never fails. */
+const snippet = (attempt: Attempt, body: BodySource, max: number): Effect.Effect<string> => {
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  const loop = (): Effect.Effect<void, NetworkError> => {
+    while (size < max) {
+      const chunk = body.poll()
+      if (chunk === null) return Effect.void
+      if (chunk === undefined) return Effect.flatMap(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), loop)
+      chunks.push(chunk)
+      size += chunk.length
+    }
+    return Effect.void
+  }
+  return loop().pipe(
+    Effect.ignore,
+    Effect.map(() => utf8.decode(concat(chunks, size).subarray(0, max)).replace(/\uFFFD$/, ""))
+  )
+}
+
+/**
+ * Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to the
+ * Effect clock's now. Dates in the past mean "now".
+ */
+export const parseRetryAfter = (value: string | undefined, nowMs: number): Option.Option<Duration.Duration> => {
+  if (value === undefined) return Option.none()
+  const trimmed = value.trim()
+  if (/^\d+$/.test(trimmed)) return Option.some(Duration.seconds(Number(trimmed)))
+  const at = Date.parse(trimmed)
+  if (Number.isNaN(at)) return Option.none()
+  return Option.some(Duration.millis(Math.max(0, at - nowMs)))
+}
+
+const statusError = (attempt: Attempt, response: TransportResponse, url: URL, method: string) =>
+  Effect.flatMap(snippet(attempt, response.body, snippetBytes), (bodySnippet) =>
+    Effect.fail(
+      new StatusError({
+        status: response.status,
+        method,
+        url: redactUrl(url),
+        retryAfter: parseRetryAfter(response.headers["retry-after"], attempt.clock.unsafeCurrentTimeMillis()),
+        bodySnippet,
+        headers: response.headers
+      })
+    ))
+
+const originOf = (url: URL): string => `${url.protocol}//${url.host}`
+
+/** Where a redirect goes next, or why it may not. */
+const nextHop = (
+  current: PreparedRequest,
+  response: TransportResponse,
+  hops: number,
+  visited: Set<string>,
+  settings: CallSettings
+): PreparedRequest | RedirectError | undefined => {
+  const location = response.headers["location"]
+  if (location === undefined) return undefined // a 3xx without Location is a final answer
+  const fail = (reason: RedirectError["reason"], target?: URL) =>
+    new RedirectError({
+      reason,
+      method: current.method,
+      url: current.redactedUrl,
+      location: target !== undefined ? redactUrl(target) : redactUrl(location),
+      hops
+    })
+  let target: URL
+  try {
+    target = new URL(location, current.url)
+  } catch {
+    return fail("InvalidLocation")
+  }
+  if (target.protocol !== "http:" && target.protocol !== "https:") return fail("InvalidLocation", target)
+  target.hash = ""
+  if (hops >= settings.maxRedirects) return fail("TooMany", target)
+  if (current.url.protocol === "https:" && target.protocol === "http:" && !settings.allowHttpsDowngrade) {
+    return fail("Downgrade", target)
+  }
+  const status = response.status
+  const toGet = status === 303 ? current.method !== "HEAD" : (status === 301 || status === 302) && current.method === "POST"
+  const method = toGet ? "GET" : current.method
+  if (!toGet && current.body !== undefined && !current.replayable) return fail("BodyNotReplayable", target)
+  const key = `${method} ${target.href}`
+  if (visited.has(key)) return fail("Loop", target)
+  visited.add(key)
+  const headers: Record<string, string> = { ...current.headers }
+  if (toGet) {
+    delete headers["content-type"]
+    delete headers["content-length"]
+    delete headers["transfer-encoding"]
+  }
+  if (originOf(target) !== originOf(current.url)) {
+    // Credentials were meant for the origin the caller named, not wherever it points us.
+    for (const name of credentialHeaders) delete headers[name]
+  }
+  return {
+    url: target,
+    method,
+    headers,
+    body: toGet ? undefined : current.body,
+    redactedUrl: redactUrl(target),
+    replayable: current.replayable
+  }
+}
+
+interface Acquired {
+  readonly response: TransportResponse
+  readonly request: PreparedRequest
+  readonly redirects: number
+}
+
+/**
+ * Sends the request and follows redirects. Must run with interruption masked: only the
+ * transport waits are made interruptible (`restore`), so an intermediate response is
+ * always released and the final one is always handed to the caller to release.
+ */
+const sendFollowing = (
+  transport: Transport,
+  attempt: Attempt,
+  restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+): Effect.Effect<Acquired, HttpError> => {
+  const settings = attempt.settings
+  let visited: Set<string> | undefined
+  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> =>
+    Effect.flatMap(
+      restore(within({ ...attempt, request }, transport.send(request), settings.headersTimeoutMs, "headers")),
+      (response) => {
+        if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
+          return Effect.succeed({ response, request, redirects })
+        }
+        visited ??= new Set([`${attempt.request.method} ${attempt.request.url.href}`])
+        const next = nextHop(request, response, redirects, visited, settings)
+        if (next === undefined) return Effect.succeed({ response, request, redirects })
+        response.body.release(false)
+        return next instanceof RedirectError ? Effect.fail(next) : hop(next, redirects + 1)
+      }
+    )
+  return hop(attempt.request, 0)
+}
+
+/** Errors after which the connection is in an unknown state: close it rather than drain it. */
+const mustAbort = (exit: Exit.Exit<unknown, unknown>): boolean => {
+  if (Exit.isSuccess(exit)) return false
+  if (Cause.isInterrupted(exit.cause)) return true
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) return true // a defect
+  const error = failure.value
+  const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+  return tag === "NetworkError" || tag === "BodyTooLargeError"
+}
+
+const makeResponse = (attempt: Attempt, acquired: Acquired): Response => {
+  const { response, request } = acquired
+  const body = response.body
+  const limit = attempt.settings.maxBodyBytes
+  let consumed = false
+  const once = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      if (consumed) return Effect.dieMessage("volley: a response body can be read only once")
+      consumed = true
+      return effect
+    })
+  const bytes = once(readAll(attempt, body, limit))
+  const text = Effect.map(bytes, (b) => utf8.decode(b))
+  return {
+    status: response.status,
+    headers: response.headers,
+    method: request.method,
+    url: request.url,
+    redirects: acquired.redirects,
+    contentLength: body.contentLength,
+    bytes,
+    text,
+    json: Effect.flatMap(text, (raw) =>
+      Effect.try({
+        try: () => JSON.parse(raw) as unknown,
+        catch: (cause) =>
+          new DecodeError({
+            method: request.method,
+            url: request.redactedUrl,
+            status: response.status,
+            detail: `invalid JSON: ${(cause as Error).message}`,
+            cause
+          })
+      })),
+    stream: Stream.unwrap(once(Effect.succeed(streamBody(attempt, body, limit))))
+  }
+}
+
+/**
+ * Decodes a JSON value with a schema, turning a mismatch into a `DecodeError` that says
+ * which field was wrong.
+ */
+export const decodeWith = <A, I, R>(schema: Schema.Schema<A, I, R>, response: Response) => {
+  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
+  return (value: unknown): Effect.Effect<A, DecodeError, R> =>
+    Effect.mapError(
+      decode(value),
+      (error: ParseResult.ParseError) =>
+        new DecodeError({
+          method: response.method,
+          url: redactUrl(response.url),
+          status: response.status,
+          detail: error.message,
+          cause: error
+        })
+    )
+}
+
+/**
+ * Builds the client over a transport.
+ */
+export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
+  const begin = (request: PreparedRequest, settings: CallSettings) =>
+    Effect.clockWith((clock): Effect.Effect<Attempt> => {
+      const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
+      return Effect.succeed({ clock, request, settings, deadlineAt })
+    })
+
+  const attemptOnce = <A, E, R>(
+    request: PreparedRequest,
+    settings: CallSettings,
+    use: (response: Response) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | HttpError, R> =>
+    Effect.flatMap(begin(request, settings), (attempt) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(sendFollowing(transport, attempt, restore), (acquired) => {
+          const final: Attempt = acquired.request === request ? attempt : { ...attempt, request: acquired.request }
+          const { response } = acquired
+          const run: Effect.Effect<A, E | HttpError, R> = settings.accept(response.status)
+            ? use(makeResponse(final, acquired))
+            : statusError(final, response, acquired.request.url, acquired.request.method)
+          return Effect.onExit(restore(run), (exit) => Effect.sync(() => response.body.release(mustAbort(exit))))
+        })
+      ))
+
+  const execute = <A, E, R>(
+    input: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ): Effect.Effect<A, E | HttpError, R> => {
+    const settings = settingsFor(config, options)
+    return Effect.flatMap(prepare(input, config.userAgent), (request) => {
+      const once = attemptOnce(request, settings, use)
+      return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
+    })
+  }
+
+  const open = (input: RequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> => {
+    const settings = settingsFor(config, options)
+    const attemptScoped = (request: PreparedRequest): Effect.Effect<Response, HttpError, Scope.Scope> =>
+      Effect.flatMap(begin(request, settings), (attempt) =>
+        Effect.uninterruptibleMask((restore) =>
+          Effect.flatMap(sendFollowing(transport, attempt, restore), (acquired) => {
+            const final: Attempt = acquired.request === request ? attempt : { ...attempt, request: acquired.request }
+            const { response } = acquired
+            return Effect.zipRight(
+              Effect.addFinalizer((exit) => Effect.sync(() => response.body.release(mustAbort(exit)))),
+              settings.accept(response.status)
+                ? Effect.succeed(makeResponse(final, acquired))
+                : restore(statusError(final, response, acquired.request.url, acquired.request.method))
+            )
+          })
+        ))
+    return Effect.flatMap(prepare(input, config.userAgent), (request) => {
+      const once = attemptScoped(request)
+      return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
+    })
+  }
+
+  return { config, execute, open }
+}
+
+const httpErrorTags: ReadonlySet<string> = new Set([
+  "NetworkError",
+  "StatusError",
+  "DecodeError",
+  "BodyTooLargeError",
+  "RedirectError",
+  "InvalidUrlError"
+])
+
+/** Whether a value is one of volley's HTTP errors (a `use` callback may fail with its own). */
+export const isHttpError = (error: unknown): error is HttpError =>
+  typeof error === "object" && error !== null && "_tag" in error && httpErrorTags.has(error._tag as string)

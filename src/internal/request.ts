@@ -1,0 +1,106 @@
+/**
+ * Turning what a caller passes (a URL string, a `URL`, or an `@effect/platform`
+ * `HttpClientRequest`) into what the transport sends.
+ */
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as UrlParams from "@effect/platform/UrlParams"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Stream from "effect/Stream"
+import { InvalidUrlError } from "../Errors.js"
+import { redactUrl } from "./redact.js"
+import type { TransportBody, TransportRequest } from "./transport.js"
+
+/** What the request helpers accept. */
+export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
+
+/** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */
+export interface PreparedRequest extends TransportRequest {
+  readonly replayable: boolean
+}
+
+/** Parses and checks an absolute http(s) URL. */
+export const parseUrl = (input: string | URL): Either.Either<URL, InvalidUrlError> => {
+  let url: URL
+  try {
+    url = typeof input === "string" ? new URL(input) : input
+  } catch {
+    const text = String(input)
+    const detail = text.trim() === "" ? "empty" : /^[a-z][a-z0-9+.-]*:/i.test(text) ? "malformed" : "not an absolute URL (missing http:// or https://)"
+    return Either.left(new InvalidUrlError({ input: redactUrl(text), detail }))
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") {
+    return Either.left(new InvalidUrlError({ input: redactUrl(url), detail: `unsupported scheme ${url.protocol.slice(0, -1)}` }))
+  }
+  if (url.hostname === "") {
+    return Either.left(new InvalidUrlError({ input: redactUrl(url), detail: "missing host" }))
+  }
+  return Either.right(url)
+}
+
+/** `URL` objects are mutable: copy one handed in so a later change by the caller cannot race us. */
+const ownUrl = (url: URL): URL => new URL(url.href)
+
+const isHttpClientRequest = (input: RequestInput): input is HttpClientRequest.HttpClientRequest =>
+  typeof input === "object" && !(input instanceof URL)
+
+/**
+ * Prepares a request. `userAgent` is added unless the caller set one. Never fails with
+ * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
+ * request construction, as in `@effect/platform`.
+ */
+export const prepare = (input: RequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+  if (!isHttpClientRequest(input)) {
+    const parsed = parseUrl(typeof input === "string" ? input : ownUrl(input))
+    if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
+    const url = parsed.right
+    return Effect.succeed({
+      url,
+      method: "GET",
+      headers: { "user-agent": userAgent },
+      body: undefined,
+      redactedUrl: redactUrl(url),
+      replayable: true
+    })
+  }
+  const made = UrlParams.makeUrl(input.url, input.urlParams, input.hash)
+  if (Either.isLeft(made)) {
+    return Effect.fail(new InvalidUrlError({ input: redactUrl(input.url), detail: "not an absolute URL (missing http:// or https://)" }))
+  }
+  const parsed = parseUrl(made.right)
+  if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
+  const url = parsed.right
+  url.hash = "" // fragments are never sent
+  const headers: Record<string, string> = { "user-agent": userAgent, ...input.headers }
+  const base = { url, method: input.method, redactedUrl: redactUrl(url) }
+  const body = input.body
+  switch (body._tag) {
+    case "Empty":
+      return Effect.succeed({ ...base, headers, body: undefined, replayable: true })
+    case "Uint8Array":
+      headers["content-type"] ??= body.contentType
+      return Effect.succeed({ ...base, headers, body: body.body, replayable: true })
+    case "Raw": {
+      const raw = body.body
+      if (body.contentType !== undefined) headers["content-type"] ??= body.contentType
+      if (typeof raw === "string" || raw instanceof Uint8Array) {
+        return Effect.succeed({ ...base, headers, body: raw, replayable: true })
+      }
+      return Effect.dieMessage("volley: a Raw request body must be a string or Uint8Array")
+    }
+    case "FormData":
+      return Effect.promise(async () => {
+        // Let the platform's own encoder pick the multipart boundary.
+        const encoded = new Response(body.formData)
+        headers["content-type"] = encoded.headers.get("content-type") ?? "multipart/form-data"
+        const bytes = new Uint8Array(await encoded.arrayBuffer())
+        return { ...base, headers, body: bytes, replayable: true }
+      })
+    case "Stream": {
+      headers["content-type"] ??= body.contentType
+      if (body.contentLength !== undefined) headers["content-length"] ??= String(body.contentLength)
+      const stream: TransportBody = Stream.toAsyncIterable(body.stream)
+      return Effect.succeed({ ...base, headers, body: stream, replayable: false })
+    }
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * The real transport: undici's dispatcher API driven directly.
+ *
+ * Why not `undici.request` or `@effect/platform`'s client: both wrap every body in a Node
+ * stream and tie cancellation to an `AbortController` (aborting one builds a `DOMException`).
+ * The raw dispatcher hands us the chunks and an `abort` callback, so a small body is
+ * buffered with no stream at all, backpressure is a boolean, and releasing an unread body
+ * decides between drain and abort without allocating an exception.
+ */
+import * as Effect from "effect/Effect"
+import type { Dispatcher } from "undici"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
+import { drainLimit, type BodySource, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
+
+/** Pause the socket once this much is buffered and not yet pulled. */
+const highWaterMark = 256 * 1024
+
+/** One shared reason for aborts we start ourselves: undici only passes it to `onError`, which we ignore then. */
+const releasedError: Error = Object.freeze(Object.assign(new Error("volley: body released"), { code: "VOLLEY_RELEASED" }))
+const interruptedError: Error = Object.freeze(Object.assign(new Error("volley: request interrupted"), { code: "VOLLEY_INTERRUPTED" }))
+
+type State = "pending" | "body" | "done" | "failed" | "released"
+
+/**
+ * Builds a transport over an undici dispatcher (normally a configured `Agent`).
+ *
+ * `drainBudgetMs` bounds how long a released, partly-read small body may take to drain before
+ * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
+ * the Effect clock (it never decides an outcome a caller sees).
+ */
+export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => ({
+  send: (request) =>
+    Effect.async<TransportResponse, NetworkError>((resume) => {
+      const exchange = new Exchange(request, drainBudgetMs, resume)
+      try {
+        dispatcher.dispatch(
+          {
+            origin: request.url.origin,
+            path: request.url.pathname + request.url.search,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: request.headers,
+            // undici writes any async iterable; its types only list Readable.
+            body: (request.body ?? null) as NonNullable<Dispatcher.DispatchOptions["body"]> | null
+          },
+          exchange
+        )
+      } catch (error) {
+        exchange.onError(error as Error)
+      }
+      return Effect.sync(() => exchange.cancel())
+    })
+})
+
+/**
+ * One request/response exchange: the undici handler and the response body source in one
+ * object, so the hot path allocates little. A class here because undici calls it as a
+ * handler object with many callbacks sharing mutable state.
+ */
+class Exchange implements BodySource {
+  private state: State = "pending"
+  private abortFn: ((err: Error) => void) | undefined
+  private resumeSocket: (() => void) | undefined
+  private cancelled = false
+  private paused = false
+  private chunks: Array<Uint8Array> = []
+  private head = 0
+  private buffered = 0
+  private received = 0
+  private drained = 0
+  private waiter: ((effect: Effect.Effect<void, NetworkError>) => void) | undefined
+  private error: NetworkError | undefined
+  private drainTimer: ReturnType<typeof setTimeout> | undefined
+  contentLength: number | undefined = undefined
+
+  constructor(
+    private readonly request: TransportRequest,
+    private readonly drainBudgetMs: number,
+    private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined
+  ) {}
+
+  // ---- undici handler -------------------------------------------------------------------
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.cancelled) {
+      abort(interruptedError)
+      return
+    }
+    this.abortFn = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void): boolean {
+    if (statusCode < 200) return true // informational (100 Continue, 103 Early Hints): wait for the final one
+    this.resumeSocket = resume
+    const headers = parseRawHeaders(rawHeaders)
+    const length = headers["content-length"]
+    if (length !== undefined) {
+      const n = Number(length)
+      if (Number.isSafeInteger(n) && n >= 0) this.contentLength = n
+    }
+    this.state = "body"
+    const done = this.resumeHeaders
+    this.resumeHeaders = undefined
+    done?.(Effect.succeed({ status: statusCode, headers, body: this }))
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.state === "released") {
+      // Draining a released body: drop the bytes, give up if it is not small after all.
+      this.drained += chunk.length
+      if (this.drained > drainLimit) this.abortNow(releasedError)
+      return true
+    }
+    this.received += chunk.length
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    this.wake()
+    if (this.buffered >= highWaterMark) {
+      this.paused = true
+      return false
+    }
+    return true
+  }
+
+  onComplete(): void {
+    this.clearDrainTimer()
+    if (this.state === "body") this.state = "done"
+    else if (this.state === "released") this.state = "done"
+    this.abortFn = undefined
+    this.wake()
+  }
+
+  onError(err: Error): void {
+    this.clearDrainTimer()
+    this.abortFn = undefined
+    if (this.state === "released" || this.state === "done") return
+    const error = toNetworkError(err, this.request)
+    if (this.resumeHeaders !== undefined) {
+      const done = this.resumeHeaders
+      this.resumeHeaders = undefined
+      this.state = "failed"
+      done(Effect.fail(error))
+      return
+    }
+    this.state = "failed"
+    this.error = error
+    this.wake()
+  }
+
+  // ---- cancellation -----------------------------------------------------------------------
+
+  /** Called when the fiber waiting for the headers is interrupted. */
+  cancel(): void {
+    this.resumeHeaders = undefined
+    if (this.state !== "pending") return
+    this.cancelled = true
+    this.state = "released"
+    this.abortNow(interruptedError)
+  }
+
+  private abortNow(reason: Error): void {
+    this.clearDrainTimer()
+    const abort = this.abortFn
+    this.abortFn = undefined
+    abort?.(reason)
+  }
+
+  // ---- BodySource --------------------------------------------------------------------------
+
+  poll = (): Uint8Array | null | undefined => {
+    if (this.head < this.chunks.length) {
+      const chunk = this.chunks[this.head]!
+      this.chunks[this.head] = EMPTY
+      this.head++
+      if (this.head === this.chunks.length) {
+        this.chunks = []
+        this.head = 0
+      }
+      this.buffered -= chunk.length
+      if (this.paused && this.buffered < highWaterMark / 2) {
+        this.paused = false
+        this.resumeSocket?.()
+      }
+      return chunk
+    }
+    return this.state === "done" ? null : undefined
+  }
+
+  get wait(): Effect.Effect<void, NetworkError> {
+    if (this.error !== undefined) return Effect.fail(this.error)
+    if (this.head < this.chunks.length || this.state !== "body") return Effect.void
+    return Effect.async<void, NetworkError>((resume) => {
+      this.waiter = resume
+      return Effect.sync(() => {
+        if (this.waiter === resume) this.waiter = undefined
+      })
+    })
+  }
+
+  private wake(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.waiter = undefined
+    waiter(this.error !== undefined ? Effect.fail(this.error) : Effect.void)
+  }
+
+  release = (abort: boolean): void => {
+    if (this.state !== "body") {
+      if (this.state === "pending") this.cancel()
+      return
+    }
+    this.state = "released"
+    this.chunks = []
+    this.head = 0
+    this.buffered = 0
+    // Unknown length: try to drain; onData gives up past the limit.
+    const remaining = this.contentLength !== undefined ? this.contentLength - this.received : 0
+    if (abort || remaining > drainLimit) {
+      this.abortNow(releasedError)
+      return
+    }
+    // Drain: keep reading (and dropping) so the connection can go back to the pool.
+    if (this.paused) {
+      this.paused = false
+      this.resumeSocket?.()
+    }
+    this.drainTimer = setTimeout(() => this.abortNow(releasedError), this.drainBudgetMs)
+    this.drainTimer.unref()
+  }
+
+  private clearDrainTimer(): void {
+    if (this.drainTimer !== undefined) {
+      clearTimeout(this.drainTimer)
+      this.drainTimer = undefined
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/** Lower-cases names and joins repeated headers, as the Fetch standard does. */
+const parseRawHeaders = (raw: Array<Buffer>): Record<string, string> => {
+  const headers: Record<string, string> = {}
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString("latin1").toLowerCase()
+    const value = raw[i + 1]!.toString("latin1")
+    const previous = headers[name]
+    headers[name] = previous === undefined ? value : `${previous}, ${value}`
+  }
+  return headers
+}
+
+const tlsCodes = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REVOKED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_TLS_HANDSHAKE_TIMEOUT",
+  "HOSTNAME_MISMATCH"
+])
+
+/** Maps what undici and Node report to a reason a program can switch on. */
+export const classify = (code: string | undefined): { reason: NetworkReason; phase?: TimeoutPhase } => {
+  switch (code) {
+    case "ECONNREFUSED":
+      return { reason: "ConnectionRefused" }
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EAI_NONAME":
+      return { reason: "DnsLookup" }
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ECONNABORTED":
+    case "UND_ERR_SOCKET":
+    case "UND_ERR_CLOSED":
+    case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
+      return { reason: "ConnectionReset" }
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "ETIMEDOUT":
+      return { reason: "Timeout", phase: "connect" }
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return { reason: "Timeout", phase: "headers" }
+    case "UND_ERR_BODY_TIMEOUT":
+      return { reason: "Timeout", phase: "body" }
+    case "UND_ERR_ABORTED":
+    case "ABORT_ERR":
+    case "VOLLEY_INTERRUPTED":
+      return { reason: "Aborted" }
+    case "HPE_INVALID_CONSTANT":
+    case "HPE_INVALID_VERSION":
+    case "HPE_INVALID_STATUS":
+    case "HPE_INVALID_HEADER_TOKEN":
+    case "HPE_INVALID_CONTENT_LENGTH":
+    case "HPE_INVALID_CHUNK_SIZE":
+    case "HPE_UNEXPECTED_CONTENT_LENGTH":
+    case "UND_ERR_INFO":
+    case "UND_ERR_RES_EXCEEDED_MAX_SIZE":
+      return { reason: "Protocol" }
+    default:
+      if (code !== undefined && (tlsCodes.has(code) || code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))) {
+        return { reason: "Tls" }
+      }
+      return { reason: "Other" }
+  }
+}
+
+/** The most specific error code in an error and its causes (undici wraps the socket's error). */
+const findCode = (error: unknown): string | undefined => {
+  let current: unknown = error
+  let fallback: string | undefined
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string") {
+      if (classify(code).reason !== "Other") return code
+      fallback ??= code
+    }
+    // AggregateError (happy-eyeballs tried several addresses): the first inner error explains it.
+    const errors = (current as { errors?: unknown }).errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause
+  }
+  return fallback
+}
+
+const toNetworkError = (error: Error, request: TransportRequest): NetworkError => {
+  const code = findCode(error)
+  const { reason, phase } = classify(code)
+  return new NetworkError({
+    reason,
+    phase,
+    code,
+    method: request.method,
+    url: request.redactedUrl,
+    cause: error
+  })
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest"
+import { Duration, Option } from "effect"
+import {
+  BodyTooLargeError,
+  InvalidUrlError,
+  isTransient,
+  NetworkError,
+  RedirectError,
+  redactUrl,
+  StatusError
+} from "../src/Errors.js"
+import { parseRetryAfter } from "../src/internal/client.js"
+
+const statusError = (status: number) =>
+  new StatusError({ status, method: "GET", url: "http://h/", retryAfter: Option.none(), bodySnippet: "", headers: {} })
+
+describe("Errors", () => {
+  it("redacts credentials and secret query values", () => {
+    expect(redactUrl("https://user:pw@api.example.test/v1?token=abc&page=2&api_key=k")).toBe(
+      "https://***@api.example.test/v1?token=***&page=2&api_key=***"
+    )
+    expect(redactUrl("http://127.0.0.1:8080/plain?q=1")).toBe("http://127.0.0.1:8080/plain?q=1")
+  })
+
+  it("classifies transient errors", () => {
+    for (const s of [408, 425, 429, 500, 502, 503, 504]) expect(isTransient(statusError(s))).toBe(true)
+    for (const s of [400, 401, 403, 404, 409, 422, 501]) expect(isTransient(statusError(s))).toBe(false)
+    expect(isTransient(new NetworkError({ reason: "ConnectionReset", method: "GET", url: "u" }))).toBe(true)
+    expect(isTransient(new NetworkError({ reason: "Aborted", method: "GET", url: "u" }))).toBe(false)
+    expect(isTransient(new InvalidUrlError({ input: "x", detail: "d" }))).toBe(false)
+    expect(isTransient(new BodyTooLargeError({ method: "GET", url: "u", limit: 1 }))).toBe(false)
+    expect(isTransient("nope")).toBe(false)
+  })
+
+  it("prints one-line messages", () => {
+    const timeout = new NetworkError({ reason: "Timeout", phase: "headers", method: "GET", url: "http://h/a" })
+    expect(timeout.message).toBe("GET http://h/a: timeout (headers)")
+    const s = new StatusError({
+      status: 503,
+      method: "POST",
+      url: "http://h/b",
+      retryAfter: Option.some(Duration.seconds(5)),
+      bodySnippet: "down\nfor maintenance",
+      headers: {}
+    })
+    expect(s.message).toBe("POST http://h/b: HTTP 503 (retry after 5s): down for maintenance")
+    const r = new RedirectError({ reason: "Loop", method: "GET", url: "http://h/", location: "http://h/x", hops: 2 })
+    expect(r.message).not.toContain("\n")
+    expect(r.message).toContain("Loop")
+  })
+
+  it("parses Retry-After as seconds or an HTTP-date against the given now", () => {
+    expect(parseRetryAfter("120", 0)).toEqual(Option.some(Duration.seconds(120)))
+    const now = Date.parse("Wed, 21 Oct 2015 07:28:00 GMT")
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:28:30 GMT", now)).toEqual(Option.some(Duration.millis(30_000)))
+    expect(parseRetryAfter("Wed, 21 Oct 2015 07:27:00 GMT", now)).toEqual(Option.some(Duration.millis(0)))
+    expect(parseRetryAfter("soon", now)).toEqual(Option.none())
+    expect(parseRetryAfter(undefined, now)).toEqual(Option.none())
+  })
+})
