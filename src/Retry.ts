@@ -163,10 +163,21 @@ export const retry = (
   method: string,
   headers?: Readonly<Record<string, string>>
 ) =>
-<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  retry.maxAttempts <= 1
-    ? effect
-    : Effect.retry(effect, {
-      schedule: schedule<E>(retry),
-      while: (error: E) => shouldRetry(retry, method, headers, error)
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  if (retry.maxAttempts <= 1) return effect
+  const options = {
+    schedule: schedule<E>(retry),
+    while: (error: E) => shouldRetry(retry, method, headers, error)
+  }
+  // The schedule is only built after a first failure: the success path pays nothing.
+  return Effect.catchAll(effect, (first) => {
+    if (!options.while(first)) return Effect.fail(first)
+    let replayed = false
+    const again = Effect.suspend(() => {
+      if (replayed) return effect
+      replayed = true
+      return Effect.fail(first) // feeds the first error to the schedule without re-sending
     })
+    return Effect.retry(again, options)
+  })
+}

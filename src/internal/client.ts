@@ -25,7 +25,7 @@ import {
 import * as Retry from "../Retry.js"
 import { redactUrl } from "./redact.js"
 import { type PreparedRequest, prepare, type RequestInput } from "./request.js"
-import type { BodySource, Transport, TransportResponse } from "./transport.js"
+import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
 export interface ResolvedConfig {
@@ -162,30 +162,50 @@ interface Attempt {
   readonly settings: CallSettings
   /** Absolute time (Clock millis) at which the attempt's deadline fires, if any. */
   readonly deadlineAt: number | undefined
+  /** The clock is the live one, so transport-armed timers are equivalent to clock sleeps. */
+  readonly live: boolean
 }
 
 const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>
   new NetworkError({ reason: "Timeout", phase, method: attempt.request.method, url: attempt.request.redactedUrl })
 
+/** Prototype of the live clock: when a fiber's clock has it, the transport may arm real timers itself. */
+const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
+
 /**
- * Runs one wait under whichever fires first: the phase's own timeout or the attempt's
- * deadline. One timer per wait, on the Effect clock, so `TestClock` drives it; firing
- * interrupts the wait, which aborts the transport's request.
+ * The bound on one wait: whichever fires first of the phase's own timeout and the attempt's
+ * deadline, or `undefined` when neither is set.
  */
-const within = <A>(
-  attempt: Attempt,
-  effect: Effect.Effect<A, NetworkError>,
-  phaseMs: number | undefined,
-  phase: TimeoutPhase
-): Effect.Effect<A, NetworkError> => {
+const boundFor = (attempt: Attempt, phaseMs: number | undefined, phase: TimeoutPhase): Timeout | undefined => {
   const remaining = attempt.deadlineAt === undefined ? Infinity : attempt.deadlineAt - attempt.clock.unsafeCurrentTimeMillis()
   const usePhase = phaseMs !== undefined && phaseMs < remaining
-  const limit = usePhase ? phaseMs : remaining
-  if (limit === Infinity) return effect
+  const ms = usePhase ? phaseMs : remaining
+  if (ms === Infinity) return undefined
   const which: TimeoutPhase = usePhase ? phase : "deadline"
-  if (limit <= 0) return Effect.fail(timeoutError(attempt, which))
-  return Effect.timeoutFail(effect, { duration: limit, onTimeout: () => timeoutError(attempt, which) })
+  return { ms: Math.max(0, ms), error: () => timeoutError(attempt, which) }
 }
+
+/**
+ * Runs one wait under its bound. Firing interrupts the wait, which aborts the transport's
+ * request. Under the live clock a transport that arms its own timers does so (a fiber race
+ * per wait costs more than a loopback request); under any other clock, `TestClock` included,
+ * the bound is an `Effect.timeoutFail` on that clock.
+ */
+const bounded = <A>(
+  attempt: Attempt,
+  bound: Timeout | undefined,
+  plain: Effect.Effect<A, NetworkError>,
+  armed: ((timeout: Timeout) => Effect.Effect<A, NetworkError>) | undefined
+): Effect.Effect<A, NetworkError> => {
+  if (bound === undefined) return plain
+  if (bound.ms <= 0) return Effect.fail(bound.error())
+  if (armed !== undefined && attempt.live) return armed(bound)
+  return Effect.timeoutFail(plain, { duration: bound.ms, onTimeout: bound.error })
+}
+
+/** Waits for more of the body, bounded by the idle timeout and the deadline. */
+const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> =>
+  bounded(attempt, boundFor(attempt, attempt.settings.idleTimeoutMs, "body"), body.wait, body.waitWithin)
 
 /** Reads the whole body into memory, failing fast once it exceeds `limit`. */
 const readAll = (
@@ -208,7 +228,7 @@ const readAll = (
       for (;;) {
         const chunk = body.poll()
         if (chunk === null) return Effect.succeed(concat(chunks, size))
-        if (chunk === undefined) return Effect.flatMap(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), loop)
+        if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
         size += chunk.length
         if (size > limit) return Effect.fail(tooLarge())
         chunks.push(chunk)
@@ -235,7 +255,7 @@ const streamBody = (attempt: Attempt, body: BodySource, limit: number): Stream.S
       taken.push(chunk)
     }
     if (taken.length > 0) return Effect.succeed(Chunk.unsafeFromArray(taken))
-    return Effect.flatMap(Effect.mapError(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), Option.some), () => pull)
+    return Effect.flatMap(Effect.mapError(waitBody(attempt, body), Option.some), () => pull)
   })
   return Stream.repeatEffectChunkOption(pull)
 }
@@ -261,7 +281,7 @@ const snippet = (attempt: Attempt, body: BodySource, max: number): Effect.Effect
     while (size < max) {
       const chunk = body.poll()
       if (chunk === null) return Effect.void
-      if (chunk === undefined) return Effect.flatMap(within(attempt, body.wait, attempt.settings.idleTimeoutMs, "body"), loop)
+      if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
       chunks.push(chunk)
       size += chunk.length
     }
@@ -358,6 +378,18 @@ const nextHop = (
   }
 }
 
+/** Sends one request, bounded by the headers timeout and the deadline. */
+const sendBounded = (transport: Transport, attempt: Attempt): Effect.Effect<TransportResponse, NetworkError> => {
+  const request = attempt.request
+  const armed = transport.sendWithin
+  return bounded(
+    attempt,
+    boundFor(attempt, attempt.settings.headersTimeoutMs, "headers"),
+    transport.send(request),
+    armed === undefined ? undefined : (timeout) => armed(request, timeout)
+  )
+}
+
 interface Acquired {
   readonly response: TransportResponse
   readonly request: PreparedRequest
@@ -378,7 +410,7 @@ const sendFollowing = (
   let visited: Set<string> | undefined
   const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> =>
     Effect.flatMap(
-      restore(within({ ...attempt, request }, transport.send(request), settings.headersTimeoutMs, "headers")),
+      restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request })),
       (response) => {
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
@@ -469,7 +501,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const begin = (request: PreparedRequest, settings: CallSettings) =>
     Effect.clockWith((clock): Effect.Effect<Attempt> => {
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return Effect.succeed({ clock, request, settings, deadlineAt })
+      return Effect.succeed({ clock, request, settings, deadlineAt, live: Object.getPrototypeOf(clock) === liveClockPrototype })
     })
 
   const attemptOnce = <A, E, R>(

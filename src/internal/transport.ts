@@ -37,6 +37,12 @@ export interface BodySource {
   /** Resolves when `poll` has something new to say; fails with the transport error. Interruptible. */
   readonly wait: Effect.Effect<void, NetworkError>
   /**
+   * Optional fast path: `wait` bounded by a timer the transport arms itself. The client uses
+   * it only when the fiber's clock is the live one; under any other clock (a `TestClock`)
+   * it bounds `wait` with `Effect.timeoutFail` instead. Must behave exactly like that.
+   */
+  readonly waitWithin?: (timeout: Timeout) => Effect.Effect<void, NetworkError>
+  /**
    * Ends the body's life. With `abort: false`, a small unread remainder (at most
    * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
    * aborted; with `abort: true` the connection is always closed. Idempotent.
@@ -54,6 +60,19 @@ export interface TransportResponse {
 /** Sends one request. Interrupting the effect before the headers arrive aborts the request. */
 export interface Transport {
   readonly send: (request: TransportRequest) => Effect.Effect<TransportResponse, NetworkError>
+  /** Optional fast path: `send` bounded by a transport-armed timer (see `BodySource.waitWithin`). */
+  readonly sendWithin?: (request: TransportRequest, timeout: Timeout) => Effect.Effect<TransportResponse, NetworkError>
+}
+
+/**
+ * A deadline for one wait, for transports that arm timers themselves: after `ms` the wait
+ * fails with `error()` and the request is aborted, exactly as if the fiber was interrupted
+ * by `Effect.timeoutFail`. It exists because a fiber race per request costs more than the
+ * request itself on a fast local network.
+ */
+export interface Timeout {
+  readonly ms: number
+  readonly error: () => NetworkError
 }
 
 /** Unread bodies up to this size are drained on release so the connection returns to the pool. */

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
-import { drainLimit, type BodySource, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
+import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024
@@ -28,10 +28,11 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
  * the Effect clock (it never decides an outcome a caller sees).
  */
-export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => ({
-  send: (request) =>
+export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => {
+  const send = (request: TransportRequest, timeout: Timeout | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume)
+      if (timeout !== undefined) exchange.armHeadersTimer(timeout)
       try {
         dispatcher.dispatch(
           {
@@ -49,7 +50,11 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
       }
       return Effect.sync(() => exchange.cancel())
     })
-})
+  return {
+    send: (request) => send(request, undefined),
+    sendWithin: send
+  }
+}
 
 /**
  * One request/response exchange: the undici handler and the response body source in one
@@ -70,6 +75,8 @@ class Exchange implements BodySource {
   private waiter: ((effect: Effect.Effect<void, NetworkError>) => void) | undefined
   private error: NetworkError | undefined
   private drainTimer: ReturnType<typeof setTimeout> | undefined
+  /** Live-clock deadline of the current wait (headers or body), when the client asked for one. */
+  private waitTimer: ReturnType<typeof setTimeout> | undefined
   contentLength: number | undefined = undefined
 
   constructor(
@@ -91,6 +98,7 @@ class Exchange implements BodySource {
   onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void): boolean {
     if (statusCode < 200) return true // informational (100 Continue, 103 Early Hints): wait for the final one
     this.resumeSocket = resume
+    this.clearWaitTimer()
     const headers = parseRawHeaders(rawHeaders)
     const length = headers["content-length"]
     if (length !== undefined) {
@@ -132,6 +140,7 @@ class Exchange implements BodySource {
 
   onError(err: Error): void {
     this.clearDrainTimer()
+    this.clearWaitTimer()
     this.abortFn = undefined
     if (this.state === "released" || this.state === "done") return
     const error = toNetworkError(err, this.request)
@@ -147,10 +156,31 @@ class Exchange implements BodySource {
     this.wake()
   }
 
+  // ---- live-clock deadlines ------------------------------------------------------------
+
+  /** Fails the pending headers wait when the timer fires, then aborts like an interruption. */
+  armHeadersTimer(timeout: Timeout): void {
+    this.waitTimer = setTimeout(() => {
+      this.waitTimer = undefined
+      const done = this.resumeHeaders
+      if (done === undefined) return
+      this.cancel()
+      done(Effect.fail(timeout.error()))
+    }, timeout.ms)
+  }
+
+  private clearWaitTimer(): void {
+    if (this.waitTimer !== undefined) {
+      clearTimeout(this.waitTimer)
+      this.waitTimer = undefined
+    }
+  }
+
   // ---- cancellation -----------------------------------------------------------------------
 
   /** Called when the fiber waiting for the headers is interrupted. */
   cancel(): void {
+    this.clearWaitTimer()
     this.resumeHeaders = undefined
     if (this.state !== "pending") return
     this.cancelled = true
@@ -197,9 +227,28 @@ class Exchange implements BodySource {
     })
   }
 
+  waitWithin = (timeout: Timeout): Effect.Effect<void, NetworkError> => {
+    if (this.error !== undefined) return Effect.fail(this.error)
+    if (this.head < this.chunks.length || this.state !== "body") return Effect.void
+    return Effect.async<void, NetworkError>((resume) => {
+      this.waiter = resume
+      this.waitTimer = setTimeout(() => {
+        this.waitTimer = undefined
+        if (this.waiter !== resume) return
+        this.waiter = undefined
+        resume(Effect.fail(timeout.error()))
+      }, timeout.ms)
+      return Effect.sync(() => {
+        if (this.waiter === resume) this.waiter = undefined
+        this.clearWaitTimer()
+      })
+    })
+  }
+
   private wake(): void {
     const waiter = this.waiter
     if (waiter === undefined) return
+    this.clearWaitTimer()
     this.waiter = undefined
     waiter(this.error !== undefined ? Effect.fail(this.error) : Effect.void)
   }
