@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Exit, Fiber, Logger, Option, Schema, TestClock } from "effect"
+import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema, TestClock } from "effect"
 import * as net from "node:net"
 import * as Client from "../src/Client.js"
 import type { HttpError } from "../src/Errors.js"
@@ -371,5 +371,65 @@ describe("Client: scoped responses", () => {
         Effect.provide(Client.withResponse(`${server.url}/ok`, (r) => Effect.zip(r.text, r.text)), clientLayer())
       )
       expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe(Option.map(String), Option.getOrElse(() => ""))).toContain("only once")
+    }))
+})
+
+describe("Client: deadlines under the live clock (transport-armed timers)", () => {
+  it.live("a short deadline aborts a hung request in real time", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const started = Date.now()
+      const error = yield* failure(Client.text(`${server.url}/hang`), { deadline: "150 millis" })
+      expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "deadline"])
+      expect(Date.now() - started).toBeLessThan(2_000)
+      yield* Effect.promise(() => server.waitForClientAbort("/hang"))
+    }).pipe(Effect.scoped))
+
+  it.live("an idle body times out in real time and the socket is closed", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const error = yield* failure(Client.bytes(`${server.url}/hang-body?size=100000&sent=10`), { idleTimeout: "150 millis" })
+      expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "body"])
+      yield* Effect.promise(() => server.waitForClientAbort("/hang-body"))
+    }).pipe(Effect.scoped))
+
+  it.live("a trickling body that keeps moving is not an idle timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const body = yield* Effect.provide(
+        Client.text(`${server.url}/trickle?chunks=6&interval=30&chunkSize=4`),
+        clientLayer({ idleTimeout: "500 millis" })
+      )
+      expect(body).toBe("t".repeat(24))
+    }).pipe(Effect.scoped))
+})
+
+describe("Client: configuration from the environment", () => {
+  it.scoped("layerConfig reads VOLLEY_* variables; overrides win", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const provider = ConfigProvider.fromMap(
+        new Map([
+          ["VOLLEY_USER_AGENT", "agent-from-env"],
+          ["VOLLEY_DEADLINE", "2 seconds"],
+          ["VOLLEY_RETRY_MAX_ATTEMPTS", "1"]
+        ]),
+        { pathDelim: "_" }
+      )
+      const layer = Client.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(provider)))
+      const echoed = (yield* Effect.provide(Client.json(`${server.url}/echo`), layer)) as { headers: Record<string, string> }
+      expect(echoed.headers["user-agent"]).toBe("agent-from-env")
+      const client = yield* Effect.provide(Client.Client, layer)
+      expect(client.config.deadlineMs).toBe(2000)
+      expect(client.config.retry.maxAttempts).toBe(1)
+      const overridden = yield* Effect.provide(Client.Client, Client.layerConfig({ userAgent: "mine" }).pipe(Layer.provide(Layer.setConfigProvider(provider))))
+      expect(overridden.config.userAgent).toBe("mine")
+    }))
+
+  it.effect("a malformed variable is a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const provider = ConfigProvider.fromMap(new Map([["VOLLEY_DEADLINE", "soon"]]), { pathDelim: "_" })
+      const error = yield* Effect.flip(Effect.provide(Client.Client, Client.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(provider)))))
+      expect(String(error)).toContain("DEADLINE")
     }))
 })

@@ -58,3 +58,21 @@ describe("Errors", () => {
     expect(parseRetryAfter(undefined, now)).toEqual(Option.none())
   })
 })
+
+describe("transport error classification", () => {
+  it("maps socket, DNS, TLS and undici codes to reasons", async () => {
+    const { classify } = await import("../src/internal/undiciTransport.js")
+    expect(classify("ECONNREFUSED").reason).toBe("ConnectionRefused")
+    expect(classify("ENOTFOUND").reason).toBe("DnsLookup")
+    expect(classify("EAI_AGAIN").reason).toBe("DnsLookup")
+    expect(classify("ECONNRESET").reason).toBe("ConnectionReset")
+    expect(classify("UND_ERR_SOCKET").reason).toBe("ConnectionReset")
+    expect(classify("UND_ERR_CONNECT_TIMEOUT")).toEqual({ reason: "Timeout", phase: "connect" })
+    expect(classify("DEPTH_ZERO_SELF_SIGNED_CERT").reason).toBe("Tls")
+    expect(classify("ERR_SSL_WRONG_VERSION_NUMBER").reason).toBe("Tls")
+    expect(classify("ERR_TLS_CERT_ALTNAME_INVALID").reason).toBe("Tls")
+    expect(classify("HPE_INVALID_CONSTANT").reason).toBe("Protocol")
+    expect(classify("SOMETHING_NEW").reason).toBe("Other")
+    expect(classify(undefined).reason).toBe("Other")
+  })
+})

@@ -1,0 +1,32 @@
+/**
+ * Runs the built CLI or an example as a child process, as a user would, and collects its
+ * output and exit code.
+ */
+import { spawn } from "node:child_process"
+import * as path from "node:path"
+
+export const root = path.resolve(import.meta.dirname, "../..")
+
+export interface Finished {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+  readonly stdout: string
+  readonly stderr: string
+}
+
+/** Runs `node <args>` from the repository root; kills it after `timeoutMs` so a hang fails the test. */
+export const runNode = (args: ReadonlyArray<string>, options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv } = {}): Promise<Finished> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+    child.stdin.end(options.input ?? "")
+  })
