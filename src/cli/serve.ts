@@ -1,7 +1,38 @@
 /**
- * `volley serve` (placeholder: being built).
+ * `volley serve`: runs the example REST API (examples/api.ts) until SIGTERM/SIGINT, then
+ * shuts down gracefully: in-flight requests finish, queued welcome emails are sent within
+ * the drain deadline, and the process exits 0.
  */
 import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import * as HttpServer from "@effect/platform/HttpServer"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Api from "../../examples/api.js"
 
-export const serveCommand = Command.make("serve", {}, () => Console.error("volley serve: not implemented yet"))
+const port = Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("Port to listen on (0 picks a free one)"))
+const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind"))
+const outbox = Options.text("outbox").pipe(Options.withDefault("outbox"), Options.withDescription("Folder the welcome emails are written to"))
+const drainTimeout = Options.integer("drain-timeout").pipe(
+  Options.withDefault(15),
+  Options.withDescription("Seconds queued jobs get to finish on shutdown before they are interrupted")
+)
+const workers = Options.integer("workers").pipe(Options.withDefault(4), Options.withDescription("Background email workers"))
+
+export const serveCommand = Command.make("serve", { port, host, outbox, drainTimeout, workers }, (options) => {
+  const announce = Layer.effectDiscard(
+    HttpServer.addressFormattedWith((address) => Console.log(`volley serve: listening on ${address} (outbox: ${options.outbox})`))
+  )
+  const server = Api.layer({
+    port: options.port,
+    host: options.host,
+    outbox: options.outbox,
+    workers: options.workers,
+    drainTimeout: Duration.seconds(options.drainTimeout)
+  })
+  return Layer.launch(Layer.provideMerge(announce, server)).pipe(
+    Effect.onInterrupt(() => Console.log("volley serve: shutting down: draining requests, then background jobs"))
+  )
+}).pipe(Command.withDescription("Run the example REST API (users, dashboard fan-out, files, health, metrics) with graceful shutdown."))

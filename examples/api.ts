@@ -1,0 +1,289 @@
+/**
+ * The example REST API, served by `volley serve` and driven by the `npm start` demo.
+ *
+ * - `POST /users` validates its JSON body (400 names the field), stores the user, answers
+ *   201 at once and queues a welcome email on the supervised job pool (503 + Retry-After
+ *   when the queue is full). The email outlives the request and never touches its response.
+ * - `GET /dashboard` fans out to three upstream services, each under its own deadline, and
+ *   marks the ones that failed instead of failing the page.
+ * - `GET /files/:name` serves a generated file with ETag and Range support (the demo
+ *   downloads it with checksum verification); `GET /files/:name.sha256` its checksum.
+ * - `GET /health`, `GET /metrics` (Prometheus text).
+ * Every route runs under a request deadline and a concurrency limit that sheds load.
+ */
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { Clock, Context, Duration, Effect, Layer, Metric, ParseResult, Ref, Schema } from "effect"
+import * as crypto from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as http from "node:http"
+import type { AddressInfo } from "node:net"
+import * as path from "node:path"
+import * as Client from "../src/Client.js"
+import * as FanOut from "../src/server/FanOut.js"
+import * as GracefulServer from "../src/server/GracefulServer.js"
+import * as JobPool from "../src/server/JobPool.js"
+import * as Middleware from "../src/server/Middleware.js"
+import * as Prometheus from "../src/server/Prometheus.js"
+
+// ---- users ----------------------------------------------------------------------------------
+
+export const NewUser = Schema.Struct({
+  name: Schema.String.pipe(Schema.minLength(1, { message: () => "name must not be empty" })),
+  email: Schema.String.pipe(Schema.pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: () => "email must look like an address" }))
+})
+
+export interface User {
+  readonly id: number
+  readonly name: string
+  readonly email: string
+}
+
+/** In-memory user storage. */
+export class Users extends Context.Tag("example/Users")<Users, {
+  readonly add: (user: typeof NewUser.Type) => Effect.Effect<User>
+  readonly count: Effect.Effect<number>
+}>() {}
+
+const UsersLive = Layer.effect(
+  Users,
+  Effect.gen(function*() {
+    const users = yield* Ref.make(new Map<number, User>())
+    let next = 1
+    return {
+      add: (input) =>
+        Ref.modify(users, (map) => {
+          const user: User = { id: next++, ...input }
+          return [user, new Map(map).set(user.id, user)]
+        }),
+      count: Effect.map(Ref.get(users), (map) => map.size)
+    }
+  })
+)
+
+// ---- mail -----------------------------------------------------------------------------------
+
+/** Sends mail by writing it to an outbox folder; takes about a second, like a real SMTP call. */
+export class Mailer extends Context.Tag("example/Mailer")<Mailer, {
+  readonly sendWelcome: (user: User) => Effect.Effect<void, MailError>
+}>() {}
+
+export class MailError extends Schema.TaggedError<MailError>()("MailError", { reason: Schema.String }) {}
+
+export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 second") =>
+  Layer.effect(
+    Mailer,
+    Effect.gen(function*() {
+      yield* Effect.promise(() => fs.mkdir(outbox, { recursive: true }))
+      return {
+        sendWelcome: (user) =>
+          Effect.gen(function*() {
+            yield* Effect.sleep(latency)
+            const file = path.join(outbox, `welcome-${user.id}.eml`)
+            const body = `To: ${user.email}\nSubject: Welcome, ${user.name}!\n\nThanks for signing up.\n`
+            // Write then rename: a crash never leaves half an email in the outbox.
+            yield* Effect.tryPromise({
+              try: async () => {
+                await fs.writeFile(`${file}.tmp`, body)
+                await fs.rename(`${file}.tmp`, file)
+              },
+              catch: (e) => new MailError({ reason: String(e) })
+            })
+          })
+      }
+    })
+  )
+
+// ---- upstreams ------------------------------------------------------------------------------
+
+/** Base URLs of the services the dashboard aggregates. */
+export class UpstreamUrls extends Context.Tag("example/UpstreamUrls")<UpstreamUrls, {
+  readonly profile: string
+  readonly orders: string
+  readonly recommendations: string
+}>() {}
+
+/**
+ * Three small local services standing in for real upstreams. Recommendations is slow on
+ * every fourth call, so the dashboard shows what a degraded answer looks like.
+ */
+export const LocalUpstreams = Layer.scoped(
+  UpstreamUrls,
+  Effect.gen(function*() {
+    let recommendationCalls = 0
+    const start = (name: string, answer: () => { readonly delayMs: number; readonly body: unknown }) =>
+      Effect.acquireRelease(
+        Effect.async<http.Server>((resume) => {
+          const server = http.createServer((_req, res) => {
+            const { body, delayMs } = answer()
+            const timer = setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body)), delayMs)
+            res.on("close", () => clearTimeout(timer))
+          })
+          server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+        }),
+        (server) =>
+          Effect.async<void>((resume) => {
+            server.closeAllConnections()
+            server.close(() => resume(Effect.void))
+          })
+      ).pipe(Effect.map((server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}/${name}`))
+    return {
+      profile: yield* start("profile", () => ({ delayMs: 10, body: { plan: "pro", since: 2021 } })),
+      orders: yield* start("orders", () => ({ delayMs: 25, body: { open: 2, shipped: 17 } })),
+      recommendations: yield* start("recommendations", () => {
+        recommendationCalls++
+        return { delayMs: recommendationCalls % 4 === 0 ? 2_000 : 15, body: { items: ["effect", "undici"] } }
+      })
+    }
+  })
+)
+
+// ---- files ----------------------------------------------------------------------------------
+
+/** Deterministic file contents, so a download can be verified against a known checksum. */
+export const fileBytes = (size: number): Buffer => {
+  const out = Buffer.allocUnsafe(size)
+  for (let i = 0; i < size; i++) out[i] = (i * 31 + 7) % 251
+  return out
+}
+
+const files = new Map<string, Buffer>([["report.bin", fileBytes(4 * 1024 * 1024)]])
+const fileHashes = new Map([...files].map(([name, bytes]) => [name, crypto.createHash("sha256").update(bytes).digest("hex")]))
+
+const serveFile = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const { name = "" } = yield* HttpRouter.params
+  if (name.endsWith(".sha256")) {
+    const hash = fileHashes.get(name.slice(0, -".sha256".length))
+    return hash === undefined ? HttpServerResponse.text("not found", { status: 404 }) : HttpServerResponse.text(`${hash}  ${name.slice(0, -7)}\n`)
+  }
+  const bytes = files.get(name)
+  if (bytes === undefined) return HttpServerResponse.text("not found", { status: 404 })
+  const etag = `"${fileHashes.get(name)!.slice(0, 16)}"`
+  const headers = { etag, "accept-ranges": "bytes" }
+  const range = /^bytes=(\d+)-$/.exec(request.headers["range"] ?? "")
+  const ifRange = request.headers["if-range"]
+  if (range !== null && (ifRange === undefined || ifRange === etag)) {
+    const from = Number(range[1])
+    if (from >= bytes.length) return HttpServerResponse.empty({ status: 416, headers: { "content-range": `bytes */${bytes.length}` } })
+    return HttpServerResponse.uint8Array(bytes.subarray(from), {
+      status: 206,
+      headers: { ...headers, "content-range": `bytes ${from}-${bytes.length - 1}/${bytes.length}` }
+    })
+  }
+  return HttpServerResponse.uint8Array(bytes, { headers })
+})
+
+// ---- request metrics --------------------------------------------------------------------------
+
+const requestsTotal = Metric.counter("http_requests_total", { description: "HTTP requests answered, by route and status" })
+const requestDuration = Metric.timerWithBoundaries("http_request_duration", [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000], "HTTP request latency in milliseconds")
+
+/** Counts each answer and times it, tagged by route (the pattern, never the raw path). */
+const instrument = (route: string) => <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function*() {
+    const started = yield* Clock.currentTimeMillis
+    const response = yield* handler
+    const elapsed = (yield* Clock.currentTimeMillis) - started
+    yield* Metric.increment(Metric.tagged(Metric.tagged(requestsTotal, "route", route), "status", String(response.status)))
+    yield* Metric.update(Metric.tagged(requestDuration, "route", route), Duration.millis(elapsed))
+    return response
+  })
+
+// ---- routes ---------------------------------------------------------------------------------
+
+const badRequest = (error: ParseResult.ParseError | { readonly _tag: "RequestError" }) =>
+  HttpServerResponse.unsafeJson(
+    error._tag === "ParseError"
+      ? {
+        error: "invalid body",
+        fields: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({ field: issue.path.join("."), message: issue.message }))
+      }
+      : { error: "body is not valid JSON" },
+    { status: 400 }
+  )
+
+const createUser = Effect.gen(function*() {
+  const input = yield* HttpServerRequest.schemaBodyJson(NewUser)
+  const user = yield* (yield* Users).add(input)
+  const mailer = yield* Mailer
+  const jobId = yield* JobPool.submit({
+    name: "welcome-email",
+    run: mailer.sendWelcome(user),
+    timeout: "10 seconds",
+    retry: { times: 3, base: "200 millis" }
+  })
+  return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: jobId }, { status: 201 })
+}).pipe(
+  Effect.catchTags({
+    ParseError: badRequest,
+    RequestError: badRequest,
+    // The user is stored; only the email could not be queued. Tell the client when to retry.
+    JobQueueFull: (e) => Effect.succeed(Middleware.serviceUnavailable(e.retryAfter, "email queue full"))
+  })
+)
+
+const Profile = Schema.Struct({ plan: Schema.String, since: Schema.Number })
+
+const dashboard = Effect.gen(function*() {
+  const urls = yield* UpstreamUrls
+  const { complete, outcomes } = yield* FanOut.all({
+    profile: { request: urls.profile, deadline: "300 millis", schema: Profile },
+    orders: { request: urls.orders, deadline: "300 millis" },
+    recommendations: { request: urls.recommendations, deadline: "300 millis" }
+  })
+  const view = Object.fromEntries(
+    Object.entries(outcomes).map(([name, o]) => [name, o._tag === "Ok" ? { ok: true, data: o.value } : { ok: false, error: o.error.message }])
+  )
+  return HttpServerResponse.unsafeJson({ complete, ...view })
+})
+
+const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+
+/** The router, each route instrumented, bounded and shedding load. */
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+  HttpRouter.get("/dashboard", dashboard.pipe(instrument("GET /dashboard"), Middleware.withConcurrencyLimit(64))),
+  HttpRouter.get("/files/:name", serveFile.pipe(instrument("GET /files/:name"), Middleware.withConcurrencyLimit(16))),
+  HttpRouter.get("/health", instrument("GET /health")(health)),
+  HttpRouter.get("/metrics", Prometheus.handler)
+)
+
+/** The app: every request under a 5 s deadline (503 when it passes, 504 for an upstream timeout). */
+export const app = router.pipe(Middleware.withDeadline("5 seconds"))
+
+export interface ApiOptions {
+  readonly port?: number
+  readonly host?: string
+  readonly outbox: string
+  readonly mailLatency?: Duration.DurationInput
+  readonly workers?: number
+  readonly queueCapacity?: number
+  readonly drainTimeout?: Duration.DurationInput
+}
+
+/**
+ * The whole server as a Layer. Closing it (SIGTERM/SIGINT under `NodeRuntime.runMain`)
+ * stops accepting, lets in-flight requests finish, then drains queued emails within the
+ * drain deadline: the server layer is released before the job pool it uses.
+ */
+export const layer = (options: ApiOptions) =>
+  HttpServer.serve(app).pipe(
+    Layer.provide(JobPool.layer({
+      name: "email",
+      workers: options.workers ?? 4,
+      capacity: options.queueCapacity ?? 1_000,
+      drainTimeout: options.drainTimeout ?? "15 seconds"
+    })),
+    Layer.provide(MailerLive(options.outbox, options.mailLatency)),
+    Layer.provide(UsersLive),
+    Layer.provide(LocalUpstreams),
+    Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
+    Layer.provideMerge(GracefulServer.layer(() => http.createServer(), {
+      port: options.port ?? 8080,
+      host: options.host ?? "127.0.0.1",
+      drainTimeout: "10 seconds"
+    }))
+  )

@@ -1,0 +1,189 @@
+/**
+ * A Node HTTP server that shuts down gracefully: a drop-in for `NodeHttpServer.layer`.
+ *
+ * What `NodeHttpServer` does on its own when its scope closes (checked in
+ * @effect/platform-node 0.108): `HttpServer.serve`'s finalizer removes the `request`
+ * listener, then `server.close()` is awaited. Node's `close` stops the listener and closes
+ * idle sockets once, then waits for every other socket to end. So:
+ * - in-flight requests are never interrupted: a hung handler holds shutdown forever;
+ * - a keep-alive socket that served a request *after* `close` began stays open until the
+ *   client's or the server's keep-alive timeout (seconds), and shutdown waits for it;
+ * - a request arriving on such a socket after the listener was removed gets no answer;
+ * - request fibers are root fibers (daemons), not children of any scope.
+ *
+ * This module wraps `NodeHttpServer.make` and adds a drain to each `serve`, run when the
+ * serving scope closes (so before the layers the app uses, e.g. a `JobPool`, are released):
+ * 1. stop accepting: `server.close()` (which also closes idle keep-alive sockets);
+ * 2. let in-flight requests finish within `drainTimeout`, answering with `Connection: close`
+ *    so their sockets end with the response;
+ * 3. interrupt what is left (an interrupted handler answers 503) and give it
+ *    `interruptTimeout` to finish;
+ * 4. destroy every remaining socket and wait for the server to close.
+ * Each step is logged, with the requests that had to be interrupted.
+ *
+ * Interruption needs interruptible handlers: `HttpRouter` routes are, a raw `HttpApp` is not
+ * (wrap it with `Middleware.interruptible`). An uninterruptible handler cannot hold shutdown
+ * hostage either: after `interruptTimeout` its socket is destroyed and the drain moves on.
+ *
+ * @example
+ * ```ts
+ * const Main = HttpServer.serve(app).pipe(
+ *   Layer.provide(JobPool.layer({ workers: 8 })), // released after the server drained
+ *   Layer.provide(GracefulServer.layer(() => http.createServer(), { port: 8080, drainTimeout: "10 seconds" }))
+ * )
+ * NodeRuntime.runMain(Layer.launch(Main)) // SIGINT/SIGTERM close the scope: drain, then jobs
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as NodeContext from "@effect/platform-node/NodeContext"
+import type * as Etag from "@effect/platform/Etag"
+import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import type * as HttpPlatform from "@effect/platform/HttpPlatform"
+import * as HttpServer from "@effect/platform/HttpServer"
+import type { ServeError } from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import type { LazyArg } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type * as Http from "node:http"
+import type * as Net from "node:net"
+
+/**
+ * Shutdown deadlines.
+ *
+ * @since 0.1.0
+ */
+export interface GracefulOptions {
+  /** How long in-flight requests get to finish once the listener is closed. Default 10 seconds. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** How long interrupted requests get to run finalizers and answer 503. Default 1 second. */
+  readonly interruptTimeout?: Duration.DurationInput
+}
+
+/**
+ * The defaults of {@link GracefulOptions}.
+ *
+ * @since 0.1.0
+ */
+export const defaults = {
+  drainTimeout: Duration.seconds(10),
+  interruptTimeout: Duration.seconds(1)
+} as const
+
+/**
+ * Listens like `NodeHttpServer.make` and returns an `HttpServer` whose `serve` drains on
+ * scope close (see the module docs).
+ *
+ * @since 0.1.0
+ */
+export const make = (
+  evaluate: LazyArg<Http.Server>,
+  options: Net.ListenOptions & GracefulOptions
+): Effect.Effect<HttpServer.HttpServer, ServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { drainTimeout = defaults.drainTimeout, interruptTimeout = defaults.interruptTimeout, ...listen } = options
+    const server = evaluate()
+    const closed = yield* Deferred.make<void>()
+    server.once("close", () => Deferred.unsafeDone(closed, Effect.void))
+    const inner = yield* NodeHttpServer.make(() => server, listen)
+    return HttpServer.make({
+      address: inner.address,
+      serve: (app, middleware) =>
+        serveDraining(inner, server, closed, app, middleware, {
+          drainTimeout: Duration.decode(drainTimeout),
+          interruptTimeout: Duration.decode(interruptTimeout)
+        })
+    })
+  })
+
+/**
+ * {@link make} as a Layer, with the same platform services as `NodeHttpServer.layer`.
+ *
+ * @since 0.1.0
+ */
+export const layer = (
+  evaluate: LazyArg<Http.Server>,
+  options: Net.ListenOptions & GracefulOptions
+): Layer.Layer<HttpServer.HttpServer | HttpPlatform.HttpPlatform | Etag.Generator | NodeContext.NodeContext, ServeError> =>
+  Layer.merge(Layer.scoped(HttpServer.HttpServer, make(evaluate, options)), NodeHttpServer.layerContext)
+
+const serveDraining = (
+  inner: HttpServer.HttpServer,
+  server: Http.Server,
+  closed: Deferred.Deferred<void>,
+  app: HttpApp.Default<unknown>,
+  middleware: HttpMiddleware.HttpMiddleware | undefined,
+  timeouts: { readonly drainTimeout: Duration.Duration; readonly interruptTimeout: Duration.Duration }
+): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    // Request fibers, with "METHOD path" for the logs. A fiber leaves when it exits, which is
+    // after its response was written (the platform writes it on the same fiber).
+    const inflight = new Map<Fiber.RuntimeFiber<unknown, unknown>, string>()
+    let draining = false
+
+    // During the drain, answers end their connection, so keep-alive sockets close with the
+    // response instead of idling until a keep-alive timeout.
+    const closeWhenDraining: HttpApp.PreResponseHandler = (_request, response) =>
+      Effect.sync(() => draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+
+    const tracked: HttpApp.Default<unknown> = Effect.withFiberRuntime((fiber) => {
+      const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
+      inflight.set(fiber, `${request.method} ${request.url.split("?")[0] ?? ""}`)
+      fiber.addObserver(() => inflight.delete(fiber))
+      return Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhenDraining), app)
+    })
+
+    // Interruptible on purpose: the drain runs as a finalizer (uninterruptible), and a timeout
+    // can only stop a wait that can be interrupted.
+    const awaitInflight: Effect.Effect<void> = Effect.interruptible(Effect.suspend(function loop(): Effect.Effect<void> {
+      const next = inflight.keys().next()
+      return next.done ? Effect.void : Effect.zipRight(Fiber.await(next.value), Effect.suspend(loop))
+    }))
+
+    const drain = Effect.gen(function*() {
+      draining = true
+      // Stops accepting; since Node 19 it also closes idle keep-alive sockets.
+      if (server.listening) server.close()
+      const started = inflight.size
+      if (started > 0) yield* Effect.logInfo(`http server draining: ${started} request(s) in flight`)
+      const finished = yield* awaitInflight.pipe(Effect.timeoutOption(timeouts.drainTimeout), Effect.map(Option.isSome))
+      if (!finished) {
+        const late = Array.from(inflight)
+        yield* Effect.logWarning(
+          `http drain deadline (${Duration.format(timeouts.drainTimeout)}) passed: interrupting ${late.length} request(s): ${
+            late.map(([, what]) => what).join(", ")
+          }`
+        )
+        const self = yield* Effect.fiberId
+        yield* Effect.forEach(late, ([fiber]) => Fiber.interruptAsFork(fiber, self), { discard: true })
+        const stopped = yield* awaitInflight.pipe(Effect.timeoutOption(timeouts.interruptTimeout), Effect.map(Option.isSome))
+        if (!stopped) {
+          yield* Effect.logError(
+            `http drain: ${inflight.size} request(s) ignored interruption (uninterruptible handler?); closing their connections: ${
+              Array.from(inflight.values()).join(", ")
+            }`
+          )
+        }
+      }
+      // Every response is written or given up on: what is left is idle or stuck.
+      server.closeAllConnections()
+      yield* Effect.interruptible(Deferred.await(closed)).pipe(Effect.timeoutOption(timeouts.interruptTimeout))
+      if (started > 0) yield* Effect.logInfo(`http server drained (${finished ? "all requests completed" : "deadline passed"})`)
+    })
+
+    if (middleware === undefined) yield* inner.serve(tracked)
+    else yield* inner.serve(tracked, middleware)
+    // Added after `inner.serve`, so it runs before the platform removes the request listener:
+    // a request that still arrives on an open socket during the drain gets an answer.
+    yield* Effect.addFinalizer(() => drain)
+  })

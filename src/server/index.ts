@@ -1,0 +1,9 @@
+/**
+ * Server-side building blocks: supervised background jobs, request guards (deadline,
+ * concurrency limit) and a Node HTTP server that drains on shutdown.
+ *
+ * @since 0.1.0
+ */
+export * as GracefulServer from "./GracefulServer.js"
+export * as JobPool from "./JobPool.js"
+export * as Middleware from "./Middleware.js"

@@ -1,0 +1,130 @@
+/**
+ * The example REST API as a user runs it: the real `volley serve` process on a free port,
+ * real HTTP requests, SIGTERM at the end.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { root } from "./support/spawn.js"
+
+interface Served {
+  readonly child: ChildProcess
+  readonly url: string
+  readonly outbox: string
+  readonly output: () => string
+  readonly exited: Promise<number | null>
+}
+
+const running: Array<ChildProcess> = []
+afterEach(() => {
+  for (const child of running.splice(0)) child.kill("SIGKILL")
+})
+
+const serve = async (args: ReadonlyArray<string> = []): Promise<Served> => {
+  const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "volley-outbox-"))
+  const child = spawn(process.execPath, ["bin/volley.js", "serve", "--port", "0", "--outbox", outbox, ...args], {
+    cwd: root,
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  running.push(child)
+  let output = ""
+  child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d))
+  child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 15_000)
+    const check = () => {
+      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
+      if (match !== null) {
+        clearTimeout(timer)
+        resolve(match[1]!)
+      } else setTimeout(check, 20)
+    }
+    check()
+  })
+  return { child, url, outbox, output: () => output, exited }
+}
+
+const postUser = (url: string, body: unknown) =>
+  fetch(`${url}/users`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+
+describe("volley serve (example REST API)", () => {
+  it("POST /users answers 201 at once; the welcome email is sent after the response", async () => {
+    const server = await serve()
+    const started = Date.now()
+    const response = await postUser(server.url, { name: "Ada", email: "ada@example.com" })
+    expect(response.status).toBe(201)
+    expect(await response.json()).toMatchObject({ id: 1, name: "Ada", welcomeEmail: expect.any(String) })
+    // The mailer takes about a second: the response did not wait for it.
+    expect(Date.now() - started).toBeLessThan(900)
+    expect(fs.readdirSync(server.outbox)).toEqual([])
+    const deadline = Date.now() + 10_000
+    while (fs.readdirSync(server.outbox).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    expect(fs.readdirSync(server.outbox)).toEqual(["welcome-1.eml"])
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toBe(0)
+  })
+
+  it("a bad body is a 400 naming the field", async () => {
+    const server = await serve()
+    const invalid = await postUser(server.url, { name: "Bo", email: "not-an-address" })
+    expect(invalid.status).toBe(400)
+    expect(await invalid.json()).toEqual({ error: "invalid body", fields: [{ field: "email", message: "email must look like an address" }] })
+    const missing = await postUser(server.url, { email: "x@y.z" })
+    expect(missing.status).toBe(400)
+    expect(JSON.stringify(await missing.json())).toContain("\"field\":\"name\"")
+    const garbage = await fetch(`${server.url}/users`, { method: "POST", body: "{nope" })
+    expect(garbage.status).toBe(400)
+  })
+
+  it("GET /dashboard combines three upstreams and marks a slow one as failed", async () => {
+    const server = await serve()
+    const views: Array<{ complete: boolean; recommendations: { ok: boolean; error?: string } }> = []
+    for (let i = 0; i < 4; i++) views.push(await (await fetch(`${server.url}/dashboard`)).json() as (typeof views)[number])
+    expect(views.slice(0, 3).every((v) => v.complete)).toBe(true)
+    // Every fourth recommendations call takes 2 s; its 300 ms deadline degrades the page instead.
+    expect(views[3]!.complete).toBe(false)
+    expect(views[3]!.recommendations.ok).toBe(false)
+    expect(views[3]!.recommendations.error).toContain("timeout")
+  })
+
+  it("GET /health and GET /metrics (Prometheus text)", async () => {
+    const server = await serve()
+    expect((await fetch(`${server.url}/health`)).status).toBe(200)
+    await postUser(server.url, { name: "Cy", email: "cy@example.com" })
+    const metrics = await (await fetch(`${server.url}/metrics`)).text()
+    expect(metrics).toMatch(/# TYPE http_requests_total counter/)
+    expect(metrics).toMatch(/http_requests_total\{route="POST \/users",status="201"\} 1/)
+    expect(metrics).toMatch(/volley_jobs_queued/)
+  })
+
+  it("SIGTERM drains: in-flight requests complete, every queued email is sent, exit 0", async () => {
+    const server = await serve(["--workers", "2"])
+    const users = 8
+    const responses = await Promise.all(
+      Array.from({ length: users }, (_, i) => postUser(server.url, { name: `u${i}`, email: `u${i}@example.com` }))
+    )
+    expect(responses.map((r) => r.status)).toEqual(Array(users).fill(201))
+    // 8 emails, 2 workers, ~1 s each: most are still queued when the signal arrives.
+    expect(fs.readdirSync(server.outbox).length).toBeLessThan(users)
+    server.child.kill("SIGTERM")
+    expect(await server.exited).toBe(0)
+    expect(fs.readdirSync(server.outbox).filter((f) => f.endsWith(".eml")).sort()).toEqual(
+      Array.from({ length: users }, (_, i) => `welcome-${i + 1}.eml`).sort()
+    )
+    expect(server.output()).toContain("shutting down")
+  })
+
+  it("a drain deadline too short for the queue interrupts the rest and names the job ids", async () => {
+    const server = await serve(["--workers", "1", "--drain-timeout", "1"])
+    for (let i = 0; i < 5; i++) await postUser(server.url, { name: `v${i}`, email: `v${i}@example.com` })
+    server.child.kill("SIGTERM")
+    const code = await server.exited
+    const sent = fs.readdirSync(server.outbox).filter((f) => f.endsWith(".eml")).length
+    expect(sent).toBeLessThan(5)
+    expect(server.output()).toMatch(/email-\d/)
+    expect(code).not.toBeNull()
+  })
+})

@@ -1,0 +1,143 @@
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { describe, expect, it } from "@effect/vitest"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Ref from "effect/Ref"
+import * as TestClock from "effect/TestClock"
+import { NetworkError } from "../../src/Errors.js"
+import * as Middleware from "../../src/server/Middleware.js"
+import { awaitSleepers, call, captureLogs, fetchReply, plainServer, realDelay, serve } from "./helpers.js"
+
+describe("Middleware.withDeadline", () => {
+  it.scoped("answers 503 when the deadline passes, after interrupting the handler", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const never = yield* Deferred.make<void>()
+      const app = Effect.gen(function*() {
+        yield* Deferred.succeed(started, undefined)
+        yield* Deferred.await(never)
+        return HttpServerResponse.text("too late")
+      }).pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+      const { url } = yield* serve(Middleware.withDeadline("2 seconds")(app), plainServer())
+
+      const reply = yield* Effect.fork(fetchReply(`${url}/slow?token=secret`))
+      yield* Deferred.await(started)
+      yield* awaitSleepers(1)
+      yield* TestClock.adjust("1999 millis")
+      expect(yield* Deferred.isDone(interrupted)).toBe(false)
+      yield* TestClock.adjust("1 millis")
+      const { body, status } = yield* Fiber.join(reply)
+      expect(status).toBe(503)
+      expect(body).toBe("request deadline exceeded")
+      // The handler's finalizers ran before the answer went out.
+      expect(yield* Deferred.isDone(interrupted)).toBe(true)
+      const warning = logs.entries.find((e) => e.level === "WARN")
+      expect(warning?.annotations).toEqual({ method: "GET", path: "/slow" })
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scoped("answers 504 for an upstream timeout and leaves other outcomes alone", () =>
+    Effect.gen(function*() {
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get("/fast", HttpServerResponse.text("ok")),
+        HttpRouter.get("/upstream", new Middleware.UpstreamTimeout({ upstream: "billing" })),
+        HttpRouter.get(
+          "/network",
+          new NetworkError({ reason: "Timeout", phase: "headers", method: "GET", url: "http://upstream.test/" })
+        ),
+        HttpRouter.get(
+          "/refused",
+          new NetworkError({ reason: "ConnectionRefused", method: "GET", url: "http://upstream.test/" })
+        )
+      )
+      const { url } = yield* serve(Middleware.withDeadline("1 second")(router), plainServer())
+      expect(yield* fetchReply(`${url}/fast`)).toMatchObject({ status: 200, body: "ok" })
+      expect(yield* fetchReply(`${url}/upstream`)).toMatchObject({ status: 504, body: "upstream timed out" })
+      expect(yield* fetchReply(`${url}/network`)).toMatchObject({ status: 504 })
+      // Not a timeout: the platform's default error answer, untouched.
+      expect((yield* fetchReply(`${url}/refused`)).status).toBe(500)
+      expect((yield* fetchReply(`${url}/missing`)).status).toBe(404)
+    }).pipe(Effect.provide(captureLogs().layer)))
+})
+
+describe("Middleware.withConcurrencyLimit", () => {
+  it.scoped("sheds the request over the limit with 503 + Retry-After, without queueing it", () =>
+    Effect.gen(function*() {
+      const gate = yield* Deferred.make<void>()
+      const entered = yield* Ref.make(0)
+      const app = Effect.gen(function*() {
+        yield* Ref.update(entered, (n) => n + 1)
+        yield* Deferred.await(gate)
+        return HttpServerResponse.text("done")
+      })
+      const { url } = yield* serve(Middleware.withConcurrencyLimit(2, { retryAfter: "2500 millis" })(app), plainServer())
+
+      const first = yield* Effect.fork(fetchReply(url))
+      const second = yield* Effect.fork(fetchReply(url))
+      while ((yield* Ref.get(entered)) < 2) yield* realDelay(2)
+      const shed = yield* fetchReply(url)
+      expect(shed.status).toBe(503)
+      expect(shed.headers["retry-after"]).toBe("3")
+      expect(yield* Ref.get(entered)).toBe(2)
+
+      yield* Deferred.succeed(gate, undefined)
+      expect((yield* Fiber.join(first)).status).toBe(200)
+      expect((yield* Fiber.join(second)).status).toBe(200)
+      // Permits come back when a handler finishes.
+      expect((yield* fetchReply(url)).status).toBe(200)
+    }))
+})
+
+describe("client disconnect", () => {
+  const handler = Effect.gen(function*() {
+    const started = yield* Deferred.make<void>()
+    const interrupted = yield* Deferred.make<void>()
+    const finished = yield* Deferred.make<void>()
+    const gate = yield* Deferred.make<void>()
+    const app = Effect.gen(function*() {
+      yield* Deferred.succeed(started, undefined)
+      yield* Deferred.await(gate)
+      yield* Deferred.succeed(finished, undefined)
+      return HttpServerResponse.text("done")
+    }).pipe(Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined)))
+    return { app, finished, gate, interrupted, started }
+  })
+
+  it.scopedLive("interrupts a router handler when the client hangs up", () =>
+    Effect.gen(function*() {
+      const { app, interrupted, started } = yield* handler
+      const { url } = yield* serve(HttpRouter.empty.pipe(HttpRouter.get("/wait", app)), plainServer())
+      const request = call(`${url}/wait`)
+      request.reply.catch(() => {})
+      yield* Deferred.await(started)
+      request.destroy()
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
+    }))
+
+  it.scopedLive("interrupts a raw HttpApp only when it is made interruptible", () =>
+    Effect.gen(function*() {
+      const raw = yield* handler
+      const { url: rawUrl } = yield* serve(raw.app, plainServer())
+      const request = call(rawUrl)
+      request.reply.catch(() => {})
+      yield* Deferred.await(raw.started)
+      request.destroy()
+      // The platform runs a raw app uninterruptibly: the hang-up cannot stop it.
+      yield* realDelay(50)
+      yield* Deferred.succeed(raw.gate, undefined)
+      yield* Deferred.await(raw.finished).pipe(Effect.timeout("2 seconds"))
+
+      const wrapped = yield* handler
+      const { url } = yield* serve(Middleware.interruptible(wrapped.app), plainServer())
+      const second = call(url)
+      second.reply.catch(() => {})
+      yield* Deferred.await(wrapped.started)
+      second.destroy()
+      yield* Deferred.await(wrapped.interrupted).pipe(Effect.timeout("2 seconds"))
+      expect(yield* Deferred.isDone(wrapped.finished)).toBe(false)
+    }))
+})
