@@ -6,3 +6,8 @@
 export * as Client from "./Client.js"
 export * as Errors from "./Errors.js"
 export * as Retry from "./Retry.js"
+export * as FanOut from "./server/FanOut.js"
+export * as GracefulServer from "./server/GracefulServer.js"
+export * as JobPool from "./server/JobPool.js"
+export * as Middleware from "./server/Middleware.js"
+export * as Prometheus from "./server/Prometheus.js"

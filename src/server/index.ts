@@ -7,3 +7,5 @@
 export * as GracefulServer from "./GracefulServer.js"
 export * as JobPool from "./JobPool.js"
 export * as Middleware from "./Middleware.js"
+export * as FanOut from "./FanOut.js"
+export * as Prometheus from "./Prometheus.js"
