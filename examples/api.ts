@@ -271,7 +271,8 @@ export interface ApiOptions {
  */
 export const layer = (options: ApiOptions) =>
   HttpServer.serve(app).pipe(
-    Layer.provide(JobPool.layer({
+    // Merged into the output so a host program (the demo) can read the pool's stats and drain report.
+    Layer.provideMerge(JobPool.layer({
       name: "email",
       workers: options.workers ?? 4,
       capacity: options.queueCapacity ?? 1_000,

@@ -13,3 +13,14 @@ describe("examples", () => {
     ])
   })
 })
+
+describe("npm start demo", () => {
+  it("runs offline end to end: fan-out, verified download, sign-ups, every email drained, exit 0", async () => {
+    const run = await runNode(["dist/examples/demo.js"], { timeoutMs: 60_000 })
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/requests\s+300 \(300 ok, 0 failed\)/)
+    expect(run.stdout).toMatch(/checksum\s+sha256:[0-9a-f]{16}… verified/)
+    expect(run.stdout).toMatch(/emails in the outbox\s+24 of 24/)
+    expect(run.stdout).toContain("0 abandoned")
+  }, 70_000)
+})

@@ -1,0 +1,361 @@
+/**
+ * One download, start to finish: preflight (is the destination already there?), stage (stream
+ * the body into `<dest>.part`, hashing as it goes, resuming a `.part` left by an earlier
+ * attempt when the server allows), and finalize (verify, fsync, rename into place).
+ *
+ * The `.part` file is only ever appended to by one writer, one batch in flight, so after any
+ * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
+ * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
+ */
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import { createHash, type Hash } from "node:crypto"
+import * as path from "node:path"
+import { Client } from "../Client.js"
+import { type HttpError, NetworkError } from "../Errors.js"
+import * as Retry from "../Retry.js"
+import type { RequestOptions, Response } from "./client.js"
+import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
+import * as Fs from "./downloadFs.js"
+import type { Checksum, HashAlgorithm } from "./downloadHash.js"
+import { makeTracker, type Progress, type Tracker } from "./downloadProgress.js"
+import * as FileName from "./fileName.js"
+
+/** Every way a download can fail. */
+export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
+
+/** Everything one download needs, resolved from the public options. */
+export interface Plan {
+  readonly request: HttpClientRequest.HttpClientRequest
+  /** The URL as given (href when it parses), recorded in the `.part.meta` to match a resume. */
+  readonly url: string
+  readonly redactedUrl: string
+  /** The final path when known up front; `undefined` when the server's `Content-Disposition` names it. */
+  readonly dest: string | undefined
+  /** Folder for a `Content-Disposition` name. */
+  readonly dir: string
+  /** `<name>.part` */
+  readonly part: string
+  readonly expected: Checksum | undefined
+  readonly algorithm: HashAlgorithm
+  readonly maxBytes: number | undefined
+  readonly resume: boolean
+  readonly force: boolean
+  readonly requestOptions: RequestOptions
+  readonly retry: Retry.RetryPolicy
+  readonly progressIntervalMs: number
+  readonly onProgress: ((progress: Progress) => void) | undefined
+}
+
+/** A complete, hashed body in its `.part` file, not yet verified or renamed. */
+export interface Staged {
+  readonly size: number
+  readonly digest: string
+  /** The sanitized name from `Content-Disposition`, when the plan asked for one and the server sent it. */
+  readonly suggestedName: string | undefined
+  readonly resumedFrom: number
+  readonly transferred: number
+}
+
+/**
+ * What a finished download reports.
+ *
+ * @since 0.1.0
+ */
+export interface DownloadResult {
+  /** The URL (redacted). */
+  readonly url: string
+  /** The absolute path of the file. */
+  readonly path: string
+  /** Its size in bytes. */
+  readonly size: number
+  /** Its digest, computed while it streamed (or while checking an existing file). */
+  readonly checksum: Checksum
+  /** An expected checksum was given and matched. */
+  readonly verified: boolean
+  /** The destination already had the expected content: nothing was fetched. */
+  readonly skipped: boolean
+  /** Bytes reused from a `.part` file left by an earlier attempt. */
+  readonly resumedFrom: number
+  /** Body bytes received by this call. */
+  readonly transferred: number
+}
+
+export const metaPath = (part: string): string => `${part}.meta`
+
+/** What `<dest>.part.meta` holds. */
+interface Meta {
+  readonly url: string
+  readonly etag?: string | undefined
+  readonly lastModified?: string | undefined
+  readonly total?: number | undefined
+}
+
+interface ResumeState {
+  readonly offset: number
+  readonly meta: Meta
+  /** The value sent as `If-Range`. */
+  readonly validator: string
+}
+
+/** A strong ETag (weak ones may not be used with If-Range, RFC 9110 §13.1.5). */
+const strongEtag = (value: string | undefined): string | undefined =>
+  value !== undefined && value.startsWith("\"") ? value : undefined
+
+const readMeta = (part: string): Effect.Effect<Meta | undefined> =>
+  Effect.map(Fs.readSmall(metaPath(part)), (text) => {
+    if (text === undefined) return undefined
+    try {
+      const value = JSON.parse(text) as Partial<Meta>
+      return typeof value.url === "string" ? (value as Meta) : undefined
+    } catch {
+      return undefined // torn write after a crash: start over
+    }
+  })
+
+const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
+  Effect.gen(function*() {
+    const stats = yield* Fs.statOrUndefined(plan.part)
+    if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined
+    const meta = yield* readMeta(plan.part)
+    if (meta === undefined || meta.url !== plan.url) return undefined
+    const validator = strongEtag(meta.etag) ?? meta.lastModified
+    if (validator === undefined) return undefined
+    if (meta.total !== undefined && stats.size > meta.total) return undefined
+    return { offset: stats.size, meta, validator }
+  })
+
+/** Removes the `.part` and its meta: its bytes can never become the right file. */
+export const discardPart = (part: string): Effect.Effect<void> =>
+  Effect.ignore(Effect.zipRight(Fs.remove(metaPath(part)), Fs.remove(part)))
+
+/** Parses `Content-Range`: `bytes a-b/total`, or `bytes (star)/total` on a 416. */
+const parseContentRange = (value: string | undefined) => {
+  const match = value === undefined ? null : /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim())
+  if (match === null) return undefined
+  return {
+    start: match[1] === undefined ? undefined : Number(match[1]),
+    end: match[2] === undefined ? undefined : Number(match[2]),
+    total: match[3] === "*" || match[3] === undefined ? undefined : Number(match[3])
+  }
+}
+
+const tooLarge = (plan: Plan, size: number | undefined) =>
+  new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
+
+/** Received bytes allowed to wait for the disk while a write is in flight. */
+const maxQueuedBytes = 4 * 1024 * 1024
+
+const isOk = (status: number) => status >= 200 && status < 300
+
+/** The marker an attempt returns when the server's answer means the `.part` must be thrown away. */
+const restart = Symbol("restart")
+
+/**
+ * One request: resume from the `.part` when possible (and `fresh` is not set), or start it
+ * over. Fails with the request's error, leaving the `.part` for the next attempt.
+ */
+const attempt = (
+  plan: Plan,
+  tracker: Tracker,
+  fresh: boolean
+): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* Client
+    yield* Fs.mkdirp(path.dirname(plan.part))
+    const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
+    let hash: Hash = createHash(plan.algorithm)
+    // Hash the bytes already on disk while the request is under way.
+    const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
+    const request = state === undefined
+      ? plan.request
+      : HttpClientRequest.setHeaders(plan.request, { range: `bytes=${state.offset}-`, "if-range": state.validator })
+    const response: Response = yield* client.open(request, {
+      ...plan.requestOptions,
+      accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
+    })
+    const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
+    const etag = response.headers["etag"]
+    const lastModified = response.headers["last-modified"]
+
+    let offset = 0
+    let total: number | undefined
+    if (response.status === 416 && state !== undefined) {
+      // Nothing past our offset: complete if the server's size is exactly what we hold.
+      const range = parseContentRange(response.headers["content-range"])
+      if (range?.total !== state.offset) return restart
+      yield* Fiber.join(hasher!)
+      tracker.start(state.offset, state.offset, state.offset)
+      tracker.finish()
+      return { size: state.offset, digest: hash.digest("hex"), suggestedName, resumedFrom: state.offset, transferred: 0 }
+    }
+    if (response.status === 206) {
+      if (state === undefined) {
+        return yield* new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "UNEXPECTED_206" })
+      }
+      const range = parseContentRange(response.headers["content-range"])
+      const changed = (state.meta.etag !== undefined && etag !== undefined && etag !== state.meta.etag) ||
+        (strongEtag(state.meta.etag) === undefined && lastModified !== undefined && lastModified !== state.meta.lastModified)
+      if (range?.start !== state.offset || changed) return restart
+      offset = state.offset
+      total = range.total ?? (response.contentLength !== undefined ? offset + response.contentLength : undefined)
+      yield* Fiber.join(hasher!)
+    } else {
+      // A full body: the server ignored the range or the file changed. Start clean.
+      if (hasher !== undefined) {
+        yield* Fiber.interrupt(hasher)
+        hash = createHash(plan.algorithm)
+      }
+      total = response.contentLength
+      if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
+      const meta: Meta = { url: plan.url, etag, lastModified, total }
+      yield* Fs.writeSmall(metaPath(plan.part), JSON.stringify(meta))
+    }
+    if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
+
+    const { fd, writer } = yield* Effect.acquireRelease(
+      Effect.map(Fs.openForWrite(plan.part, offset === 0), (fd) => ({ fd, writer: Fs.writeBehind(fd, plan.part) })),
+      // Let the write in flight land before the fd is closed (and its number reused).
+      ({ fd, writer }) => Effect.ignore(Effect.zipRight(Effect.ignore(writer.flush), Fs.close(fd, plan.part)))
+    )
+    if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
+    tracker.start(offset, offset, total)
+    const pull = yield* Stream.toPull(response.stream)
+    const limit = plan.maxBytes ?? Infinity
+    // `written`: bytes handed to the writer; `received`: hashed, possibly still queued.
+    let written = offset
+    let received = offset
+    let queued: Array<Uint8Array> = []
+    const startWrite = () => {
+      writer.start(queued, written)
+      written = received
+      queued = []
+    }
+    for (;;) {
+      const next = yield* Effect.catchAll(pull, (end) => Option.isNone(end) ? Effect.succeed(undefined) : Effect.fail(end.value))
+      if (next === undefined) break
+      let size = 0
+      for (const chunk of next) {
+        size += chunk.length
+        if (received + size > limit) return yield* tooLarge(plan, total)
+        hash.update(chunk)
+        queued.push(chunk)
+      }
+      received += size
+      tracker.advance(size)
+      // Keep receiving while the disk catches up, up to a bound; then wait for it.
+      if (writer.busy()) {
+        if (received - written < maxQueuedBytes) continue
+        yield* writer.flush
+      } else {
+        yield* writer.flush // surfaces the previous write's error, if any
+      }
+      startWrite()
+    }
+    yield* writer.flush
+    if (queued.length > 0) {
+      startWrite()
+      yield* writer.flush
+    }
+    const position = received
+    yield* Fs.fsync(fd, plan.part)
+    tracker.finish()
+    return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset }
+  })
+
+/**
+ * Streams the body into the `.part` file, retrying transient failures by the plan's policy;
+ * every retry resumes from what the previous one wrote. A server answer that invalidates the
+ * `.part` (changed validator, wrong range) restarts it from zero, once per attempt.
+ */
+export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.dest ?? plan.part.slice(0, -5), plan.onProgress)
+    const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
+      Effect.flatMap((staged) =>
+        staged === restart
+          ? Effect.flatMap(discardPart(plan.part), () =>
+            Effect.flatMap(Effect.scoped(attempt(plan, tracker, true)), (again) =>
+              again === restart
+                ? Effect.fail(new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "RANGE_MISMATCH" }))
+                : Effect.succeed(again)))
+          : Effect.succeed(staged)
+      )
+    )
+    return Retry.retry(plan.retry, "GET")(once).pipe(
+      Effect.tapError((error) => error._tag === "FileTooLarge" ? discardPart(plan.part) : Effect.void)
+    )
+  })
+
+/**
+ * Checks the destination before any request: with an expected checksum an identical file is
+ * a success with nothing to fetch; otherwise an existing file is an error unless `force`.
+ */
+export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option<DownloadResult>, DownloadError> =>
+  Effect.gen(function*() {
+    const stats = yield* Fs.statOrUndefined(dest)
+    if (stats === undefined) return Option.none()
+    if (plan.expected !== undefined && stats.isFile()) {
+      const hash = createHash(plan.expected.algorithm)
+      const size = yield* Fs.hashFile(dest, hash)
+      const digest = hash.digest("hex")
+      if (digest === plan.expected.hex) {
+        return Option.some({
+          url: plan.redactedUrl,
+          path: dest,
+          size,
+          checksum: { algorithm: plan.expected.algorithm, hex: digest },
+          verified: true,
+          skipped: true,
+          resumedFrom: 0,
+          transferred: 0
+        })
+      }
+    }
+    if (plan.force) return Option.none()
+    return yield* new DestinationExists({ url: plan.redactedUrl, path: dest })
+  })
+
+/**
+ * Verifies the staged body and moves it into place: fsync (done when staging), rename over
+ * `dest` (atomic on one file system), drop the meta, fsync the folder. A mismatch removes the
+ * `.part` and leaves the destination untouched.
+ */
+export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
+  Effect.gen(function*() {
+    if (plan.expected !== undefined && staged.digest !== plan.expected.hex) {
+      yield* discardPart(plan.part)
+      return yield* new ChecksumMismatch({
+        url: plan.redactedUrl,
+        path: dest,
+        algorithm: plan.expected.algorithm,
+        expected: plan.expected.hex,
+        actual: staged.digest
+      })
+    }
+    if (plan.dest === undefined) {
+      // The name came with the response: the destination check happens now.
+      const existing = yield* preflight(plan, dest)
+      if (Option.isSome(existing)) {
+        yield* discardPart(plan.part)
+        return existing.value
+      }
+    }
+    yield* Fs.rename(plan.part, dest)
+    yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
+    yield* Fs.fsyncDir(path.dirname(dest))
+    return {
+      url: plan.redactedUrl,
+      path: dest,
+      size: staged.size,
+      checksum: { algorithm: plan.algorithm, hex: staged.digest },
+      verified: plan.expected !== undefined,
+      skipped: false,
+      resumedFrom: staged.resumedFrom,
+      transferred: staged.transferred
+    }
+  })
