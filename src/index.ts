@@ -3,7 +3,9 @@
  *
  * @since 0.1.0
  */
+export * as Batch from "./Batch.js"
 export * as Client from "./Client.js"
+export * as Download from "./Download.js"
 export * as Errors from "./Errors.js"
 export * as Retry from "./Retry.js"
 export * as FanOut from "./server/FanOut.js"
