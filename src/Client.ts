@@ -13,6 +13,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -175,29 +176,15 @@ export const config: Config.Config<ClientOptions> = Config.all({
   retryMaxRetryAfter: Config.option(Config.duration("RETRY_MAX_RETRY_AFTER"))
 }).pipe(
   Config.nested("VOLLEY"),
-  Config.map((c) => {
-    const out: Record<string, unknown> = {}
-    const retry: Record<string, unknown> = {}
-    const put = (target: Record<string, unknown>, key: string, value: { _tag: "Some"; value: unknown } | { _tag: "None" }) => {
-      if (value._tag === "Some") target[key] = value.value
-    }
-    put(out, "connectionsPerOrigin", c.connectionsPerOrigin)
-    put(out, "keepAliveTimeout", c.keepAliveTimeout)
-    put(out, "deadline", c.deadline)
-    put(out, "connectTimeout", c.connectTimeout)
-    put(out, "headersTimeout", c.headersTimeout)
-    put(out, "idleTimeout", c.idleTimeout)
-    put(out, "maxRedirects", c.maxRedirects)
-    put(out, "maxBodyBytes", c.maxBodyBytes)
-    put(out, "userAgent", c.userAgent)
-    put(retry, "maxAttempts", c.retryMaxAttempts)
-    put(retry, "baseDelay", c.retryBaseDelay)
-    put(retry, "maxDelay", c.retryMaxDelay)
-    put(retry, "maxRetryAfter", c.retryMaxRetryAfter)
-    if (Object.keys(retry).length > 0) out["retry"] = retry
-    return out as ClientOptions
+  Config.map(({ retryBaseDelay, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, ...client }) => {
+    const retry = present({ maxAttempts: retryMaxAttempts, baseDelay: retryBaseDelay, maxDelay: retryMaxDelay, maxRetryAfter: retryMaxRetryAfter })
+    return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
   })
 )
+
+/** Keeps the variables that were set: an unset one must fall back to the default, not to `undefined`. */
+const present = (options: Record<string, Option.Option<unknown>>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(options).flatMap(([key, value]) => Option.isSome(value) ? [[key, value.value]] : []))
 
 /**
  * The client Layer configured from the environment (see {@link config}), with `overrides`
