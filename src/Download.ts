@@ -135,6 +135,13 @@ const hrefOf = (url: Url): string => {
 const ms = (input: Duration.DurationInput | undefined, fallback: number): number =>
   input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
 
+const idleMs = (input: Duration.DurationInput | "none" | undefined, fallback: number | undefined): number | undefined => {
+  if (input === undefined) return fallback
+  if (input === "none") return undefined
+  const n = Duration.toMillis(Duration.decode(input))
+  return Number.isFinite(n) && n > 0 ? n : undefined
+}
+
 const resolvePlan = (
   url: Url,
   options: Options,
@@ -163,11 +170,13 @@ const resolvePlan = (
       force: options.force ?? false,
       requestOptions: {
         deadline: options.deadline ?? "none",
-        idleTimeout: options.idleTimeout,
+        // The body's idle timeout is enforced by the download (one watchdog, not a timer per chunk).
+        idleTimeout: "none",
         headersTimeout: options.headersTimeout,
         retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
       },
+      idleTimeoutMs: idleMs(options.idleTimeout, client.config.idleTimeoutMs),
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
       progressIntervalMs: ms(options.progressInterval, 100),
       onProgress

@@ -32,6 +32,16 @@ const tempDir = Effect.acquireRelease(
 
 const exists = (p: string) => fs.existsSync(p)
 
+/** Waits (real time, bounded) until a sleep ending at `at` (TestClock millis) is registered. */
+const awaitSleep = (at: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < 2500; i++) {
+      if (Chunk.toReadonlyArray(yield* TestClock.sleeps()).includes(at)) return
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
+    }
+    return yield* Effect.dieMessage(`no sleep until ${at} on the TestClock`)
+  })
+
 const run = <A, E>(effect: Effect.Effect<A, E, Client.Client>, options?: Client.ClientOptions) =>
   Effect.provide(effect, clientLayer(options))
 
@@ -163,9 +173,10 @@ describe("Download.file", () => {
       const dir = yield* tempDir
       const dest = path.join(dir, "r.bin")
       const fiber = yield* Effect.fork(run(Download.file(`${server.url}/range-file?size=500000&resetAfter=200000`, { path: dest, retry: { maxAttempts: 3, jitter: false } })))
-      // The retry waits its backoff on the TestClock.
-      yield* awaitSleepers()
-      yield* TestClock.adjust("1 second")
+      // The retry waits its 200 ms backoff on the TestClock (other sleeps, such as the body's
+      // idle timeout, may be registered too: wait for this one).
+      yield* awaitSleep(200)
+      yield* TestClock.adjust("200 millis")
       const result = yield* Fiber.join(fiber)
       expect(result.resumedFrom).toBe(200_000)
       expect(fs.readFileSync(dest).equals(pattern(500_000))).toBe(true)
@@ -323,6 +334,53 @@ describe("Download.file", () => {
       expect(exists(`${dest}.part`)).toBe(true)
     }))
 
+  it.scoped("the idle timeout counts from the last chunk: a slow but steady body never times out, a stall does (TestClock)", () =>
+    Effect.gen(function*() {
+      // A server that sends body bytes only when the test says so.
+      const { url, push, close } = yield* Effect.promise(() =>
+        new Promise<{ url: string; push: () => boolean; close: () => void }>((resolve) => {
+          let response: http.ServerResponse | undefined
+          const server = http.createServer((_req, res) => {
+            res.writeHead(200, { "content-length": 1000, etag: "\"m\"" })
+            res.flushHeaders()
+            response = res
+          })
+          server.listen(0, "127.0.0.1", () =>
+            resolve({
+              url: `http://127.0.0.1:${(server.address() as { port: number }).port}/m`,
+              push: () => response !== undefined && (response.write(Buffer.alloc(10, 1)), true),
+              close: () => {
+                server.closeAllConnections()
+                server.close()
+              }
+            }))
+        })
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(close))
+      const dir = yield* tempDir
+      let received = 0
+      const fiber = yield* Effect.fork(Effect.flip(run(Download.file(url, { path: path.join(dir, "m.bin"), idleTimeout: "5 seconds", retry: false, progressInterval: 0, onProgress: (p) => void (received = p.bytes) }))))
+      const chunk = (n: number) =>
+        Effect.gen(function*() {
+          for (let i = 0; i < 2500 && !push(); i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
+          for (let i = 0; i < 2500 && received < n; i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
+        })
+      yield* chunk(10) // t = 0
+      yield* awaitSleep(5000)
+      yield* TestClock.adjust("3 seconds")
+      yield* chunk(20) // t = 3 s
+      yield* TestClock.adjust("3 seconds") // t = 6 s: past 5 s in total, but only 3 s since the last chunk
+      yield* awaitSleep(8000)
+      yield* chunk(30)
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("2 seconds") // t = 8 s: 2 s since the last chunk
+      yield* awaitSleep(11000)
+      yield* TestClock.adjust("2999 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis") // t = 11 s: 5 s since the last chunk
+      expect(yield* Fiber.join(fiber)).toMatchObject({ _tag: "NetworkError", reason: "Timeout", phase: "body" })
+    }))
+
   it.scoped("interrupting a download keeps the .part (and meta); the next call resumes it", () =>
     Effect.gen(function*() {
       const server = yield* mutableServer
@@ -380,9 +438,7 @@ describe("Download: no leaks", () => {
         // Earlier downloads leave finished sleeps on the TestClock: wait for this one's own idle timer.
         const now = yield* TestClock.currentTimeMillis
         const stalled = yield* Effect.fork(Effect.flip(Download.file(`${server.url}/hang-body?size=1000`, { path: path.join(dir, "d"), idleTimeout: "1234 millis", retry: false })))
-        for (let i = 0; i < 1000 && !Chunk.toReadonlyArray(yield* TestClock.sleeps()).includes(now + 1234); i++) {
-          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 2)))
-        }
+        yield* awaitSleep(now + 1234)
         yield* TestClock.adjust("1234 millis")
         expect(yield* Fiber.join(stalled)).toMatchObject({ _tag: "NetworkError", reason: "Timeout" })
         let received = 0
@@ -488,7 +544,7 @@ describe("Download.parseChecksum", () => {
 
 describe("examples/download.ts", () => {
   it("downloads, verifies, refuses the tampered file, then skips on the second run", async () => {
-    const run = await runNode(["dist/examples/download.js"])
+    const run = await runNode(["dist/examples/download.js"], { timeoutMs: 60_000 })
     expect(run.stderr).toBe("")
     expect(run.code).toBe(0)
     expect(run.stdout.trim().split("\n")).toEqual([
@@ -505,5 +561,5 @@ describe("examples/download.ts", () => {
       "second run: 4 of 4 already present, nothing fetched",
       "folder: alpha.bin, beta.bin, gamma.bin, notes.txt"
     ])
-  })
+  }, 90_000)
 })

@@ -10,7 +10,6 @@ import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Api from "../../examples/api.js"
 
 const port = Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("Port to listen on (0 picks a free one)"))
 const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind"))
@@ -21,7 +20,9 @@ const drainTimeout = Options.integer("drain-timeout").pipe(
 )
 const workers = Options.integer("workers").pipe(Options.withDefault(4), Options.withDescription("Background email workers"))
 
-export const serveCommand = Command.make("serve", { port, host, outbox, drainTimeout, workers }, (options) => {
+export const serveCommand = Command.make("serve", { port, host, outbox, drainTimeout, workers }, (options) =>
+  // Loaded on use: the server's modules would slow every other command's start.
+  Effect.flatMap(Effect.promise(() => import("../../examples/api.js")), (Api) => {
   const announce = Layer.effectDiscard(
     HttpServer.addressFormattedWith((address) => Console.log(`volley serve: listening on ${address} (outbox: ${options.outbox})`))
   )
@@ -35,4 +36,4 @@ export const serveCommand = Command.make("serve", { port, host, outbox, drainTim
   return Layer.launch(Layer.provideMerge(announce, server)).pipe(
     Effect.onInterrupt(() => Console.log("volley serve: shutting down: draining requests, then background jobs"))
   )
-}).pipe(Command.withDescription("Run the example REST API (users, dashboard fan-out, files, health, metrics) with graceful shutdown."))
+})).pipe(Command.withDescription("Run the example REST API (users, dashboard fan-out, files, health, metrics) with graceful shutdown."))

@@ -8,7 +8,11 @@
  * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -46,6 +50,8 @@ export interface Plan {
   readonly resume: boolean
   readonly force: boolean
   readonly requestOptions: RequestOptions
+  /** Longest gap between body chunks (enforced by the download itself, see `makeIdleWatch`). */
+  readonly idleTimeoutMs: number | undefined
   readonly retry: Retry.RetryPolicy
   readonly progressIntervalMs: number
   readonly onProgress: ((progress: Progress) => void) | undefined
@@ -147,8 +153,42 @@ const parseContentRange = (value: string | undefined) => {
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
 
+/**
+ * The idle timeout of a body, as one watchdog on the Effect clock: it sleeps until `idleMs`
+ * after the last chunk, and fails only if no chunk came meanwhile. The client's own idle
+ * timeout arms and clears a timer around every wait, which for a download (thousands of
+ * chunk waits per second) costs more CPU than the rest of the read path; this costs one sleep
+ * per idle period. Time spent waiting for the disk does not count as idle.
+ */
+const makeIdleWatch = (clock: Clock.Clock, idleMs: number | undefined, url: string) => {
+  let last = clock.unsafeCurrentTimeMillis()
+  let pausedSince: number | undefined
+  const watch: Effect.Effect<never, NetworkError> = idleMs === undefined ? Effect.never : Effect.suspend(function loop(): Effect.Effect<never, NetworkError> {
+    const now = clock.unsafeCurrentTimeMillis()
+    const due = (pausedSince === undefined ? last : now) + idleMs
+    if (now >= due) return Effect.fail(new NetworkError({ reason: "Timeout", phase: "body", method: "GET", url }))
+    return Effect.zipRight(Effect.sleep(due - now), Effect.suspend(loop))
+  })
+  return {
+    watch,
+    touch: () => void (last = clock.unsafeCurrentTimeMillis()),
+    /** Runs `effect` (a disk wait) with the watch paused. */
+    paused: <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+      Effect.suspend(() => {
+        pausedSince = clock.unsafeCurrentTimeMillis()
+        return Effect.ensuring(effect, Effect.sync(() => {
+          pausedSince = undefined
+          last = clock.unsafeCurrentTimeMillis()
+        }))
+      })
+  }
+}
+
 /** Received bytes allowed to wait for the disk while a write is in flight. */
 const maxQueuedBytes = 4 * 1024 * 1024
+
+const isTooLarge = (exit: Exit.Exit<unknown, DownloadError>): boolean =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "FileTooLarge")
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -166,6 +206,7 @@ const attempt = (
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
+    const clock = yield* Effect.clock
     yield* Fs.mkdirp(path.dirname(plan.part))
     const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
     let hash: Hash = createHash(plan.algorithm)
@@ -224,7 +265,6 @@ const attempt = (
     )
     if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
     tracker.start(offset, offset, total)
-    const pull = yield* Stream.toPull(response.stream)
     const limit = plan.maxBytes ?? Infinity
     // `written`: bytes handed to the writer; `received`: hashed, possibly still queued.
     let written = offset
@@ -235,32 +275,39 @@ const attempt = (
       written = received
       queued = []
     }
-    for (;;) {
-      const next = yield* Effect.catchAll(pull, (end) => Option.isNone(end) ? Effect.succeed(undefined) : Effect.fail(end.value))
-      if (next === undefined) break
+    const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
+    const onChunk = (chunks: Chunk.Chunk<Uint8Array>): Effect.Effect<void, DownloadError> => {
+      idle.touch()
       let size = 0
-      for (const chunk of next) {
+      for (const chunk of chunks) {
         size += chunk.length
-        if (received + size > limit) return yield* tooLarge(plan, total)
+        if (received + size > limit) return Effect.fail(tooLarge(plan, total))
         hash.update(chunk)
         queued.push(chunk)
       }
       received += size
       tracker.advance(size)
-      // Keep receiving while the disk catches up, up to a bound; then wait for it.
       if (writer.busy()) {
-        if (received - written < maxQueuedBytes) continue
-        yield* writer.flush
-      } else {
-        yield* writer.flush // surfaces the previous write's error, if any
+        // Keep receiving while the disk catches up, up to a bound; then wait for it.
+        if (received - written < maxQueuedBytes) return Effect.void
+        return Effect.map(idle.paused(writer.flush), startWrite)
       }
+      // The common case, the disk is idle: start the next write right away (no Effect needed).
+      const failed = writer.takeError()
+      if (failed !== undefined) return Effect.fail(failed)
       startWrite()
+      return Effect.void
     }
-    yield* writer.flush
-    if (queued.length > 0) {
+    const drain = Effect.flatMap(writer.flush, () => {
+      if (queued.length === 0) return Effect.void
       startWrite()
-      yield* writer.flush
-    }
+      return writer.flush
+    })
+    yield* Effect.raceFirst(Stream.runForEachChunk(response.stream, onChunk), idle.watch).pipe(
+      // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
+      Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
+    )
+    yield* drain
     const position = received
     yield* Fs.fsync(fd, plan.part)
     tracker.finish()

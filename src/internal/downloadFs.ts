@@ -116,6 +116,8 @@ export const hashFile = (target: string, hash: Hash, limit?: number): Effect.Eff
 export interface WriteBehind {
   /** A write is in flight. */
   readonly busy: () => boolean
+  /** The error of the last (settled) write, once; `undefined` if it succeeded or none ran. */
+  readonly takeError: () => FileSystemError | undefined
   /** Starts a write; only when not `busy` (after `flush`). */
   readonly start: (buffers: ReadonlyArray<Uint8Array>, position: number) => void
   /** Waits for the write in flight, if any; fails with its error. */
@@ -167,6 +169,12 @@ export const writeBehind = (fd: number, target: string): WriteBehind => {
 
   return {
     busy: () => pending !== undefined && !pending.done,
+    takeError: () => {
+      const p = pending
+      if (p === undefined || !p.done) return undefined
+      pending = undefined
+      return p.error
+    },
     start: (buffers, position) => {
       const p: Pending = { done: false, error: undefined, waiter: undefined }
       pending = p
