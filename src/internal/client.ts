@@ -9,7 +9,10 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -188,8 +191,8 @@ const boundFor = (attempt: Attempt, phaseMs: number | undefined, phase: TimeoutP
 /**
  * Runs one wait under its bound. Firing interrupts the wait, which aborts the transport's
  * request. Under the live clock a transport that arms its own timers does so (a fiber race
- * per wait costs more than a loopback request); under any other clock, `TestClock` included,
- * the bound is an `Effect.timeoutFail` on that clock.
+ * per wait costs more than a loopback request); under any other clock, `TestClock`
+ * included, see {@link onClock}.
  */
 const bounded = <A>(
   attempt: Attempt,
@@ -200,8 +203,38 @@ const bounded = <A>(
   if (bound === undefined) return plain
   if (bound.ms <= 0) return Effect.fail(bound.error())
   if (armed !== undefined && attempt.live) return armed(bound)
-  return Effect.timeoutFail(plain, { duration: bound.ms, onTimeout: bound.error })
+  return onClock(plain, bound)
 }
+
+/**
+ * `plain` bounded by a sleep on the fiber's own clock. Not `Effect.timeoutFail`: its race
+ * waits for the raced effect uninterruptibly, so a caller interrupted mid-wait (a failed
+ * sibling in a fan-out) would only stop once the request answered. Here the wait and the
+ * timer run as child fibers of this async, which interruption cancels at once.
+ */
+const onClock = <A>(plain: Effect.Effect<A, NetworkError>, bound: Timeout): Effect.Effect<A, NetworkError> =>
+  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+    Effect.async<A, NetworkError>((resume) => {
+      let settled = false
+      const work = Runtime.runFork(runtime)(plain)
+      const timer = Runtime.runFork(runtime)(Effect.sleep(bound.ms))
+      timer.addObserver((exit) => {
+        if (settled || Exit.isFailure(exit)) return
+        settled = true
+        // The request is aborted before the timeout error is seen, as with an interruption.
+        resume(Effect.zipRight(Fiber.interrupt(work), Effect.fail(bound.error())))
+      })
+      work.addObserver((exit) => {
+        timer.unsafeInterruptAsFork(FiberId.none)
+        if (settled) return
+        settled = true
+        resume(exit)
+      })
+      // Interruption completes once the request is aborted, not merely asked to stop.
+      return Effect.sync(() => {
+        settled = true
+      }).pipe(Effect.zipRight(Fiber.interrupt(timer)), Effect.zipRight(Fiber.interrupt(work)))
+    }))
 
 /** Waits for more of the body, bounded by the idle timeout and the deadline. */
 const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> =>
@@ -273,15 +306,20 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, size: number): Uint8Array => 
 
 const utf8 = new TextDecoder("utf-8")
 
-/** Reads at most `max` bytes of the body for an error message; never fails. */
+/** The longest a diagnostic snippet waits for more of an error body: it must not delay the error. */
+const snippetWaitMs = 1_000
+
+/** Reads at most `max` bytes of the body for an error message; never fails, never waits long. */
 const snippet = (attempt: Attempt, body: BodySource, max: number): Effect.Effect<string> => {
+  const idle = attempt.settings.idleTimeoutMs
+  const brief = { ...attempt, settings: { ...attempt.settings, idleTimeoutMs: Math.min(idle ?? snippetWaitMs, snippetWaitMs) } }
   const chunks: Array<Uint8Array> = []
   let size = 0
   const loop = (): Effect.Effect<void, NetworkError> => {
     while (size < max) {
       const chunk = body.poll()
       if (chunk === null) return Effect.void
-      if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
+      if (chunk === undefined) return Effect.flatMap(waitBody(brief, body), loop)
       chunks.push(chunk)
       size += chunk.length
     }
@@ -379,14 +417,18 @@ const nextHop = (
 }
 
 /** Sends one request, bounded by the headers timeout and the deadline. */
-const sendBounded = (transport: Transport, attempt: Attempt): Effect.Effect<TransportResponse, NetworkError> => {
+const sendBounded = (
+  transport: Transport,
+  attempt: Attempt,
+  received: (response: TransportResponse) => void
+): Effect.Effect<TransportResponse, NetworkError> => {
   const request = attempt.request
   const armed = transport.sendWithin
   return bounded(
     attempt,
     boundFor(attempt, attempt.settings.headersTimeoutMs, "headers"),
-    transport.send(request),
-    armed === undefined ? undefined : (timeout) => armed(request, timeout)
+    transport.send(request, received),
+    armed === undefined ? undefined : (timeout) => armed(request, timeout, received)
   )
 }
 
@@ -408,9 +450,19 @@ const sendFollowing = (
 ): Effect.Effect<Acquired, HttpError> => {
   const settings = attempt.settings
   let visited: Set<string> | undefined
-  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> =>
-    Effect.flatMap(
-      restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request })),
+  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> => {
+    // The transport reports its response the moment it has one. If this wait then ends in
+    // anything but handing it over (an interruption crossing the headers, a timer firing at
+    // the same instant), the response would be dropped with its connection: release it.
+    let received: TransportResponse | undefined
+    const sent = Effect.onExit(
+      restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
+        received = r
+      })),
+      (exit) => Exit.isFailure(exit) && received !== undefined ? Effect.sync(() => received!.body.release(true)) : Effect.void
+    )
+    return Effect.flatMap(
+      sent,
       (response) => {
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
@@ -422,6 +474,7 @@ const sendFollowing = (
         return next instanceof RedirectError ? Effect.fail(next) : hop(next, redirects + 1)
       }
     )
+  }
   return hop(attempt.request, 0)
 }
 
@@ -447,7 +500,9 @@ const makeResponse = (attempt: Attempt, acquired: Acquired): Response => {
       consumed = true
       return effect
     })
-  const bytes = once(readAll(attempt, body, limit))
+  // A HEAD answer, 204 and 304 have no body, whatever Content-Length announces (RFC 9110 §6.4.1).
+  const bodyless = request.method === "HEAD" || response.status === 204 || response.status === 304
+  const bytes = once(bodyless ? Effect.succeed(new Uint8Array(0)) : readAll(attempt, body, limit))
   const text = Effect.map(bytes, (b) => utf8.decode(b))
   return {
     status: response.status,
@@ -541,11 +596,16 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
           Effect.flatMap(sendFollowing(transport, attempt, restore), (acquired) => {
             const final: Attempt = acquired.request === request ? attempt : { ...attempt, request: acquired.request }
             const { response } = acquired
-            return Effect.zipRight(
+            if (!settings.accept(response.status)) {
+              // Released now, not with the caller's scope: a retry must not hold this connection.
+              return Effect.onExit(
+                restore(statusError(final, response, acquired.request.url, acquired.request.method)),
+                (exit) => Effect.sync(() => response.body.release(mustAbort(exit)))
+              )
+            }
+            return Effect.as(
               Effect.addFinalizer((exit) => Effect.sync(() => response.body.release(mustAbort(exit)))),
-              settings.accept(response.status)
-                ? Effect.succeed(makeResponse(final, acquired))
-                : restore(statusError(final, response, acquired.request.url, acquired.request.method))
+              makeResponse(final, acquired)
             )
           })
         ))

@@ -476,7 +476,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
     return { status, headers, body: makeBody(entry, request, timeline(steps, at), contentLength, clock, recorder) }
   }
 
-  const send = (request: TransportRequest): Effect.Effect<TransportResponse, NetworkError> =>
+  const send = (request: TransportRequest, received?: (response: TransportResponse) => void): Effect.Effect<TransportResponse, NetworkError> =>
     Effect.clockWith((clock) => {
       const entry = arrive(request, clock.unsafeCurrentTimeMillis())
       let answered = false
@@ -513,7 +513,9 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
           return yield* Effect.fail(error)
         }
         answered = true
-        return respond(entry, request, reply, clock)
+        const response = respond(entry, request, reply, clock)
+        received?.(response)
+        return response
       })
       return Effect.onInterrupt(exchange, () =>
         Effect.sync(() => {

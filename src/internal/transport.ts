@@ -57,11 +57,21 @@ export interface TransportResponse {
   readonly body: BodySource
 }
 
-/** Sends one request. Interrupting the effect before the headers arrive aborts the request. */
+/**
+ * Sends one request. Interrupting the effect before the headers arrive aborts the request.
+ *
+ * `received`, when given, is called with the response the moment it exists, before the
+ * effect succeeds with it: the client uses it to release a response whose hand-over was cut
+ * short by an interruption, so no connection is ever orphaned.
+ */
 export interface Transport {
-  readonly send: (request: TransportRequest) => Effect.Effect<TransportResponse, NetworkError>
+  readonly send: (request: TransportRequest, received?: (response: TransportResponse) => void) => Effect.Effect<TransportResponse, NetworkError>
   /** Optional fast path: `send` bounded by a transport-armed timer (see `BodySource.waitWithin`). */
-  readonly sendWithin?: (request: TransportRequest, timeout: Timeout) => Effect.Effect<TransportResponse, NetworkError>
+  readonly sendWithin?: (
+    request: TransportRequest,
+    timeout: Timeout,
+    received?: (response: TransportResponse) => void
+  ) => Effect.Effect<TransportResponse, NetworkError>
 }
 
 /**

@@ -29,9 +29,9 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * the Effect clock (it never decides an outcome a caller sees).
  */
 export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => {
-  const send = (request: TransportRequest, timeout: Timeout | undefined) =>
+  const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
-      const exchange = new Exchange(request, drainBudgetMs, resume)
+      const exchange = new Exchange(request, drainBudgetMs, resume, received)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
       try {
         dispatcher.dispatch(
@@ -51,7 +51,7 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
       return Effect.sync(() => exchange.cancel())
     })
   return {
-    send: (request) => send(request, undefined),
+    send: (request, received) => send(request, undefined, received),
     sendWithin: send
   }
 }
@@ -82,7 +82,8 @@ class Exchange implements BodySource {
   constructor(
     private readonly request: TransportRequest,
     private readonly drainBudgetMs: number,
-    private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined
+    private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
+    private readonly onResponse: ((response: TransportResponse) => void) | undefined
   ) {}
 
   // ---- undici handler -------------------------------------------------------------------
@@ -108,7 +109,10 @@ class Exchange implements BodySource {
     this.state = "body"
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
-    done?.(Effect.succeed({ status: statusCode, headers, body: this }))
+    if (done === undefined) return true
+    const response: TransportResponse = { status: statusCode, headers, body: this }
+    this.onResponse?.(response)
+    done(Effect.succeed(response))
     return true
   }
 
