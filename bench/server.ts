@@ -8,14 +8,12 @@
  *    processes and are measured in alternating slices (A B A B, 2 x 2.5 s each after a 1 s
  *    warm-up each), so a neighbour's load on the shared cores hits both alike. After each
  *    slice the job queue is allowed to empty, so one contender's background emails never run
- *    during another's slice. `POST /users` also runs against a bare server whose user store
- *    inserts in place (informational: the example's store copies its whole Map per insert).
+ *    during another's slice.
  *    `GET /dashboard` (fan-out to three local upstreams) is measured for volley only.
  * 2. Queue depth: p99 of `POST /users` on volley with 10,000 jobs queued (slow mailer: 10 s,
  *    2 workers, capacity 200,000) vs the same server with an empty queue, plus a control with
  *    the same 10,000 users stored but the queue drained (1 ms mailer), which tells the cost of
- *    a deep queue apart from the cost of a large user store (the example's store copies its
- *    Map per insert). The three servers are prefilled / warmed with 10,000 requests each at
+ *    a deep queue apart from the cost of a large user store. The three servers are prefilled / warmed with 10,000 requests each at
  *    the same time, then measured one at a time (5 s after a short warm-up).
  * 3. (opt-in) Ablation: `GET /health` on the bare server with volley's pieces added back one
  *    at a time, over HTTP (includes GracefulServer; noisy on shared cores).
@@ -346,13 +344,11 @@ const throughput = async (tmp: string): Promise<void> => {
 
   await withServers([
     ["bare", fastMailer(tmp, "users-bare", { kind: "bare" })],
-    ["volley", fastMailer(tmp, "users-volley", { kind: "volley" })],
-    ["bare, O(1) store", fastMailer(tmp, "users-o1", { kind: "bare", store: "in-place" })]
+    ["volley", fastMailer(tmp, "users-volley", { kind: "volley" })]
   ], async (servers) => {
-    const [b, v, o] = (await alternate(servers, routes.users)) as [Measured, Measured, Measured]
+    const [b, v] = (await alternate(servers, routes.users)) as [Measured, Measured]
     lines.push(measuredRow("POST /users   bare @effect/platform", W, b, undefined))
     lines.push(measuredRow("              volley Api.layer", W, v, b))
-    lines.push(measuredRow("              bare, O(1) user store (info)", W, o, b))
     verdict("POST /users", v, b)
   })
 

@@ -47,7 +47,8 @@ export class Users extends Context.Tag("example/Users")<Users, {
   readonly count: Effect.Effect<number>
 }>() {}
 
-const UsersLive = Layer.sync(
+/** The in-memory store as a Layer. */
+export const UsersLive = Layer.sync(
   Users,
   () => {
     // Mutated in place: copying the map per insert made each sign-up O(n).
@@ -188,7 +189,7 @@ const requestDuration = Metric.timerWithBoundaries("http_request_duration", [1, 
  * tagged metrics are built once per route and status: one made per request misses the
  * metric registry's cache.
  */
-const instrument = (route: string) => {
+export const instrument = (route: string) => {
   const duration = Metric.tagged(requestDuration, "route", route)
   const byRoute = Metric.tagged(requestsTotal, "route", route)
   const byStatus = new Map<number, Metric.Metric.Counter<number>>()
@@ -213,7 +214,8 @@ const instrument = (route: string) => {
 
 // ---- routes ---------------------------------------------------------------------------------
 
-const badRequest = (error: ParseResult.ParseError | { readonly _tag: "RequestError" }) =>
+/** 400 naming each field that did not decode, or saying the body was not JSON. */
+export const badRequest = (error: ParseResult.ParseError | { readonly _tag: "RequestError" }) =>
   HttpServerResponse.unsafeJson(
     error._tag === "ParseError"
       ? {
@@ -224,7 +226,8 @@ const badRequest = (error: ParseResult.ParseError | { readonly _tag: "RequestErr
     { status: 400 }
   )
 
-const createUser = Effect.gen(function*() {
+/** `POST /users`: validate, store, queue the welcome email, answer 201 (the handler, unguarded). */
+export const createUser = Effect.gen(function*() {
   const input = yield* HttpServerRequest.schemaBodyJson(NewUser)
   const user = yield* (yield* Users).add(input)
   const mailer = yield* Mailer
@@ -259,7 +262,8 @@ const dashboard = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ complete, ...view })
 })
 
-const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+/** `GET /health`: status and job pool counters. */
+export const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
 
 /** The router, each route instrumented, bounded and shedding load. */
 export const router = HttpRouter.empty.pipe(

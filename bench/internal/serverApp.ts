@@ -3,17 +3,14 @@
  * and `GET /health` handler logic (same schema, same user store, same JobPool job), with
  * volley's guards as switches so they can be added back one at a time.
  *
- * `instrument` and the copy-on-write user store are copies of the example's (which does not
- * export them); `instrument-cached` and the in-place store are what the example's would cost
- * with the fixes the benchmark report suggests.
+ * The handlers, the user store and `instrument` are the example's own, imported.
  */
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Context, Duration, Effect, type Fiber, FiberId, Layer, Metric, MetricLabel, ParseResult, Ref } from "effect"
+import { Clock, Context, Duration, Effect, type Fiber, FiberId } from "effect"
 import * as Api from "../../examples/api.js"
-import * as JobPool from "../../src/server/JobPool.js"
 import * as Middleware from "../../src/server/Middleware.js"
 
 /**
@@ -23,127 +20,21 @@ import * as Middleware from "../../src/server/Middleware.js"
  *   timers (see {@link withDeadlineSweep}), to size what withDeadline could cost;
  * - `limit`: Middleware.withConcurrencyLimit(64) on *every* route (the example has none on
  *   /health);
- * - `instrument`: the example's per-route metrics, as written;
- * - `instrument-cached`: the same metrics with their tagged keys built once per route/status;
+ * - `instrument`: the example's per-route metrics;
  * - `tracking`: GracefulServer's per-request bookkeeping (fiber map, observer, pre-response
  *   handler), copied, for in-process measurement where there is no server (the real one
  *   comes with `GracefulServer.layer`).
  */
-export type Guard = "deadline" | "deadline-sweep" | "limit" | "instrument" | "instrument-cached" | "tracking"
+export type Guard = "deadline" | "deadline-sweep" | "limit" | "instrument" | "tracking"
 
 // ---- users ----------------------------------------------------------------------------------
 
-/** The example's store (its UsersLive): an immutable Map in a Ref, copied on every insert. */
-export const UsersCopying = Layer.effect(
-  Api.Users,
-  Effect.gen(function*() {
-    const users = yield* Ref.make(new Map<number, Api.User>())
-    let next = 1
-    return {
-      add: (input) =>
-        Ref.modify(users, (map) => {
-          const user: Api.User = { id: next++, ...input }
-          return [user, new Map(map).set(user.id, user)]
-        }),
-      count: Effect.map(Ref.get(users), (map) => map.size)
-    }
-  })
-)
+/** The example's store (in place, O(1) per user). */
+export const UsersInPlace = Api.UsersLive
 
-/** The same store inserting in place: O(1) per user. */
-export const UsersInPlace = Layer.sync(Api.Users, () => {
-  const users = new Map<number, Api.User>()
-  let next = 1
-  return {
-    add: (input) =>
-      Effect.sync(() => {
-        const user: Api.User = { id: next++, ...input }
-        users.set(user.id, user)
-        return user
-      }),
-    count: Effect.sync(() => users.size)
-  }
-})
+// ---- handlers: the example's own -----------------------------------------------------------
 
-// ---- handlers (as in examples/api.ts) -------------------------------------------------------
-
-const badRequest = (error: ParseResult.ParseError | { readonly _tag: "RequestError" }) =>
-  HttpServerResponse.unsafeJson(
-    error._tag === "ParseError"
-      ? {
-        error: "invalid body",
-        fields: ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => ({ field: issue.path.join("."), message: issue.message }))
-      }
-      : { error: "body is not valid JSON" },
-    { status: 400 }
-  )
-
-const createUser = Effect.gen(function*() {
-  const input = yield* HttpServerRequest.schemaBodyJson(Api.NewUser)
-  const user = yield* (yield* Api.Users).add(input)
-  const mailer = yield* Api.Mailer
-  const jobId = yield* JobPool.submit({
-    name: "welcome-email",
-    run: mailer.sendWelcome(user),
-    timeout: "10 seconds",
-    retry: { times: 3, base: "200 millis" }
-  })
-  return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: jobId }, { status: 201 })
-}).pipe(
-  Effect.catchTags({
-    ParseError: badRequest,
-    RequestError: badRequest,
-    JobQueueFull: () => Effect.succeed(HttpServerResponse.text("email queue full", { status: 503, headers: { "retry-after": "1" } }))
-  })
-)
-
-const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
-
-// ---- metrics --------------------------------------------------------------------------------
-
-// Same names and boundaries as the example's.
-const requestsTotal = Metric.counter("http_requests_total", { description: "HTTP requests answered, by route and status" })
-const requestDuration = Metric.timerWithBoundaries("http_request_duration", [1, 5, 10, 25, 50, 100, 250, 500, 1_000, 5_000], "HTTP request latency in milliseconds")
-
-/** The example's `instrument`, verbatim: the tagged metrics are rebuilt on every request. */
-const instrument = (route: string) => <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-  Effect.gen(function*() {
-    const started = yield* Clock.currentTimeMillis
-    const response = yield* handler
-    const elapsed = (yield* Clock.currentTimeMillis) - started
-    yield* Metric.increment(Metric.tagged(Metric.tagged(requestsTotal, "route", route), "status", String(response.status)))
-    yield* Metric.update(Metric.tagged(requestDuration, "route", route), Duration.millis(elapsed))
-    return response
-  })
-
-/**
- * The same metrics, each tagged metric built once (per route, and per status on first use)
- * with all its labels in one array. Effect caches a tagged metric's registry hook by the
- * identity of its label array; `tagged(tagged(m, a), b)` or a `tagged` per call makes a new
- * array on every update, so every update builds and hashes a new MetricKey and looks it up.
- */
-const instrumentCached = (route: string) => {
-  const routeLabel = MetricLabel.make("route", route)
-  const duration = Metric.taggedWithLabels(requestDuration, [routeLabel])
-  const byStatus = new Map<number, Metric.Metric.Counter<number>>()
-  const counter = (status: number) => {
-    let metric = byStatus.get(status)
-    if (metric === undefined) {
-      metric = Metric.taggedWithLabels(requestsTotal, [routeLabel, MetricLabel.make("status", String(status))])
-      byStatus.set(status, metric)
-    }
-    return metric
-  }
-  return <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
-    Effect.gen(function*() {
-      const started = yield* Clock.currentTimeMillis
-      const response = yield* handler
-      const elapsed = (yield* Clock.currentTimeMillis) - started
-      yield* Metric.increment(counter(response.status))
-      yield* Metric.update(duration, Duration.millis(elapsed))
-      return response
-    })
-}
+const { createUser, health } = Api
 
 // ---- GracefulServer's per-request bookkeeping, copied ---------------------------------------
 
@@ -201,11 +92,7 @@ export const withDeadlineSweep = (deadline: Duration.DurationInput, tickMs = 50)
 // ---- the app --------------------------------------------------------------------------------
 
 const guarded = (guards: ReadonlySet<Guard>, route: string) => <E, R>(handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) => {
-  const measured = guards.has("instrument")
-    ? instrument(route)(handler)
-    : guards.has("instrument-cached")
-    ? instrumentCached(route)(handler)
-    : handler
+  const measured = guards.has("instrument") ? Api.instrument(route)(handler) : handler
   return guards.has("limit") ? Middleware.withConcurrencyLimit(64)(measured) : measured
 }
 

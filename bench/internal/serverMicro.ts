@@ -43,10 +43,8 @@ const variants: ReadonlyArray<readonly [string, ReadonlyArray<BareApp.Guard> | "
   ["+ deadline, sweeper prototype", ["deadline-sweep"]],
   ["+ withConcurrencyLimit", ["limit"]],
   ["+ instrument (example's)", ["instrument"]],
-  ["+ instrument, keys built once", ["instrument-cached"]],
   ["+ GracefulServer bookkeeping", ["tracking"]],
   ["+ all four", ["deadline", "limit", "instrument", "tracking"]],
-  ["+ all four, keys built once", ["deadline", "limit", "instrument-cached", "tracking"]],
   ["examples/api.ts app", "example"]
 ]
 

@@ -12,10 +12,8 @@
  * - `volley`: the example API exactly as shipped, `Api.layer` (GracefulServer, withDeadline,
  *   withConcurrencyLimit, `instrument`);
  * - `bare`: the same `POST /users` and `GET /health` logic (`serverApp.ts`: same schema,
- *   same copy-on-write user store, same mailer, same JobPool job) on plain
- *   `NodeHttpServer.layer`, with none of withDeadline / withConcurrencyLimit / instrument.
- *   `store: "in-place"` swaps in a user store that inserts in O(1) instead of copying the
- *   whole Map per insert. `guards` adds volley's pieces back (see `serverApp.ts`), and
+ *   same user store, same mailer, same JobPool job) on plain `NodeHttpServer.layer`, with
+ *   none of withDeadline / withConcurrencyLimit / instrument. `guards` adds volley's pieces back (see `serverApp.ts`), and
  *   `graceful` serves with `GracefulServer.layer` instead of `NodeHttpServer.layer`.
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -33,8 +31,6 @@ export type Guard = BareApp.Guard | "graceful"
 /** What the parent asks for; sent as the first argument, JSON-encoded. */
 export interface ServerConfig {
   readonly kind: "volley" | "bare"
-  /** Bare only: the user store (default `copy`, as in the example). */
-  readonly store?: "copy" | "in-place"
   /** Bare only: volley pieces to add back (default none). */
   readonly guards?: ReadonlyArray<Guard>
   readonly outbox: string
@@ -71,7 +67,7 @@ const bareLayer = (c: ServerConfig) => {
   return HttpServer.serve(BareApp.app(new Set([...guards].filter((g): g is BareApp.Guard => g !== "graceful")))).pipe(
     Layer.provide(pool(c)),
     Layer.provide(Api.MailerLive(c.outbox, Duration.millis(c.mailLatencyMs))),
-    Layer.provide(c.store === "in-place" ? BareApp.UsersInPlace : BareApp.UsersCopying),
+    Layer.provide(BareApp.UsersInPlace),
     Layer.provideMerge(
       guards.has("graceful")
         ? GracefulServer.layer(() => http.createServer(), { ...listen, drainTimeout: "10 seconds" })

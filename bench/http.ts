@@ -1,0 +1,134 @@
+/**
+ * HTTP fan-out benchmark: the same workloads through volley's `Batch` and through what a
+ * user would otherwise write — undici `request` + p-limit (the baseline), global `fetch` +
+ * p-limit, and the plain `@effect/platform` HttpClient with `Effect.forEach`.
+ *
+ * 1. 20,000 GETs of a small body at concurrency 64 (throughput-bound);
+ * 2. 10,000 GETs that each take 50 ms at concurrency 200 (latency-bound, ideal 2.5 s).
+ *
+ * The target is a plain node:http server (keep-alive) in its own process; each contender
+ * runs in its own process (so peak RSS is its own), with a pool capped at the concurrency.
+ * Contenders alternate over `VOLLEY_BENCH_ROUNDS` rounds (default 2); the table shows each
+ * one's best wall and CPU time and its highest peak RSS, as ratios to undici + p-limit. The
+ * target server shares the machine's cores, so on a busy machine CPU time is the steadier
+ * figure of a client's own cost.
+ *
+ *   npm run build && node dist/bench/http.js
+ */
+import { type ChildProcess, fork } from "node:child_process"
+import { pathToFileURL } from "node:url"
+
+interface Workload {
+  readonly name: string
+  readonly path: string
+  readonly count: number
+  readonly concurrency: number
+  /** The budget for volley's wall time, as a ratio to the baseline. */
+  readonly target: number
+}
+
+const workloads: ReadonlyArray<Workload> = [
+  { name: "20,000 GETs, 128 B body, concurrency 64", path: "/small", count: 20_000, concurrency: 64, target: 1.25 },
+  { name: "10,000 GETs of 50 ms, concurrency 200 (ideal 2.5 s)", path: "/delay?ms=50", count: 10_000, concurrency: 200, target: 1.15 }
+]
+
+const contenders: ReadonlyArray<{ readonly id: string; readonly label: string }> = [
+  { id: "undici", label: "undici request + p-limit" },
+  { id: "volley", label: "volley Batch.settle" },
+  { id: "volley-stream", label: "volley Batch.stream" },
+  { id: "fetch", label: "fetch + p-limit" },
+  { id: "platform", label: "@effect/platform HttpClient + forEach" }
+]
+
+const rssBudget = 1.5
+
+interface Measured {
+  readonly ms: number
+  /** CPU time (user + system) of the contender's process during the timed run. */
+  readonly cpuMs: number
+  readonly rss: number
+  readonly ok: number
+}
+
+const workerPath = new URL("./internal/httpWorker.js", import.meta.url)
+const serverPath = new URL("./internal/targetServer.js", import.meta.url)
+
+const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
+  new Promise((resolve, reject) => {
+    const child = fork(serverPath, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    child.once("error", reject)
+    child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }))
+  })
+
+const measure = (contender: string, url: string, workload: Workload): Promise<Measured> =>
+  new Promise((resolve, reject) => {
+    const child = fork(workerPath, [contender, url, String(workload.count), String(workload.concurrency)], {
+      stdio: ["ignore", "inherit", "inherit", "ipc"]
+    })
+    let result: Measured | undefined
+    child.once("message", (message) => (result = message as Measured))
+    child.once("error", reject)
+    child.once("exit", (code) => {
+      if (result !== undefined) resolve(result)
+      else reject(new Error(`bench worker ${contender} exited with ${code} before reporting`))
+    })
+  })
+
+const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width))
+
+/** Runs both workloads and prints one table per workload. */
+export const run = async (): Promise<void> => {
+  const rounds = Math.max(1, Number(process.env["VOLLEY_BENCH_ROUNDS"] ?? "2"))
+  const { child: server, port } = await startServer()
+  try {
+    for (const workload of workloads) {
+      const url = `http://127.0.0.1:${port}${workload.path}`
+      const best = new Map<string, Measured>()
+      for (let round = 0; round < rounds; round++) {
+        for (const { id } of contenders) {
+          const m = await measure(id, url, workload)
+          if (m.ok !== workload.count) throw new Error(`${id}: ${m.ok} of ${workload.count} requests succeeded`)
+          const previous = best.get(id)
+          best.set(
+            id,
+            previous === undefined
+              ? m
+              : { ms: Math.min(previous.ms, m.ms), cpuMs: Math.min(previous.cpuMs, m.cpuMs), rss: Math.max(previous.rss, m.rss), ok: m.ok }
+          )
+        }
+      }
+      const baseline = best.get("undici")!
+      console.log(`\nhttp: ${workload.name} — best of ${rounds}, ratios to undici + p-limit`)
+      console.log(
+        `${pad("contender", 40)}${pad("wall ms", 10, true)}${pad("req/s", 8, true)}${pad("CPU ms", 9, true)}${pad("RSS MiB", 9, true)}` +
+          `${pad("time x", 8, true)}${pad("CPU x", 7, true)}${pad("RSS x", 7, true)}`
+      )
+      for (const { id, label } of contenders) {
+        const m = best.get(id)!
+        console.log(
+          pad(label, 40) +
+            pad(m.ms.toFixed(0), 10, true) +
+            pad(((workload.count * 1000) / m.ms).toFixed(0), 8, true) +
+            pad(m.cpuMs.toFixed(0), 9, true) +
+            pad(m.rss.toFixed(0), 9, true) +
+            pad((m.ms / baseline.ms).toFixed(2), 8, true) +
+            pad((m.cpuMs / baseline.cpuMs).toFixed(2), 7, true) +
+            pad((m.rss / baseline.rss).toFixed(2), 7, true)
+        )
+      }
+      const volley = best.get("volley")!
+      const timeOk = volley.ms / baseline.ms <= workload.target
+      const rssOk = volley.rss / baseline.rss <= rssBudget
+      console.log(`volley targets: time <= ${workload.target}x ${timeOk ? "met" : "MISSED"}, RSS <= ${rssBudget}x ${rssOk ? "met" : "MISSED"}`)
+    }
+  } finally {
+    server.disconnect()
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  run().catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
+}
