@@ -38,8 +38,12 @@ type BatchDeadlineError = internal.BatchDeadlineError
 type Options<I, A, E, R> = internal.Options<I, A, E, R>
 type Outcome<I, A, E> = internal.Outcome<I, A, E>
 
-/** Options for items that are not request inputs themselves: `toRequest` is required. */
-type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toRequest: (item: I) => RequestInput }
+/**
+ * Options for items that are not request inputs themselves: `toRequest` is required.
+ *
+ * @since 0.1.0
+ */
+export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toRequest: (item: I) => RequestInput }
 
 /**
  * Runs every input and returns one outcome per input, in input order: the handler's value or

@@ -7,7 +7,7 @@
  * closures; limiters are created once per batch (or once per host, lazily), and a request
  * runs through `execute` without a Scope of its own.
  */
-import type * as Clock from "effect/Clock"
+import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -132,7 +132,7 @@ interface ItemState {
   attempts: number
   status: number | undefined
   bytes: number
-  /** Nanos (relative to the batch start) when the first request went out; -1 before. */
+  /** Ms (relative to the batch start) when the first request went out; -1 before. */
   sentAt: number
 }
 
@@ -210,14 +210,12 @@ export const hedged = <A, E, R>(attempt: Effect.Effect<A, E, R>, delay: Duration
 export interface Runner<I, A, E, R> {
   readonly concurrency: number
   readonly batchDeadline: Duration.Duration | undefined
-  /** Runs an item to its outcome; never fails. `track` sees the item's state when it starts. */
+  /** Runs an item to its outcome; never fails (defects aside). */
   readonly outcome: (item: I, index: number) => Effect.Effect<Outcome<I, A, E>, never, R>
   /** Runs an item to its value, failing with its error (for fail-fast). */
   readonly value: (item: I, index: number) => Effect.Effect<A, E | HttpError, R>
   /** The outcome of an item the batch deadline cut off (call after the batch was interrupted). */
   readonly cutOff: (item: I, index: number) => Outcome<I, A, E>
-  /** Elapsed Clock time since the batch started, in ms. */
-  readonly elapsedMs: () => number
 }
 
 const positive = (name: string, n: number | undefined, fallback: number | undefined): number | undefined => {
@@ -245,8 +243,13 @@ export const makeRunner = <I, A, E, R>(
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
     const scope = yield* Effect.scope
     const clock: Clock.Clock = yield* Effect.clock
-    const startNanos = clock.unsafeCurrentTimeNanos()
-    const nowNanos = (): number => Number(clock.unsafeCurrentTimeNanos() - startNanos)
+    // Sub-millisecond timing: under the live clock read its monotonic source directly (a bigint
+    // read per item costs more than it measures); under any other clock (a TestClock) its millis.
+    const now: () => number = Object.getPrototypeOf(clock) === liveClockPrototype
+      ? () => performance.now()
+      : () => clock.unsafeCurrentTimeMillis()
+    const startMs = now()
+    const elapsed = (): number => now() - startMs
 
     // Per-request options resolved once: the client re-reads them per call, so keep them cheap
     // (a decoded Duration, not a string to parse). Retries are run here, to count attempts.
@@ -295,7 +298,7 @@ export const makeRunner = <I, A, E, R>(
         }
       let send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
         state.attempts++
-        if (state.sentAt < 0) state.sentAt = nowNanos()
+        if (state.sentAt < 0) state.sentAt = elapsed()
         return client.execute(input, use, requestOptions)
       })
       if (globalRate !== undefined) send = globalRate(send)
@@ -324,7 +327,20 @@ export const makeRunner = <I, A, E, R>(
       const request = describe(input)
       let attempt = attemptFor(input, item, state)
       if (hedgeDelay !== undefined && Retry.isIdempotent(request.method, request.headers)) attempt = hedged(attempt, hedgeDelay)
-      return request.replayable ? Retry.retry(retryPolicy, request.method, request.headers)(attempt) : attempt
+      if (!request.replayable || retryPolicy.maxAttempts <= 1) return attempt
+      // `Retry.retry` builds its Schedule on every call; only pay for it after a failure
+      // worth retrying, replaying that failure to it as the first attempt's outcome.
+      const { method, headers } = request
+      return Effect.catchAll(attempt, (first) => {
+        if (!Retry.shouldRetry(retryPolicy, method, headers, first)) return Effect.fail(first)
+        let replayed = false
+        const again = Effect.suspend(() => {
+          if (replayed) return attempt
+          replayed = true
+          return Effect.fail(first)
+        })
+        return Retry.retry(retryPolicy, method, headers)(again)
+      })
     }
 
     const newState = (index: number): ItemState => {
@@ -334,7 +350,7 @@ export const makeRunner = <I, A, E, R>(
     }
 
     const finish = (item: I, index: number, state: ItemState, result: Either.Either<A, E | HttpError | BatchDeadlineError>): Outcome<I, A, E> => {
-      const end = nowNanos()
+      const end = elapsed()
       const sentAt = state.sentAt < 0 ? end : state.sentAt
       return {
         index,
@@ -342,8 +358,8 @@ export const makeRunner = <I, A, E, R>(
         result,
         status: state.status,
         bytes: state.bytes,
-        startMs: sentAt / 1e6,
-        durationMs: (end - sentAt) / 1e6,
+        startMs: sentAt,
+        durationMs: end - sentAt,
         attempts: state.attempts
       }
     }
@@ -369,7 +385,7 @@ export const makeRunner = <I, A, E, R>(
       return finish(item, index, state, Either.left(error))
     }
 
-    return { concurrency, batchDeadline, outcome, value, cutOff, elapsedMs: () => nowNanos() / 1e6 }
+    return { concurrency, batchDeadline, outcome, value, cutOff }
   })
 
 /**
@@ -406,6 +422,9 @@ export const runAll = <I, E, R>(
       Effect.flatMap(Effect.all(Array.from({ length: workers }, () => Effect.fork(restore(worker)))), (fibers) =>
         Effect.ensuring(restore(Deferred.await(finished)), Fiber.interruptAll(fibers))))
   })
+
+/** Prototype of the live clock (see `now` in `makeRunner`). */
+const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
 
 const isStatusError = (error: unknown): error is { readonly _tag: "StatusError"; readonly status: number } =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "StatusError"

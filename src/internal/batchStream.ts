@@ -61,22 +61,39 @@ export const pool = <I, A, E, R, IE, IR>(
       return chunk
     }
 
+    /**
+     * What a woken consumer gets: evaluated when its fiber actually resumes, so everything
+     * emitted in between arrives as one chunk (not one chunk per outcome).
+     */
+    const delivery: Effect.Effect<Chunk.Chunk<Out>, Option.Option<Failure>> = Effect.suspend(() =>
+      out.length > 0 ? Effect.succeed(takeAll()) : endEffect()
+    )
+
+    const wake = (): void => {
+      wakeScheduled = false
+      const waiting = consumer
+      consumer = undefined
+      if (waiting !== undefined) waiting(delivery)
+    }
+    // Responses finish one I/O callback at a time; waking the consumer at once would hand it
+    // one outcome per chunk (a stream step each, measured ~30 µs). Waking it once per event
+    // loop turn hands it everything that finished in that turn. Pure scheduling: no time rule.
+    let wakeScheduled = false
+    const wakeSoon = (): void => {
+      if (wakeScheduled) return
+      wakeScheduled = true
+      setImmediate(wake)
+    }
+
     const finish = (cause: Cause.Cause<Failure> | undefined): void => {
       if (ended !== undefined) return
       ended = { cause }
-      const waiting = consumer
-      consumer = undefined
-      if (waiting !== undefined) waiting(out.length > 0 ? Effect.succeed(takeAll()) : endEffect())
+      wake()
     }
 
     const emit = (outcome: Out): Effect.Effect<void> => {
       out.push(outcome)
-      const waiting = consumer
-      if (waiting !== undefined) {
-        consumer = undefined
-        waiting(Effect.succeed(takeAll()))
-        return Effect.void
-      }
+      if (consumer !== undefined) wakeSoon()
       if (out.length < capacity) return Effect.void
       return Effect.async<void>((resume) => {
         blocked.push(resume)

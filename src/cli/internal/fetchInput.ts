@@ -1,0 +1,192 @@
+/**
+ * What `volley fetch` reads: one request per line — a plain URL, or an NDJSON object with
+ * `url`, `method`, `headers`, `body` — and the values of its flags. Pure functions, so every
+ * rule is tested without a process.
+ */
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
+import type * as Batch from "../../Batch.js"
+import { redactUrl } from "../../Errors.js"
+import type { RequestInput } from "../../internal/request.js"
+
+/** A request to run, with where it came from. */
+export interface FetchItem {
+  /** 1-based line number in the input. */
+  readonly line: number
+  /** The URL as printed (credentials and secret query values redacted). */
+  readonly url: string
+  readonly request: RequestInput
+}
+
+/** What a line turned out to be. */
+export type Parsed =
+  | { readonly _tag: "Skip" }
+  | { readonly _tag: "Item"; readonly item: FetchItem }
+  | { readonly _tag: "Invalid"; readonly message: string }
+
+/** Settings that apply to plain URL lines (method) or every line (headers). */
+export interface LineDefaults {
+  readonly method: string
+  /** Lower-case names; NDJSON lines' own headers take precedence. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+const skip: Parsed = { _tag: "Skip" }
+const invalid = (message: string): Parsed => ({ _tag: "Invalid", message })
+
+const methodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
+/** Checks an absolute http(s) URL; returns the parsed URL or why not. */
+const checkUrl = (text: string): URL | string => {
+  let url: URL
+  try {
+    url = new URL(text)
+  } catch {
+    return /^[a-z][a-z0-9+.-]*:/i.test(text) ? `invalid URL ${JSON.stringify(text)}` : `not an absolute http(s) URL: ${JSON.stringify(text)}`
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return `unsupported scheme ${url.protocol.slice(0, -1)} in ${JSON.stringify(redactUrl(url))}`
+  return url
+}
+
+const build = (url: string, method: string, headers: Readonly<Record<string, string>>, body: unknown): RequestInput => {
+  // The common case (GET, no headers) stays a plain string: nothing to build per line.
+  if (method === "GET" && body === undefined && Object.keys(headers).length === 0) return url
+  let request = HttpClientRequest.make(method as HttpClientRequest.HttpClientRequest["method"])(url).pipe(
+    HttpClientRequest.setHeaders(headers)
+  )
+  if (typeof body === "string") request = HttpClientRequest.bodyText(request, body, headers["content-type"])
+  else if (body !== undefined) request = HttpClientRequest.bodyUnsafeJson(request, body)
+  return request
+}
+
+const allowedFields: ReadonlySet<string> = new Set(["url", "method", "headers", "body"])
+
+const parseJsonLine = (text: string, line: number, defaults: LineDefaults): Parsed => {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch (error) {
+    return invalid(`invalid JSON: ${(error as Error).message}`)
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return invalid("a JSON line must be an object with a \"url\"")
+  const record = value as Record<string, unknown>
+  for (const key of Object.keys(record)) {
+    if (!allowedFields.has(key)) return invalid(`unknown field ${JSON.stringify(key)} (expected url, method, headers, body)`)
+  }
+  if (typeof record["url"] !== "string") return invalid("missing \"url\" (a string)")
+  const url = checkUrl(record["url"])
+  if (typeof url === "string") return invalid(url)
+  const rawMethod = record["method"] ?? "GET"
+  if (typeof rawMethod !== "string" || !methodToken.test(rawMethod)) return invalid(`invalid "method": ${JSON.stringify(rawMethod)}`)
+  const headers: Record<string, string> = { ...defaults.headers }
+  const rawHeaders = record["headers"]
+  if (rawHeaders !== undefined) {
+    if (typeof rawHeaders !== "object" || rawHeaders === null || Array.isArray(rawHeaders)) return invalid("\"headers\" must be an object of strings")
+    for (const [name, v] of Object.entries(rawHeaders)) {
+      if (typeof v !== "string") return invalid(`header ${JSON.stringify(name)} must be a string`)
+      if (!methodToken.test(name)) return invalid(`invalid header name ${JSON.stringify(name)}`)
+      headers[name.toLowerCase()] = v
+    }
+  }
+  const method = rawMethod.toUpperCase()
+  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(url.href, method, headers, record["body"]) } }
+}
+
+/**
+ * Parses one input line. Blank lines and `#` comments are skipped; a line starting with `{`
+ * is NDJSON; anything else is a URL (sent with the default method).
+ */
+export const parseLine = (raw: string, line: number, defaults: LineDefaults): Parsed => {
+  const text = raw.trim()
+  if (text === "" || text.startsWith("#")) return skip
+  if (text.startsWith("{")) return parseJsonLine(text, line, defaults)
+  if (/\s/.test(text)) return invalid(`expected one URL per line, got ${JSON.stringify(text.length > 80 ? `${text.slice(0, 79)}…` : text)}`)
+  const url = checkUrl(text)
+  if (typeof url === "string") return invalid(url)
+  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(text, defaults.method, defaults.headers, undefined) } }
+}
+
+/** Parses `--header "Name: value"` flags into lower-case names; the error names the bad one. */
+export const parseHeaders = (flags: ReadonlyArray<string>): Record<string, string> | string => {
+  const headers: Record<string, string> = {}
+  for (const flag of flags) {
+    const colon = flag.indexOf(":")
+    const name = colon < 0 ? "" : flag.slice(0, colon).trim()
+    if (colon < 0 || !methodToken.test(name)) return `invalid --header ${JSON.stringify(flag)} (expected "Name: value")`
+    headers[name.toLowerCase()] = flag.slice(colon + 1).trim()
+  }
+  return headers
+}
+
+/** Parses `--method`; the error says why. */
+export const parseMethod = (flag: string): string | { readonly error: string } =>
+  methodToken.test(flag) ? flag.toUpperCase() : { error: `invalid --method ${JSON.stringify(flag)}` }
+
+/**
+ * Parses a duration flag: `500ms`, `10s`, `2m`, or a bare number of seconds (`1.5`). Returns
+ * milliseconds, or `undefined` when it is not a positive duration.
+ */
+export const parseDuration = (flag: string): number | undefined => {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/i.exec(flag.trim())
+  if (match === null) return undefined
+  const n = Number(match[1])
+  const unit = (match[2] ?? "s").toLowerCase()
+  const ms = unit === "ms" ? n : unit === "s" ? n * 1000 : unit === "m" ? n * 60_000 : n * 3_600_000
+  return ms > 0 && Number.isFinite(ms) ? ms : undefined
+}
+
+/** The flags as @effect/cli parsed them. */
+export interface FetchFlags {
+  readonly FILE: string
+  readonly concurrency: number
+  readonly perHost: Option.Option<number>
+  readonly rate: Option.Option<number>
+  readonly timeout: Option.Option<string>
+  readonly retries: number
+  readonly method: string
+  readonly header: ReadonlyArray<string>
+  readonly output: "ndjson" | "table"
+  readonly failFast: boolean
+}
+
+/** The flags, checked and resolved. */
+export interface FetchSettings {
+  readonly source: string
+  readonly batch: Batch.Options<FetchItem, Batch.Fetched, never, never>
+  readonly connections: number
+  readonly defaults: LineDefaults
+  readonly table: boolean
+  readonly failFast: boolean
+}
+
+/** Checks the flags and resolves them into settings, or returns the usage error to report. */
+export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
+  if (config.concurrency < 1) return `--concurrency must be at least 1, got ${config.concurrency}`
+  const perHost = Option.getOrUndefined(config.perHost)
+  if (perHost !== undefined && perHost < 1) return `--per-host must be at least 1, got ${perHost}`
+  const rate = Option.getOrUndefined(config.rate)
+  if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) return `--rate must be a positive number of requests per second, got ${rate}`
+  if (config.retries < 0) return `--retries must be 0 or more, got ${config.retries}`
+  const timeoutFlag = Option.getOrUndefined(config.timeout)
+  const timeoutMs = timeoutFlag === undefined ? undefined : parseDuration(timeoutFlag)
+  if (timeoutFlag !== undefined && timeoutMs === undefined) return `invalid --timeout ${JSON.stringify(timeoutFlag)} (e.g. 500ms, 10s, 2m)`
+  const method = parseMethod(config.method)
+  if (typeof method !== "string") return method.error
+  const headers = parseHeaders(config.header)
+  if (typeof headers === "string") return headers
+  return {
+    source: config.FILE,
+    connections: Math.min(perHost ?? config.concurrency, config.concurrency),
+    defaults: { method, headers },
+    table: config.output === "table",
+    failFast: config.failFast,
+    batch: {
+      concurrency: config.concurrency,
+      perHost,
+      rate,
+      itemDeadline: timeoutMs === undefined ? undefined : Duration.millis(timeoutMs),
+      requestOptions: { retry: { maxAttempts: config.retries + 1 } }
+    }
+  }
+}
