@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Input from "../src/cli/internal/downloadInput.js"
 import * as Display from "../src/cli/internal/downloadProgress.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
-import { root, runNode } from "./support/spawn.js"
+import { hasScript, root, runInTerminal, runNode } from "./support/spawn.js"
 
 const cli = path.join(root, "bin", "volley.js")
 /** Runs the built CLI; the kill timer is generous because startup is slow on a loaded machine. */
@@ -235,6 +235,22 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
       expect(again.code).toBe(0)
       expect(again.stdout).toMatch(/1 ok \(1 already present\), 1 kept/)
       expect(server.requests).toHaveLength(2)
+    }))
+
+  it.skipIf(!hasScript)("on a terminal: a bar per active download and a total line, redrawn in place, then the summary", () =>
+    trickle(async (server) => {
+      const dir = caseDir("tty")
+      const list = path.join(dir, "list.txt")
+      fs.writeFileSync(list, `${server.url}/one.bin?size=409600 one.bin\n${server.url}/two.bin?size=409600 two.bin\n`)
+      const run = await runInTerminal([cli, "download", list, "--dir", path.join(dir, "out")], { timeoutMs: 90_000 })
+      expect(run.code).toBe(0)
+      // Bars: name, [###---], percent, bytes of total, rate; and the total line under them.
+      expect(run.stdout).toMatch(/one\.bin +\[#+-*\] +\d+% +[\d.]+ KiB\/400\.0 KiB/)
+      expect(run.stdout).toMatch(/total {2}\d\/2 files {2}[\d.]+ (KiB|MiB)/)
+      // Redrawn in place: cursor up to the first bar line, clear below.
+      expect(run.stdout).toMatch(/\x1b\[\dF\x1b\[J/)
+      expect(run.stdout).toMatch(/2 files: 2 ok, 0 failed/)
+      expect(fs.readFileSync(path.join(dir, "out", "two.bin")).equals(content("two.bin", 409600))).toBe(true)
     }))
 
   it("a bad line is reported as FILE:LINE and skipped; the rest still download; exit 2", () =>

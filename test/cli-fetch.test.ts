@@ -12,7 +12,7 @@ import { progressText, summaryText } from "../src/cli/internal/fetchOutput.js"
 import * as Batch from "../src/Batch.js"
 import { Either, Option } from "effect"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
-import { type Finished, root, runNode } from "./support/spawn.js"
+import { type Finished, hasScript, root, runInTerminal, runNode } from "./support/spawn.js"
 
 let server: FaultServer
 let dir: string
@@ -105,6 +105,20 @@ describe("volley fetch: output", () => {
     expect(run.stdout).toMatch(/\n\s+1\s+200\s+/)
     expect(run.stdout).toMatch(/\n\s+2\s+503\s+.*# GET .*HTTP 503/)
     expect(run.stdout).toContain("volley fetch: 2 requests")
+  })
+})
+
+describe("volley fetch: on a terminal", () => {
+  it.skipIf(!hasScript)("draws a live progress line (done/total, rate, failures, ETA) in place, then erases it for the summary", async () => {
+    const file = input("tty.txt", Array.from({ length: 12 }, (_, i) => `${server.url}/slow?ms=150&i=${i}`))
+    const run = await runInTerminal(["bin/volley.js", "fetch", file, "--concurrency", "2", "--output", "table"])
+    expect(run.code).toBe(0)
+    // Redrawn in place: carriage return, the line, erase-to-end-of-line.
+    const frames = [...run.stdout.matchAll(/\r(fetch [^\r\x1b]*)\x1b\[K/g)].map((m) => m[1]!)
+    expect(frames.length).toBeGreaterThanOrEqual(3)
+    expect(frames.some((f) => /^fetch \d+\/12 {2}[\d.]+\/s {2}0 failed {2}ETA \d+s$/.test(f))).toBe(true)
+    // The line is erased before the summary, which lands on a clean line.
+    expect(run.stdout).toMatch(/\r\x1b\[K[^]*volley fetch: 12 requests in [^\r]*: 12 ok, 0 failed/)
   })
 })
 

@@ -2,7 +2,7 @@
  * Runs the built CLI or an example as a child process, as a user would, and collects its
  * output and exit code.
  */
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as path from "node:path"
 
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -30,3 +30,33 @@ export const runNode = (args: ReadonlyArray<string>, options: { readonly input?:
     })
     child.stdin.end(options.input ?? "")
   })
+
+/** Whether util-linux `script` is on PATH, to run a command under a pseudo-terminal. */
+export const hasScript: boolean = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0
+
+/**
+ * Runs `node <args>` under a pseudo-terminal (util-linux `script`), so its stdout and stderr
+ * are TTYs as on a user's screen. Both arrive merged, raw (control characters kept).
+ */
+export const runInTerminal = (args: ReadonlyArray<string>, options: { readonly timeoutMs?: number } = {}): Promise<Finished> => {
+  const quote = (arg: string) => `'${arg.replaceAll("'", `'\\''`)}'`
+  const command = [process.execPath, ...args].map(quote).join(" ")
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qefc", command, "/dev/null"], {
+      cwd: root,
+      env: { ...process.env, COLUMNS: "100", LINES: "30" },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000)
+    child.on("error", reject)
+    child.on("close", (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr })
+    })
+    child.stdin.end()
+  })
+}
