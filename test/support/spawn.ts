@@ -2,7 +2,7 @@
  * Runs the built CLI or an example as a child process, as a user would, and collects its
  * output and exit code.
  */
-import { spawn, spawnSync } from "node:child_process"
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process"
 import * as path from "node:path"
 
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -18,18 +18,28 @@ export interface Finished {
 export const runNode = (args: ReadonlyArray<string>, options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv } = {}): Promise<Finished> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 20_000)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
+    collect(child, options.timeoutMs ?? 20_000, resolve, reject)
     child.stdin.end(options.input ?? "")
   })
+
+/** Gathers a child's output until it closes; SIGKILLs it after `timeoutMs`. */
+const collect = (
+  child: ChildProcessWithoutNullStreams,
+  timeoutMs: number,
+  resolve: (finished: Finished) => void,
+  reject: (error: Error) => void
+): void => {
+  let stdout = ""
+  let stderr = ""
+  child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
+  child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
+  child.on("error", reject)
+  child.on("close", (code, signal) => {
+    clearTimeout(timer)
+    resolve({ code, signal, stdout, stderr })
+  })
+}
 
 /** Whether util-linux `script` is on PATH, to run a command under a pseudo-terminal. */
 export const hasScript: boolean = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0
@@ -47,16 +57,7 @@ export const runInTerminal = (args: ReadonlyArray<string>, options: { readonly t
       env: { ...process.env, COLUMNS: "100", LINES: "30" },
       stdio: ["pipe", "pipe", "pipe"]
     })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d))
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
-    const timer = setTimeout(() => child.kill("SIGKILL"), options.timeoutMs ?? 30_000)
-    child.on("error", reject)
-    child.on("close", (code, signal) => {
-      clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
-    })
+    collect(child, options.timeoutMs ?? 30_000, resolve, reject)
     child.stdin.end()
   })
 }
