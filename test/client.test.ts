@@ -385,6 +385,36 @@ describe("Client: deadlines under the live clock (transport-armed timers)", () =
       yield* Effect.promise(() => server.waitForClientAbort("/hang"))
     }).pipe(Effect.scoped))
 
+  it.live("a connection that never completes its handshake is a connect-phase timeout, and the socket is closed", () =>
+    Effect.gen(function*() {
+      // Accepts TCP and stays silent: for https the connect phase lasts until the TLS
+      // handshake completes, so this is the loopback stand-in for a blackholed address.
+      const sockets: Array<net.Socket> = []
+      let closed = 0
+      const silent = net.createServer((socket) => {
+        sockets.push(socket)
+        socket.resume() // read (and ignore) the ClientHello, so the client's close is seen
+        socket.on("close", () => closed++)
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void silent.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => {
+          for (const socket of sockets) socket.destroy()
+          silent.close()
+        })
+      )
+      const port = (silent.address() as net.AddressInfo).port
+      const started = Date.now()
+      const error = yield* failure(Client.text(`https://127.0.0.1:${port}/`), { connectTimeout: "200 millis", retry: { maxAttempts: 1 } })
+      expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "connect"])
+      expect(error.message).toContain("connect")
+      // undici runs connect timers on a coarse clock (ticks of ~0.5 s): 200 ms fires within ~1.2 s.
+      expect(Date.now() - started).toBeLessThan(3_000)
+      expect(sockets).toHaveLength(1)
+      for (let i = 0; i < 100 && closed < 1; i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+      expect(closed).toBe(sockets.length)
+    }).pipe(Effect.scoped))
+
   it.live("an idle body times out in real time and the socket is closed", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()
