@@ -289,7 +289,8 @@ describe("Testing: the request log", () => {
         // b/0 and b/1 start at 1 s with a/4 and a/5; b/2 only at 2 s, when they have finished.
         expect(yield* Testing.maxInFlightTo("https://b.test/*")).toBe(2)
         const records = yield* Testing.requests
-        expect(records.map((r) => r.concurrent)).toEqual([1, 2, 3, 4, 4, 4, 4, 4, 4])
+        // Exchanges due at the same instant end together, before the pool starts the next ones.
+        expect(records.map((r) => r.concurrent)).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 1])
         // Four at a time, one second each.
         expect(records.map((r) => r.at)).toEqual([0, 0, 0, 0, 1000, 1000, 1000, 1000, 2000])
       })
@@ -308,6 +309,72 @@ describe("Testing: the request log", () => {
         expect(yield* Testing.inFlight).toBe(0)
       })
       yield* Effect.provide(program, Testing.layer({ "/:n": Testing.text("ok", { latency: "5 seconds" }) }))
+    }))
+
+  it.effect("awaitRequests: several waiters for different counts each wake when their count is reached", () =>
+    Effect.gen(function*() {
+      const program = Effect.gen(function*() {
+        const woke: Array<[number, number, number]> = []
+        const waitFor = (count: number) =>
+          Effect.fork(Effect.gen(function*() {
+            yield* Testing.awaitRequests(count)
+            woke.push([count, (yield* Testing.requests).length, yield* Clock.currentTimeMillis])
+          }))
+        const five = yield* waitFor(5)
+        const two = yield* waitFor(2)
+        const never = yield* waitFor(100)
+        const three = yield* waitFor(3)
+        // One request a second, one after the other: request n arrives at (n - 1) s.
+        yield* Testing.inVirtualTime(Effect.forEach([1, 2, 3, 4, 5], (i) => Client.text(`https://api.test/${i}`)))
+        yield* Fiber.joinAll([five, two, three])
+        expect(woke).toEqual([[2, 2, 1000], [3, 3, 2000], [5, 5, 4000]])
+        // A waiter interrupted before its count came is forgotten; the others still wake.
+        yield* Fiber.interrupt(never)
+        const six = yield* waitFor(6)
+        yield* Testing.inVirtualTime(Client.text("https://api.test/6"))
+        yield* Fiber.join(six)
+        expect(woke.at(-1)).toEqual([6, 6, 5000])
+      })
+      yield* Effect.provide(program, Testing.layer({ "/:n": Testing.text("ok", { latency: "1 second" }) }))
+    }))
+
+  it.effect("exchanges due at the same instant share one clock sleep; interrupting the one that sleeps leaves the others on time", () =>
+    Effect.gen(function*() {
+      const program = Effect.gen(function*() {
+        const calls = yield* Effect.forEach(
+          [1, 2, 3, 4, 5],
+          (i) => Effect.fork(Client.text(`https://api.test/${i}`)),
+          { concurrency: "unbounded" }
+        )
+        yield* Testing.awaitRequests(5)
+        // Five requests answering at 1 s: one timer on the TestClock, not five.
+        expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([1000])
+        yield* TestClock.adjust("400 millis")
+        // The first one is the one sleeping on the clock; interrupting it hands the sleep over.
+        yield* Fiber.interrupt(calls[0]!)
+        expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toContain(1000)
+        yield* TestClock.adjust("599 millis")
+        expect(yield* Testing.inFlight).toBe(4)
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Fiber.join(Fiber.zip(calls[1]!, calls[2]!))).toEqual(["ok 2", "ok 3"])
+        expect(yield* Fiber.join(Fiber.zip(calls[3]!, calls[4]!))).toEqual(["ok 4", "ok 5"])
+        const records = yield* Testing.requests
+        expect(records.map((r) => [r.interrupted, r.endedAt, r.respondedAt])).toEqual([
+          [true, 400, undefined],
+          [false, 1000, 1000],
+          [false, 1000, 1000],
+          [false, 1000, 1000],
+          [false, 1000, 1000]
+        ])
+        expect(yield* Testing.inFlight).toBe(0)
+      })
+      yield* Effect.provide(
+        program,
+        Testing.layer(
+          { "/:n": (req) => Testing.text(`ok ${req.params["n"]}`, { latency: "1 second" }) },
+          { retry: { maxAttempts: 1 }, deadline: "none", idleTimeout: "none" }
+        )
+      )
     }))
 
   it.effect("interrupting a call before the headers marks its record interrupted, at the virtual time it happened", () =>

@@ -10,16 +10,29 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
 import type * as Testing from "../Testing.js"
 import { type BodySource, drainLimit, type Transport, type TransportBody, type TransportRequest, type TransportResponse } from "./transport.js"
 
 type Params = Record<string, string>
 
+/**
+ * What a pattern is matched against: the method and a parsed URL that only the matchers
+ * read, plus the {@link Testing.RequestInfo} a predicate gets, made on demand. Why: the log
+ * keeps one parsed URL per record, so `requestsTo` over 10,000 records parses none, while a
+ * user predicate still gets a URL of its own that it cannot spoil the log with.
+ */
+export interface Target {
+  readonly method: string
+  readonly url: URL
+  readonly info: () => Testing.RequestInfo
+}
+
 /** A compiled pattern: the params when it matches, `undefined` when not. */
 interface Matcher {
   readonly label: string
-  readonly match: (info: Testing.RequestInfo) => Params | undefined
+  readonly match: (target: Target) => Params | undefined
 }
 
 const methodPrefix = /^([A-Za-z]+|\*)\s+(\S.*)$/
@@ -65,15 +78,15 @@ const matchQuery = (required: URLSearchParams | undefined, actual: URLSearchPara
 export const compilePattern = (pattern: Testing.UrlPattern, method?: string): Matcher => {
   let wanted = method?.toUpperCase()
   if (typeof pattern === "function") {
-    return withMethod(wanted, { label: pattern.name !== "" ? pattern.name : "<predicate>", match: (info) => (pattern(info) ? {} : undefined) })
+    return withMethod(wanted, { label: pattern.name !== "" ? pattern.name : "<predicate>", match: (target) => (pattern(target.info()) ? {} : undefined) })
   }
   if (pattern instanceof RegExp) {
     // A global or sticky RegExp keeps state between tests; match with a stateless copy.
     const re = new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ""))
     return withMethod(wanted, {
       label: String(pattern),
-      match: (info) => {
-        const found = re.exec(info.url.href)
+      match: (target) => {
+        const found = re.exec(target.url.href)
         return found === null ? undefined : { ...found.groups }
       }
     })
@@ -104,10 +117,10 @@ export const compilePattern = (pattern: Testing.UrlPattern, method?: string): Ma
   const label = wanted === undefined ? text : `${wanted} ${text}`
   return withMethod(wanted, {
     label,
-    match: (info) => {
-      if (origin !== undefined && info.url.origin !== origin) return undefined
-      if (!matchQuery(query, info.url.searchParams)) return undefined
-      return matchPath(path, info.url.pathname)
+    match: (target) => {
+      if (origin !== undefined && target.url.origin !== origin) return undefined
+      if (!matchQuery(query, target.url.searchParams)) return undefined
+      return matchPath(path, target.url.pathname)
     }
   })
 }
@@ -116,7 +129,7 @@ const withMethod = (method: string | undefined, matcher: Matcher): Matcher => {
   if (method === undefined || method === "*") return matcher
   return {
     label: matcher.label.startsWith(`${method} `) ? matcher.label : `${method} ${matcher.label}`,
-    match: (info) => (info.method.toUpperCase() === method ? matcher.match(info) : undefined)
+    match: (target) => (target.method.toUpperCase() === method ? matcher.match(target) : undefined)
   }
 }
 
@@ -286,6 +299,72 @@ interface Recorder {
   readonly end: (entry: Entry, at: number) => void
 }
 
+// ---- shared sleeps -----------------------------------------------------------------------------
+
+/** Suspends until the clock reads at least `at` (Clock milliseconds). */
+type SleepUntil = (clock: Clock.Clock, at: number) => Effect.Effect<void>
+
+interface Alarm {
+  /** A fiber is sleeping on the clock for this instant on behalf of everyone. */
+  driven: boolean
+  /** The others, woken with `true` when the instant came, `false` when the sleeper left first. */
+  readonly sleepers: Set<(reached: boolean) => void>
+}
+
+/**
+ * Sleeps that share one Clock sleep per instant: the first exchange to wait for an instant
+ * sleeps on the clock, and every other one waiting for the same instant waits for it.
+ *
+ * Why: `TestClock` fires its timers one at a time and lets the fibers settle between any
+ * two (a few event-loop turns each), so 10,000 requests answering after the same latency
+ * cost 10,000 of those pauses in wall time; shared, they cost one per distinct instant.
+ * Nothing runs in the background: if the sleeping fiber is interrupted (its exchange timed
+ * out), the others wake and one of them takes over the sleep, so an interruption still
+ * reaches exactly the exchange it was meant for.
+ */
+const makeSleepUntil = (): SleepUntil => {
+  const byClock = new WeakMap<Clock.Clock, Map<number, Alarm>>()
+  const sleepUntil: SleepUntil = (clock, at) =>
+    Effect.suspend(() => {
+      const delay = at - clock.unsafeCurrentTimeMillis()
+      if (delay <= 0) return Effect.void
+      let alarms = byClock.get(clock)
+      if (alarms === undefined) {
+        alarms = new Map()
+        byClock.set(clock, alarms)
+      }
+      const table = alarms
+      let alarm = table.get(at)
+      if (alarm === undefined) {
+        alarm = { driven: false, sleepers: new Set() }
+        table.set(at, alarm)
+      }
+      const own = alarm
+      if (!own.driven) {
+        own.driven = true
+        return Effect.onExit(clock.sleep(Duration.millis(delay)), (exit) =>
+          Effect.sync(() => {
+            if (table.get(at) === own) table.delete(at)
+            const reached = Exit.isSuccess(exit)
+            const woken = Array.from(own.sleepers)
+            own.sleepers.clear()
+            for (const wake of woken) wake(reached)
+          }))
+      }
+      return Effect.flatMap(
+        Effect.async<boolean>((resume) => {
+          const wake = (reached: boolean) => resume(Effect.succeed(reached))
+          own.sleepers.add(wake)
+          return Effect.sync(() => {
+            own.sleepers.delete(wake)
+          })
+        }),
+        (reached) => (reached ? Effect.void : sleepUntil(clock, at))
+      )
+    })
+  return sleepUntil
+}
+
 /**
  * A body that follows its timeline on `clock`, with the same poll/wait/release semantics as
  * the undici transport: `poll` hands out what has arrived (`null` at the end, `undefined`
@@ -298,7 +377,8 @@ const makeBody = (
   events: ReadonlyArray<BodyEvent>,
   contentLength: number | undefined,
   clock: Clock.Clock,
-  recorder: Recorder
+  recorder: Recorder,
+  sleepUntil: SleepUntil
 ): BodySource => {
   let index = 0
   let error: NetworkError | undefined
@@ -344,8 +424,7 @@ const makeBody = (
     if (released || ended) return Effect.void
     const event = events[index]
     if (event === undefined) return Effect.void
-    const delay = event.at - now()
-    if (delay > 0) return Effect.onInterrupt(clock.sleep(Duration.millis(delay)), () => markInterrupted)
+    if (event.at > now()) return Effect.onInterrupt(sleepUntil(clock, event.at), () => markInterrupted)
     switch (event.kind) {
       case "chunk":
       case "end":
@@ -381,11 +460,11 @@ const makeBody = (
 
 const snapshot = (entry: Entry): Testing.RecordedRequest => Object.freeze({ ...entry })
 
-const infoOf = (entry: Testing.RecordedRequest): Testing.RequestInfo => ({
+/** A record as patterns see it: its URL parsed once, a fresh copy for each predicate call. */
+const targetOf = (entry: Entry, url: URL): Target => ({
   method: entry.method,
-  url: new URL(entry.url),
-  headers: entry.headers,
-  body: entry.body
+  url,
+  info: () => ({ method: entry.method, url: new URL(entry.url), headers: entry.headers, body: entry.body })
 })
 
 const lowerCase = (headers: Readonly<Record<string, string>> | undefined): Record<string, string> => {
@@ -397,12 +476,17 @@ const lowerCase = (headers: Readonly<Record<string, string>> | undefined): Recor
 /** Builds the transport and its log over a route table. */
 export const make = (routes: Testing.Routes): Testing.TestTransportService => {
   const compiled = compileRoutes(routes)
+  const routeList = compiled.length > 0 ? ` (routes: ${compiled.map((r) => r.name).join(", ")})` : " (no routes)"
+  const sleepUntil = makeSleepUntil()
   let entries: Array<Entry> = []
+  /** Each record's URL, parsed once (index for index with `entries`), for log queries. */
+  let targets: Array<Target> = []
   /** Arrivals (+1) and ends (-1) in order, for in-flight maxima over any subset. */
   let events: Array<{ readonly id: number; readonly delta: 1 | -1 }> = []
   let nextId = 1
   let inFlight = 0
   let maxInFlight = 0
+  /** `awaitRequests` callers, fewest requests awaited first: an arrival looks only at the head. */
   let waiters: Array<{ readonly count: number; readonly resume: () => void }> = []
 
   const recorder: Recorder = {
@@ -437,20 +521,18 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
       concurrent: inFlight
     }
     entries.push(entry)
+    targets.push(targetOf(entry, new URL(entry.url)))
     events.push({ id: entry.id, delta: 1 })
-    if (waiters.length > 0) {
-      const ready = waiters.filter((w) => entries.length >= w.count)
-      waiters = waiters.filter((w) => entries.length < w.count)
-      for (const w of ready) w.resume()
-    }
+    let ready = 0
+    while (ready < waiters.length && waiters[ready]!.count <= entries.length) ready++
+    if (ready > 0) for (const waiter of waiters.splice(0, ready)) waiter.resume()
     return entry
   }
 
   const unmatchedReply = (request: TransportRequest): Testing.ResponseSpec => ({
     status: 404,
     headers: { "content-type": "text/plain; charset=utf-8", "x-volley-testing": "unmatched" },
-    body: `volley/testing: no route matches ${request.method} ${request.redactedUrl}` +
-      (compiled.length > 0 ? ` (routes: ${compiled.map((r) => r.name).join(", ")})` : " (no routes)")
+    body: `volley/testing: no route matches ${request.method} ${request.redactedUrl}${routeList}`
   })
 
   const respond = (entry: Entry, request: TransportRequest, spec: Testing.ResponseSpec, clock: Clock.Clock): TransportResponse => {
@@ -473,7 +555,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
     entry.respondedAt = at
     entry.status = status
     entry.responseBody = "open"
-    return { status, headers, body: makeBody(entry, request, timeline(steps, at), contentLength, clock, recorder) }
+    return { status, headers, body: makeBody(entry, request, timeline(steps, at), contentLength, clock, recorder, sleepUntil) }
   }
 
   const send = (request: TransportRequest, received?: (response: TransportResponse) => void): Effect.Effect<TransportResponse, NetworkError> =>
@@ -485,12 +567,13 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
         entry.body = body === undefined ? undefined : decoder.decode(body.bytes)
         entry.streamedBody = body?.streamed ?? false
         const info: Testing.RequestInfo = { method: request.method, url: new URL(request.url.href), headers: entry.headers, body: entry.body }
+        const target: Target = { method: info.method, url: info.url, info: () => info }
         let reply: Testing.Reply
         let latency: Duration.DurationInput | undefined
         let route: CompiledRoute | undefined
         let params: Params | undefined
         for (const candidate of compiled) {
-          params = candidate.matcher.match(info)
+          params = candidate.matcher.match(target)
           if (params !== undefined) {
             route = candidate
             break
@@ -505,7 +588,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
           latency = route.latency
         }
         const wait = toMs(reply.latency ?? latency)
-        if (wait > 0) yield* clock.sleep(Duration.millis(wait))
+        if (wait > 0) yield* sleepUntil(clock, clock.unsafeCurrentTimeMillis() + wait)
         if (isFailure(reply)) {
           const error = networkError(request, reply.fail, reply.phase, reply.code)
           entry.error = error
@@ -527,7 +610,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
 
   const select = (pattern: Testing.UrlPattern, method?: string): Array<Entry> => {
     const matcher = compilePattern(pattern, method)
-    return entries.filter((entry) => matcher.match(infoOf(entry)) !== undefined)
+    return entries.filter((_, i) => matcher.match(targets[i]!) !== undefined)
   }
 
   const maxOver = (ids: ReadonlySet<number>): number => {
@@ -553,7 +636,8 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
       Effect.async<void>((resume) => {
         if (entries.length >= count) return resume(Effect.void)
         const waiter = { count, resume: () => resume(Effect.void) }
-        waiters.push(waiter)
+        const at = waiters.findIndex((w) => w.count > count)
+        waiters.splice(at === -1 ? waiters.length : at, 0, waiter)
         return Effect.sync(() => {
           waiters = waiters.filter((w) => w !== waiter)
         })
@@ -561,6 +645,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
     reset: Effect.sync(() => {
       // Exchanges still in flight stay counted, but their records are forgotten.
       entries = []
+      targets = []
       events = []
       maxInFlight = inFlight
       for (const route of compiled) route.calls = 0
