@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Chunk, Clock, Effect, Either, Stream } from "effect"
+import { Chunk, Clock, Data, Effect, Either, Fiber, Stream } from "effect"
 import * as Batch from "../../src/Batch.js"
 import type * as Client from "../../src/Client.js"
 import * as Testing from "../../src/Testing.js"
@@ -196,6 +196,130 @@ describe("virtual time: Batch deadlines and fail-fast", () => {
         expect(outcome!.attempts).toBe(2)
         expect(outcome!.durationMs).toBe(1000)
         expect(yield* arrivals).toEqual([0, 1000])
+      })
+    ))
+})
+
+class Rejected extends Data.TaggedError("Rejected")<{ readonly reason: string }> {}
+
+// Virtual twins of the real-socket outcome tests in test/batch.test.ts: the same rules, at exact times.
+describe("virtual time: Batch outcomes", () => {
+  it.effect("settle keeps input order, and each failure keeps its own typed error", () =>
+    run(
+      {
+        "/slow": Testing.text("ok", { latency: "60 millis" }),
+        "/status/503": Testing.status(503),
+        "/ok": Testing.text("x".repeat(1000)),
+        "https://refused.test/*": Testing.networkError("ConnectionRefused"),
+        "/status/404": Testing.status(404),
+        "POST /echo": (req) => Testing.text(req.body ?? "")
+      },
+      Effect.gen(function*() {
+        const inputs = [
+          "https://a.test/slow",
+          "https://a.test/status/503",
+          "https://a.test/ok",
+          "not a url",
+          "https://refused.test/x",
+          "https://a.test/status/404",
+          HttpClientRequest.post("https://a.test/echo").pipe(HttpClientRequest.bodyText("hi"))
+        ]
+        const outcomes = yield* Batch.settle(inputs, { concurrency: 4 })
+        expect(outcomes.map((o) => o.index)).toEqual([0, 1, 2, 3, 4, 5, 6])
+        expect(outcomes.map((o) => o.item)).toEqual(inputs)
+        expect(outcomes[0]!.result).toEqual(Either.right({ status: 200, bytes: 2 }))
+        expect(outcomes[2]!.result).toEqual(Either.right({ status: 200, bytes: 1000 }))
+        expect(outcomes[2]!.bytes).toBe(1000)
+        const error = (i: number) => Either.getLeft(outcomes[i]!.result).pipe((o) => (o._tag === "Some" ? o.value : undefined))
+        expect(error(1)).toMatchObject({ _tag: "StatusError", status: 503 })
+        expect(outcomes[1]!.status).toBe(503)
+        expect(error(3)).toMatchObject({ _tag: "InvalidUrlError" })
+        expect(error(4)).toMatchObject({ _tag: "NetworkError", reason: "ConnectionRefused" })
+        expect(error(5)).toMatchObject({ _tag: "StatusError", status: 404 })
+        expect(outcomes[6]!.result).toEqual(Either.right({ status: 200, bytes: 2 }))
+        // Exact where the real-socket twin can only bound: the slow one took 60 ms, the rest none.
+        expect(outcomes.map((o) => o.durationMs)).toEqual([60, 0, 0, 0, 0, 0, 0])
+        expect(outcomes.map((o) => o.attempts)).toEqual([1, 1, 1, 1, 1, 1, 1])
+        const summary = Batch.summarize(outcomes)
+        expect(summary).toMatchObject({ total: 7, succeeded: 3, failed: 4, bytes: 2 + 1000 + 2 })
+        expect(summary.outcomes).toEqual({ ok: 3, "HTTP 503": 1, "HTTP 404": 1, InvalidUrlError: 1, ConnectionRefused: 1 })
+        expect(summary.latency.max).toBe(60)
+        // The invalid URL was never sent.
+        expect((yield* Testing.requests).map((r) => r.url)).not.toContain("not a url")
+        expect(yield* Testing.requests).toHaveLength(6)
+      })
+    ))
+
+  it.effect("settle counts retries as attempts and runs the caller's handler, typed errors included", () =>
+    run(
+      { "/flaky": [Testing.status(503), Testing.status(503), Testing.text("ok after 2")], "/json": Testing.json({ a: 1 }) },
+      Effect.gen(function*() {
+        const outcomes = yield* Batch.settle(["https://a.test/flaky", "https://a.test/json"], {
+          requestOptions: { retry: { maxAttempts: 3, baseDelay: "1 millis", jitter: false } },
+          handle: (response) =>
+            Effect.flatMap(response.text, (text) => (text.startsWith("{") ? Effect.fail(new Rejected({ reason: "json" })) : Effect.succeed(text.length)))
+        })
+        expect(outcomes[0]!.result).toEqual(Either.right("ok after 2".length))
+        expect(outcomes[0]!.attempts).toBe(3)
+        expect(outcomes[1]!.result).toEqual(Either.left(new Rejected({ reason: "json" })))
+        expect(Batch.summarize(outcomes).outcomes).toEqual({ ok: 1, Rejected: 1 })
+        // Backoff 1 ms then 2 ms, on the clock.
+        expect((yield* Testing.requestsTo("/flaky")).map((r) => r.at)).toEqual([0, 1, 3])
+      })
+    ))
+
+  it.effect("interrupting the batch interrupts every request in flight, and leaks none", () =>
+    run(
+      { "/hang": Testing.text("late", { latency: "1 hour" }) },
+      Effect.gen(function*() {
+        const fiber = yield* Effect.fork(Batch.settle([1, 2, 3].map((i) => `https://a.test/hang?i=${i}`)))
+        yield* Testing.awaitRequests(3)
+        yield* Fiber.interrupt(fiber)
+        const records = yield* Testing.requests
+        expect(records.map((r) => [r.interrupted, r.endedAt, r.status])).toEqual(Array(3).fill([true, 0, undefined]))
+        expect(yield* Testing.inFlight).toBe(0)
+      })
+    ))
+
+  it.effect("Batch.stream emits outcomes as they complete, with their input positions", () =>
+    run(
+      { "/slow": Testing.text("x", { latency: "150 millis" }), "/ok": Testing.text("x"), "/status/500": Testing.status(500, { latency: "10 millis" }) },
+      Effect.gen(function*() {
+        const outcomes = yield* Stream.runCollect(Batch.stream(["https://a.test/slow", "https://a.test/ok", "https://a.test/status/500"], { concurrency: 3 }))
+        // Exact where the real-socket twin can only say "the slow one is last".
+        expect(Chunk.toReadonlyArray(outcomes).map((o) => [o.index, o.durationMs])).toEqual([[1, 0], [2, 10], [0, 150]])
+        expect(yield* now).toBe(150)
+      })
+    ))
+
+  it.effect("failFast returns every value in input order when all succeed", () =>
+    run(
+      { "/slow": Testing.text("abc", { latency: "40 millis" }), "/ok": Testing.text("abcde") },
+      Effect.gen(function*() {
+        const values = yield* Batch.failFast(["https://a.test/slow", "https://a.test/ok"], { concurrency: 2 })
+        expect(values).toEqual([{ status: 200, bytes: 3 }, { status: 200, bytes: 5 }])
+        expect(yield* now).toBe(40)
+      })
+    ))
+})
+
+describe("virtual time: Batch at scale", () => {
+  // Exchanges due at the same instant share one TestClock timer, so this costs 10 timer
+  // firings, not 1,000 (each firing waits for the fibers to settle: ~4 ms of wall time).
+  it.effect("1,000 requests, 100 at a time, 100 ms each: exactly 1 s of virtual time, every exchange on time", () =>
+    run(
+      { "/item/:n": Testing.text("ok", { latency: "100 millis" }) },
+      Effect.gen(function*() {
+        const tally = Batch.tally()
+        yield* Batch.stream(urls("a.test", 1_000), { concurrency: 100 }).pipe(Stream.runForEach((o) => Effect.sync(() => tally.add(o))))
+        expect(tally.summary().outcomes).toEqual({ ok: 1_000 })
+        // Waves of 100 finishing together, the pool refilled at once: the clock stops at 10 waves.
+        expect(yield* now).toBe(1_000)
+        expect(yield* Testing.maxInFlight).toBe(100)
+        const records = yield* Testing.requests
+        expect(records).toHaveLength(1_000)
+        expect(records.every((r) => r.at % 100 === 0 && r.endedAt === r.at + 100 && r.responseBody === "consumed")).toBe(true)
+        expect(yield* Testing.inFlight).toBe(0)
       })
     ))
 })

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Clock, Duration, Effect, Fiber, Option, Random, Stream, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Fiber, Option, Random, Stream, TestClock } from "effect"
 import * as Client from "../../src/Client.js"
 import type { HttpError } from "../../src/Errors.js"
 import * as Testing from "../../src/Testing.js"
@@ -551,6 +551,44 @@ describe("virtual time: status errors and bodies", () => {
         const error = yield* Effect.flip(Client.text("https://api.test/x", { idleTimeout: "2 seconds" }))
         expect(error._tag === "StatusError" && [error.status, error.bodySnippet]).toEqual([503, "Service Unavailable"])
         expect(yield* now).toBe(1000)
+      }),
+      once
+    ))
+
+  // Virtual twins of "Client: success paths / typed failures" in test/client.test.ts.
+  it.effect("a bad status is a StatusError with status, redacted URL, Retry-After and a 1 KiB one-line snippet", () =>
+    run(
+      { "/status/503": Testing.status(503, { headers: { "retry-after": "7" }, body: "line\n".repeat(1000) }) },
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(Client.text("https://api.test/status/503?token=s3cret"))
+        expect(error._tag).toBe("StatusError")
+        if (error._tag !== "StatusError") return
+        expect(error.status).toBe(503)
+        expect(error.retryAfter).toEqual(Option.some(Duration.seconds(7)))
+        expect(error.bodySnippet.length).toBe(1024)
+        expect(error.url).not.toContain("s3cret")
+        expect(error.message).not.toContain("\n")
+      }),
+      once
+    ))
+
+  it.effect("accept widens what counts as success", () =>
+    run(
+      { "/status/404": Testing.status(404, { body: "missing" }) },
+      Effect.gen(function*() {
+        expect(yield* Client.text("https://api.test/status/404", { accept: (s) => s === 404 })).toBe("missing")
+        expect((yield* Testing.requests).map((r) => r.responseBody)).toEqual(["consumed"])
+      }),
+      once
+    ))
+
+  it.effect("a body can be read once", () =>
+    run(
+      { "/ok": Testing.text("ok") },
+      Effect.gen(function*() {
+        const exit = yield* Effect.exit(Client.withResponse("https://api.test/ok", (r) => Effect.zip(r.text, r.text)))
+        expect(Exit.isFailure(exit) && Exit.causeOption(exit).pipe(Option.map(String), Option.getOrElse(() => ""))).toContain("only once")
+        expect(yield* Testing.inFlight).toBe(0)
       }),
       once
     ))
