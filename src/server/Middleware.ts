@@ -15,9 +15,15 @@
 import * as HttpApp from "@effect/platform/HttpApp"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import { isTimeout } from "../Errors.js"
@@ -81,34 +87,87 @@ export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default
 /**
  * Gives each request a deadline. When it passes the handler is interrupted (its finalizers
  * run) and the client gets 503; when the handler fails with an upstream timeout
- * ({@link isUpstreamTimeout}) the client gets 504. Other failures pass through unchanged.
+ * ({@link isUpstreamTimeout}) the client gets 504. Other failures, and interruptions that are
+ * not the deadline's (a client disconnect, a shutdown), pass through unchanged.
  *
  * The handler is made interruptible: a deadline that cannot interrupt is no deadline.
- * Waiting goes through the Clock, so `TestClock` drives it.
+ *
+ * How: the handler runs on the request's own fiber, and the deadline interrupts that fiber
+ * (as a client disconnect does); the interruption is caught in an uninterruptible region
+ * around the handler and turned into the 503. No fiber is forked per request: a race
+ * (`Effect.timeoutTo`) forks two, which cost more than the rest of a small request. Under
+ * the live clock the deadline is one `setTimeout`; under any other clock (`TestClock`) it is
+ * a sleep on that clock in a child fiber, so tests drive it. Once the deadline fired, the
+ * answer is the 503 even if the handler completed in the same instant: its fiber stays
+ * interrupted, and a response whose body streams could not be sent from it.
+ *
+ * Where it is placed: around an app or a whole router, which the platform runs
+ * uninterruptibly, it answers its own 503. Inside an interruptible region (e.g. a single
+ * route under `HttpRouter.use`) the interruption reaches the platform instead, which also
+ * answers 503, with an empty body, and outer middleware sees an interruption, not a response.
  *
  * @since 0.1.0
  */
-export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> =>
-  Effect.interruptible(app).pipe(
-    Effect.timeoutTo({
-      duration: deadline,
-      onSuccess: Option.some,
-      onTimeout: Option.none<HttpServerResponse.HttpServerResponse>
-    }),
-    Effect.flatMap(Option.match({
-      onSome: Effect.succeed,
-      onNone: () =>
-        Effect.as(
-          logWithRequest(`request deadline (${Duration.format(deadline)}) exceeded; handler interrupted`),
-          HttpServerResponse.text("request deadline exceeded", { status: 503 })
-        )
-    })),
+export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
+  const duration = Duration.decode(deadline)
+  const millis = Duration.toMillis(duration)
+  const handler = Effect.interruptible(app)
+  const exceeded = Effect.zipRight(
+    logWithRequest(`request deadline (${Duration.format(duration)}) exceeded; handler interrupted`),
+    Effect.sync(() => HttpServerResponse.text("request deadline exceeded", { status: 503 }))
+  )
+  const guarded: HttpApp.Default<E, R> = Effect.withFiberRuntime((fiber) => {
+    // "expired" is set, and the fiber interrupted, only while the handler has not settled:
+    // once `settle` ran, a late timer does nothing.
+    let state: "running" | "settled" | "expired" = "running"
+    const expire = () => {
+      if (state !== "running") return
+      state = "expired"
+      fiber.unsafeInterruptAsFork(deadlineFiberId)
+    }
+    const settle = (disarm: () => void) =>
+      Effect.flatMap(Effect.exit(handler), (exit) => {
+        disarm()
+        if (state !== "expired") {
+          state = "settled"
+          return exit
+        }
+        // Someone else interrupted too (the client left, the server shuts down): theirs to answer.
+        return Exit.isFailure(exit) && !onlyDeadlineInterrupted(exit.cause) ? exit : exceeded
+      })
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    if (Object.getPrototypeOf(clock) === liveClockPrototype) {
+      const timer = setTimeout(expire, millis)
+      return settle(() => clearTimeout(timer))
+    }
+    // Any other clock: sleep on it in a child fiber (interrupted with the request, too).
+    return Effect.flatMap(
+      Effect.fork(Effect.interruptible(Effect.zipRight(clock.sleep(duration), Effect.sync(expire)))),
+      (sleeper) => settle(() => sleeper.unsafeInterruptAsFork(FiberId.none))
+    )
+  })
+  return Effect.uninterruptible(guarded).pipe(
     Effect.catchIf(isUpstreamTimeout, (error) =>
       Effect.as(
         logWithRequest("upstream timed out", error),
         HttpServerResponse.text("upstream timed out", { status: 504 })
       ))
   )
+}
+
+/** Who a deadline interrupts as, so its interruption is told apart from anyone else's. */
+const deadlineFiberId = FiberId.runtime(-503, 0)
+
+/** Prototype of the live clock: under it a deadline may be a plain `setTimeout`. */
+const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
+
+/** Whether every interruption in `cause` is the deadline's (failures may come with it). */
+const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
+  for (const id of Cause.interruptors(cause)) {
+    if (!Equal.equals(id, deadlineFiberId)) return false
+  }
+  return true
+}
 
 /**
  * Sheds load: at most `limit` requests run the wrapped app at once; one more is answered 503

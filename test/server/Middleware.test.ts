@@ -5,10 +5,11 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { NetworkError } from "../../src/Errors.js"
 import * as Middleware from "../../src/server/Middleware.js"
-import { awaitSleepers, call, captureLogs, fetchReply, plainServer, realDelay, serve } from "./helpers.js"
+import { awaitSleepers, call, captureLogs, eventually, fetchReply, plainServer, realDelay, serve } from "./helpers.js"
 
 describe("Middleware.withDeadline", () => {
   it.scoped("answers 503 when the deadline passes, after interrupting the handler", () => {
@@ -61,6 +62,82 @@ describe("Middleware.withDeadline", () => {
       // Not a timeout: the platform's default error answer, untouched.
       expect((yield* fetchReply(`${url}/refused`)).status).toBe(500)
       expect((yield* fetchReply(`${url}/missing`)).status).toBe(404)
+    }).pipe(Effect.provide(captureLogs().layer)))
+})
+
+describe("Middleware.withDeadline on the live clock (a timer, no fiber per request)", () => {
+  it.scopedLive("interrupts the handler and answers 503 when the deadline passes", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const interrupted = yield* Deferred.make<void>()
+      const app = Effect.never.pipe(
+        Effect.as(HttpServerResponse.text("too late")),
+        Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+      )
+      const { url } = yield* serve(Middleware.withDeadline("100 millis")(app), plainServer())
+      const started = Date.now()
+      const { body, status } = yield* fetchReply(`${url}/slow`)
+      expect(status).toBe(503)
+      expect(body).toBe("request deadline exceeded")
+      expect(Date.now() - started).toBeGreaterThanOrEqual(90)
+      expect(yield* Deferred.isDone(interrupted)).toBe(true)
+      expect(logs.entries.find((e) => e.level === "WARN")?.annotations).toEqual({ method: "GET", path: "/slow" })
+    }).pipe(Effect.provide(logs.layer))
+  })
+
+  it.scopedLive("leaves a handler that answered in time alone, even when its body streams past the deadline", () =>
+    Effect.gen(function*() {
+      const body = Stream.make("a", "b", "c", "d").pipe(Stream.tap(() => Effect.sleep("40 millis")), Stream.encodeText)
+      const app = Effect.succeed(HttpServerResponse.stream(body))
+      const { url } = yield* serve(Middleware.withDeadline("50 millis")(app), plainServer())
+      expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "abcd" })
+      expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "abcd" })
+    }).pipe(Effect.provide(captureLogs().layer)))
+
+  it.scopedLive("a client disconnect still interrupts the handler at once, and is not reported as a deadline", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const app = Deferred.succeed(started, undefined).pipe(
+        Effect.zipRight(Effect.never),
+        Effect.as(HttpServerResponse.text("never")),
+        Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+      )
+      const { url } = yield* serve(Middleware.withDeadline("5 seconds")(app), plainServer())
+      const request = call(url)
+      request.reply.catch(() => {})
+      yield* Deferred.await(started)
+      request.destroy()
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
+      expect(logs.entries.filter((e) => e.message.includes("deadline"))).toEqual([])
+    }).pipe(Effect.provide(logs.layer))
+  })
+})
+
+describe("Middleware.withDeadline under TestClock", () => {
+  it.scoped("disarms the deadline when the handler answers in time", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serve(Middleware.withDeadline("1 second")(Effect.succeed(HttpServerResponse.text("ok"))), plainServer())
+      expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "ok" })
+      // The sleeper on the TestClock went with the request; nothing fires later.
+      yield* eventually(Effect.map(TestClock.sleeps(), (sleeps) => sleeps.length === 0), "no sleepers on the TestClock")
+      yield* TestClock.adjust("2 seconds")
+      expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "ok" })
+    }).pipe(Effect.provide(captureLogs().layer)))
+
+  it.scoped("on a single route (an interruptible region) the platform gives the 503", () =>
+    Effect.gen(function*() {
+      const router = HttpRouter.empty.pipe(
+        HttpRouter.get("/slow", Effect.never.pipe(Effect.as(HttpServerResponse.text("too late")), Middleware.withDeadline("1 second"))),
+        HttpRouter.get("/fast", Effect.succeed(HttpServerResponse.text("ok")).pipe(Middleware.withDeadline("1 second")))
+      )
+      const { url } = yield* serve(router, plainServer())
+      expect(yield* fetchReply(`${url}/fast`)).toMatchObject({ status: 200, body: "ok" })
+      const reply = yield* Effect.fork(fetchReply(`${url}/slow`))
+      yield* awaitSleepers(1)
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.join(reply)).status).toBe(503)
     }).pipe(Effect.provide(captureLogs().layer)))
 })
 
