@@ -192,6 +192,9 @@ describe("volley fetch: stopping early", () => {
     const exited = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)))
     const killer = setTimeout(() => child.kill("SIGKILL"), 20_000)
     await server.waitForRequest("/hang", 4)
+    // The /ok answer is on stdout before the interrupt (the server seeing the hung requests
+    // does not mean the client has written it yet).
+    for (let i = 0; i < 250 && !stdout.includes("\n"); i++) await new Promise((r) => setTimeout(r, 20))
     child.kill("SIGINT")
     const code = await exited
     clearTimeout(killer)

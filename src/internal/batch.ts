@@ -210,9 +210,9 @@ export const hedged = <A, E, R>(attempt: Effect.Effect<A, E, R>, delay: Duration
 export interface Runner<I, A, E, R> {
   readonly concurrency: number
   readonly batchDeadline: Duration.Duration | undefined
-  /** Runs an item to its outcome; never fails (defects aside). */
+  /** Runs an item to its outcome; never fails (defects aside). Call once per item, as it starts. */
   readonly outcome: (item: I, index: number) => Effect.Effect<Outcome<I, A, E>, never, R>
-  /** Runs an item to its value, failing with its error (for fail-fast). */
+  /** Runs an item to its value, failing with its error (for fail-fast). Call once per item, as it starts. */
   readonly value: (item: I, index: number) => Effect.Effect<A, E | HttpError, R>
   /** The outcome of an item the batch deadline cut off (call after the batch was interrupted). */
   readonly cutOff: (item: I, index: number) => Outcome<I, A, E>
@@ -364,20 +364,19 @@ export const makeRunner = <I, A, E, R>(
       }
     }
 
-    const outcome = (item: I, index: number): Effect.Effect<Outcome<I, A, E>, never, R> =>
-      Effect.suspend(() => {
-        const state = newState(index)
-        return Effect.match(run(item, state), {
-          onSuccess: (value) => finish(item, index, state, Either.right(value)),
-          onFailure: (error) => {
-            if (isStatusError(error)) state.status = error.status
-            return finish(item, index, state, Either.left(error))
-          }
-        })
+    // Each call makes the item's state: callers call these once per item, when it starts.
+    const outcome = (item: I, index: number): Effect.Effect<Outcome<I, A, E>, never, R> => {
+      const state = newState(index)
+      return Effect.match(run(item, state), {
+        onSuccess: (value) => finish(item, index, state, Either.right(value)),
+        onFailure: (error) => {
+          if (isStatusError(error)) state.status = error.status
+          return finish(item, index, state, Either.left(error))
+        }
       })
+    }
 
-    const value = (item: I, index: number): Effect.Effect<A, E | HttpError, R> =>
-      Effect.suspend(() => run(item, newState(index)))
+    const value = (item: I, index: number): Effect.Effect<A, E | HttpError, R> => run(item, newState(index))
 
     const cutOff = (item: I, index: number): Outcome<I, A, E> => {
       const state = states[index] ?? { attempts: 0, status: undefined, bytes: 0, sentAt: -1 }
@@ -409,10 +408,14 @@ export const runAll = <I, E, R>(
     const finished = Deferred.unsafeMake<void, E>(FiberId.none)
     let next = 0
     let running = workers
-    const loop: Effect.Effect<void, E, R> = Effect.suspend(() => {
-      if (next >= items.length) return Effect.void
-      const index = next++
-      return Effect.zipRight(f(items[index]!, index), loop)
+    // One runtime step per item (a suspend + zipRight chain takes three).
+    const loop: Effect.Effect<void, E, R> = Effect.whileLoop({
+      while: () => next < items.length,
+      body: () => {
+        const index = next++
+        return f(items[index]!, index)
+      },
+      step: () => {}
     })
     const worker = Effect.matchCauseEffect(loop, {
       onFailure: (cause) => Deferred.failCause(finished, cause),

@@ -6,8 +6,10 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -20,6 +22,7 @@ import {
   BodyTooLargeError,
   DecodeError,
   type HttpError,
+  type InvalidUrlError,
   NetworkError,
   RedirectError,
   StatusError,
@@ -27,7 +30,7 @@ import {
 } from "../Errors.js"
 import * as Retry from "../Retry.js"
 import { redactUrl } from "./redact.js"
-import { type PreparedRequest, prepare, type RequestInput } from "./request.js"
+import { type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
 import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
@@ -240,35 +243,37 @@ const onClock = <A>(plain: Effect.Effect<A, NetworkError>, bound: Timeout): Effe
 const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> =>
   bounded(attempt, boundFor(attempt, attempt.settings.idleTimeoutMs, "body"), body.wait, body.waitWithin)
 
-/** Reads the whole body into memory, failing fast once it exceeds `limit`. */
+/**
+ * Reads the whole body into memory, failing fast once it exceeds `limit`. Starts reading when
+ * called: call it when the effect runs.
+ */
 const readAll = (
   attempt: Attempt,
   body: BodySource,
   limit: number
-): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> =>
-  Effect.suspend(() => {
-    const tooLarge = () =>
-      new BodyTooLargeError({
-        method: attempt.request.method,
-        url: attempt.request.redactedUrl,
-        limit,
-        contentLength: body.contentLength
-      })
-    if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge())
-    const chunks: Array<Uint8Array> = []
-    let size = 0
-    const loop = (): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
-      for (;;) {
-        const chunk = body.poll()
-        if (chunk === null) return Effect.succeed(concat(chunks, size))
-        if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
-        size += chunk.length
-        if (size > limit) return Effect.fail(tooLarge())
-        chunks.push(chunk)
-      }
+): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
+  const tooLarge = () =>
+    new BodyTooLargeError({
+      method: attempt.request.method,
+      url: attempt.request.redactedUrl,
+      limit,
+      contentLength: body.contentLength
+    })
+  if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge())
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  const loop = (): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
+    for (;;) {
+      const chunk = body.poll()
+      if (chunk === null) return Effect.succeed(concat(chunks, size))
+      if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
+      size += chunk.length
+      if (size > limit) return Effect.fail(tooLarge())
+      chunks.push(chunk)
     }
-    return loop()
-  })
+  }
+  return loop()
+}
 
 /** The body as a stream of chunks, each pull bounded by the idle timeout and the deadline. */
 const streamBody = (attempt: Attempt, body: BodySource, limit: number): Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError> => {
@@ -454,16 +459,17 @@ const sendFollowing = (
     // The transport reports its response the moment it has one. If this wait then ends in
     // anything but handing it over (an interruption crossing the headers, a timer firing at
     // the same instant), the response would be dropped with its connection: release it.
+    // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
     let received: TransportResponse | undefined
-    const sent = Effect.onExit(
-      restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
-        received = r
-      })),
-      (exit) => Exit.isFailure(exit) && received !== undefined ? Effect.sync(() => received!.body.release(true)) : Effect.void
-    )
-    return Effect.flatMap(
-      sent,
-      (response) => {
+    const sent = restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
+      received = r
+    }))
+    return Effect.matchCauseEffect(sent, {
+      onFailure: (cause) => {
+        received?.body.release(true)
+        return Effect.failCause(cause)
+      },
+      onSuccess: (response) => {
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
         }
@@ -473,36 +479,53 @@ const sendFollowing = (
         response.body.release(false)
         return next instanceof RedirectError ? Effect.fail(next) : hop(next, redirects + 1)
       }
-    )
+    })
   }
   return hop(attempt.request, 0)
 }
 
 /** Errors after which the connection is in an unknown state: close it rather than drain it. */
-const mustAbort = (exit: Exit.Exit<unknown, unknown>): boolean => {
-  if (Exit.isSuccess(exit)) return false
-  if (Cause.isInterrupted(exit.cause)) return true
-  const failure = Cause.failureOption(exit.cause)
+const mustAbort = (exit: Exit.Exit<unknown, unknown>): boolean => Exit.isFailure(exit) && mustAbortCause(exit.cause)
+
+const mustAbortCause = (cause: Cause.Cause<unknown>): boolean => {
+  if (Cause.isInterrupted(cause)) return true
+  const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) return true // a defect
   const error = failure.value
   const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
   return tag === "NetworkError" || tag === "BodyTooLargeError"
 }
 
+/**
+ * Runs `effect` (already made interruptible by the caller's `restore`), then releases the
+ * body however it ended. Must run masked: what `Effect.onExit` does, in fewer steps.
+ */
+const releasing = <A, E, R>(effect: Effect.Effect<A, E, R>, body: BodySource): Effect.Effect<A, E, R> =>
+  Effect.matchCauseEffect(effect, {
+    onFailure: (cause) => {
+      body.release(mustAbortCause(cause))
+      return Effect.failCause(cause)
+    },
+    onSuccess: (value) => {
+      body.release(false)
+      return Effect.succeed(value)
+    }
+  })
+
 const makeResponse = (attempt: Attempt, acquired: Acquired): Response => {
   const { response, request } = acquired
   const body = response.body
   const limit = attempt.settings.maxBodyBytes
   let consumed = false
-  const once = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+  const once = <A, E>(read: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
       if (consumed) return Effect.dieMessage("volley: a response body can be read only once")
       consumed = true
-      return effect
+      return read()
     })
   // A HEAD answer, 204 and 304 have no body, whatever Content-Length announces (RFC 9110 §6.4.1).
   const bodyless = request.method === "HEAD" || response.status === 204 || response.status === 304
-  const bytes = once(bodyless ? Effect.succeed(new Uint8Array(0)) : readAll(attempt, body, limit))
+  const bytes = once(() => bodyless ? Effect.succeed(new Uint8Array(0)) : readAll(attempt, body, limit))
   const text = Effect.map(bytes, (b) => utf8.decode(b))
   return {
     status: response.status,
@@ -525,7 +548,7 @@ const makeResponse = (attempt: Attempt, acquired: Acquired): Response => {
             cause
           })
       })),
-    stream: Stream.unwrap(once(Effect.succeed(streamBody(attempt, body, limit))))
+    stream: Stream.unwrap(once(() => Effect.succeed(streamBody(attempt, body, limit))))
   }
 }
 
@@ -553,10 +576,24 @@ export const decodeWith = <A, I, R>(schema: Schema.Schema<A, I, R>, response: Re
  * Builds the client over a transport.
  */
 export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
-  const begin = (request: PreparedRequest, settings: CallSettings) =>
-    Effect.clockWith((clock): Effect.Effect<Attempt> => {
+  /** Prepares the request, then continues with it; a plain URL takes no effect step. */
+  const withPrepared = <A, E, R>(
+    input: RequestInput,
+    f: (request: PreparedRequest) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | InvalidUrlError, R> => {
+    if (typeof input === "string" || input instanceof URL) {
+      const prepared = prepareGet(input, config.userAgent)
+      return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
+    }
+    return Effect.flatMap(prepare(input, config.userAgent), f)
+  }
+
+  /** Starts an attempt: reads the fiber's clock (one step, where `Effect.clockWith` takes two). */
+  const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
+    Effect.withFiberRuntime<A, E, R>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return Effect.succeed({ clock, request, settings, deadlineAt, live: Object.getPrototypeOf(clock) === liveClockPrototype })
+      return f({ clock, request, settings, deadlineAt, live: Object.getPrototypeOf(clock) === liveClockPrototype })
     })
 
   const attemptOnce = <A, E, R>(
@@ -564,7 +601,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     settings: CallSettings,
     use: (response: Response) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | HttpError, R> =>
-    Effect.flatMap(begin(request, settings), (attempt) =>
+    begin(request, settings, (attempt) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(sendFollowing(transport, attempt, restore), (acquired) => {
           const final: Attempt = acquired.request === request ? attempt : { ...attempt, request: acquired.request }
@@ -572,7 +609,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
           const run: Effect.Effect<A, E | HttpError, R> = settings.accept(response.status)
             ? use(makeResponse(final, acquired))
             : statusError(final, response, acquired.request.url, acquired.request.method)
-          return Effect.onExit(restore(run), (exit) => Effect.sync(() => response.body.release(mustAbort(exit))))
+          return releasing(restore(run), response.body)
         })
       ))
 
@@ -582,7 +619,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     options?: RequestOptions
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsFor(config, options)
-    return Effect.flatMap(prepare(input, config.userAgent), (request) => {
+    return withPrepared(input, (request) => {
       const once = attemptOnce(request, settings, use)
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
     })
@@ -591,17 +628,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const open = (input: RequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> => {
     const settings = settingsFor(config, options)
     const attemptScoped = (request: PreparedRequest): Effect.Effect<Response, HttpError, Scope.Scope> =>
-      Effect.flatMap(begin(request, settings), (attempt) =>
+      begin(request, settings, (attempt) =>
         Effect.uninterruptibleMask((restore) =>
           Effect.flatMap(sendFollowing(transport, attempt, restore), (acquired) => {
             const final: Attempt = acquired.request === request ? attempt : { ...attempt, request: acquired.request }
             const { response } = acquired
             if (!settings.accept(response.status)) {
               // Released now, not with the caller's scope: a retry must not hold this connection.
-              return Effect.onExit(
-                restore(statusError(final, response, acquired.request.url, acquired.request.method)),
-                (exit) => Effect.sync(() => response.body.release(mustAbort(exit)))
-              )
+              return releasing(restore(statusError(final, response, acquired.request.url, acquired.request.method)), response.body)
             }
             return Effect.as(
               Effect.addFinalizer((exit) => Effect.sync(() => response.body.release(mustAbort(exit)))),
@@ -609,7 +643,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
             )
           })
         ))
-    return Effect.flatMap(prepare(input, config.userAgent), (request) => {
+    return withPrepared(input, (request) => {
       const once = attemptScoped(request)
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
     })

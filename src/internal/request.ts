@@ -45,24 +45,26 @@ const isHttpClientRequest = (input: RequestInput): input is HttpClientRequest.Ht
   typeof input === "object" && !(input instanceof URL)
 
 /**
+ * Prepares a plain GET of a URL, without an effect step (the common case of a fan-out):
+ * the request, or why the URL is not one. An `Either` is itself an effect.
+ */
+export const prepareGet = (input: string | URL, userAgent: string): Either.Either<PreparedRequest, InvalidUrlError> =>
+  Either.map(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => ({
+    url,
+    method: "GET",
+    headers: { "user-agent": userAgent },
+    body: undefined,
+    redactedUrl: redactUrl(url),
+    replayable: true
+  }))
+
+/**
  * Prepares a request. `userAgent` is added unless the caller set one. Never fails with
  * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
  * request construction, as in `@effect/platform`.
  */
 export const prepare = (input: RequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
-  if (!isHttpClientRequest(input)) {
-    const parsed = parseUrl(typeof input === "string" ? input : ownUrl(input))
-    if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
-    const url = parsed.right
-    return Effect.succeed({
-      url,
-      method: "GET",
-      headers: { "user-agent": userAgent },
-      body: undefined,
-      redactedUrl: redactUrl(url),
-      replayable: true
-    })
-  }
+  if (!isHttpClientRequest(input)) return prepareGet(input, userAgent)
   const made = UrlParams.makeUrl(input.url, input.urlParams, input.hash)
   if (Either.isLeft(made)) {
     return Effect.fail(new InvalidUrlError({ input: redactUrl(input.url), detail: "not an absolute URL (missing http:// or https://)" }))
