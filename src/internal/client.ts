@@ -200,13 +200,13 @@ const boundFor = (attempt: Attempt, phaseMs: number | undefined, phase: TimeoutP
 const bounded = <A>(
   attempt: Attempt,
   bound: Timeout | undefined,
-  plain: Effect.Effect<A, NetworkError>,
+  plain: () => Effect.Effect<A, NetworkError>,
   armed: ((timeout: Timeout) => Effect.Effect<A, NetworkError>) | undefined
 ): Effect.Effect<A, NetworkError> => {
-  if (bound === undefined) return plain
+  if (bound === undefined) return plain()
   if (bound.ms <= 0) return Effect.fail(bound.error())
   if (armed !== undefined && attempt.live) return armed(bound)
-  return onClock(plain, bound)
+  return onClock(plain(), bound)
 }
 
 /**
@@ -241,7 +241,12 @@ const onClock = <A>(plain: Effect.Effect<A, NetworkError>, bound: Timeout): Effe
 
 /** Waits for more of the body, bounded by the idle timeout and the deadline. */
 const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> =>
-  bounded(attempt, boundFor(attempt, attempt.settings.idleTimeoutMs, "body"), body.wait, body.waitWithin)
+  bounded(
+    attempt,
+    boundFor(attempt, attempt.settings.idleTimeoutMs, "body"),
+    () => body.wait,
+    body.waitWithin === undefined ? undefined : (timeout) => body.waitWithin!(timeout)
+  )
 
 /**
  * Reads the whole body into memory, failing fast once it exceeds `limit`. Starts reading when
@@ -432,7 +437,7 @@ const sendBounded = (
   return bounded(
     attempt,
     boundFor(attempt, attempt.settings.headersTimeoutMs, "headers"),
-    transport.send(request, received),
+    () => transport.send(request, received),
     armed === undefined ? undefined : (timeout) => armed(request, timeout, received)
   )
 }
@@ -512,43 +517,73 @@ const releasing = <A, E, R>(effect: Effect.Effect<A, E, R>, body: BodySource): E
     }
   })
 
-const makeResponse = (attempt: Attempt, acquired: Acquired): Response => {
-  const { response, request } = acquired
-  const body = response.body
-  const limit = attempt.settings.maxBodyBytes
-  let consumed = false
-  const once = <A, E>(read: () => Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    Effect.suspend(() => {
-      if (consumed) return Effect.dieMessage("volley: a response body can be read only once")
-      consumed = true
+const makeResponse = (attempt: Attempt, acquired: Acquired): Response => new ScopedResponse(attempt, acquired)
+
+/**
+ * The `Response` handed to callers. A class, not an object literal, because one is made per
+ * request: its ways to read (`bytes`, `text`, `json`, `stream`) are built on the prototype
+ * when asked for, instead of as closures for every response (a stream costs more to build
+ * than a small body costs to read). The body can be taken once, by any of them.
+ */
+class ScopedResponse implements Response {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly method: string
+  readonly url: URL
+  readonly redirects: number
+  readonly contentLength: number | undefined
+  private consumed = false
+
+  constructor(private readonly attempt: Attempt, private readonly acquired: Acquired) {
+    const { request, response } = acquired
+    this.status = response.status
+    this.headers = response.headers
+    this.method = request.method
+    this.url = request.url
+    this.redirects = acquired.redirects
+    this.contentLength = response.body.contentLength
+  }
+
+  private once<A, E>(read: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.suspend(() => {
+      if (this.consumed) return Effect.dieMessage("volley: a response body can be read only once")
+      this.consumed = true
       return read()
     })
-  // A HEAD answer, 204 and 304 have no body, whatever Content-Length announces (RFC 9110 §6.4.1).
-  const bodyless = request.method === "HEAD" || response.status === 204 || response.status === 304
-  const bytes = once(() => bodyless ? Effect.succeed(new Uint8Array(0)) : readAll(attempt, body, limit))
-  const text = Effect.map(bytes, (b) => utf8.decode(b))
-  return {
-    status: response.status,
-    headers: response.headers,
-    method: request.method,
-    url: request.url,
-    redirects: acquired.redirects,
-    contentLength: body.contentLength,
-    bytes,
-    text,
-    json: Effect.flatMap(text, (raw) =>
+  }
+
+  get bytes(): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> {
+    // A HEAD answer, 204 and 304 have no body, whatever Content-Length announces (RFC 9110 §6.4.1).
+    const bodyless = this.method === "HEAD" || this.status === 204 || this.status === 304
+    return this.once(() =>
+      bodyless ? Effect.succeed(new Uint8Array(0)) : readAll(this.attempt, this.acquired.response.body, this.attempt.settings.maxBodyBytes)
+    )
+  }
+
+  get text(): Effect.Effect<string, NetworkError | BodyTooLargeError> {
+    return Effect.map(this.bytes, (b) => utf8.decode(b))
+  }
+
+  get json(): Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError> {
+    const request = this.acquired.request
+    return Effect.flatMap(this.text, (raw) =>
       Effect.try({
         try: () => JSON.parse(raw) as unknown,
         catch: (cause) =>
           new DecodeError({
             method: request.method,
             url: request.redactedUrl,
-            status: response.status,
+            status: this.status,
             detail: `invalid JSON: ${(cause as Error).message}`,
             cause
           })
-      })),
-    stream: Stream.unwrap(once(() => Effect.succeed(streamBody(attempt, body, limit))))
+      }))
+  }
+
+  get stream(): Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError> {
+    return Stream.unwrap(
+      this.once(() => Effect.succeed(streamBody(this.attempt, this.acquired.response.body, this.attempt.settings.maxBodyBytes)))
+    )
   }
 }
 

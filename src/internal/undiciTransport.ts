@@ -201,7 +201,7 @@ class Exchange implements BodySource {
 
   // ---- BodySource --------------------------------------------------------------------------
 
-  poll = (): Uint8Array | null | undefined => {
+  poll(): Uint8Array | null | undefined {
     if (this.head < this.chunks.length) {
       const chunk = this.chunks[this.head]!
       this.chunks[this.head] = EMPTY
@@ -231,7 +231,7 @@ class Exchange implements BodySource {
     })
   }
 
-  waitWithin = (timeout: Timeout): Effect.Effect<void, NetworkError> => {
+  waitWithin(timeout: Timeout): Effect.Effect<void, NetworkError> {
     if (this.error !== undefined) return Effect.fail(this.error)
     if (this.head < this.chunks.length || this.state !== "body") return Effect.void
     return Effect.async<void, NetworkError>((resume) => {
@@ -257,7 +257,7 @@ class Exchange implements BodySource {
     waiter(this.error !== undefined ? Effect.fail(this.error) : Effect.void)
   }
 
-  release = (abort: boolean): void => {
+  release(abort: boolean): void {
     if (this.state !== "body") {
       if (this.state === "pending") this.cancel()
       return
