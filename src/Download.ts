@@ -85,6 +85,10 @@ export interface Options {
   readonly deadline?: Duration.DurationInput | "none" | undefined
   /** Longest gap between body chunks (default: the client's, 30 s). */
   readonly idleTimeout?: Duration.DurationInput | "none" | undefined
+  /**
+   * Longest wait for the response headers (default: the idle timeout). With no deadline, a
+   * server that accepts the connection and never answers must still fail, not hang.
+   */
   readonly headersTimeout?: Duration.DurationInput | "none" | undefined
   /**
    * Retry policy (default: the client's). Unlike plain requests, a failure mid-body is retried
@@ -149,6 +153,7 @@ const resolvePlan = (
   onProgress: ((progress: Progress) => void) | undefined
 ): Effect.Effect<internal.Plan, never, Client> =>
   Effect.map(Client, (client) => {
+    const idleTimeoutMs = idleMs(options.idleTimeout, client.config.idleTimeoutMs)
     let expected: Checksum | undefined
     if (options.checksum !== undefined) {
       const parsed = typeof options.checksum === "string" ? Hash.parseChecksum(options.checksum) : options.checksum
@@ -172,11 +177,11 @@ const resolvePlan = (
         deadline: options.deadline ?? "none",
         // The body's idle timeout is enforced by the download (one watchdog, not a timer per chunk).
         idleTimeout: "none",
-        headersTimeout: options.headersTimeout,
+        headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? client.config.headersTimeoutMs : Duration.millis(idleTimeoutMs)),
         retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
       },
-      idleTimeoutMs: idleMs(options.idleTimeout, client.config.idleTimeoutMs),
+      idleTimeoutMs,
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
       progressIntervalMs: ms(options.progressInterval, 100),
       onProgress

@@ -334,6 +334,21 @@ describe("Download.file", () => {
       expect(exists(`${dest}.part`)).toBe(true)
     }))
 
+  it.scoped("a server that accepts and never answers fails on the idle timeout as a headers timeout (TestClock), leaving nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tempDir
+      const dest = path.join(dir, "hang.bin")
+      const fiber = yield* Effect.fork(Effect.flip(run(Download.file(`${server.url}/hang`, { path: dest, idleTimeout: "5 seconds", retry: false }))))
+      yield* awaitSleepers()
+      yield* TestClock.adjust("4999 millis")
+      expect(fiber.unsafePoll()).toBeNull()
+      yield* TestClock.adjust("1 millis")
+      const error = yield* Fiber.join(fiber)
+      expect(error).toMatchObject({ _tag: "NetworkError", reason: "Timeout", phase: "headers" })
+      expect(exists(dest)).toBe(false)
+    }))
+
   it.scoped("the idle timeout counts from the last chunk: a slow but steady body never times out, a stall does (TestClock)", () =>
     Effect.gen(function*() {
       // A server that sends body bytes only when the test says so.
