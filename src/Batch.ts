@@ -2,7 +2,7 @@
  * Fan-out: many requests through the shared client, bounded, timed and collected.
  *
  * The WaitGroup + buffered channel program, done right: a global concurrency limit, an
- * optional per-host limit and rate limits, a deadline per request and one for the batch,
+ * optional per-host limit and rate limits, a deadline per item and one for the batch,
  * opt-in hedging, and one typed outcome per input. Three ways to collect:
  *
  * - {@link settle}: every outcome, in input order (success value or typed error, plus timing);

@@ -19,9 +19,10 @@ import * as FiberId from "effect/FiberId"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { HttpError } from "../Errors.js"
+import { type HttpError, NetworkError } from "../Errors.js"
 import * as Retry from "../Retry.js"
-import type { ClientService, RequestOptions, Response } from "./client.js"
+import { type ClientService, type RequestOptions, type Response, within } from "./client.js"
+import { redactUrl } from "./redact.js"
 import type { RequestInput } from "./request.js"
 
 /**
@@ -74,7 +75,12 @@ export interface Options<I, A, E, R> {
   readonly rate?: RateLimit | undefined
   /** Request starts per second to one host. */
   readonly perHostRate?: RateLimit | undefined
-  /** Deadline of each request attempt: the client's `deadline` request option. */
+  /**
+   * Deadline of each item, counted from its first request: its attempts, the waits between
+   * retries and any hedge, together. When it passes the item fails with a `NetworkError`
+   * (`reason: "Timeout"`, `phase: "deadline"`) and its requests are aborted. `"none"` turns
+   * off the client's per-attempt deadline too. (`requestOptions.deadline` bounds each attempt.)
+   */
   readonly itemDeadline?: Duration.DurationInput | "none" | undefined
   /**
    * Deadline of the whole batch. When it passes, every in-flight request is interrupted;
@@ -259,12 +265,30 @@ export const makeRunner = <I, A, E, R>(
       : base.retry === undefined
       ? client.config.retry
       : Retry.policy(base.retry, client.config.retry)
-    const itemDeadline = options.itemDeadline ?? base.deadline
+    const decodeMs = (d: Duration.DurationInput | "none" | undefined) =>
+      d === undefined || d === "none" ? undefined : Duration.toMillis(Duration.decode(d))
+    // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
+    const itemMs = decodeMs(options.itemDeadline)
+    const attemptMs = decodeMs(base.deadline)
     const requestOptions: RequestOptions = {
       ...base,
       retry: false,
-      ...(itemDeadline !== undefined ? { deadline: itemDeadline === "none" ? "none" : Duration.decode(itemDeadline) } : {})
+      ...(options.itemDeadline === "none"
+        ? { deadline: "none" }
+        : attemptMs !== undefined
+        ? { deadline: Duration.millis(attemptMs) }
+        : {})
     }
+    /** The error of an item whose deadline passed. */
+    const itemTimeout = (input: RequestInput, method: string) => () =>
+      new NetworkError({
+        reason: "Timeout",
+        phase: "deadline",
+        method,
+        url: redactUrl(typeof input === "string" || input instanceof URL ? input : input.url)
+      })
+    /** Ms left before the item's deadline (counted from its first request). */
+    const remainingMs = (state: ItemState): number => itemMs! - (elapsed() - state.sentAt)
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
     const handle = options.handle
     const needHost = perHost !== undefined || perHostRate !== undefined
@@ -297,9 +321,18 @@ export const makeRunner = <I, A, E, R>(
           return handle(response, item)
         }
       let send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
-        state.attempts++
+        if (itemMs === undefined) {
+          state.attempts++
+          if (state.sentAt < 0) state.sentAt = elapsed()
+          return client.execute(input, use, requestOptions)
+        }
+        // Under an item deadline each attempt (a retry, a hedge) gets what is left of it.
         if (state.sentAt < 0) state.sentAt = elapsed()
-        return client.execute(input, use, requestOptions)
+        const left = remainingMs(state)
+        if (left <= 0) return Effect.fail(itemTimeout(input, describe(input).method)())
+        state.attempts++
+        const ms = attemptMs === undefined ? left : Math.min(left, attemptMs)
+        return client.execute(input, use, { ...requestOptions, deadline: Duration.millis(ms) })
       })
       if (globalRate !== undefined) send = globalRate(send)
       if (needHost) {
@@ -339,7 +372,11 @@ export const makeRunner = <I, A, E, R>(
           replayed = true
           return Effect.fail(first)
         })
-        return Retry.retry(retryPolicy, method, headers)(again)
+        const plan = Retry.retry(retryPolicy, method, headers)(again)
+        if (itemMs === undefined) return plan
+        // The retry plan, backoff included, ends with the item's deadline.
+        const left = remainingMs(state)
+        return left <= 0 ? Effect.fail(first) : within(plan, left, itemTimeout(input, method))
       })
     }
 

@@ -216,16 +216,23 @@ const bounded = <A>(
  * timer run as child fibers of this async, which interruption cancels at once.
  */
 const onClock = <A>(plain: Effect.Effect<A, NetworkError>, bound: Timeout): Effect.Effect<A, NetworkError> =>
-  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.async<A, NetworkError>((resume) => {
+  within(plain, bound.ms, bound.error)
+
+/**
+ * `effect`, failing with `error()` once `ms` have passed on the fiber's clock; the effect is
+ * interrupted first (its requests aborted). Interrupting the caller interrupts both at once.
+ */
+export const within = <A, E, R, E2>(effect: Effect.Effect<A, E, R>, ms: number, error: () => E2): Effect.Effect<A, E | E2, R> =>
+  Effect.flatMap(Effect.runtime<R>(), (runtime) =>
+    Effect.async<A, E | E2>((resume) => {
       let settled = false
-      const work = Runtime.runFork(runtime)(plain)
-      const timer = Runtime.runFork(runtime)(Effect.sleep(bound.ms))
+      const work = Runtime.runFork(runtime)(effect)
+      const timer = Runtime.runFork(runtime)(Effect.sleep(ms))
       timer.addObserver((exit) => {
         if (settled || Exit.isFailure(exit)) return
         settled = true
         // The request is aborted before the timeout error is seen, as with an interruption.
-        resume(Effect.zipRight(Fiber.interrupt(work), Effect.fail(bound.error())))
+        resume(Effect.zipRight(Fiber.interrupt(work), Effect.fail(error())))
       })
       work.addObserver((exit) => {
         timer.unsafeInterruptAsFork(FiberId.none)

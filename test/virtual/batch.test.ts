@@ -143,6 +143,43 @@ describe("virtual time: Batch deadlines and fail-fast", () => {
       })
     ))
 
+  it.effect("itemDeadline bounds the whole item: attempts and the backoff between them", () =>
+    run(
+      { "/item/:n": Testing.status(503, { latency: "1 second" }) },
+      Effect.gen(function*() {
+        const outcomes = yield* Batch.settle(urls("a.test", 1), {
+          itemDeadline: "2500 millis",
+          requestOptions: { retry: { maxAttempts: 5, baseDelay: "1 second", jitter: false } }
+        })
+        const result = outcomes[0]!.result
+        expect(Either.isLeft(result) && result.left._tag === "NetworkError" && [result.left.reason, result.left.phase]).toEqual(["Timeout", "deadline"])
+        // 503 at 1 s, 1 s of backoff, the retry sent at 2 s is cut at 2.5 s: not 5 attempts.
+        const records = yield* Testing.requests
+        expect(records.map((r) => [r.at, r.endedAt, r.interrupted])).toEqual([[0, 1000, false], [2000, 2500, true]])
+        expect(outcomes[0]!.attempts).toBe(2)
+        expect(yield* now).toBe(2500)
+      })
+    ))
+
+  it.effect("itemDeadline cuts a Retry-After wait short; an item sent late still gets its full deadline", () =>
+    run(
+      { "/item/0": Testing.status(503, { headers: { "retry-after": "30" } }), "/item/:n": Testing.text("x", { latency: "1500 millis" }) },
+      Effect.gen(function*() {
+        const outcomes = yield* Batch.settle(urls("a.test", 3), {
+          concurrency: 1,
+          itemDeadline: "2 seconds",
+          requestOptions: { retry: { maxAttempts: 3 } }
+        })
+        const first = outcomes[0]!.result
+        expect(Either.isLeft(first) && first.left._tag === "NetworkError" && first.left.phase).toBe("deadline")
+        expect(outcomes[0]!.durationMs).toBe(2000)
+        // One at a time: each later item gets its own full 2 s (it needs 1.5 s), counted from its own start.
+        expect(outcomes.slice(1).map((o) => Either.isRight(o.result))).toEqual([true, true])
+        expect(outcomes.map((o) => o.startMs)).toEqual([0, 2000, 3500])
+        expect(yield* Testing.requestsTo("/item/0")).toHaveLength(1)
+      })
+    ))
+
   it.effect("batchDeadline interrupts what is in flight and cuts off what was never sent", () =>
     run(
       { "/item/:n": Testing.text("x", { latency: "10 seconds" }) },
