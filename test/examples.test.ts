@@ -14,6 +14,18 @@ describe("examples", () => {
   })
 })
 
+describe("the package's entry points", () => {
+  it("volley, volley/server and volley/testing resolve by name (the names README and docs/testing.md import)", async () => {
+    const script = [
+      "const [main, server, testing] = await Promise.all([import('volley'), import('volley/server'), import('volley/testing')])",
+      "console.log([typeof main.Client.layer, typeof main.Batch.settle, typeof server.JobPool.layer, typeof testing.layer].join(' '))"
+    ].join(";")
+    const run = await runNode(["--input-type=module", "-e", script])
+    expect(run.stderr).toBe("")
+    expect(run.stdout.trim()).toBe("function function function function")
+  })
+})
+
 describe("npm start demo", () => {
   it("runs offline end to end: fan-out, verified download, sign-ups, every email drained, exit 0", async () => {
     const run = await runNode(["dist/examples/demo.js"], { timeoutMs: 60_000 })
