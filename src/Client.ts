@@ -154,9 +154,11 @@ const makeAgent = (options: ClientOptions): Agent => {
 }
 
 /**
- * Client options read from the environment (`VOLLEY_CONNECTIONS_PER_ORIGIN`,
- * `VOLLEY_DEADLINE` as e.g. `"10 seconds"`, `VOLLEY_RETRY_MAX_ATTEMPTS`, …). Unset
- * variables keep the defaults.
+ * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
+ * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
+ * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …). Unset variables keep the
+ * defaults. TLS trust (`ca`, `insecureTls`) is not read from the environment: a variable
+ * must not be able to turn certificate checks off unseen; set it in code.
  *
  * @since 0.1.0
  */
@@ -173,11 +175,23 @@ export const config: Config.Config<ClientOptions> = Config.all({
   retryMaxAttempts: Config.option(Config.integer("RETRY_MAX_ATTEMPTS")),
   retryBaseDelay: Config.option(Config.duration("RETRY_BASE_DELAY")),
   retryMaxDelay: Config.option(Config.duration("RETRY_MAX_DELAY")),
-  retryMaxRetryAfter: Config.option(Config.duration("RETRY_MAX_RETRY_AFTER"))
+  retryMaxRetryAfter: Config.option(Config.duration("RETRY_MAX_RETRY_AFTER")),
+  retryFactor: Config.option(Config.number("RETRY_FACTOR")),
+  retryJitter: Config.option(Config.boolean("RETRY_JITTER")),
+  retryNonIdempotent: Config.option(Config.boolean("RETRY_NON_IDEMPOTENT")),
+  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE"))
 }).pipe(
   Config.nested("VOLLEY"),
-  Config.map(({ retryBaseDelay, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, ...client }) => {
-    const retry = present({ maxAttempts: retryMaxAttempts, baseDelay: retryBaseDelay, maxDelay: retryMaxDelay, maxRetryAfter: retryMaxRetryAfter })
+  Config.map(({ retryBaseDelay, retryFactor, retryJitter, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, retryNonIdempotent, ...client }) => {
+    const retry = present({
+      maxAttempts: retryMaxAttempts,
+      baseDelay: retryBaseDelay,
+      factor: retryFactor,
+      maxDelay: retryMaxDelay,
+      jitter: retryJitter,
+      maxRetryAfter: retryMaxRetryAfter,
+      retryNonIdempotent
+    })
     return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
   })
 )

@@ -161,12 +161,23 @@ describe("volley fetch: bad input", () => {
     expect(run.stderr).toContain(`volley fetch: cannot read ${path.join(dir, "nope.txt")}: no such file`)
   })
 
-  it("a flag value the parser rejects fails before anything runs", async () => {
-    // @effect/cli validates typed flags itself (exit code set by the CLI entry point).
-    const run = await fetchCli([input("x.txt", [`${server.url}/ok`]), "--output", "xml"])
-    expect(run.code).not.toBe(0)
-    expect(run.stdout + run.stderr).toContain("Expected one of the following cases: ndjson, table")
+  it("a flag value the parser rejects, or an unknown flag, is a usage error (exit 2) before anything runs", async () => {
+    // @effect/cli validates typed flags itself; the CLI entry point turns that into exit 2.
+    const file = input("x.txt", [`${server.url}/ok`])
+    const badValue = await fetchCli([file, "--output", "xml"])
+    expect(badValue.code).toBe(2)
+    expect(badValue.stdout + badValue.stderr).toContain("Expected one of the following cases: ndjson, table")
+    const unknown = await fetchCli([file, "--bogus"])
+    expect(unknown.code).toBe(2)
+    expect(unknown.stdout + unknown.stderr).toContain("'--bogus'")
     expect(server.requests).toHaveLength(0)
+  })
+
+  it("volley --help lists every command, and exits 0", async () => {
+    const run = await runNode(["bin/volley.js", "--help"])
+    expect(run.code).toBe(0)
+    const text = run.stdout.replace(/\x1b\[[0-9;]*m/g, "")
+    for (const command of ["fetch", "download", "serve", "demo"]) expect(text).toMatch(new RegExp(`^  - ${command} `, "m"))
   })
 })
 

@@ -456,6 +456,59 @@ describe("Client: configuration from the environment", () => {
       expect(overridden.config.userAgent).toBe("mine")
     }))
 
+  it.effect("every option the environment can set maps to its ClientOptions field", () =>
+    Effect.gen(function*() {
+      const env = new Map([
+        ["VOLLEY_CONNECTIONS_PER_ORIGIN", "32"],
+        ["VOLLEY_KEEP_ALIVE_TIMEOUT", "2 seconds"],
+        ["VOLLEY_DEADLINE", "10 seconds"],
+        ["VOLLEY_CONNECT_TIMEOUT", "3 seconds"],
+        ["VOLLEY_HEADERS_TIMEOUT", "4 seconds"],
+        ["VOLLEY_IDLE_TIMEOUT", "5 seconds"],
+        ["VOLLEY_MAX_REDIRECTS", "3"],
+        ["VOLLEY_MAX_BODY_BYTES", "1048576"],
+        ["VOLLEY_USER_AGENT", "ua"],
+        ["VOLLEY_ALLOW_HTTPS_DOWNGRADE", "true"],
+        ["VOLLEY_RETRY_MAX_ATTEMPTS", "5"],
+        ["VOLLEY_RETRY_BASE_DELAY", "100 millis"],
+        ["VOLLEY_RETRY_FACTOR", "3"],
+        ["VOLLEY_RETRY_MAX_DELAY", "20 seconds"],
+        ["VOLLEY_RETRY_JITTER", "false"],
+        ["VOLLEY_RETRY_MAX_RETRY_AFTER", "2 minutes"],
+        ["VOLLEY_RETRY_NON_IDEMPOTENT", "true"]
+      ])
+      const options = yield* Effect.withConfigProvider(Client.config, ConfigProvider.fromMap(env, { pathDelim: "_" }))
+      const ms = (d: unknown) => Duration.toMillis(d as Duration.Duration)
+      expect({
+        ...options,
+        keepAliveTimeout: ms(options.keepAliveTimeout),
+        deadline: ms(options.deadline),
+        connectTimeout: ms(options.connectTimeout),
+        headersTimeout: ms(options.headersTimeout),
+        idleTimeout: ms(options.idleTimeout),
+        retry: {
+          ...options.retry,
+          baseDelay: ms(options.retry?.baseDelay),
+          maxDelay: ms(options.retry?.maxDelay),
+          maxRetryAfter: ms(options.retry?.maxRetryAfter)
+        }
+      }).toEqual({
+        connectionsPerOrigin: 32,
+        keepAliveTimeout: 2000,
+        deadline: 10_000,
+        connectTimeout: 3000,
+        headersTimeout: 4000,
+        idleTimeout: 5000,
+        maxRedirects: 3,
+        maxBodyBytes: 1_048_576,
+        userAgent: "ua",
+        allowHttpsDowngrade: true,
+        retry: { maxAttempts: 5, baseDelay: 100, factor: 3, maxDelay: 20_000, jitter: false, maxRetryAfter: 120_000, retryNonIdempotent: true }
+      })
+      // Nothing set: nothing overridden, so every default applies.
+      expect(yield* Effect.withConfigProvider(Client.config, ConfigProvider.fromMap(new Map()))).toEqual({})
+    }))
+
   it.effect("a malformed variable is a ConfigError naming it", () =>
     Effect.gen(function*() {
       const provider = ConfigProvider.fromMap(new Map([["VOLLEY_DEADLINE", "soon"]]), { pathDelim: "_" })
