@@ -50,7 +50,9 @@ interface MutableServer {
   readonly url: string
   readonly requests: Array<{ readonly headers: http.IncomingHttpHeaders; readonly path: string }>
   content: Buffer
-  etag: string
+  /** Sent as ETag unless undefined (then only Last-Modified, if set, can validate a resume). */
+  etag: string | undefined
+  lastModified: string | undefined
   /** Cut the connection after this many body bytes of a full (200) response. */
   cutAfter: number | undefined
   /** Send this many body bytes of a full response, then nothing more (the socket stays open). */
@@ -67,6 +69,7 @@ const mutableServer = Effect.acquireRelease(
       requests: [],
       content: pattern(200_000),
       etag: "\"a\"",
+      lastModified: undefined,
       cutAfter: undefined,
       stallAfter: undefined,
       ignoreIfRange: false,
@@ -77,13 +80,14 @@ const mutableServer = Effect.acquireRelease(
       const url = new URL(req.url ?? "/", "http://x")
       const disposition = url.searchParams.get("cd") ?? state.disposition
       const base: http.OutgoingHttpHeaders = {
-        etag: state.etag,
+        ...(state.etag !== undefined ? { etag: state.etag } : {}),
+        ...(state.lastModified !== undefined ? { "last-modified": state.lastModified } : {}),
         "accept-ranges": "bytes",
         ...(disposition !== null && disposition !== undefined ? { "content-disposition": disposition } : {})
       }
       const range = /^bytes=(\d+)-$/.exec(req.headers.range ?? "")
       const ifRange = req.headers["if-range"]
-      if (range !== null && (state.ignoreIfRange || ifRange === undefined || ifRange === state.etag)) {
+      if (range !== null && (state.ignoreIfRange || ifRange === undefined || ifRange === (state.etag ?? state.lastModified))) {
         const start = Number(range[1])
         res.writeHead(206, { ...base, "content-length": state.content.length - start, "content-range": `bytes ${start}-${state.content.length - 1}/${state.content.length}` })
         return void res.end(state.content.subarray(start))
@@ -214,6 +218,32 @@ describe("Download.file", () => {
       expect(fs.readFileSync(dest).equals(server.content)).toBe(true)
     }))
 
+  it.scoped("without an ETag, Last-Modified is the If-Range validator: resumed while unchanged, restarted once it changes", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "dated.bin")
+      server.etag = undefined
+      server.lastModified = "Tue, 24 Nov 2026 10:00:00 GMT"
+      server.cutAfter = 60_000
+      yield* Effect.flip(run(Download.file(`${server.url}/f`, { path: dest, retry: false })))
+      server.cutAfter = undefined
+      const resumed = yield* run(Download.file(`${server.url}/f`, { path: dest, retry: false, checksum: `sha256:${digest(server.content)}` }))
+      expect(server.requests[1]!.headers["if-range"]).toBe("Tue, 24 Nov 2026 10:00:00 GMT")
+      expect(resumed).toMatchObject({ resumedFrom: 60_000, verified: true })
+      // A second download of a changed file, cut short, then resumed against a newer date.
+      const second = path.join(dir, "dated2.bin")
+      server.cutAfter = 30_000
+      yield* Effect.flip(run(Download.file(`${server.url}/f2`, { path: second, retry: false })))
+      server.cutAfter = undefined
+      server.lastModified = "Wed, 25 Nov 2026 10:00:00 GMT"
+      server.content = Buffer.alloc(90_000, 3)
+      const restarted = yield* run(Download.file(`${server.url}/f2`, { path: second, retry: false, checksum: `sha256:${digest(server.content)}` }))
+      expect(server.requests[3]!.headers["if-range"]).toBe("Tue, 24 Nov 2026 10:00:00 GMT")
+      expect(restarted).toMatchObject({ resumedFrom: 0, size: 90_000, verified: true })
+      expect(fs.readFileSync(second).equals(server.content)).toBe(true)
+    }))
+
   it.scoped("a server that ignores If-Range and sends a 206 of a changed file: detected by ETag, restarted", () =>
     Effect.gen(function*() {
       const server = yield* mutableServer
@@ -320,10 +350,11 @@ describe("Download.file", () => {
 
   it.scoped("a stalled body fails on the idle timeout (TestClock); the .part stays for a resume, nothing at the destination", () =>
     Effect.gen(function*() {
+      // (No headers timeout: the only sleep on the TestClock is then the body's idle timer.)
       const server = yield* faultServer()
       const dir = yield* tempDir
       const dest = path.join(dir, "stall.bin")
-      const fiber = yield* Effect.fork(Effect.flip(run(Download.file(`${server.url}/hang-body?size=1000&sent=10`, { path: dest, idleTimeout: "5 seconds", retry: false }))))
+      const fiber = yield* Effect.fork(Effect.flip(run(Download.file(`${server.url}/hang-body?size=1000&sent=10`, { path: dest, idleTimeout: "5 seconds", headersTimeout: "none", retry: false }))))
       yield* awaitSleepers()
       yield* TestClock.adjust("4999 millis")
       expect(fiber.unsafePoll()).toBeNull()
@@ -452,7 +483,7 @@ describe("Download: no leaks", () => {
         yield* Effect.flip(Download.file(`${server.url}/range-file?size=200000&resetAfter=50000`, { path: path.join(dir, "c"), retry: false }))
         // Earlier downloads leave finished sleeps on the TestClock: wait for this one's own idle timer.
         const now = yield* TestClock.currentTimeMillis
-        const stalled = yield* Effect.fork(Effect.flip(Download.file(`${server.url}/hang-body?size=1000`, { path: path.join(dir, "d"), idleTimeout: "1234 millis", retry: false })))
+        const stalled = yield* Effect.fork(Effect.flip(Download.file(`${server.url}/hang-body?size=1000`, { path: path.join(dir, "d"), idleTimeout: "1234 millis", headersTimeout: "none", retry: false })))
         yield* awaitSleep(now + 1234)
         yield* TestClock.adjust("1234 millis")
         expect(yield* Fiber.join(stalled)).toMatchObject({ _tag: "NetworkError", reason: "Timeout" })
