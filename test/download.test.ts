@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Either, Fiber, Stream, TestClock } from "effect"
+import { spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -31,6 +32,38 @@ const tempDir = Effect.acquireRelease(
 )
 
 const exists = (p: string) => fs.existsSync(p)
+
+/**
+ * Whether this process may mount a tmpfs (root on Linux): a small or read-only file system is
+ * the honest way to make a real ENOSPC or EROFS happen. Elsewhere those tests are skipped.
+ */
+const canMount: boolean = (() => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return false
+  const probe = fs.mkdtempSync(path.join(os.tmpdir(), "volley-mount-"))
+  try {
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", probe]).status !== 0) return false
+    spawnSync("umount", [probe])
+    return true
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true })
+  }
+})()
+
+/** A fresh tmpfs with these mount options, unmounted and removed when the test's scope closes. */
+const tmpfs = (options: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-fs-"))
+      const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir])
+      if (mounted.status !== 0) throw new Error(`mount tmpfs ${options}: ${mounted.stderr}`)
+      return dir
+    }),
+    (dir) =>
+      Effect.sync(() => {
+        spawnSync("umount", [dir])
+        fs.rmSync(dir, { recursive: true, force: true })
+      })
+  )
 
 /** Waits (real time, bounded) until a sleep ending at `at` (TestClock millis) is registered. */
 const awaitSleep = (at: number) =>
@@ -334,6 +367,28 @@ describe("Download.file", () => {
       expect(error.code).toBe("ENOTDIR")
       expect(error.path.startsWith(path.join(dir, "plain"))).toBe(true)
       expect(error.message).toContain(path.join(dir, "plain"))
+    }))
+
+  it.scopedLive.skipIf(!canMount)("disk full mid-transfer (a 64 KiB tmpfs): DiskFull naming the .part, nothing at the destination", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tmpfs("size=64k")
+      const dest = path.join(dir, "big.bin")
+      const error = yield* Effect.flip(run(Download.file(`${server.url}/range-file?size=300000`, { path: dest, retry: false })))
+      expect(error).toMatchObject({ _tag: "FileSystemError", reason: "DiskFull", code: "ENOSPC", path: `${dest}.part` })
+      expect(error.message).toContain(`${dest}.part: disk full`)
+      expect(exists(dest)).toBe(false)
+    }))
+
+  it.scopedLive.skipIf(!canMount)("a read-only target folder (a read-only mount) is PermissionDenied naming the path; nothing is written", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tmpfs("size=1m,ro")
+      const dest = path.join(dir, "f.bin")
+      const error = yield* Effect.flip(run(Download.file(`${server.url}/range-file?size=1000`, { path: dest })))
+      expect(error).toMatchObject({ _tag: "FileSystemError", reason: "PermissionDenied", code: "EROFS" })
+      if (error._tag === "FileSystemError") expect(error.path.startsWith(dest)).toBe(true)
+      expect(fs.readdirSync(dir)).toEqual([])
     }))
 
   it.scoped("writing where even root may not (sysfs) is PermissionDenied, naming the path", () =>
