@@ -197,7 +197,7 @@ describe.concurrent("volley download: resume after the process dies", { timeout:
       expect(rerun.stdout).toMatch(/2 files: 2 ok \(2 resumed\), 0 failed/)
     }))
 
-  it("Ctrl-C (SIGINT) exits 130 keeping the .part; rerunning completes it", () =>
+  it("Ctrl-C (SIGINT) exits 130 with a partial summary, keeping the .part; rerunning completes it", () =>
     trickle(async (server) => {
       const dir = caseDir("sigint")
       const list = path.join(dir, "list.txt")
@@ -207,6 +207,8 @@ describe.concurrent("volley download: resume after the process dies", { timeout:
       const interrupted = await interruptMidway(args, [path.join(out, "gamma.bin.part")], "SIGINT")
       expect(interrupted.code).toBe(130)
       expect(interrupted.stderr).toContain("run the same command again to resume")
+      // The partial summary: what had finished when the signal came (here, nothing yet).
+      expect(interrupted.stderr).toMatch(/volley download: interrupted after 0 of 1 file: 0 ok, 0 failed; \S+ B received in /)
       expect(fs.existsSync(path.join(out, "gamma.bin"))).toBe(false)
       server.slow = false
       const rerun = await runCli(args)

@@ -95,6 +95,38 @@ const describe = (outcome: Download.Outcome): string => {
   return `ok ${relative(r.path)} ${formatBytes(r.size)}${resumed}${r.verified ? `, ${r.checksum.algorithm} verified` : ""}`
 }
 
+/** The per-file lines and the counts line of a (possibly partial) run. */
+const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number) => {
+  let ok = 0
+  let skipped = 0
+  let kept = 0
+  let resumed = 0
+  let failed = 0
+  let received = 0
+  const lines: Array<string> = []
+  for (const outcome of outcomes) {
+    if (outcome._tag === "Success") {
+      const r = outcome.value
+      ok++
+      if (r.skipped) skipped++
+      if (r.resumedFrom > 0) resumed++
+      received += r.transferred
+      lines.push(`ok      ${formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
+    } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
+      kept++
+      lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
+    } else {
+      failed++
+      lines.push(`failed  ${failureText(outcome)}\n`)
+    }
+  }
+  const notes = [skipped > 0 ? `${skipped} already present` : "", resumed > 0 ? `${resumed} resumed` : ""].filter((s) => s !== "")
+  const keptText = kept > 0 ? `, ${kept} kept (already exist)` : ""
+  const badLines = badLineCount > 0 ? `, ${badLineCount} bad line${badLineCount === 1 ? "" : "s"} skipped` : ""
+  const summary = `${ok} ok${notes.length > 0 ? ` (${notes.join(", ")})` : ""}${keptText}, ${failed} failed${badLines}; ${formatBytes(received)} received`
+  return { failed, lines, summary }
+}
+
 export const downloadCommand = Command.make(
   "download",
   { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure },
@@ -160,6 +192,8 @@ export const downloadCommand = Command.make(
       const tty = process.stderr.isTTY === true
       const display = makeDisplay({ files: items.length, tty, columns: () => process.stderr.columns || 80, write: (t) => void process.stderr.write(t) })
       const startedAt = yield* Clock.currentTimeMillis
+      // Outcomes as they complete, for the partial summary after Ctrl-C.
+      const finished: Array<Download.Outcome> = []
 
       const layer = Client.layer({
         connectionsPerOrigin: perHostN,
@@ -179,58 +213,33 @@ export const downloadCommand = Command.make(
         ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
         onStart: display.start,
         onProgress: display.progress,
-        onOutcome: (outcome) => display.outcome(outcome, describe(outcome))
+        onOutcome: (outcome) => {
+          finished.push(outcome)
+          display.outcome(outcome, describe(outcome))
+        }
       })
       const ticker = tty ? Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")) : Effect.never
       const outcomes = yield* Effect.raceFirst(run, Effect.zipRight(ticker, Effect.never)).pipe(
         Effect.provide(layer),
         Effect.onInterrupt(() =>
-          Effect.sync(() => {
+          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => {
             display.close()
-            process.stderr.write("volley download: interrupted; partial files are kept as .part, run the same command again to resume\n")
+            const elapsed = now - startedAt
+            const { summary } = report(finished, lineErrors.length)
+            process.stderr.write(
+              `volley download: interrupted after ${finished.length} of ${items.length} file${items.length === 1 ? "" : "s"}: ${summary} in ${formatDuration(elapsed)}\n` +
+                "volley download: partial files are kept as .part; run the same command again to resume\n"
+            )
             // The runtime exits 0 on a signal; an interrupted download is not a success.
             process.exitCode = 130
             process.once("exit", () => void (process.exitCode = 130))
-          })
+          }))
         )
       )
       display.close()
       const elapsed = (yield* Clock.currentTimeMillis) - startedAt
-
-      let ok = 0
-      let skipped = 0
-      let kept = 0
-      let resumed = 0
-      let failed = 0
-      let received = 0
-      const lines: Array<string> = []
-      for (const outcome of outcomes) {
-        if (outcome._tag === "Success") {
-          const r = outcome.value
-          ok++
-          if (r.skipped) skipped++
-          if (r.resumedFrom > 0) resumed++
-          received += r.transferred
-          lines.push(`ok      ${formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
-        } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
-          kept++
-          lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
-        } else {
-          failed++
-          lines.push(`failed  ${failureText(outcome)}\n`)
-        }
-      }
-      const notes = [
-        skipped > 0 ? `${skipped} already present` : "",
-        resumed > 0 ? `${resumed} resumed` : ""
-      ].filter((s) => s !== "")
-      const keptText = kept > 0 ? `, ${kept} kept (already exist)` : ""
-      const badLines = lineErrors.length > 0 ? `, ${lineErrors.length} bad line${lineErrors.length === 1 ? "" : "s"} skipped` : ""
-      yield* stdout(
-        lines.join("") +
-          `${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${ok} ok${notes.length > 0 ? ` (${notes.join(", ")})` : ""}${keptText}, ${failed} failed${badLines}; ` +
-          `${formatBytes(received)} received in ${formatDuration(elapsed)}\n`
-      )
+      const { failed, lines, summary } = report(outcomes, lineErrors.length)
+      yield* stdout(`${lines.join("")}${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${summary} in ${formatDuration(elapsed)}\n`)
       process.exitCode = inputErrors ? 2 : failed > 0 ? 1 : 0
     }).pipe(
       // Logs go to stderr, and only errors: the --insecure warning above replaces the client's own.
