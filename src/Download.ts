@@ -348,8 +348,9 @@ export const many = (
   Effect.gen(function*() {
     const dir = path.resolve(options.dir)
     const fromServer = options.nameFrom === "content-disposition"
-    const partNames = FileName.makeAllocator()
-    const finalNames = FileName.makeAllocator()
+    // One allocator for staging and final names, each claim taking its side files too: a
+    // file named `x.part` must not be another download's staging file.
+    const names = FileName.makeAllocator([".part", ".part.meta"])
     const perHost = Math.max(1, options.perHost ?? 2)
     const hosts = new Map<string, Effect.Semaphore>()
     const semaphoreFor = (host: string): Effect.Semaphore => {
@@ -367,8 +368,8 @@ export const many = (
       const href = hrefOf(input.url)
       const explicit = "name" in input && input.name !== undefined ? FileName.sanitize(input.name) : undefined
       const base = explicit ?? FileName.fromUrl(href)
-      const partName = partNames.claim(base)
-      const final = fromServer && explicit === undefined ? undefined : finalNames.claim(base)
+      const final = fromServer && explicit === undefined ? undefined : names.claim(base)
+      const partName = final ?? names.claim(base)
       const checksum = "checksum" in input && input.checksum !== undefined ? input.checksum : options.checksum
       return { index, item, href, url: redactUrl(href), partName, final, checksum }
     })
@@ -421,7 +422,7 @@ export const many = (
         if (Either.isLeft(step)) return toOutcome(p, Either.left(step.left))
         if (step.right._tag === "Done") return toOutcome(p, Either.right(step.right.result))
         const { plan, staged } = step.right
-        const name = finalNames.claim(staged.suggestedName ?? FileName.fromUrl(p.href))
+        const name = names.claim(staged.suggestedName ?? FileName.fromUrl(p.href))
         const result = yield* Effect.either(Effect.flatMap(inside(dir, name), (dest) => internal.finalize(plan, staged, dest)))
         const outcome = toOutcome(p, result)
         options.onOutcome?.(outcome)

@@ -105,6 +105,18 @@ describe("resolveInside", () => {
 })
 
 describe("collisions", () => {
+  it("with side files: a name never lands on another claim's side file, nor takes one's base", () => {
+    const names = FileName.makeAllocator([".part", ".part.meta"])
+    expect(["x", "x.part", "X.PART.META", "y.part", "y", "x"].map(names.claim)).toEqual([
+      "x",
+      "x (1).part",
+      "X.PART (1).META",
+      "y.part",
+      "y (1)", // "y" would stage in "y.part", which is a name already
+      "x (2)" // "x (1)" would stage in "x (1).part", likewise
+    ])
+  })
+
   it("name, name (1), name (2)… in claim order, counter before the extension, case-insensitive", () => {
     const names = FileName.makeAllocator()
     expect(["a.txt", "a.txt", "A.TXT", "b", "b", "a (1).txt", "x.tar.gz", "x.tar.gz"].map(names.claim)).toEqual([

@@ -222,20 +222,26 @@ export const withCounter = (name: string, n: number): string => {
 /**
  * Hands out unique names within one run, in the order they are claimed: the first `name`
  * keeps it, the next get `name (1)`, `name (2)`… Names compare case-insensitively, so the
- * result is also safe on case-insensitive file systems.
+ * result is also safe on case-insensitive file systems. With `sidecars` (e.g. `.part`), a
+ * claim also takes `name + sidecar` for each, so no claimed name is another's side file.
  */
 export interface NameAllocator {
   readonly claim: (name: string) => string
 }
 
 /** A fresh {@link NameAllocator}. */
-export const makeAllocator = (): NameAllocator => {
+export const makeAllocator = (sidecars: ReadonlyArray<string> = []): NameAllocator => {
   const taken = new Set<string>()
+  const free = (candidate: string) => {
+    const key = candidate.toLowerCase()
+    return !taken.has(key) && sidecars.every((suffix) => !taken.has(key + suffix.toLowerCase()))
+  }
   return {
     claim: (name) => {
       let candidate = name
-      for (let n = 1; taken.has(candidate.toLowerCase()); n++) candidate = withCounter(name, n)
+      for (let n = 1; !free(candidate); n++) candidate = withCounter(name, n)
       taken.add(candidate.toLowerCase())
+      for (const suffix of sidecars) taken.add((candidate + suffix).toLowerCase())
       return candidate
     }
   }
