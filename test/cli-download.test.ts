@@ -255,6 +255,30 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
       expect(fs.readFileSync(path.join(dir, "out", "two.bin")).equals(content("two.bin", 409600))).toBe(true)
     }))
 
+  it("--content-disposition names files from the server, sanitized into --dir; --force replaces what exists", () =>
+    fault(async (server) => {
+      const dir = caseDir("names")
+      const out = path.join(dir, "out")
+      const hostile = encodeURIComponent(`attachment; filename="../../escaped.bin"`)
+      const list = path.join(dir, "list.txt")
+      fs.writeFileSync(list, `${server.url}/range-file?size=3000&cd=${hostile}\n`)
+      // Without the flag the name comes from the URL path.
+      expect((await runCli(["download", list, "--dir", out])).code).toBe(0)
+      const byServer = await runCli(["download", list, "--dir", out, "--content-disposition"])
+      expect(byServer.code).toBe(0)
+      expect(fs.readdirSync(out).sort()).toEqual(["escaped.bin", "range-file"])
+      expect(fs.existsSync(path.join(dir, "escaped.bin"))).toBe(false)
+      expect(fs.existsSync(path.resolve(dir, "..", "escaped.bin"))).toBe(false)
+      // The same name again, now with other content: kept without --force, replaced with it.
+      fs.writeFileSync(list, `${server.url}/range-file?size=5000 range-file\n`)
+      const kept = await runCli(["download", list, "--dir", out])
+      expect(kept.stdout).toMatch(/kept .*range-file \(already exists\)/)
+      expect(fs.statSync(path.join(out, "range-file")).size).toBe(3000)
+      const forced = await runCli(["download", list, "--dir", out, "--force"])
+      expect(forced.code).toBe(0)
+      expect(fs.readFileSync(path.join(out, "range-file")).equals(pattern(5000))).toBe(true)
+    }))
+
   it("a bad line is reported as FILE:LINE and skipped; the rest still download; exit 2", () =>
     fault(async (server) => {
       const dir = caseDir("badline")

@@ -349,7 +349,13 @@ const rangeFile: Handler = async (ctx) => {
   const ifRange = ctx.req.headers["if-range"]
   const honour = ctx.params.get("ignoreRange") !== "1" && (ifRange === undefined || ifRange === etag)
   const range = honour ? parseRange(ctx.req.headers.range, size) : undefined
-  const base = { "content-type": "application/octet-stream", etag, "accept-ranges": "bytes" }
+  const disposition = ctx.params.get("cd")
+  const base = {
+    "content-type": "application/octet-stream",
+    etag,
+    "accept-ranges": "bytes",
+    ...(disposition !== null ? { "content-disposition": disposition } : {})
+  }
   if (range === "unsatisfiable") return send(ctx, 416, "", { ...base, "content-range": `bytes */${size}` })
   if (range !== undefined) {
     const length = range.end - range.start + 1
