@@ -311,6 +311,29 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
       expect(fs.readdirSync(path.join(dir, "out"))).toEqual(["fine.bin"])
     }))
 
+  it("--idle-timeout fails a stalled body, --timeout an attempt that runs too long, --retries 0 tries once (exit 1)", () =>
+    fault(async (server) => {
+      const dir = caseDir("timeouts")
+      const out = path.join(dir, "out")
+      const list = path.join(dir, "list.txt")
+      fs.writeFileSync(list, [
+        `${server.url}/hang-body?size=1000&sent=10 stalled.bin`,
+        `${server.url}/hang stuck.bin`,
+        `${server.url}/trickle?chunks=40&interval=100 slow.bin`,
+        `${server.url}/range-file?size=500 fine.bin`
+      ].join("\n"))
+      const run = await runCli(["download", list, "--dir", out, "--idle-timeout", "400ms", "--timeout", "1500ms", "--retries", "0"])
+      expect(run.code).toBe(1)
+      expect(run.stdout).toMatch(/failed {2}GET .*\/hang-body\?\S*: timeout \(body\)/)
+      expect(run.stdout).toMatch(/failed {2}GET .*\/hang: timeout \(headers\)/) // no answer at all: the idle timeout bounds that too
+      expect(run.stdout).toMatch(/failed {2}GET .*\/trickle\?\S*: timeout \(deadline\)/) // never idle, but past --timeout
+      expect(run.stdout).toMatch(/4 files: 1 ok, 3 failed/)
+      // One request each: --retries 0 means a single attempt.
+      expect(server.requests.filter((r) => r.path.startsWith("/hang") || r.path.startsWith("/trickle"))).toHaveLength(3)
+      // The stalled body's bytes are kept for a resume; nothing at either destination.
+      expect(fs.readdirSync(out).filter((f) => !f.endsWith(".meta")).sort()).toEqual(["fine.bin", "slow.bin.part", "stalled.bin.part"])
+    }))
+
   it("--checksums takes sha256sum output (text and binary mode) matched by file name", () =>
     fault(async (server) => {
       const dir = caseDir("sums")
