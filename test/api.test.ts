@@ -3,7 +3,9 @@
  * real HTTP requests, SIGTERM at the end.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as crypto from "node:crypto"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
@@ -115,6 +117,34 @@ describe("volley serve (example REST API)", () => {
       Array.from({ length: users }, (_, i) => `welcome-${i + 1}.eml`).sort()
     )
     expect(server.output()).toContain("shutting down")
+  })
+
+  it("SIGTERM with a response still streaming: the client gets every byte, then the process exits 0", async () => {
+    const server = await serve()
+    // The response has begun (headers are here) and the client is not reading: it is in flight.
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${server.url}/files/report.bin`, resolve).on("error", reject))
+    response.pause()
+    expect(response.statusCode).toBe(200)
+    server.child.kill("SIGTERM")
+    await new Promise((r) => setTimeout(r, 300))
+    const hash = crypto.createHash("sha256")
+    let size = 0
+    response.on("data", (chunk: Buffer) => {
+      size += chunk.length
+      hash.update(chunk)
+    })
+    await new Promise<void>((resolve) => {
+      response.once("end", resolve)
+      response.once("close", resolve)
+      response.resume()
+    })
+    expect({ size, complete: response.complete }).toEqual({ size: 4 * 1024 * 1024, complete: true })
+    // The example's file: byte i is (i * 31 + 7) % 251.
+    const expected = Buffer.allocUnsafe(size)
+    for (let i = 0; i < size; i++) expected[i] = (i * 31 + 7) % 251
+    expect(hash.digest("hex")).toBe(crypto.createHash("sha256").update(expected).digest("hex"))
+    expect(await server.exited).toBe(0)
+    expect(server.output()).toMatch(/draining: 1 request\(s\) in flight|1 response\(s\) still being sent/)
   })
 
   it("a drain deadline too short for the queue interrupts the rest and names the job ids", async () => {

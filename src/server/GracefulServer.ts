@@ -9,16 +9,19 @@
  * - a keep-alive socket that served a request *after* `close` began stays open until the
  *   client's or the server's keep-alive timeout (seconds), and shutdown waits for it;
  * - a request arriving on such a socket after the listener was removed gets no answer;
- * - request fibers are root fibers (daemons), not children of any scope.
+ * - request fibers are root fibers (daemons), not children of any scope;
+ * - Node's http `close` (Node 20) also destroys connections whose request was read even
+ *   while their response is still being sent: a large answer to a slow reader is truncated.
  *
  * This module wraps `NodeHttpServer.make` and adds a drain to each `serve`, run when the
  * serving scope closes (so before the layers the app uses, e.g. a `JobPool`, are released):
- * 1. stop accepting: `server.close()` (which also closes idle keep-alive sockets);
+ * 1. stop accepting: the net listener's close, which leaves open connections alone;
  * 2. let in-flight requests finish within `drainTimeout`, answering with `Connection: close`
  *    so their sockets end with the response;
  * 3. interrupt what is left (an interrupted handler answers 503) and give it
  *    `interruptTimeout` to finish;
- * 4. destroy every remaining socket and wait for the server to close.
+ * 4. once every response is out, destroy the remaining (idle or stuck) sockets and wait for
+ *    the server to close.
  * Each step is logged, with the requests that had to be interrupted.
  *
  * Interruption needs interruptible handlers: `HttpRouter` routes are, a raw `HttpApp` is not
@@ -57,6 +60,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as Http from "node:http"
 import type * as Net from "node:net"
+import { Server as NetServer } from "node:net"
 
 /**
  * Shutdown deadlines.
@@ -152,8 +156,11 @@ const serveDraining = (
 
     const drain = Effect.gen(function*() {
       draining = true
-      // Stops accepting; since Node 19 it also closes idle keep-alive sockets.
-      if (server.listening) server.close()
+      // Stop accepting. Not with `server.close()`: Node's http close also destroys every
+      // connection whose request has been read, including one still sending its response (a
+      // large answer to a slow reader is cut short). The net listener's close only stops
+      // accepting; idle sockets stay until every response is out, then all are closed below.
+      if (server.listening) NetServer.prototype.close.call(server)
       const started = inflight.size
       if (started > 0) yield* Effect.logInfo(`http server draining: ${started} request(s) in flight`)
       const finished = yield* awaitInflight.pipe(Effect.timeoutOption(timeouts.drainTimeout), Effect.map(Option.isSome))
@@ -175,8 +182,11 @@ const serveDraining = (
           )
         }
       }
-      // Every response is written or given up on: what is left is idle or stuck.
+      // Every response is out (a request fiber ends once Node has flushed its answer) or given
+      // up on: what is left is idle or stuck.
       server.closeAllConnections()
+      // Now http's own close too, for its cleanup (the listener is closed already).
+      server.close()
       yield* Effect.interruptible(Deferred.await(closed)).pipe(Effect.timeoutOption(timeouts.interruptTimeout))
       if (started > 0) yield* Effect.logInfo(`http server drained (${finished ? "all requests completed" : "deadline passed"})`)
     })
