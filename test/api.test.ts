@@ -147,7 +147,7 @@ describe("volley serve (example REST API)", () => {
     expect(server.output()).toMatch(/draining: 1 request\(s\) in flight|1 response\(s\) still being sent/)
   })
 
-  it("a drain deadline too short for the queue interrupts the rest and names the job ids", async () => {
+  it("a drain deadline too short for the queue interrupts the rest, names the job ids, and exits 1", async () => {
     const server = await serve(["--workers", "1", "--drain-timeout", "1"])
     for (let i = 0; i < 5; i++) await postUser(server.url, { name: `v${i}`, email: `v${i}@example.com` })
     server.child.kill("SIGTERM")
@@ -155,6 +155,8 @@ describe("volley serve (example REST API)", () => {
     const sent = fs.readdirSync(server.outbox).filter((f) => f.endsWith(".eml")).length
     expect(sent).toBeLessThan(5)
     expect(server.output()).toMatch(/email-\d/)
-    expect(code).not.toBeNull()
+    // Not a clean drain, so not exit 0.
+    expect(code).toBe(1)
+    expect(server.output()).toMatch(new RegExp(`${5 - sent} job\\(s\\) did not complete before the drain deadline; exiting 1`))
   })
 })
