@@ -44,6 +44,8 @@ export interface User {
 /** In-memory user storage. */
 export class Users extends Context.Tag("example/Users")<Users, {
   readonly add: (user: typeof NewUser.Type) => Effect.Effect<User>
+  /** Takes back a user whose sign-up could not complete. */
+  readonly remove: (id: number) => Effect.Effect<void>
   readonly count: Effect.Effect<number>
 }>() {}
 
@@ -61,6 +63,7 @@ export const UsersLive = Layer.sync(
           users.set(user.id, user)
           return user
         }),
+      remove: (id) => Effect.sync(() => void users.delete(id)),
       count: Effect.sync(() => users.size)
     }
   }
@@ -244,23 +247,27 @@ export const badRequest = (error: ParseResult.ParseError | { readonly _tag: "Req
     { status: 400 }
   )
 
-/** `POST /users`: validate, store, queue the welcome email, answer 201 (the handler, unguarded). */
+/**
+ * `POST /users`: validate, store, queue the welcome email, answer 201 (the handler, unguarded).
+ * When the email queue is full the sign-up is taken back and the client told when to retry:
+ * a 503 that had kept the user would make that retry a duplicate.
+ */
 export const createUser = Effect.gen(function*() {
   const input = yield* HttpServerRequest.schemaBodyJson(NewUser)
-  const user = yield* (yield* Users).add(input)
+  const users = yield* Users
+  const user = yield* users.add(input)
   const mailer = yield* Mailer
   const jobId = yield* JobPool.submit({
     name: "welcome-email",
     run: mailer.sendWelcome(user),
     timeout: "10 seconds",
     retry: { times: 3, base: "200 millis" }
-  })
+  }).pipe(Effect.tapError(() => users.remove(user.id)))
   return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: jobId }, { status: 201 })
 }).pipe(
   Effect.catchTags({
     ParseError: badRequest,
     RequestError: badRequest,
-    // The user is stored; only the email could not be queued. Tell the client when to retry.
     JobQueueFull: (e) => Effect.succeed(Middleware.serviceUnavailable(e.retryAfter, "email queue full"))
   })
 )
