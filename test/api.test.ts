@@ -100,6 +100,20 @@ describe("volley serve (example REST API)", () => {
     expect(metrics).toMatch(/# TYPE http_requests_total counter/)
     expect(metrics).toMatch(/http_requests_total\{route="POST \/users",status="201"\} 1/)
     expect(metrics).toMatch(/volley_jobs_queued/)
+    // Request latency per route, as a Prometheus histogram.
+    expect(metrics).toMatch(/# TYPE http_request_duration histogram/)
+    expect(metrics).toMatch(/http_request_duration_bucket\{time_unit="milliseconds",route="POST \/users",le="\+Inf"\} 1/)
+    expect(metrics).toMatch(/http_request_duration_count\{time_unit="milliseconds",route="POST \/users"\} 1/)
+    // The welcome email runs (~1 s): then the job counters and the job latency histogram move.
+    let after = ""
+    for (let i = 0; i < 100 && !/volley_jobs_succeeded_total\{pool="email"\} 1/.test(after); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      after = await (await fetch(`${server.url}/metrics`)).text()
+    }
+    expect(after).toMatch(/volley_jobs_succeeded_total\{pool="email"\} 1/)
+    expect(after).toMatch(/volley_jobs_running\{pool="email"\} 0/)
+    expect(after).toMatch(/volley_job_duration_count\{time_unit="milliseconds",pool="email",job="welcome-email"\} 1/)
+    expect(after).toMatch(/http_requests_total\{route="GET \/health",status="200"\} 1/)
   })
 
   it("SIGTERM drains: in-flight requests complete, every queued email is sent, exit 0", async () => {
