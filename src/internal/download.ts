@@ -260,8 +260,8 @@ const attempt = (
 
     const { fd, writer } = yield* Effect.acquireRelease(
       Effect.map(Fs.openForWrite(plan.part, offset === 0), (fd) => ({ fd, writer: Fs.writeBehind(fd, plan.part) })),
-      // Let the write in flight land before the fd is closed (and its number reused).
-      ({ fd, writer }) => Effect.ignore(Effect.zipRight(Effect.ignore(writer.flush), Fs.close(fd, plan.part)))
+      // Let the write and sync in flight land before the fd is closed (and its number reused).
+      ({ fd, writer }) => Effect.ignore(Effect.zipRight(writer.settled, Fs.close(fd, plan.part)))
     )
     if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
     tracker.start(offset, offset, total)
@@ -309,7 +309,7 @@ const attempt = (
     )
     yield* drain
     const position = received
-    yield* Fs.fsync(fd, plan.part)
+    yield* writer.fsync
     tracker.finish()
     return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset }
   })
