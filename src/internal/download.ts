@@ -9,20 +9,18 @@
  */
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
 import * as path from "node:path"
 import { Client } from "../Client.js"
 import { type HttpError, NetworkError } from "../Errors.js"
 import * as Retry from "../Retry.js"
-import type { RequestOptions, Response } from "./client.js"
+import { forEachChunk, type RequestOptions, type Response } from "./client.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
 import * as Fs from "./downloadFs.js"
 import type { Checksum, HashAlgorithm } from "./downloadHash.js"
@@ -276,34 +274,30 @@ const attempt = (
       queued = []
     }
     const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
-    const onChunk = (chunks: Chunk.Chunk<Uint8Array>): Effect.Effect<void, DownloadError> => {
+    const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
       idle.touch()
-      let size = 0
-      for (const chunk of chunks) {
-        size += chunk.length
-        if (received + size > limit) return Effect.fail(tooLarge(plan, total))
-        hash.update(chunk)
-        queued.push(chunk)
-      }
-      received += size
-      tracker.advance(size)
+      if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
+      hash.update(chunk)
+      queued.push(chunk)
+      received += chunk.length
+      tracker.advance(chunk.length)
       if (writer.busy()) {
         // Keep receiving while the disk catches up, up to a bound; then wait for it.
-        if (received - written < maxQueuedBytes) return Effect.void
+        if (received - written < maxQueuedBytes) return undefined
         return Effect.map(idle.paused(writer.flush), startWrite)
       }
       // The common case, the disk is idle: start the next write right away (no Effect needed).
       const failed = writer.takeError()
       if (failed !== undefined) return Effect.fail(failed)
       startWrite()
-      return Effect.void
+      return undefined
     }
     const drain = Effect.flatMap(writer.flush, () => {
       if (queued.length === 0) return Effect.void
       startWrite()
       return writer.flush
     })
-    yield* Effect.raceFirst(Stream.runForEachChunk(response.stream, onChunk), idle.watch).pipe(
+    yield* Effect.raceFirst(forEachChunk(response, onChunk), idle.watch).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )
