@@ -2,7 +2,7 @@
  * The client's logic above the transport: deadlines, redirects, status checks, body reads
  * with limits, scoped release, retries. Shared by the real and the test transports.
  */
-import type * as ParseResult from "effect/ParseResult"
+import * as ParseResult from "effect/ParseResult"
 import * as Cause from "effect/Cause"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
@@ -13,7 +13,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
+import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import {
@@ -584,19 +584,20 @@ const makeResponse = (attempt: Attempt, acquired: Acquired): ReadableResponse =>
  * which field was wrong.
  */
 export const decodeWith = <A, I, R>(schema: Schema.Schema<A, I, R>, response: Response) => {
-  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
+  // ParseResult's decoder plus the ParseError that Schema.decodeUnknown would wrap around the
+  // issue, without loading effect/Schema (~8 MiB of RSS) in programs that never decode.
+  const decode = ParseResult.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
   return (value: unknown): Effect.Effect<A, DecodeError, R> =>
-    Effect.mapError(
-      decode(value),
-      (error: ParseResult.ParseError) =>
-        new DecodeError({
-          method: response.method,
-          url: redactUrl(response.url),
-          status: response.status,
-          detail: error.message,
-          cause: error
-        })
-    )
+    Effect.mapError(decode(value), (issue) => {
+      const error = ParseResult.parseError(issue)
+      return new DecodeError({
+        method: response.method,
+        url: redactUrl(response.url),
+        status: response.status,
+        detail: error.message,
+        cause: error
+      })
+    })
 }
 
 /**

@@ -3,7 +3,6 @@
  * `HttpClientRequest`) into what the transport sends.
  */
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import * as UrlParams from "@effect/platform/UrlParams"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
@@ -45,6 +44,25 @@ const isHttpClientRequest = (input: RequestInput): input is HttpClientRequest.Ht
   typeof input === "object" && !(input instanceof URL)
 
 /**
+ * The request's URL with its `urlParams` appended, as `UrlParams.makeUrl` builds it on Node (no
+ * `location` to resolve against; the fragment is dropped anyway). Not imported from
+ * `@effect/platform`: its `UrlParams` module loads `effect/Schema` (~8 MiB of RSS), which a
+ * program that never builds an `HttpClientRequest` should not pay for.
+ */
+const withParams = (input: HttpClientRequest.HttpClientRequest): URL | undefined => {
+  let url: URL
+  try {
+    url = new URL(input.url)
+  } catch {
+    return undefined
+  }
+  for (const [key, value] of input.urlParams) {
+    if (value !== undefined) url.searchParams.append(key, value)
+  }
+  return url
+}
+
+/**
  * Prepares a request. `userAgent` is added unless the caller set one. Never fails with
  * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
  * request construction, as in `@effect/platform`.
@@ -63,11 +81,11 @@ export const prepare = (input: RequestInput, userAgent: string): Effect.Effect<P
       replayable: true
     })
   }
-  const made = UrlParams.makeUrl(input.url, input.urlParams, input.hash)
-  if (Either.isLeft(made)) {
+  const made = withParams(input)
+  if (made === undefined) {
     return Effect.fail(new InvalidUrlError({ input: redactUrl(input.url), detail: "not an absolute URL (missing http:// or https://)" }))
   }
-  const parsed = parseUrl(made.right)
+  const parsed = parseUrl(made)
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
   url.hash = "" // fragments are never sent
