@@ -27,7 +27,7 @@ import {
 } from "../Errors.js"
 import * as Retry from "../Retry.js"
 import { redactUrl } from "./redact.js"
-import { type PreparedRequest, prepare, type RequestInput } from "./request.js"
+import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, type RequestInput } from "./request.js"
 import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
@@ -639,7 +639,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     })
   }
 
-  const open = (input: RequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> => {
+  const open = (input: AnyRequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> => {
     const settings = settingsFor(config, options)
     const attemptScoped = (request: PreparedRequest): Effect.Effect<Response, HttpError, Scope.Scope> =>
       Effect.flatMap(begin(request, settings), (attempt) =>
@@ -666,7 +666,27 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     })
   }
 
-  return { config, execute, open }
+  const service: ClientService = { config, execute, open }
+  plainOpeners.set(service, open)
+  return service
+}
+
+type Open = (input: AnyRequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+
+/** The `open` of each service built by `make`, which also takes a {@link PlainGet}. */
+const plainOpeners = new WeakMap<ClientService, Open>()
+
+/**
+ * `client.open` for a {@link PlainGet}. A service not built by `make` (a hand-written stub)
+ * gets the equivalent `HttpClientRequest`, whose module is loaded then.
+ */
+export const openPlain = (client: ClientService, request: PlainGet, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> => {
+  const open = plainOpeners.get(client)
+  if (open !== undefined) return open(request, options)
+  return Effect.flatMap(
+    Effect.promise(() => import("@effect/platform/HttpClientRequest")),
+    (HttpClientRequest) => client.open(HttpClientRequest.get(request.url, { headers: request.headers }), options)
+  )
 }
 
 const httpErrorTags: ReadonlySet<string> = new Set([

@@ -7,7 +7,6 @@
  * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
  * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -20,19 +19,20 @@ import * as path from "node:path"
 import { Client } from "../Client.js"
 import { type HttpError, NetworkError } from "../Errors.js"
 import * as Retry from "../Retry.js"
-import { forEachChunk, type RequestOptions, type Response } from "./client.js"
+import { forEachChunk, openPlain, type RequestOptions, type Response } from "./client.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
 import * as Fs from "./downloadFs.js"
 import type { Checksum, HashAlgorithm } from "./downloadHash.js"
 import { makeTracker, type Progress, type Tracker } from "./downloadProgress.js"
 import * as FileName from "./fileName.js"
+import type { PlainGet } from "./request.js"
 
 /** Every way a download can fail. */
 export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
 
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
-  readonly request: HttpClientRequest.HttpClientRequest
+  readonly request: PlainGet
   /** The URL as given (href when it parses), recorded in the `.part.meta` to match a resume. */
   readonly url: string
   readonly redactedUrl: string
@@ -212,8 +212,8 @@ const attempt = (
     const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
     const request = state === undefined
       ? plan.request
-      : HttpClientRequest.setHeaders(plan.request, { range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* client.open(request, {
+      : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
+    const response: Response = yield* openPlain(client, request, {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     })

@@ -40,8 +40,54 @@ export const parseUrl = (input: string | URL): Either.Either<URL, InvalidUrlErro
 /** `URL` objects are mutable: copy one handed in so a later change by the caller cannot race us. */
 const ownUrl = (url: URL): URL => new URL(url.href)
 
-const isHttpClientRequest = (input: RequestInput): input is HttpClientRequest.HttpClientRequest =>
-  typeof input === "object" && !(input instanceof URL)
+/**
+ * A GET with extra headers, for volley's own callers (the download) that would otherwise build
+ * an `HttpClientRequest` just to carry headers: that module loads `@effect/platform` and
+ * `effect/Schema` (~8 MiB of RSS and ~20 MiB of committed heap). Sent exactly as
+ * `HttpClientRequest.get(url, { headers })` is: header names lower-cased, same URL checks.
+ */
+export class PlainGet {
+  readonly headers: Readonly<Record<string, string>>
+  constructor(readonly url: string, headers: Readonly<Record<string, string>> = {}) {
+    const lower: Record<string, string> = {}
+    for (const name in headers) lower[name.toLowerCase()] = headers[name]!
+    this.headers = lower
+  }
+  /** The same request with more headers (replacing any of the same name). */
+  withHeaders(headers: Readonly<Record<string, string>>): PlainGet {
+    return new PlainGet(this.url, { ...this.headers, ...headers })
+  }
+}
+
+/** What the client accepts internally: the public inputs plus {@link PlainGet}. */
+export type AnyRequestInput = RequestInput | PlainGet
+
+const isHttpClientRequest = (input: AnyRequestInput): input is HttpClientRequest.HttpClientRequest =>
+  typeof input === "object" && !(input instanceof URL) && !(input instanceof PlainGet)
+
+const invalidAbsolute = (input: string) =>
+  new InvalidUrlError({ input: redactUrl(input), detail: "not an absolute URL (missing http:// or https://)" })
+
+const preparePlain = (input: PlainGet, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+  let absolute: URL
+  try {
+    absolute = new URL(input.url)
+  } catch {
+    return Effect.fail(invalidAbsolute(input.url))
+  }
+  const parsed = parseUrl(absolute)
+  if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
+  const url = parsed.right
+  url.hash = "" // fragments are never sent
+  return Effect.succeed({
+    url,
+    method: "GET",
+    headers: { "user-agent": userAgent, ...input.headers },
+    body: undefined,
+    redactedUrl: redactUrl(url),
+    replayable: true
+  })
+}
 
 /**
  * The request's URL with its `urlParams` appended, as `UrlParams.makeUrl` builds it on Node (no
@@ -67,7 +113,8 @@ const withParams = (input: HttpClientRequest.HttpClientRequest): URL | undefined
  * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
  * request construction, as in `@effect/platform`.
  */
-export const prepare = (input: RequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+export const prepare = (input: AnyRequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+  if (input instanceof PlainGet) return preparePlain(input, userAgent)
   if (!isHttpClientRequest(input)) {
     const parsed = parseUrl(typeof input === "string" ? input : ownUrl(input))
     if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
@@ -82,9 +129,7 @@ export const prepare = (input: RequestInput, userAgent: string): Effect.Effect<P
     })
   }
   const made = withParams(input)
-  if (made === undefined) {
-    return Effect.fail(new InvalidUrlError({ input: redactUrl(input.url), detail: "not an absolute URL (missing http:// or https://)" }))
-  }
+  if (made === undefined) return Effect.fail(invalidAbsolute(input.url))
   const parsed = parseUrl(made)
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
