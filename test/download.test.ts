@@ -119,6 +119,18 @@ describe("Download.file", () => {
       expect(fs.readdirSync(dir)).toEqual(["file.bin"])
     }))
 
+  it.scoped("a body of several MiB (many writes, queued while the disk is busy) arrives intact", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tempDir
+      const dest = path.join(dir, "big.bin")
+      const size = 7 * 1024 * 1024 + 12_345
+      const result = yield* run(Download.file(`${server.url}/range-file?size=${size}`, { path: dest }))
+      const expected = pattern(size)
+      expect(fs.readFileSync(dest).equals(expected)).toBe(true)
+      expect(result.checksum.hex).toBe(digest(expected))
+    }))
+
   it.scoped("verifies an expected checksum (sha256, sha512, sha1, md5)", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()
