@@ -306,6 +306,8 @@ export const run = async (): Promise<void> => {
     const last = flat[flat.length - 1]![1].rssKiB
     const mid = flat.find(([s]) => s === size)![1].rssKiB
     console.log(`  peak RSS < 100 MiB: max ${fmtRss(Math.max(...peaks))} (${check(Math.max(...peaks) < 100 * 1024)}); above the post-import baseline: max ${fmtRss(Math.max(...flat.map(([, r]) => r.rssKiB - (r.baselineKiB ?? 0))))}`)
+    // For scale: the same 512 MiB through the hand-written pipeline, which loads no effect modules.
+    console.log(`    (hand-written undici pipeline: peak ${fmtRss(undici.rssKiB)}, ${fmtRss(undici.rssKiB - (undici.baselineKiB ?? 0))} above its ${fmtRss(undici.baselineKiB ?? 0)} baseline)`)
     console.log(
       `  peak RSS flat as the file grows: 512 MiB -> ${canBig ? "2 GiB" : "512 MiB"} ${(last / mid).toFixed(2)}x (${check(last / mid < 1.25)}); ` +
         `64 MiB -> largest ${growth.toFixed(2)}x`
