@@ -9,7 +9,6 @@
  *
  * @since 0.1.0
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -28,6 +27,7 @@ import type { Checksum, HashAlgorithm } from "./internal/downloadHash.js"
 import * as Hash from "./internal/downloadHash.js"
 import type { Progress } from "./internal/downloadProgress.js"
 import * as FileName from "./internal/fileName.js"
+import { PlainGet } from "./internal/request.js"
 import * as Retry from "./Retry.js"
 
 export type { DownloadError, DownloadResult } from "./internal/download.js"
@@ -162,7 +162,7 @@ const resolvePlan = (
     }
     const href = hrefOf(url)
     const plan: internal.Plan = {
-      request: HttpClientRequest.get(href, options.headers !== undefined ? { headers: options.headers } : undefined),
+      request: new PlainGet(href, options.headers),
       url: href,
       redactedUrl: redactUrl(href),
       dest: target.dest,

@@ -13,6 +13,7 @@ import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import type * as Client from "../src/Client.js"
+import { Client as ClientTag } from "../src/Client.js"
 import * as Download from "../src/Download.js"
 import { awaitSleepers, clientLayer, faultServer, tcpHandles } from "./support/effect.js"
 import { runNode } from "./support/spawn.js"
@@ -153,6 +154,18 @@ describe("Download.file", () => {
       expect(result).toMatchObject({ path: dest, size: 300_000, verified: false, skipped: false, resumedFrom: 0, transferred: 300_000 })
       expect(result.checksum).toEqual({ algorithm: "sha256", hex: digest(expected) })
       expect(fs.readdirSync(dir)).toEqual(["file.bin"])
+    }))
+
+  it.scoped("a body of several MiB (many writes, queued while the disk is busy) arrives intact", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tempDir
+      const dest = path.join(dir, "big.bin")
+      const size = 7 * 1024 * 1024 + 12_345
+      const result = yield* run(Download.file(`${server.url}/range-file?size=${size}`, { path: dest }))
+      const expected = pattern(size)
+      expect(fs.readFileSync(dest).equals(expected)).toBe(true)
+      expect(result.checksum.hex).toBe(digest(expected))
     }))
 
   it.scoped("verifies an expected checksum (sha256, sha512, sha1, md5)", () =>
@@ -513,6 +526,23 @@ describe("Download.file", () => {
       const byHeader = yield* run(Download.file(`${server.url}/dl?cd=${cd}`, { dir, nameFrom: "content-disposition" }))
       expect(byHeader.path).toBe(path.join(dir, "€ rates.txt"))
       expect(fs.readdirSync(dir).sort()).toEqual(["report v2.pdf", "€ rates.txt"])
+    }))
+
+  it.scoped("sends the caller's headers (names lower-cased), also through a Client service not built by Client.layer", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const headers = { Authorization: "Bearer t", "X-Trace": "7" }
+      yield* run(Download.file(`${server.url}/f`, { path: path.join(dir, "a.bin"), headers }))
+      // A hand-made service (here: a copy of the real one) must work the same.
+      const stubbed = Effect.flatMap(ClientTag, (client) =>
+        Effect.provideService(Download.file(`${server.url}/f`, { path: path.join(dir, "b.bin"), headers }), ClientTag, { ...client }))
+      yield* run(stubbed)
+      expect(server.requests.map((r) => [r.headers["authorization"], r.headers["x-trace"], r.headers["user-agent"]?.startsWith("volley")])).toEqual([
+        ["Bearer t", "7", true],
+        ["Bearer t", "7", true]
+      ])
+      expect(fs.readFileSync(path.join(dir, "b.bin")).equals(server.content)).toBe(true)
     }))
 })
 

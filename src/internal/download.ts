@@ -7,34 +7,32 @@
  * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
  * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
-import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
-import * as Chunk from "effect/Chunk"
 import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Stream from "effect/Stream"
 import { createHash, type Hash } from "node:crypto"
 import * as path from "node:path"
 import { Client } from "../Client.js"
 import { type HttpError, NetworkError } from "../Errors.js"
 import * as Retry from "../Retry.js"
-import type { RequestOptions, Response } from "./client.js"
+import { forEachChunk, openPlain, type RequestOptions, type Response } from "./client.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
 import * as Fs from "./downloadFs.js"
 import type { Checksum, HashAlgorithm } from "./downloadHash.js"
 import { makeTracker, type Progress, type Tracker } from "./downloadProgress.js"
 import * as FileName from "./fileName.js"
+import type { PlainGet } from "./request.js"
 
 /** Every way a download can fail. */
 export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
 
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
-  readonly request: HttpClientRequest.HttpClientRequest
+  readonly request: PlainGet
   /** The URL as given (href when it parses), recorded in the `.part.meta` to match a resume. */
   readonly url: string
   readonly redactedUrl: string
@@ -214,8 +212,8 @@ const attempt = (
     const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
     const request = state === undefined
       ? plan.request
-      : HttpClientRequest.setHeaders(plan.request, { range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* client.open(request, {
+      : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
+    const response: Response = yield* openPlain(client, request, {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     })
@@ -260,8 +258,8 @@ const attempt = (
 
     const { fd, writer } = yield* Effect.acquireRelease(
       Effect.map(Fs.openForWrite(plan.part, offset === 0), (fd) => ({ fd, writer: Fs.writeBehind(fd, plan.part) })),
-      // Let the write in flight land before the fd is closed (and its number reused).
-      ({ fd, writer }) => Effect.ignore(Effect.zipRight(Effect.ignore(writer.flush), Fs.close(fd, plan.part)))
+      // Let the write and sync in flight land before the fd is closed (and its number reused).
+      ({ fd, writer }) => Effect.ignore(Effect.zipRight(writer.settled, Fs.close(fd, plan.part)))
     )
     if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
     tracker.start(offset, offset, total)
@@ -276,40 +274,36 @@ const attempt = (
       queued = []
     }
     const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
-    const onChunk = (chunks: Chunk.Chunk<Uint8Array>): Effect.Effect<void, DownloadError> => {
+    const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
       idle.touch()
-      let size = 0
-      for (const chunk of chunks) {
-        size += chunk.length
-        if (received + size > limit) return Effect.fail(tooLarge(plan, total))
-        hash.update(chunk)
-        queued.push(chunk)
-      }
-      received += size
-      tracker.advance(size)
+      if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
+      hash.update(chunk)
+      queued.push(chunk)
+      received += chunk.length
+      tracker.advance(chunk.length)
       if (writer.busy()) {
         // Keep receiving while the disk catches up, up to a bound; then wait for it.
-        if (received - written < maxQueuedBytes) return Effect.void
+        if (received - written < maxQueuedBytes) return undefined
         return Effect.map(idle.paused(writer.flush), startWrite)
       }
       // The common case, the disk is idle: start the next write right away (no Effect needed).
       const failed = writer.takeError()
       if (failed !== undefined) return Effect.fail(failed)
       startWrite()
-      return Effect.void
+      return undefined
     }
     const drain = Effect.flatMap(writer.flush, () => {
       if (queued.length === 0) return Effect.void
       startWrite()
       return writer.flush
     })
-    yield* Effect.raceFirst(Stream.runForEachChunk(response.stream, onChunk), idle.watch).pipe(
+    yield* Effect.raceFirst(forEachChunk(response, onChunk), idle.watch).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )
     yield* drain
     const position = received
-    yield* Fs.fsync(fd, plan.part)
+    yield* writer.fsync
     tracker.finish()
     return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset }
   })

@@ -112,6 +112,12 @@ export const hashFile = (target: string, hash: Hash, limit?: number): Effect.Eff
  * returns at once, so receiving and hashing the next bytes overlap the disk write; `flush`
  * waits for it. At most one write is in flight, so the file never has holes (a killed
  * process leaves a clean prefix of the body).
+ *
+ * Syncs behind the caller too: every `syncEvery` bytes written, an `fdatasync` starts in the
+ * background (at most one at a time; writes go on meanwhile). Without it the kernel starts
+ * writeback only past its dirty threshold (10% of RAM by default), so the final `fsync` of a
+ * file smaller than that waits for the whole file to reach the disk after the transfer;
+ * with it, the disk works during the transfer and the final `fsync` flushes only the tail.
  */
 export interface WriteBehind {
   /** A write is in flight. */
@@ -122,6 +128,10 @@ export interface WriteBehind {
   readonly start: (buffers: ReadonlyArray<Uint8Array>, position: number) => void
   /** Waits for the write in flight, if any; fails with its error. */
   readonly flush: Effect.Effect<void, FileSystemError>
+  /** Waits for a background sync, then fsyncs: everything written is on disk. Call after `flush`. */
+  readonly fsync: Effect.Effect<void, FileSystemError>
+  /** Waits for the write and the sync in flight, ignoring their errors: the fd may then be closed. */
+  readonly settled: Effect.Effect<void>
 }
 
 interface Pending {
@@ -130,26 +140,49 @@ interface Pending {
   waiter: ((effect: Effect.Effect<void, FileSystemError>) => void) | undefined
 }
 
-export const writeBehind = (fd: number, target: string): WriteBehind => {
-  let pending: Pending | undefined
+/** Bytes written between two background syncs: big enough that the syncs are few. */
+const defaultSyncEvery = 32 * 1024 * 1024
 
-  const settle = (p: Pending, error: NodeJS.ErrnoException | null) => {
+export const writeBehind = (fd: number, target: string, syncEvery: number = defaultSyncEvery): WriteBehind => {
+  let pending: Pending | undefined
+  let unsynced = 0
+  let syncing = false
+  let syncError: FileSystemError | undefined
+  let syncWaiters: Array<() => void> = []
+
+  const startSync = () => {
+    syncing = true
+    unsynced = 0
+    fs.fdatasync(fd, (err) => {
+      syncing = false
+      if (err !== null) syncError ??= fileSystemError("fsync", target, err)
+      const waiters = syncWaiters
+      syncWaiters = []
+      for (const waiter of waiters) waiter()
+    })
+  }
+
+  const settle = (p: Pending, error: NodeJS.ErrnoException | null, bytes: number) => {
     p.done = true
     if (error !== null) p.error = fileSystemError("write", target, error)
+    else {
+      unsynced += bytes
+      if (unsynced >= syncEvery && !syncing) startSync()
+    }
     const waiter = p.waiter
     p.waiter = undefined
     waiter?.(p.error !== undefined ? Effect.fail(p.error) : Effect.void)
   }
 
   /** writev may write less than asked: continue from where it stopped. */
-  const writeAll = (p: Pending, buffers: ReadonlyArray<Uint8Array>, position: number): void => {
+  const writeAll = (p: Pending, buffers: ReadonlyArray<Uint8Array>, position: number, total: number): void => {
     fs.writev(fd, buffers as Array<NodeJS.ArrayBufferView>, position, (err, written) => {
-      if (err !== null) return settle(p, err)
+      if (err !== null) return settle(p, err, 0)
       let left = written
       let i = 0
       while (i < buffers.length && left >= buffers[i]!.length) left -= buffers[i++]!.length
-      if (i === buffers.length) return settle(p, null)
-      writeAll(p, [buffers[i]!.subarray(left), ...buffers.slice(i + 1)], position + written)
+      if (i === buffers.length) return settle(p, null, total + written)
+      writeAll(p, [buffers[i]!.subarray(left), ...buffers.slice(i + 1)], position + written, total + written)
     })
   }
 
@@ -167,6 +200,15 @@ export const writeBehind = (fd: number, target: string): WriteBehind => {
     })))
   })
 
+  const syncDone: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (!syncing) return resume(Effect.void)
+    const waiter = () => resume(Effect.void)
+    syncWaiters.push(waiter)
+    return Effect.sync(() => {
+      syncWaiters = syncWaiters.filter((w) => w !== waiter)
+    })
+  })
+
   return {
     busy: () => pending !== undefined && !pending.done,
     takeError: () => {
@@ -178,9 +220,11 @@ export const writeBehind = (fd: number, target: string): WriteBehind => {
     start: (buffers, position) => {
       const p: Pending = { done: false, error: undefined, waiter: undefined }
       pending = p
-      writeAll(p, buffers, position)
+      writeAll(p, buffers, position, 0)
     },
-    flush
+    flush,
+    fsync: Effect.zipRight(syncDone, Effect.suspend(() => syncError !== undefined ? Effect.fail(syncError) : fsync(fd, target))),
+    settled: Effect.zipRight(Effect.ignore(flush), syncDone)
   }
 }
 
