@@ -309,6 +309,22 @@ describe("Client: redirects", () => {
       expect(same.headers["authorization"]).toBe("Bearer secret")
     }))
 
+  it.scoped("an http -> https hop (a new origin) is followed and drops credentials", () =>
+    Effect.gen(function*() {
+      const plain = yield* faultServer()
+      const secure = yield* faultServer({ tls: true })
+      const request = HttpClientRequest.get(`${plain.url}/redirect?to=${encodeURIComponent(`${secure.url}/echo`)}`).pipe(
+        HttpClientRequest.setHeaders({ authorization: "Bearer secret", cookie: "session=1", "x-keep": "yes" })
+      )
+      const head = yield* Effect.provide(Client.discard(request), clientLayer({ ca: testCertificate.cert }))
+      expect(head.status).toBe(200)
+      expect(new URL(secure.url).protocol).toBe("https:")
+      const crossed = secure.requests[0]!
+      expect(crossed.headers["authorization"]).toBeUndefined()
+      expect(crossed.headers["cookie"]).toBeUndefined()
+      expect(crossed.headers["x-keep"]).toBe("yes")
+    }))
+
   it.scoped("https -> http is refused by default", () =>
     Effect.gen(function*() {
       const secure = yield* faultServer({ tls: true })
