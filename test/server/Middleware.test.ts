@@ -1,4 +1,5 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -92,6 +93,36 @@ describe("Middleware.withDeadline on the live clock (a timer, no fiber per reque
       const { url } = yield* serve(Middleware.withDeadline("50 millis")(app), plainServer())
       expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "abcd" })
       expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "abcd" })
+    }).pipe(Effect.provide(captureLogs().layer)))
+
+  it.scopedLive("requests sharing one deadline queue each expire at their own time; quick ones in between are left alone", () =>
+    Effect.gen(function*() {
+      // `/hang` never answers; anything else answers at once.
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.url.startsWith("/hang") ? Effect.never : Effect.succeed(HttpServerResponse.text("ok")))
+      const { url } = yield* serve(Middleware.withDeadline("150 millis")(app), plainServer())
+      const timed = (path: string) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const reply = yield* fetchReply(`${url}${path}`)
+          return { status: reply.status, ms: Date.now() - started }
+        })
+      const first = yield* Effect.fork(timed("/hang/1"))
+      yield* realDelay(60)
+      // Settled entries queue up behind the running one: they must not disturb it.
+      for (let i = 0; i < 5; i++) expect((yield* fetchReply(`${url}/quick`)).status).toBe(200)
+      const second = yield* Effect.fork(timed("/hang/2"))
+      const a = yield* Fiber.join(first)
+      // The first expiry re-arms the timer for the second request, not earlier, not never.
+      const b = yield* Fiber.join(second)
+      expect(a.status).toBe(503)
+      expect(b.status).toBe(503)
+      expect(a.ms).toBeGreaterThanOrEqual(140)
+      expect(b.ms).toBeGreaterThanOrEqual(140)
+      expect(b.ms).toBeLessThan(1_000)
+      // Still works once the queue ran empty.
+      expect((yield* fetchReply(`${url}/quick`)).status).toBe(200)
+      expect((yield* timed("/hang/3")).status).toBe(503)
     }).pipe(Effect.provide(captureLogs().layer)))
 
   it.scopedLive("a client disconnect still interrupts the handler at once, and is not reported as a deadline", () => {
