@@ -24,7 +24,6 @@ import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import { isTimeout } from "../Errors.js"
@@ -271,7 +270,7 @@ const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
  * with `Retry-After` at once, never queued (a queue in front of an overloaded server only
  * adds latency).
  *
- * Each application makes its own Semaphore: wrapping an app bounds the app, `HttpRouter.use`
+ * Each application makes its own limit: wrapping an app bounds the app, `HttpRouter.use`
  * bounds each route. The permit covers the handler until it returns its response, not the
  * streaming of a body afterwards.
  *
@@ -279,18 +278,33 @@ const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
  */
 export const withConcurrencyLimit = (limit: number, options: { readonly retryAfter?: Duration.DurationInput } = {}) => {
   const retryAfter = options.retryAfter ?? Duration.seconds(1)
+  const permits = Math.max(1, Math.floor(limit))
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
-    // Made here, not per request: the limit is shared by every request to this app.
-    const semaphore = Effect.unsafeMakeSemaphore(Math.max(1, Math.floor(limit)))
-    return semaphore.withPermitsIfAvailable(1)(app).pipe(
-      Effect.flatMap(Option.match({
-        onSome: Effect.succeed,
-        onNone: () =>
-          Effect.as(
-            Effect.logDebug(`concurrency limit (${limit}) reached; shedding request`),
-            serviceUnavailable(retryAfter, "server busy")
-          )
-      }))
+    // Made here, not per request: the limit is shared by every request to this app. A plain
+    // count, not a Semaphore: nothing ever waits for a permit, and `withPermitsIfAvailable`
+    // adds an Option, an `ensuring` and a release effect to every request.
+    let taken = 0
+    const shed = Effect.as(
+      Effect.logDebug(`concurrency limit (${limit}) reached; shedding request`),
+      serviceUnavailable(retryAfter, "server busy")
+    )
+    // Runs however the handler ends (interrupted included: the region around it is not).
+    const release = {
+      onFailure: (cause: Cause.Cause<E>) => {
+        taken--
+        return Effect.failCause(cause)
+      },
+      onSuccess: (response: HttpServerResponse.HttpServerResponse) => {
+        taken--
+        return Effect.succeed(response)
+      }
+    }
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        if (taken >= permits) return shed
+        taken++
+        return Effect.matchCauseEffect(restore(app), release)
+      })
     )
   }
 }

@@ -198,6 +198,32 @@ describe("Middleware.withConcurrencyLimit", () => {
       // Permits come back when a handler finishes.
       expect((yield* fetchReply(url)).status).toBe(200)
     }))
+
+  it.scopedLive("gives the permit back when the handler fails or is interrupted", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.url === "/fail"
+          ? Effect.die("boom")
+          : request.url === "/hang"
+          ? Deferred.succeed(started, undefined).pipe(
+            Effect.zipRight(Effect.never),
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+          : Effect.succeed(HttpServerResponse.text("ok")))
+      // Interruptible, so a client disconnect reaches the handler (a raw app is not).
+      const { url } = yield* serve(Middleware.interruptible(Middleware.withConcurrencyLimit(1)(app)), plainServer())
+      expect((yield* fetchReply(`${url}/fail`)).status).toBe(500)
+      expect((yield* fetchReply(`${url}/ok`)).status).toBe(200)
+      const request = call(`${url}/hang`)
+      request.reply.catch(() => {})
+      yield* Deferred.await(started)
+      expect((yield* fetchReply(`${url}/ok`)).status).toBe(503)
+      request.destroy()
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
+      yield* eventually(Effect.map(fetchReply(`${url}/ok`), (r) => r.status === 200), "the permit is back")
+    }).pipe(Effect.provide(captureLogs().layer)))
 })
 
 describe("client disconnect", () => {
