@@ -40,7 +40,6 @@ const services = Layer.mergeAll(
 const variants: ReadonlyArray<readonly [string, ReadonlyArray<BareApp.Guard> | "example"]> = [
   ["bare router", []],
   ["+ withDeadline", ["deadline"]],
-  ["+ deadline, sweeper prototype", ["deadline-sweep"]],
   ["+ withConcurrencyLimit", ["limit"]],
   ["+ instrument (example's)", ["instrument"]],
   ["+ GracefulServer bookkeeping", ["tracking"]],

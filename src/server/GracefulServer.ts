@@ -40,15 +40,15 @@
  * @since 0.1.0
  */
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type * as NodeContext from "@effect/platform-node/NodeContext"
 import type * as Etag from "@effect/platform/Etag"
-import * as HttpApp from "@effect/platform/HttpApp"
+import type * as HttpApp from "@effect/platform/HttpApp"
 import type * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import type * as HttpPlatform from "@effect/platform/HttpPlatform"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -130,21 +130,31 @@ const serveDraining = (
   timeouts: { readonly drainTimeout: Duration.Duration; readonly interruptTimeout: Duration.Duration }
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    // Request fibers, with "METHOD path" for the logs. A fiber leaves when it exits, which is
-    // after its response was written (the platform writes it on the same fiber).
-    const inflight = new Map<Fiber.RuntimeFiber<unknown, unknown>, string>()
+    // Request fibers and their requests. A fiber leaves when it exits, which is after its
+    // response was written (the platform writes it on the same fiber). The request is kept
+    // as it is: its "METHOD path" label is only built for the drain's logs.
+    const inflight = new Map<Fiber.RuntimeFiber<unknown, unknown>, HttpServerRequest.HttpServerRequest>()
     let draining = false
 
     // During the drain, answers end their connection, so keep-alive sockets close with the
-    // response instead of idling until a keep-alive timeout.
-    const closeWhenDraining: HttpApp.PreResponseHandler = (_request, response) =>
-      Effect.sync(() => draining ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+    // response instead of idling until a keep-alive timeout. Set on Node's response, which the
+    // platform's `writeHead` merges into the answer: a pre-response handler would do it too,
+    // but costs every request a few effects, drain or not.
+    const closeAfterAnswer = (request: HttpServerRequest.HttpServerRequest) => {
+      const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+      // An upgrade (WebSocket) request has no response of its own: asking for it would make one.
+      if (incoming.headers.upgrade !== undefined) return
+      const response = NodeHttpServerRequest.toServerResponse(request)
+      if (!response.headersSent) response.setHeader("connection", "close")
+    }
 
+    // Runs on every request, so it does the least it can: no FiberRef update, no string built.
     const tracked: HttpApp.Default<unknown> = Effect.withFiberRuntime((fiber) => {
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
-      inflight.set(fiber, `${request.method} ${request.url.split("?")[0] ?? ""}`)
+      inflight.set(fiber, request)
       fiber.addObserver(() => inflight.delete(fiber))
-      return Effect.zipRight(HttpApp.appendPreResponseHandler(closeWhenDraining), app)
+      if (draining) closeAfterAnswer(request)
+      return app
     })
 
     // Interruptible on purpose: the drain runs as a finalizer (uninterruptible), and a timeout
@@ -156,6 +166,7 @@ const serveDraining = (
 
     const drain = Effect.gen(function*() {
       draining = true
+      inflight.forEach(closeAfterAnswer)
       // Stop accepting. Not with `server.close()`: Node's http close also destroys every
       // connection whose request has been read, including one still sending its response (a
       // large answer to a slow reader is cut short). The net listener's close only stops
@@ -168,7 +179,7 @@ const serveDraining = (
         const late = Array.from(inflight)
         yield* Effect.logWarning(
           `http drain deadline (${Duration.format(timeouts.drainTimeout)}) passed: interrupting ${late.length} request(s): ${
-            late.map(([, what]) => what).join(", ")
+            late.map(([, request]) => describe(request)).join(", ")
           }`
         )
         const self = yield* Effect.fiberId
@@ -177,7 +188,7 @@ const serveDraining = (
         if (!stopped) {
           yield* Effect.logError(
             `http drain: ${inflight.size} request(s) ignored interruption (uninterruptible handler?); closing their connections: ${
-              Array.from(inflight.values()).join(", ")
+              Array.from(inflight.values(), describe).join(", ")
             }`
           )
         }
@@ -197,3 +208,6 @@ const serveDraining = (
     // a request that still arrives on an open socket during the drain gets an answer.
     yield* Effect.addFinalizer(() => drain)
   })
+
+/** "METHOD path" for the logs: the path only, as a query string may carry secrets. */
+const describe = (request: HttpServerRequest.HttpServerRequest): string => `${request.method} ${request.url.split("?")[0] ?? ""}`

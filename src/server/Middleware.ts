@@ -22,10 +22,10 @@ import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
-import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import { isTimeout } from "../Errors.js"
 
 /**
@@ -96,10 +96,13 @@ export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default
  * (as a client disconnect does); the interruption is caught in an uninterruptible region
  * around the handler and turned into the 503. No fiber is forked per request: a race
  * (`Effect.timeoutTo`) forks two, which cost more than the rest of a small request. Under
- * the live clock the deadline is one `setTimeout`; under any other clock (`TestClock`) it is
- * a sleep on that clock in a child fiber, so tests drive it. Once the deadline fired, the
- * answer is the 503 even if the handler completed in the same instant: its fiber stays
- * interrupted, and a response whose body streams could not be sent from it.
+ * the live clock no timer is made per request either: every request under one
+ * `withDeadline` has the same deadline, so they expire in the order they came, and one queue
+ * with one Node timer serves them all (see {@link DeadlineQueue}). Under any other clock
+ * (`TestClock`) the deadline is a sleep on that clock in a child fiber, so tests drive it.
+ * Once the deadline fired, the answer is the 503 even if the handler completed in the same
+ * instant: its fiber stays interrupted, and a response whose body streams could not be sent
+ * from it.
  *
  * Where it is placed: around an app or a whole router, which the platform runs
  * uninterruptibly, it answers its own 503. Inside an interruptible region (e.g. a single
@@ -110,56 +113,149 @@ export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default
  */
 export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
   const duration = Duration.decode(deadline)
-  const millis = Duration.toMillis(duration)
   const handler = Effect.interruptible(app)
   const exceeded = Effect.zipRight(
     logWithRequest(`request deadline (${Duration.format(duration)}) exceeded; handler interrupted`),
     Effect.sync(() => HttpServerResponse.text("request deadline exceeded", { status: 503 }))
   )
-  const guarded: HttpApp.Default<E, R> = Effect.withFiberRuntime((fiber) => {
-    // "expired" is set, and the fiber interrupted, only while the handler has not settled:
-    // once `settle` ran, a late timer does nothing.
+  // Once the handler settled and the deadline is disarmed, one continuation on the handler's
+  // outcome gives the 503, the 504 or the handler's own answer.
+  const onSuccess = (expired: boolean, response: HttpServerResponse.HttpServerResponse) => expired ? exceeded : Effect.succeed(response)
+  const onFailure = (expired: boolean, cause: Cause.Cause<E>) => {
+    // Someone else interrupted too (the client left, the server shuts down): theirs to answer.
+    if (expired && onlyDeadlineInterrupted(cause)) return exceeded
+    // As `Effect.catchIf(isUpstreamTimeout, ...)` would: the first failure decides.
+    const failure = Cause.failureOrCause(cause)
+    return failure._tag === "Left" && isUpstreamTimeout(failure.left)
+      ? Effect.as(logWithRequest("upstream timed out", failure.left), HttpServerResponse.text("upstream timed out", { status: 504 }))
+      : Effect.failCause(cause)
+  }
+  const queue = new DeadlineQueue(Duration.toMillis(duration))
+  // Must run uninterruptibly: once a deadline is armed, the continuation that disarms it runs.
+  const run = (fiber: Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, E>) => {
+    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    if (Object.getPrototypeOf(clock) === liveClockPrototype) {
+      const pending = queue.add(fiber)
+      return Effect.matchCauseEffect(handler, {
+        onFailure: (cause) => onFailure(queue.settle(pending), cause),
+        onSuccess: (response) => onSuccess(queue.settle(pending), response)
+      })
+    }
+    // Any other clock: sleep on it in a child fiber (interrupted with the request, too).
+    // "expired" is set, and the fiber interrupted, only while the handler has not settled.
     let state: "running" | "settled" | "expired" = "running"
-    const expire = () => {
+    const expire = Effect.sync(() => {
       if (state !== "running") return
       state = "expired"
       fiber.unsafeInterruptAsFork(deadlineFiberId)
+    })
+    const settle = (sleeper: Fiber.RuntimeFiber<unknown, unknown>) => {
+      sleeper.unsafeInterruptAsFork(FiberId.none)
+      const expired = state === "expired"
+      state = "settled"
+      return expired
     }
-    const settle = (disarm: () => void) =>
-      Effect.flatMap(Effect.exit(handler), (exit) => {
-        disarm()
-        if (state !== "expired") {
-          state = "settled"
-          return exit
-        }
-        // Someone else interrupted too (the client left, the server shuts down): theirs to answer.
-        return Exit.isFailure(exit) && !onlyDeadlineInterrupted(exit.cause) ? exit : exceeded
-      })
-    const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    if (Object.getPrototypeOf(clock) === liveClockPrototype) {
-      const timer = setTimeout(expire, millis)
-      return settle(() => clearTimeout(timer))
-    }
-    // Any other clock: sleep on it in a child fiber (interrupted with the request, too).
     return Effect.flatMap(
-      Effect.fork(Effect.interruptible(Effect.zipRight(clock.sleep(duration), Effect.sync(expire)))),
-      (sleeper) => settle(() => sleeper.unsafeInterruptAsFork(FiberId.none))
+      Effect.fork(Effect.interruptible(Effect.zipRight(clock.sleep(duration), expire))),
+      (sleeper) =>
+        Effect.matchCauseEffect(handler, {
+          onFailure: (cause) => onFailure(settle(sleeper), cause),
+          onSuccess: (response) => onSuccess(settle(sleeper), response)
+        })
     )
-  })
-  return Effect.uninterruptible(guarded).pipe(
-    Effect.catchIf(isUpstreamTimeout, (error) =>
-      Effect.as(
-        logWithRequest("upstream timed out", error),
-        HttpServerResponse.text("upstream timed out", { status: 504 })
-      ))
-  )
+  }
+  const inRegion: HttpApp.Default<E, R> = Effect.uninterruptible(Effect.withFiberRuntime(run))
+  // The platform runs an app uninterruptibly (only routes opt back in): there, no region to make.
+  return Effect.withFiberRuntime((fiber, status) => RuntimeFlags.interruption(status.runtimeFlags) ? inRegion : run(fiber))
 }
 
 /** Who a deadline interrupts as, so its interruption is told apart from anyone else's. */
 const deadlineFiberId = FiberId.runtime(-503, 0)
 
-/** Prototype of the live clock: under it a deadline may be a plain `setTimeout`. */
+/** Prototype of the live clock: under it a deadline may be a plain Node timer. */
 const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
+
+/** One request's deadline in a {@link DeadlineQueue}. */
+interface PendingDeadline {
+  /** The request's fiber; dropped once settled or expired, so the queue holds no fiber late. */
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined
+  /** `performance.now()` at which it expires. */
+  readonly at: number
+  state: "running" | "settled" | "expired"
+  next: PendingDeadline | undefined
+}
+
+/**
+ * The live-clock deadlines of one `withDeadline`: a timer per request (allocate, insert into
+ * Node's timer list, clear) was a measurable part of a small request. All deadlines here have
+ * the same duration, so they expire in the order they were added: a FIFO list, whose head is
+ * the next to expire, and one Node timer armed for it.
+ *
+ * Settling only marks an entry; settled entries leave the list when they reach its head (on
+ * the next add, or when the timer fires). A request still running holds the ones behind it,
+ * at most the requests of one deadline's span, each a few words without its fiber. When the
+ * timer fires it interrupts every expired running request and re-arms for the first one
+ * still running, so under steady load of quick requests it fires about once per deadline.
+ * Time is `performance.now()`, monotonic like Node's timers: a wall-clock jump moves nothing.
+ * The timer is unref'd: an in-flight request keeps the process alive through its socket.
+ */
+class DeadlineQueue {
+  private head: PendingDeadline | undefined = undefined
+  private tail: PendingDeadline | undefined = undefined
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined
+
+  constructor(private readonly millis: number) {}
+
+  add(fiber: Fiber.RuntimeFiber<unknown, unknown>): PendingDeadline {
+    const now = performance.now()
+    this.dropSettled()
+    const pending: PendingDeadline = { fiber, at: now + this.millis, state: "running", next: undefined }
+    if (this.tail === undefined) this.head = pending
+    else this.tail.next = pending
+    this.tail = pending
+    if (this.timer === undefined) this.arm(now)
+    return pending
+  }
+
+  /** Disarms `pending` (its handler settled); tells whether its deadline had fired first. */
+  settle(pending: PendingDeadline): boolean {
+    pending.fiber = undefined
+    if (pending.state === "expired") return true
+    pending.state = "settled"
+    return false
+  }
+
+  private dropSettled(): void {
+    let head = this.head
+    while (head !== undefined && head.state !== "running") head = head.next
+    this.head = head
+    if (head === undefined) this.tail = undefined
+  }
+
+  private arm(now: number): void {
+    const head = this.head
+    if (head === undefined) return
+    // Node rounds up to whole milliseconds and may wake a fraction early: `fire` re-arms then.
+    this.timer = setTimeout(this.fire, Math.max(1, Math.ceil(head.at - now)))
+    this.timer.unref()
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined
+    const now = performance.now()
+    let head = this.head
+    for (; head !== undefined && (head.state !== "running" || head.at <= now); head = head.next) {
+      if (head.state !== "running") continue
+      head.state = "expired"
+      // Only tells the fiber (it runs the interruption on its own turn): no re-entry here.
+      head.fiber?.unsafeInterruptAsFork(deadlineFiberId)
+      head.fiber = undefined
+    }
+    this.head = head
+    if (head === undefined) this.tail = undefined
+    else this.arm(now)
+  }
+}
 
 /** Whether every interruption in `cause` is the deadline's (failures may come with it). */
 const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
@@ -174,7 +270,7 @@ const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
  * with `Retry-After` at once, never queued (a queue in front of an overloaded server only
  * adds latency).
  *
- * Each application makes its own Semaphore: wrapping an app bounds the app, `HttpRouter.use`
+ * Each application makes its own limit: wrapping an app bounds the app, `HttpRouter.use`
  * bounds each route. The permit covers the handler until it returns its response, not the
  * streaming of a body afterwards.
  *
@@ -182,18 +278,33 @@ const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
  */
 export const withConcurrencyLimit = (limit: number, options: { readonly retryAfter?: Duration.DurationInput } = {}) => {
   const retryAfter = options.retryAfter ?? Duration.seconds(1)
+  const permits = Math.max(1, Math.floor(limit))
   return <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
-    // Made here, not per request: the limit is shared by every request to this app.
-    const semaphore = Effect.unsafeMakeSemaphore(Math.max(1, Math.floor(limit)))
-    return semaphore.withPermitsIfAvailable(1)(app).pipe(
-      Effect.flatMap(Option.match({
-        onSome: Effect.succeed,
-        onNone: () =>
-          Effect.as(
-            Effect.logDebug(`concurrency limit (${limit}) reached; shedding request`),
-            serviceUnavailable(retryAfter, "server busy")
-          )
-      }))
+    // Made here, not per request: the limit is shared by every request to this app. A plain
+    // count, not a Semaphore: nothing ever waits for a permit, and `withPermitsIfAvailable`
+    // adds an Option, an `ensuring` and a release effect to every request.
+    let taken = 0
+    const shed = Effect.as(
+      Effect.logDebug(`concurrency limit (${limit}) reached; shedding request`),
+      serviceUnavailable(retryAfter, "server busy")
+    )
+    // Runs however the handler ends (interrupted included: the region around it is not).
+    const release = {
+      onFailure: (cause: Cause.Cause<E>) => {
+        taken--
+        return Effect.failCause(cause)
+      },
+      onSuccess: (response: HttpServerResponse.HttpServerResponse) => {
+        taken--
+        return Effect.succeed(response)
+      }
+    }
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        if (taken >= permits) return shed
+        taken++
+        return Effect.matchCauseEffect(restore(app), release)
+      })
     )
   }
 }

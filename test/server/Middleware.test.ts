@@ -1,4 +1,5 @@
 import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { describe, expect, it } from "@effect/vitest"
 import * as Deferred from "effect/Deferred"
@@ -94,6 +95,36 @@ describe("Middleware.withDeadline on the live clock (a timer, no fiber per reque
       expect(yield* fetchReply(url)).toMatchObject({ status: 200, body: "abcd" })
     }).pipe(Effect.provide(captureLogs().layer)))
 
+  it.scopedLive("requests sharing one deadline queue each expire at their own time; quick ones in between are left alone", () =>
+    Effect.gen(function*() {
+      // `/hang` never answers; anything else answers at once.
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.url.startsWith("/hang") ? Effect.never : Effect.succeed(HttpServerResponse.text("ok")))
+      const { url } = yield* serve(Middleware.withDeadline("150 millis")(app), plainServer())
+      const timed = (path: string) =>
+        Effect.gen(function*() {
+          const started = Date.now()
+          const reply = yield* fetchReply(`${url}${path}`)
+          return { status: reply.status, ms: Date.now() - started }
+        })
+      const first = yield* Effect.fork(timed("/hang/1"))
+      yield* realDelay(60)
+      // Settled entries queue up behind the running one: they must not disturb it.
+      for (let i = 0; i < 5; i++) expect((yield* fetchReply(`${url}/quick`)).status).toBe(200)
+      const second = yield* Effect.fork(timed("/hang/2"))
+      const a = yield* Fiber.join(first)
+      // The first expiry re-arms the timer for the second request, not earlier, not never.
+      const b = yield* Fiber.join(second)
+      expect(a.status).toBe(503)
+      expect(b.status).toBe(503)
+      expect(a.ms).toBeGreaterThanOrEqual(140)
+      expect(b.ms).toBeGreaterThanOrEqual(140)
+      expect(b.ms).toBeLessThan(1_000)
+      // Still works once the queue ran empty.
+      expect((yield* fetchReply(`${url}/quick`)).status).toBe(200)
+      expect((yield* timed("/hang/3")).status).toBe(503)
+    }).pipe(Effect.provide(captureLogs().layer)))
+
   it.scopedLive("a client disconnect still interrupts the handler at once, and is not reported as a deadline", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
@@ -167,6 +198,32 @@ describe("Middleware.withConcurrencyLimit", () => {
       // Permits come back when a handler finishes.
       expect((yield* fetchReply(url)).status).toBe(200)
     }))
+
+  it.scopedLive("gives the permit back when the handler fails or is interrupted", () =>
+    Effect.gen(function*() {
+      const started = yield* Deferred.make<void>()
+      const interrupted = yield* Deferred.make<void>()
+      const app = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+        request.url === "/fail"
+          ? Effect.die("boom")
+          : request.url === "/hang"
+          ? Deferred.succeed(started, undefined).pipe(
+            Effect.zipRight(Effect.never),
+            Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
+          )
+          : Effect.succeed(HttpServerResponse.text("ok")))
+      // Interruptible, so a client disconnect reaches the handler (a raw app is not).
+      const { url } = yield* serve(Middleware.interruptible(Middleware.withConcurrencyLimit(1)(app)), plainServer())
+      expect((yield* fetchReply(`${url}/fail`)).status).toBe(500)
+      expect((yield* fetchReply(`${url}/ok`)).status).toBe(200)
+      const request = call(`${url}/hang`)
+      request.reply.catch(() => {})
+      yield* Deferred.await(started)
+      expect((yield* fetchReply(`${url}/ok`)).status).toBe(503)
+      request.destroy()
+      yield* Deferred.await(interrupted).pipe(Effect.timeout("2 seconds"))
+      yield* eventually(Effect.map(fetchReply(`${url}/ok`), (r) => r.status === 200), "the permit is back")
+    }).pipe(Effect.provide(captureLogs().layer)))
 })
 
 describe("client disconnect", () => {
