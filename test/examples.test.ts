@@ -24,6 +24,17 @@ describe("the package's entry points", () => {
     expect(run.stderr).toBe("")
     expect(run.stdout.trim()).toBe("function function function function")
   })
+
+  it("each client-side module has its own entry (volley/Client, …), so a program loads only what it uses", async () => {
+    const script = [
+      "const names = ['Client', 'Batch', 'Download', 'Errors', 'Retry']",
+      "const mods = await Promise.all(names.map((n) => import('volley/' + n)))",
+      "console.log(mods.map((m) => typeof (m.layer ?? m.settle ?? m.file ?? m.isTransient ?? m.policy)).join(' '))"
+    ].join(";")
+    const run = await runNode(["--input-type=module", "-e", script])
+    expect(run.stderr).toBe("")
+    expect(run.stdout.trim()).toBe("function function function function function")
+  })
 })
 
 describe("npm start demo", () => {
