@@ -5,7 +5,7 @@
  *
  * 1. Throughput: requests/s and p99 of `GET /health` and `POST /users`, volley vs bare
  *    (`NodeHttpServer.layer`, no volley middleware). Contenders run side by side in their own
- *    processes and are measured in alternating slices (A B A B, 2 x 2.5 s each after a 1 s
+ *    processes and are measured in alternating slices (A B A B …, 6 x 2.5 s each after a 1 s
  *    warm-up each), so a neighbour's load on the shared cores hits both alike. After each
  *    slice the job queue is allowed to empty, so one contender's background emails never run
  *    during another's slice.
@@ -87,7 +87,9 @@ const CONNECTIONS = 32 // below the example's per-route concurrency limit (64): 
 const SCALE = Number(process.env["VOLLEY_BENCH_SERVER_SCALE"] ?? "1")
 const WARMUP_S = 1 * SCALE
 const SLICE_S = 2.5 * SCALE
-const SLICES = 2
+// Alternating slices per server and route (`VOLLEY_BENCH_SERVER_SLICES`): on a shared 2-core
+// machine a ratio from 2 slices moved ±15% run to run; 6 average most of that out.
+const SLICES = Math.max(1, Number(process.env["VOLLEY_BENCH_SERVER_SLICES"] ?? "6"))
 const QUEUE_TEST_S = 5 * SCALE
 const PREFILL = Math.round(10_000 * Math.min(1, SCALE))
 const BIG_QUEUE = 200_000
