@@ -243,16 +243,19 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
     trickle(async (server) => {
       const dir = caseDir("tty")
       const list = path.join(dir, "list.txt")
-      fs.writeFileSync(list, `${server.url}/one.bin?size=409600 one.bin\n${server.url}/two.bin?size=409600 two.bin\n`)
+      // 1 MiB each at the trickle's 16 KiB / 20 ms: over a second of transfer, so the 100 ms
+      // redraws show progress even when other test files load the cores.
+      const size = 1024 * 1024
+      fs.writeFileSync(list, `${server.url}/one.bin?size=${size} one.bin\n${server.url}/two.bin?size=${size} two.bin\n`)
       const run = await runInTerminal([cli, "download", list, "--dir", path.join(dir, "out")], { timeoutMs: 90_000 })
       expect(run.code).toBe(0)
       // Bars: name, [###---], percent, bytes of total, rate; and the total line under them.
-      expect(run.stdout).toMatch(/one\.bin +\[#+-*\] +\d+% +[\d.]+ KiB\/400\.0 KiB/)
+      expect(run.stdout).toMatch(/one\.bin +\[#+-*\] +\d+% +[\d.]+ (KiB|MiB)\/1\.0 MiB/)
       expect(run.stdout).toMatch(/total {2}\d\/2 files {2}[\d.]+ (KiB|MiB)/)
       // Redrawn in place: cursor up to the first bar line, clear below.
       expect(run.stdout).toMatch(/\x1b\[\dF\x1b\[J/)
       expect(run.stdout).toMatch(/2 files: 2 ok, 0 failed/)
-      expect(fs.readFileSync(path.join(dir, "out", "two.bin")).equals(content("two.bin", 409600))).toBe(true)
+      expect(fs.readFileSync(path.join(dir, "out", "two.bin")).equals(content("two.bin", size))).toBe(true)
     }))
 
   it("--content-disposition names files from the server, sanitized into --dir; --force replaces what exists", () =>
