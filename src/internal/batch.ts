@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import { type HttpError, NetworkError } from "../Errors.js"
 import * as Retry from "../Retry.js"
 import { type ClientService, type RequestOptions, type Response, within } from "./client.js"
+import { isLiveClock } from "./liveClock.js"
 import { redactUrl } from "./redact.js"
 import type { RequestInput } from "./request.js"
 
@@ -251,7 +252,7 @@ export const makeRunner = <I, A, E, R>(
     const clock: Clock.Clock = yield* Effect.clock
     // Sub-millisecond timing: under the live clock read its monotonic source directly (a bigint
     // read per item costs more than it measures); under any other clock (a TestClock) its millis.
-    const now: () => number = Object.getPrototypeOf(clock) === liveClockPrototype
+    const now: () => number = isLiveClock(clock)
       ? () => performance.now()
       : () => clock.unsafeCurrentTimeMillis()
     const startMs = now()
@@ -462,9 +463,6 @@ export const runAll = <I, E, R>(
       Effect.flatMap(Effect.all(Array.from({ length: workers }, () => Effect.fork(restore(worker)))), (fibers) =>
         Effect.ensuring(restore(Deferred.await(finished)), Fiber.interruptAll(fibers))))
   })
-
-/** Prototype of the live clock (see `now` in `makeRunner`). */
-const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
 
 const isStatusError = (error: unknown): error is { readonly _tag: "StatusError"; readonly status: number } =>
   typeof error === "object" && error !== null && "_tag" in error && error._tag === "StatusError"

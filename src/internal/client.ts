@@ -29,6 +29,7 @@ import {
   type TimeoutPhase
 } from "../Errors.js"
 import * as Retry from "../Retry.js"
+import { isLiveClock } from "./liveClock.js"
 import { redactUrl } from "./redact.js"
 import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
 import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
@@ -174,9 +175,6 @@ interface Attempt {
 
 const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>
   new NetworkError({ reason: "Timeout", phase, method: attempt.request.method, url: attempt.request.redactedUrl })
-
-/** Prototype of the live clock: when a fiber's clock has it, the transport may arm real timers itself. */
-const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
 
 /**
  * The bound on one wait: whichever fires first of the phase's own timeout and the attempt's
@@ -689,7 +687,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return f({ clock, request, settings, deadlineAt, live: Object.getPrototypeOf(clock) === liveClockPrototype })
+      return f({ clock, request, settings, deadlineAt, live: isLiveClock(clock) })
     })
 
   const attemptOnce = <A, E, R>(

@@ -27,6 +27,7 @@ import * as FiberId from "effect/FiberId"
 import * as Predicate from "effect/Predicate"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import { isTimeout } from "../Errors.js"
+import { isLiveClock } from "../internal/liveClock.js"
 
 /**
  * A handler's call to an upstream service timed out. Failing with it (or with a volley
@@ -134,7 +135,7 @@ export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: Ht
   // Must run uninterruptibly: once a deadline is armed, the continuation that disarms it runs.
   const run = (fiber: Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, E>) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-    if (Object.getPrototypeOf(clock) === liveClockPrototype) {
+    if (isLiveClock(clock)) {
       const pending = queue.add(fiber)
       return Effect.matchCauseEffect(handler, {
         onFailure: (cause) => onFailure(queue.settle(pending), cause),
@@ -171,9 +172,6 @@ export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: Ht
 
 /** Who a deadline interrupts as, so its interruption is told apart from anyone else's. */
 const deadlineFiberId = FiberId.runtime(-503, 0)
-
-/** Prototype of the live clock: under it a deadline may be a plain Node timer. */
-const liveClockPrototype: unknown = Object.getPrototypeOf(Clock.make())
 
 /** One request's deadline in a {@link DeadlineQueue}. */
 interface PendingDeadline {
