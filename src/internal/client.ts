@@ -193,7 +193,7 @@ const boundFor = (attempt: Attempt, phaseMs: number | undefined, phase: TimeoutP
  * Runs one wait under its bound. Firing interrupts the wait, which aborts the transport's
  * request. Under the live clock a transport that arms its own timers does so (a fiber race
  * per wait costs more than a loopback request); under any other clock, `TestClock`
- * included, see {@link onClock}.
+ * included, see {@link within}.
  */
 const bounded = <A>(
   attempt: Attempt,
@@ -204,21 +204,17 @@ const bounded = <A>(
   if (bound === undefined) return plain()
   if (bound.ms <= 0) return Effect.fail(bound.error())
   if (armed !== undefined && attempt.live) return armed(bound)
-  return onClock(plain(), bound)
+  return within(plain(), bound.ms, bound.error)
 }
-
-/**
- * `plain` bounded by a sleep on the fiber's own clock. Not `Effect.timeoutFail`: its race
- * waits for the raced effect uninterruptibly, so a caller interrupted mid-wait (a failed
- * sibling in a fan-out) would only stop once the request answered. Here the wait and the
- * timer run as child fibers of this async, which interruption cancels at once.
- */
-const onClock = <A>(plain: Effect.Effect<A, NetworkError>, bound: Timeout): Effect.Effect<A, NetworkError> =>
-  within(plain, bound.ms, bound.error)
 
 /**
  * `effect`, failing with `error()` once `ms` have passed on the fiber's clock; the effect is
  * interrupted first (its requests aborted). Interrupting the caller interrupts both at once.
+ *
+ * Not `Effect.timeoutFail`: its race waits for the raced effect uninterruptibly, so a caller
+ * interrupted mid-wait (a failed sibling in a fan-out) would only stop once the request
+ * answered. Here the effect and the timer run as fibers of this async, which interruption
+ * cancels at once.
  */
 export const within = <A, E, R, E2>(effect: Effect.Effect<A, E, R>, ms: number, error: () => E2): Effect.Effect<A, E | E2, R> =>
   Effect.flatMap(Effect.runtime<R>(), (runtime) =>
@@ -253,6 +249,10 @@ const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, Netwo
     body.waitWithin === undefined ? undefined : (timeout) => body.waitWithin!(timeout)
   )
 
+/** The body exceeded `limit` bytes. */
+const tooLarge = (attempt: Attempt, body: BodySource, limit: number): BodyTooLargeError =>
+  new BodyTooLargeError({ method: attempt.request.method, url: attempt.request.redactedUrl, limit, contentLength: body.contentLength })
+
 /**
  * Reads the whole body into memory, failing fast once it exceeds `limit`. Starts reading when
  * called: call it when the effect runs.
@@ -262,27 +262,14 @@ const readAll = (
   body: BodySource,
   limit: number
 ): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
-  const tooLarge = () =>
-    new BodyTooLargeError({
-      method: attempt.request.method,
-      url: attempt.request.redactedUrl,
-      limit,
-      contentLength: body.contentLength
-    })
-  if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge())
+  if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge(attempt, body, limit))
   const chunks: Array<Uint8Array> = []
   let size = 0
-  const loop = (): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
-    for (;;) {
-      const chunk = body.poll()
-      if (chunk === null) return Effect.succeed(concat(chunks, size))
-      if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
-      size += chunk.length
-      if (size > limit) return Effect.fail(tooLarge())
-      chunks.push(chunk)
-    }
-  }
-  return loop()
+  return eachChunk(attempt, body, limit, (chunk) => {
+    chunks.push(chunk)
+    size += chunk.length
+    return undefined
+  }, () => Effect.succeed(concat(chunks, size)))
 }
 
 /** The body as a stream of chunks, each pull bounded by the idle timeout and the deadline. */
@@ -298,7 +285,7 @@ const streamBody = (attempt: Attempt, body: BodySource, limit: number): Stream.S
       }
       size += chunk.length
       if (size > limit) {
-        return Effect.fail(Option.some(new BodyTooLargeError({ method: attempt.request.method, url: attempt.request.redactedUrl, limit, contentLength: body.contentLength })))
+        return Effect.fail(Option.some(tooLarge(attempt, body, limit)))
       }
       taken.push(chunk)
     }
@@ -311,31 +298,31 @@ const streamBody = (attempt: Attempt, body: BodySource, limit: number): Stream.S
 /**
  * The body handed to `onChunk` one chunk at a time, with no Stream in between: chunks already
  * received are taken in a plain loop, and the only Effect per chunk is the wait for the next
- * one (or what `onChunk` returns: `undefined` to go on at once, an Effect to run first).
+ * one (or what `onChunk` returns: `undefined` to go on at once, an Effect to run first). At
+ * the end, `onEnd`. Each wait is bounded by the idle timeout and the deadline; past `limit`
+ * bytes it fails. Starts reading when called: call it when the effect runs.
  */
-const eachChunk = <E>(
+const eachChunk = <A, E>(
   attempt: Attempt,
   body: BodySource,
   limit: number,
-  onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined
-): Effect.Effect<void, E | NetworkError | BodyTooLargeError> =>
-  Effect.suspend(() => {
-    let size = 0
-    const loop = (): Effect.Effect<void, E | NetworkError | BodyTooLargeError> => {
-      for (;;) {
-        const chunk = body.poll()
-        if (chunk === null) return Effect.void
-        if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
-        size += chunk.length
-        if (size > limit) {
-          return Effect.fail(new BodyTooLargeError({ method: attempt.request.method, url: attempt.request.redactedUrl, limit, contentLength: body.contentLength }))
-        }
-        const next = onChunk(chunk)
-        if (next !== undefined) return Effect.flatMap(next, loop)
-      }
+  onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined,
+  onEnd: () => Effect.Effect<A>
+): Effect.Effect<A, E | NetworkError | BodyTooLargeError> => {
+  let size = 0
+  const loop = (): Effect.Effect<A, E | NetworkError | BodyTooLargeError> => {
+    for (;;) {
+      const chunk = body.poll()
+      if (chunk === null) return onEnd()
+      if (chunk === undefined) return Effect.flatMap(waitBody(attempt, body), loop)
+      size += chunk.length
+      if (size > limit) return Effect.fail(tooLarge(attempt, body, limit))
+      const next = onChunk(chunk)
+      if (next !== undefined) return Effect.flatMap(next, loop)
     }
-    return loop()
-  })
+  }
+  return loop()
+}
 
 /** Where a response built here keeps its {@link forEachChunk} reader (not part of the public `Response`). */
 const eachChunkKey: unique symbol = Symbol("volley/Response/eachChunk")
@@ -641,7 +628,7 @@ class ScopedResponse implements ReadableResponse {
   }
 
   [eachChunkKey]<E>(onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined) {
-    return this.once(() => eachChunk(this.attempt, this.acquired.response.body, this.attempt.settings.maxBodyBytes, onChunk))
+    return this.once(() => eachChunk(this.attempt, this.acquired.response.body, this.attempt.settings.maxBodyBytes, onChunk, () => Effect.void))
   }
 }
 
