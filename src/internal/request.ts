@@ -65,62 +65,44 @@ export type AnyRequestInput = RequestInput | PlainGet
 const isHttpClientRequest = (input: AnyRequestInput): input is HttpClientRequest.HttpClientRequest =>
   typeof input === "object" && !(input instanceof URL) && !(input instanceof PlainGet)
 
-const invalidAbsolute = (input: string) =>
-  new InvalidUrlError({ input: redactUrl(input), detail: "not an absolute URL (missing http:// or https://)" })
-
-const preparePlain = (input: PlainGet, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
-  let absolute: URL
+/**
+ * The URL a request built from `href` (and `params`, appended as `UrlParams.makeUrl` does on
+ * Node) is sent to, checked as `parseUrl` does, without its fragment (never sent); or why
+ * there is none. Not `UrlParams` from `@effect/platform`: that module loads `effect/Schema`
+ * (~8 MiB of RSS), which a program that never builds an `HttpClientRequest` should not pay for.
+ */
+const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["urlParams"] = []): Either.Either<URL, InvalidUrlError> => {
+  let url: URL
   try {
-    absolute = new URL(input.url)
+    url = new URL(href)
   } catch {
-    return Effect.fail(invalidAbsolute(input.url))
+    return Either.left(new InvalidUrlError({ input: redactUrl(href), detail: "not an absolute URL (missing http:// or https://)" }))
   }
-  const parsed = parseUrl(absolute)
-  if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
-  const url = parsed.right
-  url.hash = "" // fragments are never sent
-  return Effect.succeed({
-    url,
-    method: "GET",
-    headers: { "user-agent": userAgent, ...input.headers },
-    body: undefined,
-    redactedUrl: redactUrl(url),
-    replayable: true
+  for (const [key, value] of params) {
+    if (value !== undefined) url.searchParams.append(key, value)
+  }
+  return Either.map(parseUrl(url), (checked) => {
+    checked.hash = ""
+    return checked
   })
 }
 
-/**
- * The request's URL with its `urlParams` appended, as `UrlParams.makeUrl` builds it on Node (no
- * `location` to resolve against; the fragment is dropped anyway). Not imported from
- * `@effect/platform`: its `UrlParams` module loads `effect/Schema` (~8 MiB of RSS), which a
- * program that never builds an `HttpClientRequest` should not pay for.
- */
-const withParams = (input: HttpClientRequest.HttpClientRequest): URL | undefined => {
-  let url: URL
-  try {
-    url = new URL(input.url)
-  } catch {
-    return undefined
-  }
-  for (const [key, value] of input.urlParams) {
-    if (value !== undefined) url.searchParams.append(key, value)
-  }
-  return url
-}
+/** A GET of `url` with these headers: nothing to encode, so it can always be sent again. */
+const get = (url: URL, headers: Record<string, string>): PreparedRequest => ({
+  url,
+  method: "GET",
+  headers,
+  body: undefined,
+  redactedUrl: redactUrl(url),
+  replayable: true
+})
 
 /**
  * Prepares a plain GET of a URL, without an effect step (the common case of a fan-out):
  * the request, or why the URL is not one. An `Either` is itself an effect.
  */
 export const prepareGet = (input: string | URL, userAgent: string): Either.Either<PreparedRequest, InvalidUrlError> =>
-  Either.map(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => ({
-    url,
-    method: "GET",
-    headers: { "user-agent": userAgent },
-    body: undefined,
-    redactedUrl: redactUrl(url),
-    replayable: true
-  }))
+  Either.map(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => get(url, { "user-agent": userAgent }))
 
 /**
  * Prepares a request. `userAgent` is added unless the caller set one. Never fails with
@@ -128,14 +110,11 @@ export const prepareGet = (input: string | URL, userAgent: string): Either.Eithe
  * request construction, as in `@effect/platform`.
  */
 export const prepare = (input: AnyRequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
-  if (input instanceof PlainGet) return preparePlain(input, userAgent)
+  if (input instanceof PlainGet) return Either.map(requestUrl(input.url), (url) => get(url, { "user-agent": userAgent, ...input.headers }))
   if (!isHttpClientRequest(input)) return prepareGet(input, userAgent)
-  const made = withParams(input)
-  if (made === undefined) return Effect.fail(invalidAbsolute(input.url))
-  const parsed = parseUrl(made)
+  const parsed = requestUrl(input.url, input.urlParams)
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
-  url.hash = "" // fragments are never sent
   const headers: Record<string, string> = { "user-agent": userAgent, ...input.headers }
   const base = { url, method: input.method, redactedUrl: redactUrl(url) }
   const body = input.body
