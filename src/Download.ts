@@ -177,7 +177,7 @@ const resolvePlan = (
         deadline: options.deadline ?? "none",
         // The body's idle timeout is enforced by the download (one watchdog, not a timer per chunk).
         idleTimeout: "none",
-        headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? client.config.headersTimeoutMs : Duration.millis(idleTimeoutMs)),
+        headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
         retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
       },
@@ -188,6 +188,10 @@ const resolvePlan = (
     }
     return plan
   })
+
+/** A download named `name` is staged in `<name>.part` (with its `.part.meta`) beside it. */
+const partSuffix = ".part"
+const partPath = (dir: string, name: string): string => path.join(dir, name + partSuffix)
 
 const outside = (dir: string, name: string) =>
   new FileSystemError({ reason: "PermissionDenied", operation: "resolve", path: path.join(dir, name), code: "EOUTSIDE" })
@@ -232,7 +236,7 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<internal.Dow
       dest = options.name === undefined && options.nameFrom === "content-disposition" ? undefined : full
     }
     const known = dest
-    const target = { dest, dir, part: path.join(dir, `${partName}.part`) }
+    const target = { dest, dir, part: partPath(dir, partName) }
     return Effect.flatMap(resolvePlan(url, options, target, options.onProgress), (plan) =>
       known !== undefined
         ? runKnown(plan, known)
@@ -350,7 +354,7 @@ export const many = (
     const fromServer = options.nameFrom === "content-disposition"
     // One allocator for staging and final names, each claim taking its side files too: a
     // file named `x.part` must not be another download's staging file.
-    const names = FileName.makeAllocator([".part", ".part.meta"])
+    const names = FileName.makeAllocator([partSuffix, internal.metaPath(partSuffix)])
     const perHost = Math.max(1, options.perHost ?? 2)
     const hosts = new Map<string, Effect.Semaphore>()
     const semaphoreFor = (host: string): Effect.Semaphore => {
@@ -383,7 +387,7 @@ export const many = (
     const transfer = (p: (typeof prepared)[number]): Effect.Effect<Step, internal.DownloadError, Client> =>
       Effect.gen(function*() {
         const dest = p.final === undefined ? undefined : yield* inside(dir, p.final)
-        const target = { dest, dir, part: path.join(dir, `${p.partName}.part`) }
+        const target = { dest, dir, part: partPath(dir, p.partName) }
         const plan = yield* resolvePlan(
           p.href,
           { ...options, checksum: p.checksum },

@@ -322,13 +322,12 @@ export const makeRunner = <I, A, E, R>(
           return handle(response, item)
         }
       let send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
+        if (state.sentAt < 0) state.sentAt = elapsed()
         if (itemMs === undefined) {
           state.attempts++
-          if (state.sentAt < 0) state.sentAt = elapsed()
           return client.execute(input, use, requestOptions)
         }
         // Under an item deadline each attempt (a retry, a hedge) gets what is left of it.
-        if (state.sentAt < 0) state.sentAt = elapsed()
         const left = remainingMs(state)
         if (left <= 0) return Effect.fail(itemTimeout(input, describe(input).method)())
         state.attempts++
