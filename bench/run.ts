@@ -5,7 +5,7 @@
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
  * build side by side instead: the ref is built in a temporary git worktree, and each suite
- * that has a side-by-side mode (`clientSteps`, `http`, `download`) runs its volley contenders
+ * that has a side-by-side mode (`clientSteps`, `http`, `download`, `server`) runs its volley contenders
  * for both builds in the same run, alternating, and prints baseline vs current (see
  * `internal/builds.ts`, `bench/README.md`).
  */
@@ -17,7 +17,8 @@ const suites = ["./clientSteps.js", "./http.js", "./fetchCli.js", "./download.js
 const comparisons: Partial<Record<(typeof suites)[number], string>> = {
   "./clientSteps.js": "./internal/clientStepsCompare.js",
   "./http.js": "./internal/httpCompare.js",
-  "./download.js": "./internal/downloadCompare.js"
+  "./download.js": "./internal/downloadCompare.js",
+  "./server.js": "./internal/serverCompare.js"
 }
 
 const only = process.env["VOLLEY_BENCH"]

@@ -2,8 +2,8 @@
  * The two builds a side-by-side bench compares (`VOLLEY_BENCH_BASELINE=<git ref> npm run bench`).
  *
  * A build is a folder holding a compiled volley: `dist/src`, `dist/bench` and `bin/`. Each
- * build's contenders run from its own `dist/bench` (its own `httpWorker.js`, `downloadRunner.js`,
- * `clientSteps.js`), so each is measured with the bench code written for its own API; the
+ * build's contenders run from its own `dist/bench` (its own `clientSteps.js`, `httpWorker.js`,
+ * `downloadRunner.js`, `serverRunner.js`), so each is measured with the bench code written for its own API; the
  * current build's harness drives both and prints the table. Those scripts' command lines and
  * output are therefore a contract between builds: change them only compatibly.
  *
