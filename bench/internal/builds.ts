@@ -3,9 +3,10 @@
  *
  * A build is a folder holding a compiled volley: `dist/src`, `dist/bench` and `bin/`. Each
  * build's contenders run from its own `dist/bench` (its own `clientSteps.js`, `httpWorker.js`,
- * `downloadRunner.js`, `serverRunner.js`), so each is measured with the bench code written for its own API; the
- * current build's harness drives both and prints the table. Those scripts' command lines and
- * output are therefore a contract between builds: change them only compatibly.
+ * `downloadRunner.js`, `serverRunner.js`), so each is measured with the bench code written
+ * for its own API; the current build's harness drives both and prints the table. Those
+ * scripts' command lines and output are therefore a contract between builds: change them
+ * only compatibly.
  *
  * The baseline is checked out with `git worktree add --detach` into a temp folder, gets
  * `node_modules` (a symlink to this checkout's when `package-lock.json` is identical, else its
