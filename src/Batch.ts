@@ -29,12 +29,12 @@ import * as internal from "./internal/batch.js"
 import { pool } from "./internal/batchStream.js"
 import type { RequestInput } from "./internal/request.js"
 
-export { BatchDeadlineError } from "./internal/batch.js"
+export { BatchDeadlineError } from "./Errors.js"
 export type { Fetched, Options, Outcome, RateLimit } from "./internal/batch.js"
 export { outcomeKey, summarize, tally } from "./internal/batchSummary.js"
 export type { Latency, Summary, Tally } from "./internal/batchSummary.js"
 
-type BatchDeadlineError = internal.BatchDeadlineError
+import { BatchDeadlineError } from "./Errors.js"
 type Options<I, A, E, R> = internal.Options<I, A, E, R>
 type Outcome<I, A, E> = internal.Outcome<I, A, E>
 
@@ -122,7 +122,7 @@ export const failFast: {
       if (deadline === undefined) return yield* work
       return yield* Effect.timeoutFail(work, {
         duration: deadline,
-        onTimeout: () => new internal.BatchDeadlineError({ deadline, started: true })
+        onTimeout: () => new BatchDeadlineError({ deadline, started: true })
       })
     })
   )

@@ -76,3 +76,27 @@ describe("transport error classification", () => {
     expect(classify(undefined).reason).toBe("Other")
   })
 })
+
+describe("isVolleyError", () => {
+  it("marks every module's errors with one type id, and nothing else", async () => {
+    const { BatchDeadlineError, isVolleyError, TypeId } = await import("../src/Errors.js")
+    const { ChecksumMismatch, FileSystemError } = await import("../src/Download.js")
+    const { JobQueueFull } = await import("../src/server/JobPool.js")
+    const ours = [
+      new NetworkError({ reason: "Timeout", method: "GET", url: "u" }),
+      statusError(503),
+      new InvalidUrlError({ input: "x", detail: "d" }),
+      new BatchDeadlineError({ deadline: Duration.seconds(1), started: false }),
+      new ChecksumMismatch({ url: "u", path: "p", algorithm: "sha256", expected: "a", actual: "b" }),
+      new FileSystemError({ reason: "Other", operation: "open", path: "p" }),
+      new JobQueueFull({ pool: "p", capacity: 1, retryAfter: Duration.seconds(1) })
+    ]
+    for (const error of ours) {
+      expect(isVolleyError(error)).toBe(true)
+      expect(error[TypeId]).toBe(TypeId)
+    }
+    for (const other of [new Error("x"), { _tag: "NetworkError" }, null, "NetworkError", 1]) expect(isVolleyError(other)).toBe(false)
+    // The mark takes no part in structural equality.
+    expect(Object.keys(statusError(503))).not.toContain(String(TypeId))
+  })
+})

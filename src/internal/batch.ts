@@ -8,7 +8,6 @@
  * runs through `execute` without a Scope of its own.
  */
 import * as Clock from "effect/Clock"
-import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -19,27 +18,12 @@ import * as FiberId from "effect/FiberId"
 import * as RateLimiter from "effect/RateLimiter"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { type HttpError, NetworkError } from "../Errors.js"
+import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../Errors.js"
 import * as Retry from "../Retry.js"
 import { type ClientService, type RequestOptions, type Response, within } from "./client.js"
 import { isLiveClock } from "./liveClock.js"
 import { redactUrl } from "./redact.js"
 import type { RequestInput } from "./request.js"
-
-/**
- * The batch's overall deadline passed before this item finished (`started: true`: its
- * request was interrupted) or before it was sent at all (`started: false`).
- *
- * @since 0.1.0
- */
-export class BatchDeadlineError extends Data.TaggedError("BatchDeadlineError")<{
-  readonly deadline: Duration.Duration
-  readonly started: boolean
-}> {
-  override get message(): string {
-    return `batch deadline of ${Duration.format(this.deadline)} passed before this item ${this.started ? "finished" : "was sent"}`
-  }
-}
 
 /**
  * What the default handler returns: the status and the number of body bytes read.
@@ -407,7 +391,7 @@ export const makeRunner = <I, A, E, R>(
       return Effect.match(run(item, state), {
         onSuccess: (value) => finish(item, index, state, Either.right(value)),
         onFailure: (error) => {
-          if (isStatusError(error)) state.status = error.status
+          if (error instanceof StatusError) state.status = error.status
           return finish(item, index, state, Either.left(error))
         }
       })
@@ -463,5 +447,3 @@ export const runAll = <I, E, R>(
         Effect.ensuring(restore(Deferred.await(finished)), Fiber.interruptAll(fibers))))
   })
 
-const isStatusError = (error: unknown): error is { readonly _tag: "StatusError"; readonly status: number } =>
-  typeof error === "object" && error !== null && "_tag" in error && error._tag === "StatusError"

@@ -537,9 +537,7 @@ const mustAbortCause = (cause: Cause.Cause<unknown>): boolean => {
   if (Cause.isInterrupted(cause)) return true
   const failure = Cause.failureOption(cause)
   if (Option.isNone(failure)) return true // a defect
-  const error = failure.value
-  const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
-  return tag === "NetworkError" || tag === "BodyTooLargeError"
+  return failure.value instanceof NetworkError || failure.value instanceof BodyTooLargeError
 }
 
 /**
@@ -753,15 +751,3 @@ export const openPlain = (client: ClientService, request: PlainGet, options?: Re
   )
 }
 
-const httpErrorTags: ReadonlySet<string> = new Set([
-  "NetworkError",
-  "StatusError",
-  "DecodeError",
-  "BodyTooLargeError",
-  "RedirectError",
-  "InvalidUrlError"
-])
-
-/** Whether a value is one of volley's HTTP errors (a `use` callback may fail with its own). */
-export const isHttpError = (error: unknown): error is HttpError =>
-  typeof error === "object" && error !== null && "_tag" in error && httpErrorTags.has(error._tag as string)

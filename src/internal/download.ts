@@ -186,7 +186,7 @@ const makeIdleWatch = (clock: Clock.Clock, idleMs: number | undefined, url: stri
 const maxQueuedBytes = 4 * 1024 * 1024
 
 const isTooLarge = (exit: Exit.Exit<unknown, DownloadError>): boolean =>
-  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "FileTooLarge")
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof FileTooLarge)
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -328,7 +328,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
       )
     )
     return Retry.retry(plan.retry, "GET")(once).pipe(
-      Effect.tapError((error) => error._tag === "FileTooLarge" ? discardPart(plan.part) : Effect.void)
+      Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
     )
   })
 
