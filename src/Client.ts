@@ -20,6 +20,7 @@ import * as Stream from "effect/Stream"
 import { Agent } from "undici"
 import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/client.js"
+import { millis, millisOr } from "./internal/duration.js"
 import type { RequestInput } from "./internal/request.js"
 import type { Transport } from "./internal/transport.js"
 import * as UndiciTransport from "./internal/undiciTransport.js"
@@ -87,16 +88,10 @@ export const defaults = {
 } as const
 
 const resolve = (options: ClientOptions): internal.ResolvedConfig => {
-  const ms = (input: Duration.DurationInput | "none" | undefined, fallback: Duration.DurationInput | undefined) => {
-    const value = input ?? fallback
-    if (value === undefined || value === "none") return undefined
-    const n = Duration.toMillis(Duration.decode(value))
-    return Number.isFinite(n) && n > 0 ? n : undefined
-  }
   return {
-    deadlineMs: ms(options.deadline, defaults.deadline),
-    headersTimeoutMs: ms(options.headersTimeout, undefined),
-    idleTimeoutMs: ms(options.idleTimeout, defaults.idleTimeout),
+    deadlineMs: millis(options.deadline ?? defaults.deadline),
+    headersTimeoutMs: millisOr(options.headersTimeout, undefined),
+    idleTimeoutMs: millis(options.idleTimeout ?? defaults.idleTimeout),
     maxRedirects: options.maxRedirects ?? defaults.maxRedirects,
     maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
     userAgent: options.userAgent ?? defaults.userAgent,
@@ -131,7 +126,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         Effect.sync(() => makeAgent(options)),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
-      const idle = resolve(options).idleTimeoutMs ?? Duration.toMillis(defaults.idleTimeout)
+      const idle = resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
       return makeWithTransport(UndiciTransport.make(agent, idle), options)
     })
   )
@@ -140,13 +135,13 @@ const makeAgent = (options: ClientOptions): Agent => {
   const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
   return new Agent({
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: Duration.toMillis(Duration.decode(options.keepAliveTimeout ?? defaults.keepAliveTimeout)),
+    keepAliveTimeout: millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0,
     // Phase timeouts run on the Effect clock above the transport; undici's own are off so
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
     bodyTimeout: 0,
     connect: {
-      timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
+      timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0,
       ...(ca !== undefined ? { ca } : {}),
       ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
     }

@@ -28,6 +28,8 @@ import * as Hash from "./internal/downloadHash.js"
 import type { Progress } from "./internal/downloadProgress.js"
 import * as FileName from "./internal/fileName.js"
 import { PlainGet } from "./internal/request.js"
+import { millisOr } from "./internal/duration.js"
+import { hostOf, hrefOf } from "./internal/url.js"
 import * as Retry from "./Retry.js"
 
 export type { DownloadError, DownloadResult } from "./internal/download.js"
@@ -128,23 +130,6 @@ export type FileOptions = Options & (
  */
 export type Url = string | URL
 
-const hrefOf = (url: Url): string => {
-  try {
-    return new URL(String(url)).href
-  } catch {
-    return String(url)
-  }
-}
-
-const ms = (input: Duration.DurationInput | undefined, fallback: number): number =>
-  input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
-
-const idleMs = (input: Duration.DurationInput | "none" | undefined, fallback: number | undefined): number | undefined => {
-  if (input === undefined) return fallback
-  if (input === "none") return undefined
-  const n = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(n) && n > 0 ? n : undefined
-}
 
 const resolvePlan = (
   url: Url,
@@ -153,7 +138,7 @@ const resolvePlan = (
   onProgress: ((progress: Progress) => void) | undefined
 ): Effect.Effect<internal.Plan, never, Client> =>
   Effect.map(Client, (client) => {
-    const idleTimeoutMs = idleMs(options.idleTimeout, client.config.idleTimeoutMs)
+    const idleTimeoutMs = millisOr(options.idleTimeout, client.config.idleTimeoutMs)
     let expected: Checksum | undefined
     if (options.checksum !== undefined) {
       const parsed = typeof options.checksum === "string" ? Hash.parseChecksum(options.checksum) : options.checksum
@@ -183,7 +168,7 @@ const resolvePlan = (
       },
       idleTimeoutMs,
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
-      progressIntervalMs: ms(options.progressInterval, 100),
+      progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
       onProgress
     }
     return plan
@@ -324,13 +309,6 @@ export interface ManyOptions extends Options {
   readonly onOutcome?: ((outcome: Outcome) => void) | undefined
 }
 
-const hostOf = (href: string): string => {
-  try {
-    return new URL(href).host
-  } catch {
-    return ""
-  }
-}
 
 /**
  * Downloads many URLs into one folder with bounded concurrency (overall and per host) and one
@@ -407,7 +385,7 @@ export const many = (
     const transfers = Effect.forEach(
       prepared,
       (p) =>
-        semaphoreFor(hostOf(p.href)).withPermits(1)(
+        semaphoreFor(hostOf(p.href) ?? "").withPermits(1)(
           Effect.zipRight(Effect.sync(() => options.onStart?.(p.index, p.url)), Effect.either(transfer(p)))
         ).pipe(
           Effect.tap((step) => {

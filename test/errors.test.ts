@@ -7,7 +7,8 @@ import {
   NetworkError,
   RedirectError,
   redactUrl,
-  StatusError
+  StatusError,
+  TypeId
 } from "../src/Errors.js"
 import { parseRetryAfter } from "../src/internal/client.js"
 
@@ -79,7 +80,7 @@ describe("transport error classification", () => {
 
 describe("isVolleyError", () => {
   it("marks every module's errors with one type id, and nothing else", async () => {
-    const { BatchDeadlineError, isVolleyError, TypeId } = await import("../src/Errors.js")
+    const { BatchDeadlineError, isVolleyError } = await import("../src/Errors.js")
     const { ChecksumMismatch, FileSystemError } = await import("../src/Download.js")
     const { JobQueueFull } = await import("../src/server/JobPool.js")
     const ours = [

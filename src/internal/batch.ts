@@ -22,7 +22,9 @@ import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from ".
 import * as Retry from "../Retry.js"
 import { type ClientService, type RequestOptions, type Response, within } from "./client.js"
 import { isLiveClock } from "./liveClock.js"
+import { millisOr } from "./duration.js"
 import { redactUrl } from "./redact.js"
+import { hostOf } from "./url.js"
 import type { RequestInput } from "./request.js"
 
 /**
@@ -156,13 +158,6 @@ const describe = (input: RequestInput): { method: string; headers: Readonly<Reco
 
 const plainGet = { method: "GET", headers: undefined, replayable: true } as const
 
-const hostOf = (input: RequestInput): string | undefined => {
-  try {
-    return (typeof input === "string" ? new URL(input) : input instanceof URL ? input : new URL(input.url)).host
-  } catch {
-    return undefined // the client reports the invalid URL itself
-  }
-}
 
 /** Turns a `RateLimit` into `RateLimiter` options. */
 export const rateOptions = (rate: RateLimit): RateLimiter.RateLimiter.Options => {
@@ -250,11 +245,9 @@ export const makeRunner = <I, A, E, R>(
       : base.retry === undefined
       ? client.config.retry
       : Retry.policy(base.retry, client.config.retry)
-    const decodeMs = (d: Duration.DurationInput | "none" | undefined) =>
-      d === undefined || d === "none" ? undefined : Duration.toMillis(Duration.decode(d))
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
-    const itemMs = decodeMs(options.itemDeadline)
-    const attemptMs = decodeMs(base.deadline)
+    const itemMs = millisOr(options.itemDeadline, undefined)
+    const attemptMs = millisOr(base.deadline, undefined)
     const requestOptions: RequestOptions = {
       ...base,
       retry: false,

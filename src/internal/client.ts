@@ -29,10 +29,12 @@ import {
   type TimeoutPhase
 } from "../Errors.js"
 import * as Retry from "../Retry.js"
+import { millisOr } from "./duration.js"
 import { isLiveClock } from "./liveClock.js"
 import { redactUrl } from "./redact.js"
 import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
 import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
+import { originOf } from "./url.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
 export interface ResolvedConfig {
@@ -117,12 +119,6 @@ const redirectStatuses: ReadonlySet<number> = new Set([301, 302, 303, 307, 308])
 const credentialHeaders = ["authorization", "cookie", "proxy-authorization"] as const
 const isOk = (status: number): boolean => status >= 200 && status < 300
 
-const toMs = (input: Duration.DurationInput | "none" | undefined, fallback: number | undefined): number | undefined => {
-  if (input === undefined) return fallback
-  if (input === "none") return undefined
-  const ms = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(ms) && ms > 0 ? ms : undefined
-}
 
 /** Settings for one call: the client's, overridden by the call's options. */
 interface CallSettings {
@@ -140,9 +136,9 @@ interface CallSettings {
 const settingsFor = (config: ResolvedConfig, options: RequestOptions | undefined): CallSettings => {
   if (options === undefined) return defaultSettings(config)
   return {
-    deadlineMs: toMs(options.deadline, config.deadlineMs),
-    headersTimeoutMs: toMs(options.headersTimeout, config.headersTimeoutMs),
-    idleTimeoutMs: toMs(options.idleTimeout, config.idleTimeoutMs),
+    deadlineMs: millisOr(options.deadline, config.deadlineMs),
+    headersTimeoutMs: millisOr(options.headersTimeout, config.headersTimeoutMs),
+    idleTimeoutMs: millisOr(options.idleTimeout, config.idleTimeoutMs),
     accept: options.accept ?? isOk,
     retry: options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry),
     maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
@@ -407,8 +403,6 @@ const statusError = (attempt: Attempt, response: TransportResponse, url: URL, me
         headers: response.headers
       })
     ))
-
-const originOf = (url: URL): string => `${url.protocol}//${url.host}`
 
 /** Where a redirect goes next, or why it may not. */
 const nextHop = (

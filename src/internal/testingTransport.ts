@@ -13,6 +13,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
 import type * as Testing from "../Testing.js"
+import { millisOr } from "./duration.js"
 import { type BodySource, drainLimit, type Transport, type TransportBody, type TransportRequest, type TransportResponse } from "./transport.js"
 
 type Params = Record<string, string>
@@ -213,11 +214,8 @@ type Entry = Mutable<Testing.RecordedRequest>
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8")
 
-const toMs = (input: Duration.DurationInput | undefined): number => {
-  if (input === undefined) return 0
-  const ms = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(ms) && ms > 0 ? ms : 0
-}
+/** A latency or pause in ms: 0 when not given or not a positive, finite duration. */
+const toMs = (input: Duration.DurationInput | undefined): number => millisOr(input, 0) ?? 0
 
 interface RequestBody {
   readonly bytes: Uint8Array
