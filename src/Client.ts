@@ -19,15 +19,15 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Agent } from "undici"
 import type { HttpError } from "./Errors.js"
-import * as internal from "./internal/client.js"
+import * as internal from "./internal/client/client.js"
 import { millis, millisOr } from "./internal/duration.js"
-import type { RequestInput } from "./internal/request.js"
-import type { Transport } from "./internal/transport.js"
-import * as UndiciTransport from "./internal/undiciTransport.js"
+import type { RequestInput } from "./internal/client/request.js"
+import type { Transport } from "./internal/transport/transport.js"
+import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
 
-export type { ClientService, RequestOptions, Response } from "./internal/client.js"
-export type { RequestInput } from "./internal/request.js"
+export type { ClientService, RequestOptions, Response } from "./internal/client/client.js"
+export type { RequestInput } from "./internal/client/request.js"
 
 /**
  * The shared client.

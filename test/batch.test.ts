@@ -10,7 +10,7 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
-import type { Transport, TransportRequest, TransportResponse } from "../src/internal/transport.js"
+import type { Transport, TransportRequest, TransportResponse } from "../src/internal/transport/transport.js"
 import { awaitSleepers, clientLayer, faultServer, realDelay } from "./support/effect.js"
 import { runNode } from "./support/spawn.js"
 

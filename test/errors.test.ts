@@ -10,7 +10,7 @@ import {
   StatusError,
   TypeId
 } from "../src/Errors.js"
-import { parseRetryAfter } from "../src/internal/client.js"
+import { parseRetryAfter } from "../src/internal/client/client.js"
 
 const statusError = (status: number) =>
   new StatusError({ status, method: "GET", url: "http://h/", retryAfter: Option.none(), bodySnippet: "", headers: {} })
@@ -62,7 +62,7 @@ describe("Errors", () => {
 
 describe("transport error classification", () => {
   it("maps socket, DNS, TLS and undici codes to reasons", async () => {
-    const { classify } = await import("../src/internal/undiciTransport.js")
+    const { classify } = await import("../src/internal/transport/undici.js")
     expect(classify("ECONNREFUSED").reason).toBe("ConnectionRefused")
     expect(classify("ENOTFOUND").reason).toBe("DnsLookup")
     expect(classify("EAI_AGAIN").reason).toBe("DnsLookup")

@@ -20,7 +20,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Client from "../Client.js"
 import * as Download from "../Download.js"
-import { formatChecksum } from "../internal/downloadHash.js"
+import { formatChecksum } from "../internal/download/hash.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
 

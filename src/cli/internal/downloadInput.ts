@@ -3,9 +3,9 @@
  * `sha256sum`-style checksum file, and the human-friendly sizes and durations of its flags.
  * Pure functions, so every rule is unit-tested without a process.
  */
-import type { Checksum } from "../../internal/downloadHash.js"
-import { algorithmForLength, parseChecksum } from "../../internal/downloadHash.js"
-import * as FileName from "../../internal/fileName.js"
+import type { Checksum } from "../../internal/download/hash.js"
+import { algorithmForLength, parseChecksum } from "../../internal/download/hash.js"
+import * as FileName from "../../internal/download/fileName.js"
 
 /** One line of the list: a URL, its optional checksum and file name. */
 export interface Entry {

@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import type { Outcome, Progress } from "../../Download.js"
-import * as FileName from "../../internal/fileName.js"
+import * as FileName from "../../internal/download/fileName.js"
 
 /** One download in flight. */
 export interface Active {

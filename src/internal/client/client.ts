@@ -27,14 +27,14 @@ import {
   RedirectError,
   StatusError,
   type TimeoutPhase
-} from "../Errors.js"
-import * as Retry from "../Retry.js"
-import { millisOr } from "./duration.js"
-import { isLiveClock } from "./liveClock.js"
-import { redactUrl } from "./redact.js"
+} from "../../Errors.js"
+import * as Retry from "../../Retry.js"
+import { millisOr } from "../duration.js"
+import { isLiveClock } from "../liveClock.js"
+import { redactUrl } from "../redact.js"
 import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
-import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
-import { originOf } from "./url.js"
+import type { BodySource, Timeout, Transport, TransportResponse } from "../transport/transport.js"
+import { originOf } from "../url.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
 export interface ResolvedConfig {

@@ -6,9 +6,9 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import { InvalidUrlError } from "../Errors.js"
-import { redactUrl } from "./redact.js"
-import type { TransportBody, TransportRequest } from "./transport.js"
+import { InvalidUrlError } from "../../Errors.js"
+import { redactUrl } from "../redact.js"
+import type { TransportBody, TransportRequest } from "../transport/transport.js"
 
 /** What the request helpers accept. */
 export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest

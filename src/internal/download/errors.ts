@@ -4,8 +4,8 @@
  * Defined here (not in `Download.ts`) so the internal modules can raise them without an
  * import cycle; `Download.ts` re-exports them.
  */
-import { TaggedError } from "../Errors.js"
-import type { HashAlgorithm } from "./downloadHash.js"
+import { TaggedError } from "../../Errors.js"
+import type { HashAlgorithm } from "./hash.js"
 
 /**
  * The body arrived in full but its digest is not the expected one. Nothing is left at the

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import type { Hash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { fileSystemError, type FileSystemError } from "./downloadErrors.js"
+import { fileSystemError, type FileSystemError } from "./errors.js"
 
 const call = <A>(operation: string, target: string, run: (cb: (err: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
   Effect.async<A, FileSystemError>((resume) => {

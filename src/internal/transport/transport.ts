@@ -6,7 +6,7 @@
  * same code path.
  */
 import type * as Effect from "effect/Effect"
-import type { NetworkError } from "../Errors.js"
+import type { NetworkError } from "../../Errors.js"
 
 /** Request body forms the transport can send. Only the first two can be replayed. */
 export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>

@@ -9,7 +9,7 @@
  */
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
-import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
 import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */

@@ -11,9 +11,9 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
-import type * as Testing from "../Testing.js"
-import { millisOr } from "./duration.js"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
+import type * as Testing from "../../Testing.js"
+import { millisOr } from "../duration.js"
 import { type BodySource, drainLimit, type Transport, type TransportBody, type TransportRequest, type TransportResponse } from "./transport.js"
 
 type Params = Record<string, string>
