@@ -27,7 +27,7 @@ import { Client } from "./Client.js"
 import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/batch/runner.js"
 import { pool } from "./internal/batch/stream.js"
-import type { RequestInput } from "./internal/client/request.js"
+import type { RequestInput } from "./Client.js"
 
 export { BatchDeadlineError } from "./Errors.js"
 export type { Fetched, Options, Outcome, RateLimit } from "./internal/batch/runner.js"

@@ -14,27 +14,101 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Agent } from "undici"
-import type { HttpError } from "./Errors.js"
+import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
+import { decodeWith } from "./internal/client/response.js"
 import { millis, millisOr } from "./internal/duration.js"
-import type { RequestInput } from "./internal/client/request.js"
+import type { ResolvedConfig } from "./internal/client/settings.js"
 import type { Transport } from "./internal/transport/transport.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
 
-export type { ClientService, RequestOptions, Response } from "./internal/client/client.js"
-export type { RequestInput } from "./internal/client/request.js"
+
+/**
+ * What the request helpers accept: a URL (string or `URL`, sent as a GET) or an
+ * `@effect/platform` `HttpClientRequest`.
+ *
+ * @since 0.1.0
+ */
+export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
+
+/**
+ * Per-request settings. Anything left out falls back to the client's configuration.
+ *
+ * @since 0.1.0
+ */
+export interface RequestOptions {
+  /** Overall deadline for one attempt (until the body is read); `"none"` disables it. */
+  readonly deadline?: Duration.DurationInput | "none" | undefined
+  /** Longest wait for response headers; `"none"` leaves it to the deadline. */
+  readonly headersTimeout?: Duration.DurationInput | "none" | undefined
+  /** Longest gap between body chunks; `"none"` disables it. */
+  readonly idleTimeout?: Duration.DurationInput | "none" | undefined
+  /** Which statuses count as success. Default: 200–299. */
+  readonly accept?: ((status: number) => boolean) | undefined
+  /** Retry overrides for this request, or `false` for a single attempt. */
+  readonly retry?: Retry.RetryOptions | false | undefined
+  /** Largest body the in-memory helpers read, and the largest a stream passes on. */
+  readonly maxBodyBytes?: number | undefined
+  /** Follow redirects (default) or hand 3xx responses back as they are. */
+  readonly followRedirects?: boolean | undefined
+  readonly maxRedirects?: number | undefined
+}
+
+/**
+ * A response whose body lives in a scope. The body can be read once, by one of `bytes`,
+ * `text`, `json` or `stream`; whatever is left unread when the scope closes is drained (if
+ * small) or the connection is aborted.
+ *
+ * @since 0.1.0
+ */
+export interface Response {
+  readonly status: number
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly method: string
+  /** The final URL, after redirects. */
+  readonly url: URL
+  /** How many redirects were followed to get here. */
+  readonly redirects: number
+  readonly contentLength: number | undefined
+  readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
+  readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
+  readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
+  readonly stream: Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError>
+}
+
+/**
+ * The client service: one shared transport plus the rules above it.
+ *
+ * @since 0.1.0
+ */
+export interface ClientService {
+  readonly config: ResolvedConfig
+  /**
+   * Sends a request and hands the response to `use`; the body is released when `use` ends.
+   * The whole exchange is retried by the policy, so `use` may run more than once.
+   */
+  readonly execute: <A, E, R>(
+    request: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ) => Effect.Effect<A, E | HttpError, R>
+  /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
+  readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
 
 /**
  * The shared client.
  *
  * @since 0.1.0
  */
-export class Client extends Context.Tag("volley/Client")<Client, internal.ClientService>() {}
+export class Client extends Context.Tag("volley/Client")<Client, ClientService>() {}
 
 /**
  * Client configuration. Every field has a sane default; see {@link defaults}.
@@ -87,7 +161,7 @@ export const defaults = {
   userAgent: "volley/0.1"
 } as const
 
-const resolve = (options: ClientOptions): internal.ResolvedConfig => {
+const resolve = (options: ClientOptions): ResolvedConfig => {
   return {
     deadlineMs: millis(options.deadline ?? defaults.deadline),
     headersTimeoutMs: millisOr(options.headersTimeout, undefined),
@@ -106,7 +180,7 @@ const resolve = (options: ClientOptions): internal.ResolvedConfig => {
  *
  * @since 0.1.0
  */
-export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): internal.ClientService =>
+export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): ClientService =>
   internal.make(transport, resolve(options))
 
 /**
@@ -209,7 +283,7 @@ export const layerConfig = (overrides: ClientOptions = {}): Layer.Layer<Client, 
  *
  * @since 0.1.0
  */
-export const json = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
+export const json = (request: RequestInput, options?: RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.json, options))
 
 /**
@@ -221,17 +295,17 @@ export const json = (request: RequestInput, options?: internal.RequestOptions): 
 export const jsonSchema = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Effect.Effect<A, HttpError, Client | R> =>
   Effect.flatMap(Client, (client) =>
-    client.execute(request, (response) => Effect.flatMap(response.json, internal.decodeWith(schema, response)), options))
+    client.execute(request, (response) => Effect.flatMap(response.json, decodeWith(schema, response)), options))
 
 /**
  * Reads the body as UTF-8 text.
  *
  * @since 0.1.0
  */
-export const text = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<string, HttpError, Client> =>
+export const text = (request: RequestInput, options?: RequestOptions): Effect.Effect<string, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.text, options))
 
 /**
@@ -239,7 +313,7 @@ export const text = (request: RequestInput, options?: internal.RequestOptions): 
  *
  * @since 0.1.0
  */
-export const bytes = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
+export const bytes = (request: RequestInput, options?: RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.bytes, options))
 
 /**
@@ -260,7 +334,7 @@ export interface ResponseHead {
  *
  * @since 0.1.0
  */
-export const discard = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
+export const discard = (request: RequestInput, options?: RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
   Effect.flatMap(Client, (client) =>
     client.execute(
       request,
@@ -277,7 +351,7 @@ export const discard = (request: RequestInput, options?: internal.RequestOptions
  */
 export const stream = (
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Stream.Stream<Uint8Array, HttpError, Client> =>
   Stream.unwrapScoped(Effect.map(open(request, options), (response) => response.stream))
 
@@ -289,8 +363,8 @@ export const stream = (
  */
 export const open = (
   request: RequestInput,
-  options?: internal.RequestOptions
-): Effect.Effect<internal.Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
+  options?: RequestOptions
+): Effect.Effect<Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
 
 /**
  * Sends the request and hands the response to `use`; the body is released when `use`
@@ -301,6 +375,6 @@ export const open = (
  */
 export const withResponse = <A, E, R>(
   request: RequestInput,
-  use: (response: internal.Response) => Effect.Effect<A, E, R>,
-  options?: internal.RequestOptions
+  use: (response: Response) => Effect.Effect<A, E, R>,
+  options?: RequestOptions
 ): Effect.Effect<A, E | HttpError, Client | R> => Effect.flatMap(Client, (client) => client.execute(request, use, options))

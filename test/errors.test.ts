@@ -10,7 +10,7 @@ import {
   StatusError,
   TypeId
 } from "../src/Errors.js"
-import { parseRetryAfter } from "../src/internal/client/client.js"
+import { parseRetryAfter } from "../src/internal/client/response.js"
 
 const statusError = (status: number) =>
   new StatusError({ status, method: "GET", url: "http://h/", retryAfter: Option.none(), bodySnippet: "", headers: {} })

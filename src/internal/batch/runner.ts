@@ -20,12 +20,13 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
-import { type ClientService, type RequestOptions, type Response, within } from "../client/client.js"
+import type { ClientService, RequestOptions, Response } from "../../Client.js"
+import { within } from "../client/deadline.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
 import { redactUrl } from "../redact.js"
 import { hostOf } from "../url.js"
-import type { RequestInput } from "../client/request.js"
+import type { RequestInput } from "../../Client.js"
 
 /**
  * What the default handler returns: the status and the number of body bytes read.
