@@ -160,13 +160,11 @@ const resolvePlan = (
       force: options.force ?? false,
       requestOptions: {
         deadline: options.deadline ?? "none",
-        // The body's idle timeout is enforced by the download (one watchdog, not a timer per chunk).
-        idleTimeout: "none",
+        idleTimeout: idleTimeoutMs === undefined ? "none" : Duration.millis(idleTimeoutMs),
         headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
         retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
       },
-      idleTimeoutMs,
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
       progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
       onProgress

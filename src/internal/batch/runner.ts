@@ -21,7 +21,7 @@ import * as Stream from "effect/Stream"
 import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
-import { within } from "../client/deadline.js"
+import { timerFor, within } from "../transport/timer.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
 import { redactUrl } from "../redact.js"
@@ -230,6 +230,7 @@ export const makeRunner = <I, A, E, R>(
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
     const scope = yield* Effect.scope
     const clock: Clock.Clock = yield* Effect.clock
+    const timer = timerFor(clock)
     // Sub-millisecond timing: under the live clock read its monotonic source directly (a bigint
     // read per item costs more than it measures); under any other clock (a TestClock) its millis.
     const now: () => number = isLiveClock(clock)
@@ -354,7 +355,7 @@ export const makeRunner = <I, A, E, R>(
         if (itemMs === undefined) return plan
         // The retry plan, backoff included, ends with the item's deadline.
         const left = remainingMs(state)
-        return left <= 0 ? Effect.fail(first) : within(plan, left, itemTimeout(input, method))
+        return left <= 0 ? Effect.fail(first) : within(plan, left, itemTimeout(input, method), timer)
       })
     }
 

@@ -8,25 +8,20 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { BodyTooLargeError, type HttpError, NetworkError, RedirectError } from "../../Errors.js"
 import type { BodySource, Transport, TransportResponse } from "../transport/transport.js"
-import { type Attempt, bounded, boundFor } from "./deadline.js"
+import { type Attempt, boundFor } from "./deadline.js"
 import { nextHop, redirectStatuses } from "./redirect.js"
 import type { PreparedRequest } from "./request.js"
 import type { Acquired } from "./response.js"
 
 /** Sends one request, bounded by the headers timeout and the deadline. */
-export const sendBounded = (
+const sendBounded = (
   transport: Transport,
   attempt: Attempt,
   received: (response: TransportResponse) => void
 ): Effect.Effect<TransportResponse, NetworkError> => {
-  const request = attempt.request
-  const armed = transport.sendWithin
-  return bounded(
-    attempt,
-    boundFor(attempt, attempt.settings.headersTimeoutMs, "headers"),
-    () => transport.send(request, received),
-    armed === undefined ? undefined : (timeout) => armed(request, timeout, received)
-  )
+  const bound = boundFor(attempt, attempt.settings.headersTimeoutMs, "headers")
+  if (bound !== undefined && bound.ms <= 0) return Effect.fail(bound.error())
+  return transport.send(attempt.request, bound, received)
 }
 
 /**

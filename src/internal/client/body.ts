@@ -9,18 +9,16 @@ import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { BodyTooLargeError, type NetworkError } from "../../Errors.js"
 import type { BodySource } from "../transport/transport.js"
-import { type Attempt, bounded, boundFor } from "./deadline.js"
+import { type Attempt, boundFor } from "./deadline.js"
 
 export const snippetBytes = 1024
 
 /** Waits for more of the body, bounded by the idle timeout and the deadline. */
-export const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> =>
-  bounded(
-    attempt,
-    boundFor(attempt, attempt.settings.idleTimeoutMs, "body"),
-    () => body.wait,
-    body.waitWithin === undefined ? undefined : (timeout) => body.waitWithin!(timeout)
-  )
+const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> => {
+  const bound = boundFor(attempt, attempt.settings.idleTimeoutMs, "body")
+  if (bound !== undefined && bound.ms <= 0) return Effect.fail(bound.error())
+  return body.wait(bound)
+}
 
 /** The body exceeded `limit` bytes. */
 export const tooLarge = (attempt: Attempt, body: BodySource, limit: number): BodyTooLargeError =>

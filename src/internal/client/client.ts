@@ -10,7 +10,7 @@ import type * as Scope from "effect/Scope"
 import type { ClientService, RequestInput, RequestOptions, Response } from "../../Client.js"
 import type { HttpError, InvalidUrlError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
-import { isLiveClock } from "../liveClock.js"
+import { timerFor } from "../transport/timer.js"
 import type { Transport } from "../transport/transport.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
 import type { Attempt } from "./deadline.js"
@@ -39,7 +39,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return f({ clock, request, settings, deadlineAt, live: isLiveClock(clock) })
+      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock) })
     })
 
   const attemptOnce = <A, E, R>(

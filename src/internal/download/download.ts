@@ -8,7 +8,6 @@
  * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -50,8 +49,6 @@ export interface Plan {
   readonly resume: boolean
   readonly force: boolean
   readonly requestOptions: RequestOptions
-  /** Longest gap between body chunks (enforced by the download itself, see `makeIdleWatch`). */
-  readonly idleTimeoutMs: number | undefined
   readonly retry: Retry.RetryPolicy
   readonly progressIntervalMs: number
   readonly onProgress: ((progress: Progress) => void) | undefined
@@ -153,37 +150,6 @@ const parseContentRange = (value: string | undefined) => {
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
 
-/**
- * The idle timeout of a body, as one watchdog on the Effect clock: it sleeps until `idleMs`
- * after the last chunk, and fails only if no chunk came meanwhile. The client's own idle
- * timeout arms and clears a timer around every wait, which for a download (thousands of
- * chunk waits per second) costs more CPU than the rest of the read path; this costs one sleep
- * per idle period. Time spent waiting for the disk does not count as idle.
- */
-const makeIdleWatch = (clock: Clock.Clock, idleMs: number | undefined, url: string) => {
-  let last = clock.unsafeCurrentTimeMillis()
-  let pausedSince: number | undefined
-  const watch: Effect.Effect<never, NetworkError> = idleMs === undefined ? Effect.never : Effect.suspend(function loop(): Effect.Effect<never, NetworkError> {
-    const now = clock.unsafeCurrentTimeMillis()
-    const due = (pausedSince === undefined ? last : now) + idleMs
-    if (now >= due) return Effect.fail(new NetworkError({ reason: "Timeout", phase: "body", method: "GET", url }))
-    return Effect.zipRight(Effect.sleep(due - now), Effect.suspend(loop))
-  })
-  return {
-    watch,
-    touch: () => void (last = clock.unsafeCurrentTimeMillis()),
-    /** Runs `effect` (a disk wait) with the watch paused. */
-    paused: <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        pausedSince = clock.unsafeCurrentTimeMillis()
-        return Effect.ensuring(effect, Effect.sync(() => {
-          pausedSince = undefined
-          last = clock.unsafeCurrentTimeMillis()
-        }))
-      })
-  }
-}
-
 /** Received bytes allowed to wait for the disk while a write is in flight. */
 const maxQueuedBytes = 4 * 1024 * 1024
 
@@ -206,7 +172,6 @@ const attempt = (
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
-    const clock = yield* Effect.clock
     yield* Fs.mkdirp(path.dirname(plan.part))
     const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
     let hash: Hash = createHash(plan.algorithm)
@@ -275,9 +240,7 @@ const attempt = (
       written = received
       queued = []
     }
-    const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
     const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
-      idle.touch()
       if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
       hash.update(chunk)
       queued.push(chunk)
@@ -286,7 +249,7 @@ const attempt = (
       if (writer.busy()) {
         // Keep receiving while the disk catches up, up to a bound; then wait for it.
         if (received - written < maxQueuedBytes) return undefined
-        return Effect.map(idle.paused(writer.flush), startWrite)
+        return Effect.map(writer.flush, startWrite)
       }
       // The common case, the disk is idle: start the next write right away (no Effect needed).
       const failed = writer.takeError()
@@ -299,7 +262,9 @@ const attempt = (
       startWrite()
       return writer.flush
     })
-    yield* Effect.raceFirst(forEachChunk(response, onChunk), idle.watch).pipe(
+    // Each wait for the next chunk is bounded by the client's idle timeout; time spent waiting
+    // for the disk is not a wait for the network, so it never counts as idle.
+    yield* forEachChunk(response, onChunk).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )

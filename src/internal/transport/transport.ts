@@ -3,10 +3,13 @@
  *
  * The client's logic (deadlines, retries, redirects, status checks, body scoping) sits above
  * this interface, so the real undici transport and the virtual-time test transport run the
- * same code path.
+ * same code path. Each wait (for the headers, for more of the body) takes the client's
+ * {@link Timeout}, armed on the timer source of the fiber's clock: the transports differ in
+ * how they carry bytes, never in how a deadline fires.
  */
 import type * as Effect from "effect/Effect"
 import type { NetworkError } from "../../Errors.js"
+import type { Timer } from "./timer.js"
 
 /** Request body forms the transport can send. Only the first two can be replayed. */
 export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
@@ -34,14 +37,11 @@ export interface BodySource {
    * yet (call `wait`). After a transport error it returns `undefined` and `wait` fails.
    */
   readonly poll: () => Uint8Array | null | undefined
-  /** Resolves when `poll` has something new to say; fails with the transport error. Interruptible. */
-  readonly wait: Effect.Effect<void, NetworkError>
   /**
-   * Optional fast path: `wait` bounded by a timer the transport arms itself. The client uses
-   * it only when the fiber's clock is the live one; under any other clock (a `TestClock`)
-   * it bounds `wait` with `Effect.timeoutFail` instead. Must behave exactly like that.
+   * Resolves when `poll` has something new to say; fails with the transport error, or with
+   * `timeout.error()` when the timeout fires first. Interruptible.
    */
-  readonly waitWithin?: (timeout: Timeout) => Effect.Effect<void, NetworkError>
+  readonly wait: (timeout: Timeout | undefined) => Effect.Effect<void, NetworkError>
   /**
    * Ends the body's life. With `abort: false`, a small unread remainder (at most
    * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
@@ -65,24 +65,23 @@ export interface TransportResponse {
  * short by an interruption, so no connection is ever orphaned.
  */
 export interface Transport {
-  readonly send: (request: TransportRequest, received?: (response: TransportResponse) => void) => Effect.Effect<TransportResponse, NetworkError>
-  /** Optional fast path: `send` bounded by a transport-armed timer (see `BodySource.waitWithin`). */
-  readonly sendWithin?: (
+  /** `timeout`, when given, bounds the wait for the headers (see {@link Timeout}). */
+  readonly send: (
     request: TransportRequest,
-    timeout: Timeout,
+    timeout: Timeout | undefined,
     received?: (response: TransportResponse) => void
   ) => Effect.Effect<TransportResponse, NetworkError>
 }
 
 /**
- * A deadline for one wait, for transports that arm timers themselves: after `ms` the wait
- * fails with `error()` and the request is aborted, exactly as if the fiber was interrupted
- * by `Effect.timeoutFail`. It exists because a fiber race per request costs more than the
- * request itself on a fast local network.
+ * The bound on one wait, decided by the client (`client/deadline.ts`): when `timer` fires
+ * after `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
+ * request is aborted, exactly as if the waiting fiber had been interrupted.
  */
 export interface Timeout {
   readonly ms: number
   readonly error: () => NetworkError
+  readonly timer: Timer
 }
 
 /** Unread bodies up to this size are drained on release so the connection returns to the pool. */
