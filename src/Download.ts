@@ -20,23 +20,91 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { Client } from "./Client.js"
-import { redactUrl } from "./Errors.js"
+import { type HttpError, redactUrl } from "./Errors.js"
 import * as internal from "./internal/download/download.js"
-import { FileSystemError } from "./internal/download/errors.js"
-import type { Checksum, HashAlgorithm } from "./internal/download/hash.js"
+import { type ChecksumMismatch, type DestinationExists, FileSystemError, type FileTooLarge } from "./internal/download/errors.js"
 import * as Hash from "./internal/download/hash.js"
-import type { Progress } from "./internal/download/progress.js"
 import * as FileName from "./internal/download/fileName.js"
 import { PlainGet } from "./internal/client/request.js"
 import { millisOr } from "./internal/duration.js"
+import { internalsOf } from "./internal/client/client.js"
 import { hostOf, hrefOf } from "./internal/url.js"
 import * as Retry from "./Retry.js"
 
-export type { DownloadError, DownloadResult } from "./internal/download/download.js"
 export { ChecksumMismatch, DestinationExists, FileSystemError, FileTooLarge } from "./internal/download/errors.js"
 export type { FileSystemReason } from "./internal/download/errors.js"
-export type { Checksum, HashAlgorithm } from "./internal/download/hash.js"
-export type { Progress } from "./internal/download/progress.js"
+
+/**
+ * Digest algorithms a download can compute and verify.
+ *
+ * @since 0.1.0
+ */
+export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
+
+/**
+ * An expected digest: algorithm plus lower-case hex.
+ *
+ * @since 0.1.0
+ */
+export interface Checksum {
+  readonly algorithm: HashAlgorithm
+  readonly hex: string
+}
+
+/**
+ * Every way a download can fail.
+ *
+ * @since 0.1.0
+ */
+export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
+
+/**
+ * What a finished download reports.
+ *
+ * @since 0.1.0
+ */
+export interface DownloadResult {
+  /** The URL (redacted). */
+  readonly url: string
+  /** The absolute path of the file. */
+  readonly path: string
+  /** Its size in bytes. */
+  readonly size: number
+  /** Its digest, computed while it streamed (or while checking an existing file). */
+  readonly checksum: Checksum
+  /** An expected checksum was given and matched. */
+  readonly verified: boolean
+  /** The destination already had the expected content: nothing was fetched. */
+  readonly skipped: boolean
+  /** Bytes reused from a `.part` file left by an earlier attempt. */
+  readonly resumedFrom: number
+  /** Body bytes received by this call. */
+  readonly transferred: number
+}
+
+/**
+ * One progress report.
+ *
+ * @since 0.1.0
+ */
+export interface Progress {
+  /** The URL (redacted). */
+  readonly url: string
+  /** Where the file will end up. */
+  readonly path: string
+  /** Bytes in the file so far, resumed bytes included. */
+  readonly bytes: number
+  /** The full size, when the server announced it. */
+  readonly total: number | undefined
+  /** Bytes that were already in a `.part` file from an earlier attempt. */
+  readonly resumedFrom: number
+  /** Bytes per second over the last couple of seconds (0 until there is a sample). */
+  readonly rate: number
+  /** Milliseconds since this transfer started. */
+  readonly elapsedMs: number
+  /** The last report of this download: the body is complete. */
+  readonly done: boolean
+}
 
 /**
  * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
@@ -138,7 +206,8 @@ const resolvePlan = (
   onProgress: ((progress: Progress) => void) | undefined
 ): Effect.Effect<internal.Plan, never, Client> =>
   Effect.map(Client, (client) => {
-    const idleTimeoutMs = millisOr(options.idleTimeout, client.config.idleTimeoutMs)
+    const { config } = internalsOf(client)
+    const idleTimeoutMs = millisOr(options.idleTimeout, config.idleTimeoutMs)
     let expected: Checksum | undefined
     if (options.checksum !== undefined) {
       const parsed = typeof options.checksum === "string" ? Hash.parseChecksum(options.checksum) : options.checksum
@@ -165,7 +234,7 @@ const resolvePlan = (
         retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
       },
-      retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
+      retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, config.retry),
       progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
       onProgress
     }
@@ -185,7 +254,7 @@ const inside = (dir: string, name: string): Effect.Effect<string, FileSystemErro
 }
 
 /** A plan whose destination is known: preflight, stage, finalize. */
-const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<internal.DownloadResult, internal.DownloadError, Client> =>
+const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<DownloadResult, DownloadError, Client> =>
   Effect.flatMap(internal.preflight(plan, dest), (existing) =>
     Option.isSome(existing)
       ? Effect.succeed(existing.value)
@@ -200,7 +269,7 @@ const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<internal.Dow
  *
  * @since 0.1.0
  */
-export const file = (url: Url, options: FileOptions): Effect.Effect<internal.DownloadResult, internal.DownloadError, Client> =>
+export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResult, DownloadError, Client> =>
   Effect.suspend(() => {
     const href = hrefOf(url)
     let dest: string | undefined
@@ -234,7 +303,7 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<internal.Dow
  */
 export type DownloadEvent =
   | { readonly _tag: "Progress"; readonly progress: Progress }
-  | { readonly _tag: "Done"; readonly result: internal.DownloadResult }
+  | { readonly _tag: "Done"; readonly result: DownloadResult }
 
 /**
  * {@link file} as a stream of events: progress reports (bytes so far, total when known,
@@ -243,11 +312,11 @@ export type DownloadEvent =
  *
  * @since 0.1.0
  */
-export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, internal.DownloadError, Client> =>
+export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, DownloadError, Client> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
       const queue = yield* Effect.acquireRelease(
-        Queue.unbounded<Exit.Exit<DownloadEvent, Option.Option<internal.DownloadError>>>(),
+        Queue.unbounded<Exit.Exit<DownloadEvent, Option.Option<DownloadError>>>(),
         Queue.shutdown
       )
       const onProgress = (progress: Progress) => queue.unsafeOffer(Exit.succeed({ _tag: "Progress", progress }))
@@ -283,8 +352,8 @@ export type Item = Url | {
  * @since 0.1.0
  */
 export type Outcome =
-  | { readonly _tag: "Success"; readonly index: number; readonly item: Item; readonly url: string; readonly value: internal.DownloadResult }
-  | { readonly _tag: "Failure"; readonly index: number; readonly item: Item; readonly url: string; readonly error: internal.DownloadError }
+  | { readonly _tag: "Success"; readonly index: number; readonly item: Item; readonly url: string; readonly value: DownloadResult }
+  | { readonly _tag: "Failure"; readonly index: number; readonly item: Item; readonly url: string; readonly error: DownloadError }
 
 /**
  * Options of {@link many}.
@@ -356,11 +425,11 @@ export const many = (
 
     /** Done: a result. Staged: complete in its `.part`, waiting for its server-given name. */
     type Step =
-      | { readonly _tag: "Done"; readonly result: internal.DownloadResult }
+      | { readonly _tag: "Done"; readonly result: DownloadResult }
       | { readonly _tag: "Staged"; readonly plan: internal.Plan; readonly staged: internal.Staged }
 
     const onProgress = options.onProgress
-    const transfer = (p: (typeof prepared)[number]): Effect.Effect<Step, internal.DownloadError, Client> =>
+    const transfer = (p: (typeof prepared)[number]): Effect.Effect<Step, DownloadError, Client> =>
       Effect.gen(function*() {
         const dest = p.final === undefined ? undefined : yield* inside(dir, p.final)
         const target = { dest, dir, part: partPath(dir, p.partName) }
@@ -374,12 +443,12 @@ export const many = (
         return { _tag: "Staged", plan, staged: yield* internal.stage(plan) } as const
       })
 
-    const toOutcome = (p: (typeof prepared)[number], result: Either.Either<internal.DownloadResult, internal.DownloadError>): Outcome =>
+    const toOutcome = (p: (typeof prepared)[number], result: Either.Either<DownloadResult, DownloadError>): Outcome =>
       Either.isRight(result)
         ? { _tag: "Success", index: p.index, item: p.item, url: p.url, value: result.right }
         : { _tag: "Failure", index: p.index, item: p.item, url: p.url, error: result.left }
 
-    const steps = yield* Effect.forEach(prepared, () => Deferred.make<Either.Either<Step, internal.DownloadError>>())
+    const steps = yield* Effect.forEach(prepared, () => Deferred.make<Either.Either<Step, DownloadError>>())
     const transfers = Effect.forEach(
       prepared,
       (p) =>

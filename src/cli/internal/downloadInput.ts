@@ -3,7 +3,7 @@
  * `sha256sum`-style checksum file, and the human-friendly sizes and durations of its flags.
  * Pure functions, so every rule is unit-tested without a process.
  */
-import type { Checksum } from "../../internal/download/hash.js"
+import type { Checksum } from "../../Download.js"
 import { algorithmForLength, parseChecksum } from "../../internal/download/hash.js"
 import * as FileName from "../../internal/download/fileName.js"
 

@@ -21,105 +21,14 @@ import * as Stream from "effect/Stream"
 import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
+import { internalsOf } from "../client/client.js"
 import { timerFor, within } from "../transport/timer.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
 import { redactUrl } from "../redact.js"
 import { hostOf } from "../url.js"
+import type { Fetched, Options, Outcome, RateLimit } from "../../Batch.js"
 import type { RequestInput } from "../../Client.js"
-
-/**
- * What the default handler returns: the status and the number of body bytes read.
- *
- * @since 0.1.0
- */
-export interface Fetched {
-  readonly status: number
-  readonly bytes: number
-}
-
-/**
- * A rate limit: request starts per second, or Effect `RateLimiter` options for full control
- * (`{ limit, interval, algorithm }`).
- *
- * A plain number `n` is enforced exactly on average and smoothly: at most ~n/10 starts per
- * ~100 ms window (fixed-window algorithm), one start every 1/n s below 10 per second.
- *
- * @since 0.1.0
- */
-export type RateLimit = number | RateLimiter.RateLimiter.Options
-
-/**
- * How a batch runs. Every field is optional.
- *
- * @since 0.1.0
- */
-export interface Options<I, A, E, R> {
-  /** Items in progress at once (default 16). An item waiting for a host permit holds its slot. */
-  readonly concurrency?: number | undefined
-  /** Requests in flight at once to one host (`host:port`), hedges and retries included. */
-  readonly perHost?: number | undefined
-  /** Request starts per second across the batch (retries and hedges count). */
-  readonly rate?: RateLimit | undefined
-  /** Request starts per second to one host. */
-  readonly perHostRate?: RateLimit | undefined
-  /**
-   * Deadline of each item, counted from its first request: its attempts, the waits between
-   * retries and any hedge, together. When it passes the item fails with a `NetworkError`
-   * (`reason: "Timeout"`, `phase: "deadline"`) and its requests are aborted. `"none"` turns
-   * off the client's per-attempt deadline too. (`requestOptions.deadline` bounds each attempt.)
-   */
-  readonly itemDeadline?: Duration.DurationInput | "none" | undefined
-  /**
-   * Deadline of the whole batch. When it passes, every in-flight request is interrupted;
-   * see each mode for what it returns.
-   */
-  readonly batchDeadline?: Duration.DurationInput | undefined
-  /**
-   * Hedging, for idempotent requests only (GET, HEAD, PUT, DELETE, OPTIONS, or with an
-   * `Idempotency-Key`): when an attempt has not finished after this delay, a second one is
-   * sent; the first to succeed wins and the other is interrupted (its socket aborted). If one
-   * fails the other is awaited; if both fail, the first attempt's error is kept. An attempt
-   * that fails before the delay is not hedged (retries are the retry policy's job).
-   */
-  readonly hedge?: Duration.DurationInput | undefined
-  /** Further per-request options (`accept`, `retry`, `headersTimeout`, `maxBodyBytes`, …). */
-  readonly requestOptions?: RequestOptions | undefined
-  /** The request for an item; needed when items are not request inputs themselves. */
-  readonly toRequest?: ((item: I) => RequestInput) | undefined
-  /**
-   * What to do with each response (it may run more than once: retries and hedges). The body
-   * is released when it returns. Default: read and discard the body, returning
-   * {@link Fetched}.
-   */
-  readonly handle?: ((response: Response, item: I) => Effect.Effect<A, E, R>) | undefined
-}
-
-/**
- * What became of one item.
- *
- * @since 0.1.0
- */
-export interface Outcome<I, A, E> {
-  /** Position of the item in the input. */
-  readonly index: number
-  readonly item: I
-  /** The handler's value, or the item's own typed error. */
-  readonly result: Either.Either<A, E | HttpError | BatchDeadlineError>
-  /** Status of the last response received (a success or a `StatusError`), if any. */
-  readonly status: number | undefined
-  /**
-   * Body bytes: counted as read by the default handler; with a custom handler, the
-   * `Content-Length` the server announced (0 when it announced none).
-   */
-  readonly bytes: number
-  /** When the item's first request was sent, in ms since the batch started (Clock time). */
-  readonly startMs: number
-  /** From the first request sent to the outcome, in ms: retries, backoff and hedges included. */
-  readonly durationMs: number
-  /** Requests sent for this item: retries and hedges included; 0 if it was never sent. */
-  readonly attempts: number
-}
 
 /** Mutable per-item record, one allocation per item. */
 interface ItemState {
@@ -245,8 +154,8 @@ export const makeRunner = <I, A, E, R>(
     const retryPolicy = base.retry === false
       ? Retry.none
       : base.retry === undefined
-      ? client.config.retry
-      : Retry.policy(base.retry, client.config.retry)
+      ? internalsOf(client).config.retry
+      : Retry.policy(base.retry, internalsOf(client).config.retry)
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
     const itemMs = millisOr(options.itemDeadline, undefined)
     const attemptMs = millisOr(base.deadline, undefined)

@@ -9,7 +9,7 @@ import * as Stream from "effect/Stream"
 import type { RequestInput } from "../../Client.js"
 import { InvalidUrlError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
-import type { TransportBody, TransportRequest } from "../transport/transport.js"
+import type { TransportBody, TransportRequest } from "../../Client.js"
 
 
 /** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */
