@@ -29,6 +29,7 @@ import * as Stream from "effect/Stream"
 import { Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
 import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/batch/runner.js"
+import { runAll } from "./internal/batch/runAll.js"
 import { pool } from "./internal/batch/stream.js"
 
 export { BatchDeadlineError } from "./Errors.js"
@@ -228,7 +229,7 @@ export const settle: {
       const runner = yield* internal.makeRunner(client, options, options.batchDeadline !== undefined)
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const slots: Array<Outcome<I, A, E>> = new Array(items.length)
-      const work = internal.runAll(items, runner.concurrency, (item, index) =>
+      const work = runAll(items, runner.concurrency, (item, index) =>
         Effect.map(runner.outcome(item, index), (outcome) => {
           slots[index] = outcome
         }))
@@ -270,7 +271,7 @@ export const failFast: {
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const values: Array<A> = new Array(items.length)
       const work = Effect.as(
-        internal.runAll(items, runner.concurrency, (item, index) =>
+        runAll(items, runner.concurrency, (item, index) =>
           Effect.map(runner.value(item, index), (value) => {
             values[index] = value
           })),

@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
@@ -20,15 +19,14 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { Client } from "./Client.js"
-import { type HttpError, redactUrl } from "./Errors.js"
+import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/download/download.js"
 import { type ChecksumMismatch, type DestinationExists, FileSystemError, type FileTooLarge } from "./internal/download/errors.js"
 import * as Hash from "./internal/download/hash.js"
 import * as FileName from "./internal/download/fileName.js"
-import { PlainGet } from "./internal/client/request.js"
-import { millisOr } from "./internal/duration.js"
-import { internalsOf } from "./internal/client/client.js"
-import { hostOf, hrefOf } from "./internal/url.js"
+import * as Many from "./internal/download/many.js"
+import * as Plan from "./internal/download/plan.js"
+import { hrefOf } from "./internal/url.js"
 import * as Retry from "./Retry.js"
 
 export { ChecksumMismatch, DestinationExists, FileSystemError, FileTooLarge } from "./internal/download/errors.js"
@@ -199,67 +197,6 @@ export type FileOptions = Options & (
 export type Url = string | URL
 
 
-const resolvePlan = (
-  url: Url,
-  options: Options,
-  target: { readonly dest: string | undefined; readonly dir: string; readonly part: string },
-  onProgress: ((progress: Progress) => void) | undefined
-): Effect.Effect<internal.Plan, never, Client> =>
-  Effect.map(Client, (client) => {
-    const { config } = internalsOf(client)
-    const idleTimeoutMs = millisOr(options.idleTimeout, config.idleTimeoutMs)
-    let expected: Checksum | undefined
-    if (options.checksum !== undefined) {
-      const parsed = typeof options.checksum === "string" ? Hash.parseChecksum(options.checksum) : options.checksum
-      if (typeof parsed === "string") throw new TypeError(`volley: ${parsed}`)
-      expected = { algorithm: parsed.algorithm, hex: parsed.hex.toLowerCase() }
-    }
-    const href = hrefOf(url)
-    const plan: internal.Plan = {
-      request: new PlainGet(href, options.headers),
-      url: href,
-      redactedUrl: redactUrl(href),
-      dest: target.dest,
-      dir: target.dir,
-      part: target.part,
-      expected,
-      algorithm: expected?.algorithm ?? options.algorithm ?? "sha256",
-      maxBytes: options.maxBytes,
-      resume: options.resume ?? true,
-      force: options.force ?? false,
-      requestOptions: {
-        deadline: options.deadline ?? "none",
-        idleTimeout: idleTimeoutMs === undefined ? "none" : Duration.millis(idleTimeoutMs),
-        headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
-        retry: false, // retried around the whole transfer instead, so a retry resumes
-        maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
-      },
-      retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, config.retry),
-      progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
-      onProgress
-    }
-    return plan
-  })
-
-/** A download named `name` is staged in `<name>.part` (with its `.part.meta`) beside it. */
-const partSuffix = ".part"
-const partPath = (dir: string, name: string): string => path.join(dir, name + partSuffix)
-
-const outside = (dir: string, name: string) =>
-  new FileSystemError({ reason: "PermissionDenied", operation: "resolve", path: path.join(dir, name), code: "EOUTSIDE" })
-
-const inside = (dir: string, name: string): Effect.Effect<string, FileSystemError> => {
-  const full = FileName.resolveInside(dir, name)
-  return full === undefined ? Effect.fail(outside(dir, name)) : Effect.succeed(full)
-}
-
-/** A plan whose destination is known: preflight, stage, finalize. */
-const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<DownloadResult, DownloadError, Client> =>
-  Effect.flatMap(internal.preflight(plan, dest), (existing) =>
-    Option.isSome(existing)
-      ? Effect.succeed(existing.value)
-      : Effect.flatMap(internal.stage(plan), (staged) => internal.finalize(plan, staged, dest)))
-
 /**
  * Downloads one URL to a file: streamed to `<dest>.part` in constant memory, hashed on the
  * way, verified against `checksum` when given, fsynced and renamed into place. Resumes a
@@ -283,17 +220,17 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResu
       dir = path.resolve(options.dir)
       const name = options.name !== undefined ? FileName.sanitize(options.name) : FileName.fromUrl(href)
       const full = FileName.resolveInside(dir, name)
-      if (full === undefined) return Effect.fail(outside(dir, name))
+      if (full === undefined) return Effect.fail(Plan.outside(dir, name))
       partName = name
       dest = options.name === undefined && options.nameFrom === "content-disposition" ? undefined : full
     }
     const known = dest
-    const target = { dest, dir, part: partPath(dir, partName) }
-    return Effect.flatMap(resolvePlan(url, options, target, options.onProgress), (plan) =>
+    const target = { dest, dir, name: partName }
+    return Effect.flatMap(Plan.resolve(url, options, target, options.onProgress), (plan) =>
       known !== undefined
-        ? runKnown(plan, known)
+        ? Plan.runKnown(plan, known)
         : Effect.flatMap(internal.stage(plan), (staged) =>
-          Effect.flatMap(inside(dir, staged.suggestedName ?? FileName.fromUrl(href)), (dest) => internal.finalize(plan, staged, dest))))
+          Effect.flatMap(Plan.inside(dir, staged.suggestedName ?? FileName.fromUrl(href)), (dest) => internal.finalize(plan, staged, dest))))
   })
 
 /**
@@ -390,93 +327,5 @@ export interface ManyOptions extends Options {
  *
  * @since 0.1.0
  */
-export const many = (
-  items: Iterable<Item>,
-  options: ManyOptions
-): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>
-  Effect.gen(function*() {
-    const dir = path.resolve(options.dir)
-    const fromServer = options.nameFrom === "content-disposition"
-    // One allocator for staging and final names, each claim taking its side files too: a
-    // file named `x.part` must not be another download's staging file.
-    const names = FileName.makeAllocator([partSuffix, internal.metaPath(partSuffix)])
-    const perHost = Math.max(1, options.perHost ?? 2)
-    const hosts = new Map<string, Effect.Semaphore>()
-    const semaphoreFor = (host: string): Effect.Semaphore => {
-      let semaphore = hosts.get(host)
-      if (semaphore === undefined) {
-        semaphore = Effect.unsafeMakeSemaphore(perHost)
-        hosts.set(host, semaphore)
-      }
-      return semaphore
-    }
-
-    // Claimed before anything runs, so names follow input order.
-    const prepared = Array.from(items, (item, index) => {
-      const input = typeof item === "string" || item instanceof URL ? { url: item } : item
-      const href = hrefOf(input.url)
-      const explicit = "name" in input && input.name !== undefined ? FileName.sanitize(input.name) : undefined
-      const base = explicit ?? FileName.fromUrl(href)
-      const final = fromServer && explicit === undefined ? undefined : names.claim(base)
-      const partName = final ?? names.claim(base)
-      const checksum = "checksum" in input && input.checksum !== undefined ? input.checksum : options.checksum
-      return { index, item, href, url: redactUrl(href), partName, final, checksum }
-    })
-
-    /** Done: a result. Staged: complete in its `.part`, waiting for its server-given name. */
-    type Step =
-      | { readonly _tag: "Done"; readonly result: DownloadResult }
-      | { readonly _tag: "Staged"; readonly plan: internal.Plan; readonly staged: internal.Staged }
-
-    const onProgress = options.onProgress
-    const transfer = (p: (typeof prepared)[number]): Effect.Effect<Step, DownloadError, Client> =>
-      Effect.gen(function*() {
-        const dest = p.final === undefined ? undefined : yield* inside(dir, p.final)
-        const target = { dest, dir, part: partPath(dir, p.partName) }
-        const plan = yield* resolvePlan(
-          p.href,
-          { ...options, checksum: p.checksum },
-          target,
-          onProgress === undefined ? undefined : (progress) => onProgress(p.index, progress)
-        )
-        if (dest !== undefined) return { _tag: "Done", result: yield* runKnown(plan, dest) } as const
-        return { _tag: "Staged", plan, staged: yield* internal.stage(plan) } as const
-      })
-
-    const toOutcome = (p: (typeof prepared)[number], result: Either.Either<DownloadResult, DownloadError>): Outcome =>
-      Either.isRight(result)
-        ? { _tag: "Success", index: p.index, item: p.item, url: p.url, value: result.right }
-        : { _tag: "Failure", index: p.index, item: p.item, url: p.url, error: result.left }
-
-    const steps = yield* Effect.forEach(prepared, () => Deferred.make<Either.Either<Step, DownloadError>>())
-    const transfers = Effect.forEach(
-      prepared,
-      (p) =>
-        semaphoreFor(hostOf(p.href) ?? "").withPermits(1)(
-          Effect.zipRight(Effect.sync(() => options.onStart?.(p.index, p.url)), Effect.either(transfer(p)))
-        ).pipe(
-          Effect.tap((step) => {
-            // Completion order for what is already final; server-named files report when renamed.
-            if (Either.isLeft(step)) options.onOutcome?.(toOutcome(p, Either.left(step.left)))
-            else if (step.right._tag === "Done") options.onOutcome?.(toOutcome(p, Either.right(step.right.result)))
-          }),
-          Effect.flatMap((step) => Deferred.succeed(steps[p.index]!, step))
-        ),
-      { concurrency: Math.max(1, options.concurrency ?? 4), discard: true }
-    )
-    // In input order: the outcome of each input, claiming server-given names as it goes.
-    const outcomes = Effect.forEach(prepared, (p) =>
-      Effect.gen(function*() {
-        const step = yield* Deferred.await(steps[p.index]!)
-        if (Either.isLeft(step)) return toOutcome(p, Either.left(step.left))
-        if (step.right._tag === "Done") return toOutcome(p, Either.right(step.right.result))
-        const { plan, staged } = step.right
-        const name = names.claim(staged.suggestedName ?? FileName.fromUrl(p.href))
-        const result = yield* Effect.either(Effect.flatMap(inside(dir, name), (dest) => internal.finalize(plan, staged, dest)))
-        const outcome = toOutcome(p, result)
-        options.onOutcome?.(outcome)
-        return outcome
-      }))
-    const [, result] = yield* Effect.all([transfers, outcomes], { concurrency: 2 })
-    return result
-  })
+export const many = (items: Iterable<Item>, options: ManyOptions): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>
+  Many.run(items, options)

@@ -40,6 +40,8 @@ export interface Plan {
   readonly dir: string
   /** `<name>.part` */
   readonly part: string
+  /** Where the file will end up, as progress reports show it: the destination, or its stand-in until the server names it. */
+  readonly shownPath: string
   readonly expected: Checksum | undefined
   readonly algorithm: HashAlgorithm
   readonly maxBytes: number | undefined
@@ -255,7 +257,7 @@ const attempt = (
  */
 export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
   Effect.flatMap(Effect.clock, (clock) => {
-    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.dest ?? plan.part.slice(0, -5), plan.onProgress)
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
     const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
       Effect.flatMap((staged) =>
         staged === restart
