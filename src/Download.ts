@@ -116,6 +116,35 @@ export const parseChecksum = (input: string): Either.Either<Checksum, string> =>
 }
 
 /**
+ * Formats a checksum as `algorithm:hex`, the form {@link parseChecksum} reads.
+ *
+ * @since 0.1.0
+ */
+export const formatChecksum: (checksum: Checksum) => string = Hash.formatChecksum
+
+/**
+ * The algorithm whose digest has this many hex digits (`sha256sum`-style files name none).
+ *
+ * @since 0.1.0
+ */
+export const algorithmForLength: (hexDigits: number) => HashAlgorithm | undefined = Hash.algorithmForLength
+
+/**
+ * The file name a download of `url` gets when none is given: its last path segment, sanitized.
+ *
+ * @since 0.1.0
+ */
+export const nameFromUrl: (url: string) => string = FileName.fromUrl
+
+/**
+ * A file name made safe to create inside the download folder (no separators, no `..`, no
+ * control characters, no reserved names), as every name a download is given is.
+ *
+ * @since 0.1.0
+ */
+export const sanitizeName: (name: string) => string = FileName.sanitize
+
+/**
  * Where the file name comes from when only a folder is given: the URL's last path segment
  * (default), or the server's `Content-Disposition` (falling back to the URL). Sanitized
  * either way.
