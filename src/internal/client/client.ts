@@ -2,8 +2,6 @@
  * The client's logic above the transport: deadlines, redirects, status checks, body reads
  * with limits, scoped release, retries. Shared by the real and the test transports.
  */
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
@@ -71,13 +69,9 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     return Effect.flatMap(prepare(input, config.userAgent), f)
   }
 
-  /**
-   * Starts an attempt: reads the fiber's clock. (`Effect.clockWith` takes two runtime steps
-   * where this takes one: kept for the clientSteps figure of `npm run bench`.)
-   */
+  /** Starts an attempt on the fiber's clock: its deadline and its timer source. */
   const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
-    Effect.withFiberRuntime<A, E, R>((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+    Effect.clockWith<A, E, R>((clock) => {
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
       return f({ clock, request, settings, deadlineAt, timer: timerFor(clock) })
     })

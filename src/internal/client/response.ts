@@ -25,19 +25,6 @@ export interface Acquired {
 
 
 /**
- * Reads a response's body chunk by chunk without a Stream (the download's hot path, where a
- * Stream pull per 64 KiB chunk cost more CPU than the rest of the read). Same rules as
- * `stream`: once per response, each wait bounded by the idle timeout and the deadline.
- */
-export const forEachChunk = <E>(
-  response: Response,
-  onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined
-): Effect.Effect<void, E | NetworkError | BodyTooLargeError> =>
-  response instanceof ScopedResponse
-    ? response.eachChunk(onChunk)
-    : Stream.runForEach(response.stream, (chunk) => onChunk(chunk) ?? Effect.void)
-
-/**
  * Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to the
  * Effect clock's now. Dates in the past mean "now".
  */
