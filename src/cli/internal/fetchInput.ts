@@ -8,7 +8,7 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import type * as Batch from "../../Batch.js"
 import { redactUrl } from "../../Errors.js"
-import type { RequestInput } from "../../internal/request.js"
+import type { RequestInput } from "../../Client.js"
 
 /** A request to run, with where it came from. */
 export interface FetchItem {

@@ -11,9 +11,12 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
-import type * as Testing from "../Testing.js"
-import { type BodySource, drainLimit, type Transport, type TransportBody, type TransportRequest, type TransportResponse } from "./transport.js"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
+import type * as Testing from "../../Testing.js"
+import { millisOr } from "../duration.js"
+import { within } from "./timer.js"
+import type { BodySource, Timeout, Transport, TransportBody, TransportRequest, TransportResponse } from "../../Client.js"
+import { drainLimit } from "./transport.js"
 
 type Params = Record<string, string>
 
@@ -213,11 +216,8 @@ type Entry = Mutable<Testing.RecordedRequest>
 const encoder = new TextEncoder()
 const decoder = new TextDecoder("utf-8")
 
-const toMs = (input: Duration.DurationInput | undefined): number => {
-  if (input === undefined) return 0
-  const ms = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(ms) && ms > 0 ? ms : 0
-}
+/** A latency or pause in ms: 0 when not given or not a positive, finite duration. */
+const toMs = (input: Duration.DurationInput | undefined): number => millisOr(input, 0) ?? 0
 
 interface RequestBody {
   readonly bytes: Uint8Array
@@ -419,7 +419,7 @@ const makeBody = (
         return undefined
     }
   }
-  const wait: Effect.Effect<void, NetworkError> = Effect.suspend(() => {
+  const arrival: Effect.Effect<void, NetworkError> = Effect.suspend(() => {
     if (error !== undefined) return Effect.fail(error)
     if (released || ended) return Effect.void
     const event = events[index]
@@ -453,6 +453,9 @@ const makeBody = (
     }
     finish(!abort && clean && remaining <= drainLimit ? "drained" : "aborted")
   }
+  // Bounded as every wait is: by the client's timeout, on the clock's timer source.
+  const wait = (timeout: Timeout | undefined): Effect.Effect<void, NetworkError> =>
+    timeout === undefined ? arrival : within(arrival, timeout.ms, timeout.error, timeout.timer)
   return { contentLength, poll, wait, release }
 }
 
@@ -558,11 +561,18 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
     return { status, headers, body: makeBody(entry, request, timeline(steps, at), contentLength, clock, recorder, sleepUntil) }
   }
 
-  const send = (request: TransportRequest, received?: (response: TransportResponse) => void): Effect.Effect<TransportResponse, NetworkError> =>
+  const send = (
+    request: TransportRequest,
+    timeout: Timeout | undefined,
+    received?: (response: TransportResponse) => void
+  ): Effect.Effect<TransportResponse, NetworkError> =>
+    timeout === undefined ? exchange(request, received) : within(exchange(request, received), timeout.ms, timeout.error, timeout.timer)
+
+  const exchange = (request: TransportRequest, received?: (response: TransportResponse) => void): Effect.Effect<TransportResponse, NetworkError> =>
     Effect.clockWith((clock) => {
       const entry = arrive(request, clock.unsafeCurrentTimeMillis())
       let answered = false
-      const exchange = Effect.gen(function*() {
+      const work = Effect.gen(function*() {
         const body = yield* readRequestBody(request, request.body)
         entry.body = body === undefined ? undefined : decoder.decode(body.bytes)
         entry.streamedBody = body?.streamed ?? false
@@ -600,7 +610,7 @@ export const make = (routes: Testing.Routes): Testing.TestTransportService => {
         received?.(response)
         return response
       })
-      return Effect.onInterrupt(exchange, () =>
+      return Effect.onInterrupt(work, () =>
         Effect.sync(() => {
           if (answered) return
           entry.interrupted = true

@@ -8,7 +8,6 @@
  * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as Cause from "effect/Cause"
-import type * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -16,19 +15,18 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createHash, type Hash } from "node:crypto"
 import * as path from "node:path"
-import { Client } from "../Client.js"
-import { type HttpError, NetworkError } from "../Errors.js"
-import * as Retry from "../Retry.js"
-import { forEachChunk, openPlain, type RequestOptions, type Response } from "./client.js"
-import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
-import * as Fs from "./downloadFs.js"
-import type { Checksum, HashAlgorithm } from "./downloadHash.js"
-import { makeTracker, type Progress, type Tracker } from "./downloadProgress.js"
+import { Client } from "../../Client.js"
+import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
+import { NetworkError } from "../../Errors.js"
+import * as Retry from "../../Retry.js"
+import type { RequestOptions, Response } from "../../Client.js"
+import { internalsOf } from "../client/client.js"
+import { forEachChunk } from "../client/hotPath.js"
+import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
+import * as Fs from "./fs.js"
+import { makeTracker, type Tracker } from "./progress.js"
 import * as FileName from "./fileName.js"
-import type { PlainGet } from "./request.js"
-
-/** Every way a download can fail. */
-export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
+import type { PlainGet } from "../client/request.js"
 
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
@@ -42,14 +40,14 @@ export interface Plan {
   readonly dir: string
   /** `<name>.part` */
   readonly part: string
+  /** Where the file will end up, as progress reports show it: the destination, or its stand-in until the server names it. */
+  readonly shownPath: string
   readonly expected: Checksum | undefined
   readonly algorithm: HashAlgorithm
   readonly maxBytes: number | undefined
   readonly resume: boolean
   readonly force: boolean
   readonly requestOptions: RequestOptions
-  /** Longest gap between body chunks (enforced by the download itself, see `makeIdleWatch`). */
-  readonly idleTimeoutMs: number | undefined
   readonly retry: Retry.RetryPolicy
   readonly progressIntervalMs: number
   readonly onProgress: ((progress: Progress) => void) | undefined
@@ -62,30 +60,6 @@ export interface Staged {
   /** The sanitized name from `Content-Disposition`, when the plan asked for one and the server sent it. */
   readonly suggestedName: string | undefined
   readonly resumedFrom: number
-  readonly transferred: number
-}
-
-/**
- * What a finished download reports.
- *
- * @since 0.1.0
- */
-export interface DownloadResult {
-  /** The URL (redacted). */
-  readonly url: string
-  /** The absolute path of the file. */
-  readonly path: string
-  /** Its size in bytes. */
-  readonly size: number
-  /** Its digest, computed while it streamed (or while checking an existing file). */
-  readonly checksum: Checksum
-  /** An expected checksum was given and matched. */
-  readonly verified: boolean
-  /** The destination already had the expected content: nothing was fetched. */
-  readonly skipped: boolean
-  /** Bytes reused from a `.part` file left by an earlier attempt. */
-  readonly resumedFrom: number
-  /** Body bytes received by this call. */
   readonly transferred: number
 }
 
@@ -151,42 +125,11 @@ const parseContentRange = (value: string | undefined) => {
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
 
-/**
- * The idle timeout of a body, as one watchdog on the Effect clock: it sleeps until `idleMs`
- * after the last chunk, and fails only if no chunk came meanwhile. The client's own idle
- * timeout arms and clears a timer around every wait, which for a download (thousands of
- * chunk waits per second) costs more CPU than the rest of the read path; this costs one sleep
- * per idle period. Time spent waiting for the disk does not count as idle.
- */
-const makeIdleWatch = (clock: Clock.Clock, idleMs: number | undefined, url: string) => {
-  let last = clock.unsafeCurrentTimeMillis()
-  let pausedSince: number | undefined
-  const watch: Effect.Effect<never, NetworkError> = idleMs === undefined ? Effect.never : Effect.suspend(function loop(): Effect.Effect<never, NetworkError> {
-    const now = clock.unsafeCurrentTimeMillis()
-    const due = (pausedSince === undefined ? last : now) + idleMs
-    if (now >= due) return Effect.fail(new NetworkError({ reason: "Timeout", phase: "body", method: "GET", url }))
-    return Effect.zipRight(Effect.sleep(due - now), Effect.suspend(loop))
-  })
-  return {
-    watch,
-    touch: () => void (last = clock.unsafeCurrentTimeMillis()),
-    /** Runs `effect` (a disk wait) with the watch paused. */
-    paused: <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        pausedSince = clock.unsafeCurrentTimeMillis()
-        return Effect.ensuring(effect, Effect.sync(() => {
-          pausedSince = undefined
-          last = clock.unsafeCurrentTimeMillis()
-        }))
-      })
-  }
-}
-
 /** Received bytes allowed to wait for the disk while a write is in flight. */
 const maxQueuedBytes = 4 * 1024 * 1024
 
 const isTooLarge = (exit: Exit.Exit<unknown, DownloadError>): boolean =>
-  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "FileTooLarge")
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof FileTooLarge)
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -204,7 +147,6 @@ const attempt = (
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
-    const clock = yield* Effect.clock
     yield* Fs.mkdirp(path.dirname(plan.part))
     const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
     let hash: Hash = createHash(plan.algorithm)
@@ -213,7 +155,7 @@ const attempt = (
     const request = state === undefined
       ? plan.request
       : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* openPlain(client, request, {
+    const response: Response = yield* internalsOf(client).open(request, {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     })
@@ -273,9 +215,7 @@ const attempt = (
       written = received
       queued = []
     }
-    const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
     const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
-      idle.touch()
       if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
       hash.update(chunk)
       queued.push(chunk)
@@ -284,7 +224,7 @@ const attempt = (
       if (writer.busy()) {
         // Keep receiving while the disk catches up, up to a bound; then wait for it.
         if (received - written < maxQueuedBytes) return undefined
-        return Effect.map(idle.paused(writer.flush), startWrite)
+        return Effect.map(writer.flush, startWrite)
       }
       // The common case, the disk is idle: start the next write right away (no Effect needed).
       const failed = writer.takeError()
@@ -297,7 +237,9 @@ const attempt = (
       startWrite()
       return writer.flush
     })
-    yield* Effect.raceFirst(forEachChunk(response, onChunk), idle.watch).pipe(
+    // Each wait for the next chunk is bounded by the client's idle timeout; time spent waiting
+    // for the disk is not a wait for the network, so it never counts as idle.
+    yield* forEachChunk(response, onChunk).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )
@@ -315,7 +257,7 @@ const attempt = (
  */
 export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
   Effect.flatMap(Effect.clock, (clock) => {
-    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.dest ?? plan.part.slice(0, -5), plan.onProgress)
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
     const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
       Effect.flatMap((staged) =>
         staged === restart
@@ -328,7 +270,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
       )
     )
     return Retry.retry(plan.retry, "GET")(once).pipe(
-      Effect.tapError((error) => error._tag === "FileTooLarge" ? discardPart(plan.part) : Effect.void)
+      Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
     )
   })
 
