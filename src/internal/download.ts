@@ -124,7 +124,8 @@ const readMeta = (part: string): Effect.Effect<Meta | undefined> =>
 const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
   Effect.gen(function*() {
     const stats = yield* Fs.statOrUndefined(plan.part)
-    if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined
+    // A link (symbolic or hard) is never resumed: the fresh start replaces it.
+    if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
     const meta = yield* readMeta(plan.part)
     if (meta === undefined || meta.url !== plan.url) return undefined
     const validator = strongEtag(meta.etag) ?? meta.lastModified
@@ -386,6 +387,7 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
         return existing.value
       }
     }
+    yield* Fs.assertOwnFile(plan.part)
     yield* Fs.rename(plan.part, dest)
     yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
     yield* Fs.fsyncDir(path.dirname(dest))
