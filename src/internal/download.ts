@@ -109,6 +109,11 @@ const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSys
     // A link (symbolic or hard) is never resumed: the fresh start replaces it.
     if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
     const found = yield* Meta.read(plan.part)
+    if (found._tag === "Invalid") {
+      // Not a meta we wrote (or a torn one): its .part cannot be trusted to be any URL's prefix.
+      yield* discardPart(plan.part)
+      return undefined
+    }
     if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url)) return undefined
     const meta = found.meta
     const validator = strongEtag(meta.etag) ?? meta.lastModified

@@ -14,31 +14,31 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import type { FileSystemError } from "./downloadErrors.js"
 import * as Fs from "./downloadFs.js"
 
 export const metaPath = (part: string): string => `${part}.meta`
 
-/** What `<dest>.part.meta` holds. */
-export interface Meta {
-  /** The URL, redacted: for a human reading the folder, never matched on. */
-  readonly url: string
-  /** sha256 (hex) of the full URL as requested: what a resume matches. */
-  readonly urlSha256: string
-  readonly etag?: string | undefined
-  readonly lastModified?: string | undefined
-  readonly total?: number | undefined
-}
+/** A header value we may send back (`If-Range`): visible ASCII and spaces, bounded. */
+const HeaderValue = Schema.String.pipe(Schema.pattern(/^[\x20-\x7e]{1,1024}$/))
 
-const decode = (text: string): Either.Either<Meta, undefined> => {
-  try {
-    const value = JSON.parse(text) as Partial<Meta>
-    return typeof value.urlSha256 === "string" ? Either.right(value as Meta) : Either.left(undefined)
-  } catch {
-    return Either.left(undefined) // torn write after a crash: start over
-  }
-}
+const MetaSchema = Schema.Struct({
+  /** The URL, redacted: for a human reading the folder, never matched on. */
+  url: Schema.String,
+  /** sha256 (hex) of the full URL as requested: what a resume matches. */
+  urlSha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
+  etag: Schema.optional(HeaderValue),
+  lastModified: Schema.optional(HeaderValue),
+  total: Schema.optional(Schema.NonNegativeInt)
+})
+
+/** What `<dest>.part.meta` holds. */
+export type Meta = typeof MetaSchema.Type
+
+// Strict: a key we did not write means a file we did not write (or an unknown version).
+const decode = Schema.decodeUnknownEither(Schema.parseJson(MetaSchema), { onExcessProperty: "error" })
 
 export const urlSha256 = (url: string): string => createHash("sha256").update(url, "utf8").digest("hex")
 
