@@ -6,6 +6,7 @@
 import type { Checksum } from "../../internal/downloadHash.js"
 import { algorithmForLength, parseChecksum } from "../../internal/downloadHash.js"
 import * as FileName from "../../internal/fileName.js"
+import { redactUrl } from "../../Errors.js"
 
 /** One line of the list: a URL, its optional checksum and file name. */
 export interface Entry {
@@ -42,7 +43,8 @@ export const parseList = (text: string): { readonly entries: ReadonlyArray<Entry
     try {
       url = new URL(urlToken!)
     } catch {
-      return void errors.push({ line, message: `not a URL: ${JSON.stringify(urlToken)}` })
+      // Echoed redacted: a rejected line may still carry a password or a token.
+      return void errors.push({ line, message: `not a URL: ${JSON.stringify(redactUrl(urlToken!))}` })
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       return void errors.push({ line, message: `unsupported scheme ${url.protocol.slice(0, -1)} (http or https)` })
