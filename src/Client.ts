@@ -24,6 +24,7 @@ import type { RequestInput } from "./internal/request.js"
 import type { Transport } from "./internal/transport.js"
 import * as UndiciTransport from "./internal/undiciTransport.js"
 import * as Retry from "./Retry.js"
+import * as Tls from "node:tls"
 
 export type { ClientService, RequestOptions, Response } from "./internal/client.js"
 export type { RequestInput } from "./internal/request.js"
@@ -147,8 +148,14 @@ const makeAgent = (options: ClientOptions): Agent => {
     bodyTimeout: 0,
     connect: {
       timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
-      ...(ca !== undefined ? { ca } : {}),
-      ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
+      // TLS trust is set here, never by the environment. Left unset, Node's `tls.connect` (which
+      // undici calls with these options) turns verification off under
+      // NODE_TLS_REJECT_UNAUTHORIZED=0 and trusts NODE_EXTRA_CA_CERTS: so verification is
+      // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
+      // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
+      // would parse every root again on each connect). To add a CA, pass it in `ca`.
+      secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
+      rejectUnauthorized: options.insecureTls !== true
     }
   })
 }
