@@ -139,9 +139,13 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
 
 const makeAgent = (options: ClientOptions): Agent => {
   const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
+  const keepAlive = Duration.toMillis(Duration.decode(options.keepAliveTimeout ?? defaults.keepAliveTimeout))
   return new Agent({
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: Duration.toMillis(Duration.decode(options.keepAliveTimeout ?? defaults.keepAliveTimeout)),
+    keepAliveTimeout: keepAlive,
+    // A server's `Keep-Alive: timeout=N` hint may shorten it, never lengthen it: undici follows
+    // a longer hint up to `keepAliveMaxTimeout` (10 minutes by default), holding idle sockets.
+    keepAliveMaxTimeout: keepAlive,
     // Phase timeouts run on the Effect clock above the transport; undici's own are off so
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
