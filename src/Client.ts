@@ -26,6 +26,7 @@ import { millis } from "./internal/duration.js"
 import * as settings from "./internal/client/settings.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
+import * as Tls from "node:tls"
 
 
 /**
@@ -300,17 +301,27 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
 
 const makeAgent = (options: ClientOptions): Agent => {
   const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
+  const keepAlive = millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0
   return new Agent({
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0,
+    keepAliveTimeout: keepAlive,
+    // A server's `Keep-Alive: timeout=N` hint may shorten it, never lengthen it: undici follows
+    // a longer hint up to `keepAliveMaxTimeout` (10 minutes by default), holding idle sockets.
+    keepAliveMaxTimeout: keepAlive,
     // Phase timeouts run on the Effect clock above the transport; undici's own are off so
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
     bodyTimeout: 0,
     connect: {
       timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0,
-      ...(ca !== undefined ? { ca } : {}),
-      ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
+      // TLS trust is set here, never by the environment. Left unset, Node's `tls.connect` (which
+      // undici calls with these options) turns verification off under
+      // NODE_TLS_REJECT_UNAUTHORIZED=0 and trusts NODE_EXTRA_CA_CERTS: so verification is
+      // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
+      // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
+      // would parse every root again on each connect). To add a CA, pass it in `ca`.
+      secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
+      rejectUnauthorized: options.insecureTls !== true
     }
   })
 }

@@ -63,7 +63,8 @@ describe("volley serve (example REST API)", () => {
     expect(Date.now() - started).toBeLessThan(900)
     expect(fs.readdirSync(server.outbox)).toEqual([])
     const deadline = Date.now() + 10_000
-    while (fs.readdirSync(server.outbox).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    // Wait for the email itself: the mailer writes `.tmp` then renames, and a poll may see the `.tmp`.
+    while (!fs.readdirSync(server.outbox).some((f) => f.endsWith(".eml")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     expect(fs.readdirSync(server.outbox)).toEqual(["welcome-1.eml"])
     server.child.kill("SIGTERM")
     expect(await server.exited).toBe(0)

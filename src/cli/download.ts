@@ -22,6 +22,7 @@ import * as Client from "../Client.js"
 import * as Download from "../Download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
+import { terminalSafe } from "./internal/terminalText.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("A list of URLs, one per line: URL [sha256:HEX] [NAME]. `-` reads stdin.")
@@ -51,7 +52,7 @@ const stdout = (text: string) => Effect.sync(() => void process.stdout.write(tex
 /** Reports usage errors and ends with exit code 2. */
 const usage = (messages: ReadonlyArray<string>) =>
   Effect.zipRight(
-    stderr(messages.map((m) => `volley download: ${m}\n`).join("")),
+    stderr(messages.map((m) => `volley download: ${terminalSafe(m)}\n`).join("")),
     Effect.sync(() => void (process.exitCode = 2))
   )
 
@@ -63,7 +64,7 @@ const readText = (source: string): Effect.Effect<string, string> =>
 
 /** The error's message, prefixed by the URL unless it already names it. */
 const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
-  outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`
+  terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
 
 /** Relative to the working folder when inside it, absolute otherwise. */
 const relative = (p: string): string => {
@@ -174,7 +175,7 @@ export const downloadCommand = Command.make(
         if (pem._tag === "Left") return yield* usage([pem.left])
         caPem = pem.right
       }
-      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${e} (skipped)\n`).join(""))
+      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
       const inputErrors = lineErrors.length > 0
       if (list.entries.length === 0) {
         return yield* usage([`no URLs in ${flags.file}`])

@@ -33,6 +33,7 @@ import { type FetchSettings, parseLine, resolveFlags } from "./internal/fetchInp
 import { type FetchOutcome, ndjson, progressText, summaryText, tableHeader, tableRow } from "./internal/fetchOutput.js"
 import * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
+import { terminalSafe } from "./internal/terminalText.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription(
@@ -125,7 +126,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
         if (parsed._tag === "Item") return Option.some(parsed.item)
         if (parsed._tag === "Invalid") {
           invalid++
-          progress.print(`${name}:${line.number}: ${parsed.message}\n`)
+          progress.print(`${name}:${line.number}: ${terminalSafe(parsed.message)}\n`)
         }
         return Option.none()
       })
@@ -163,7 +164,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
       )
     )
     if (Either.isLeft(result)) {
-      process.stderr.write(`volley fetch: ${result.left.message}\n`)
+      process.stderr.write(`volley fetch: ${terminalSafe(result.left.message)}\n`)
       printSummary(false)
       return exitWith(2)
     }
@@ -181,7 +182,7 @@ export const fetchCommand = Command.make("fetch", { FILE: file, ...options }, (c
     const settings = resolveFlags(config)
     if (typeof settings === "string") return usageError(settings)
     return Effect.matchEffect(Lines.checkReadable(settings.source), {
-      onFailure: (error) => usageError(error.message),
+      onFailure: (error) => usageError(terminalSafe(error.message)),
       onSuccess: () => execute(settings)
     })
   })).pipe(

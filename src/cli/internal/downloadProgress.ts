@@ -7,6 +7,7 @@
 import * as path from "node:path"
 import type { Outcome, Progress } from "../../Download.js"
 import { nameFromUrl } from "../../Download.js"
+import { terminalSafe } from "./terminalText.js"
 
 /** One download in flight. */
 export interface Active {
@@ -162,11 +163,11 @@ export const makeDisplay = (options: {
   const tag = (index: number) => `[${String(index + 1).padStart(pad)}/${options.files}]`
   if (!options.tty) {
     return {
-      start: (index, url) => options.write(`${tag(index)} start ${url}\n`),
+      start: (index, url) => options.write(`${tag(index)} start ${terminalSafe(url)}\n`),
       progress: (index, progress) => applyProgress(state, index, progress),
       outcome: (outcome, line) => {
         applyOutcome(state, outcome)
-        options.write(`${tag(outcome.index)} ${line}\n`)
+        options.write(`${tag(outcome.index)} ${terminalSafe(line)}\n`)
       },
       tick: () => {},
       close: () => {}
@@ -193,7 +194,7 @@ export const makeDisplay = (options: {
     progress: (index, progress) => applyProgress(state, index, progress),
     outcome: (outcome, line) => {
       applyOutcome(state, outcome)
-      pending.push(`${tag(outcome.index)} ${line}`)
+      pending.push(`${tag(outcome.index)} ${terminalSafe(line)}`)
     },
     tick: () => redraw(true),
     close: () => redraw(false)

@@ -5,7 +5,7 @@
  *
  * The `.part` file is only ever appended to by one writer, one batch in flight, so after any
  * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
- * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
+ * records (a hash of) the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -24,6 +24,7 @@ import { internalsOf } from "../client/client.js"
 import { forEachChunk } from "../client/hotPath.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
 import * as Fs from "./fs.js"
+import * as Meta from "./meta.js"
 import { makeTracker, type Tracker } from "./progress.js"
 import * as FileName from "./fileName.js"
 import type { PlainGet } from "../client/request.js"
@@ -31,7 +32,7 @@ import type { PlainGet } from "../client/request.js"
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
   readonly request: PlainGet
-  /** The URL as given (href when it parses), recorded in the `.part.meta` to match a resume. */
+  /** The URL as given (href when it parses); its hash in the `.part.meta` matches a resume. */
   readonly url: string
   readonly redactedUrl: string
   /** The final path when known up front; `undefined` when the server's `Content-Disposition` names it. */
@@ -63,19 +64,11 @@ export interface Staged {
   readonly transferred: number
 }
 
-export const metaPath = (part: string): string => `${part}.meta`
-
-/** What `<dest>.part.meta` holds. */
-interface Meta {
-  readonly url: string
-  readonly etag?: string | undefined
-  readonly lastModified?: string | undefined
-  readonly total?: number | undefined
-}
+export const metaPath = Meta.metaPath
 
 interface ResumeState {
   readonly offset: number
-  readonly meta: Meta
+  readonly meta: Meta.Meta
   /** The value sent as `If-Range`. */
   readonly validator: string
 }
@@ -84,23 +77,19 @@ interface ResumeState {
 const strongEtag = (value: string | undefined): string | undefined =>
   value !== undefined && value.startsWith("\"") ? value : undefined
 
-const readMeta = (part: string): Effect.Effect<Meta | undefined> =>
-  Effect.map(Fs.readSmall(metaPath(part)), (text) => {
-    if (text === undefined) return undefined
-    try {
-      const value = JSON.parse(text) as Partial<Meta>
-      return typeof value.url === "string" ? (value as Meta) : undefined
-    } catch {
-      return undefined // torn write after a crash: start over
-    }
-  })
-
 const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
   Effect.gen(function*() {
     const stats = yield* Fs.statOrUndefined(plan.part)
-    if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined
-    const meta = yield* readMeta(plan.part)
-    if (meta === undefined || meta.url !== plan.url) return undefined
+    // A link (symbolic or hard) is never resumed: the fresh start replaces it.
+    if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
+    const found = yield* Meta.read(plan.part)
+    if (found._tag === "Invalid") {
+      // Not a meta we wrote (or a torn one): its .part cannot be trusted to be any URL's prefix.
+      yield* discardPart(plan.part)
+      return undefined
+    }
+    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url)) return undefined
+    const meta = found.meta
     const validator = strongEtag(meta.etag) ?? meta.lastModified
     if (validator === undefined) return undefined
     if (meta.total !== undefined && stats.size > meta.total) return undefined
@@ -193,8 +182,7 @@ const attempt = (
       }
       total = response.contentLength
       if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
-      const meta: Meta = { url: plan.url, etag, lastModified, total }
-      yield* Fs.writeSmall(metaPath(plan.part), JSON.stringify(meta))
+      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total }))
     }
     if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
 
@@ -328,6 +316,7 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
         return existing.value
       }
     }
+    yield* Fs.assertOwnFile(plan.part)
     yield* Fs.rename(plan.part, dest)
     yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
     yield* Fs.fsyncDir(path.dirname(dest))
