@@ -2,8 +2,11 @@
  * The example REST API, served by `volley serve` and driven by the `npm start` demo.
  *
  * - `POST /users` validates its JSON body (400 names the field), stores the user, answers
- *   201 at once and queues a welcome email on the supervised job pool (503 + Retry-After
- *   when the queue is full). The email outlives the request and never touches its response.
+ *   201 at once and queues a welcome email. With a database (`db`, as `volley serve` runs it)
+ *   the user and its email job commit in one transaction on the durable queue
+ *   (examples/signups.ts); without one, on the in-memory job pool (503 + Retry-After when the
+ *   queue is full). The email outlives the request and never touches its response.
+ * - `GET /jobs` (durable queue): counts by state, the oldest queued job's age, dead letters.
  * - `GET /dashboard` fans out to three upstream services, each under its own deadline, and
  *   marks the ones that failed instead of failing the page.
  * - `GET /files/:name` serves a generated file with ETag and Range support (the demo
@@ -22,11 +25,13 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import * as Client from "../src/Client.js"
+import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as FanOut from "../src/server/FanOut.js"
 import * as GracefulServer from "../src/server/GracefulServer.js"
 import * as JobPool from "../src/server/JobPool.js"
 import * as Middleware from "../src/server/Middleware.js"
 import * as Prometheus from "../src/server/Prometheus.js"
+import * as SignUps from "./signups.js"
 
 // ---- users ----------------------------------------------------------------------------------
 
@@ -86,8 +91,10 @@ export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 
       return {
         sendWelcome: (user) =>
           Effect.gen(function*() {
-            yield* Effect.sleep(latency)
+            // One file per job key (the user): a redelivered job finds it and does not send twice.
             const file = path.join(outbox, `welcome-${user.id}.eml`)
+            if (yield* Effect.promise(() => fs.access(file).then(() => true, () => false))) return
+            yield* Effect.sleep(latency)
             const body = `To: ${user.email}\nSubject: Welcome, ${user.name}!\n\nThanks for signing up.\n`
             // Write then rename: a crash never leaves half an email in the outbox.
             yield* Effect.tryPromise({
@@ -287,20 +294,46 @@ const dashboard = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ complete, ...view })
 })
 
-/** `GET /health`: status and job pool counters. */
-export const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+/** `GET /health`: status and job pool counters (the durable queue's, when it runs). */
+export const health = Effect.flatMap(Effect.serviceOption(DurableJobs.DurableJobs), (durable) =>
+  durable._tag === "Some"
+    ? Effect.map(Effect.either(durable.value.stats), (jobs) =>
+      jobs._tag === "Right"
+        ? HttpServerResponse.unsafeJson({ status: "ok", jobs: jobs.right })
+        : HttpServerResponse.unsafeJson({ status: "degraded", jobs: jobs.left.message }, { status: 503 }))
+    : Effect.flatMap(Effect.serviceOption(JobPool.JobPool), (pool) =>
+      pool._tag === "Some"
+        ? Effect.map(pool.value.stats, (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+        : Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))))
 
-/** The router, each route instrumented, bounded and shedding load. */
-export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+/** Every route but the sign-up's, which depends on the job queue. */
+const commonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/dashboard", dashboard.pipe(instrument("GET /dashboard"), Middleware.withConcurrencyLimit(64))),
   HttpRouter.get("/files/:name", serveFile.pipe(instrument("GET /files/:name"), Middleware.withConcurrencyLimit(16))),
   HttpRouter.get("/health", instrument("GET /health")(health)),
   HttpRouter.get("/metrics", Prometheus.handler)
 )
 
+/** The router on the in-memory job pool, each route instrumented, bounded and shedding load. */
+export const router = HttpRouter.concat(
+  HttpRouter.empty.pipe(HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64)))),
+  commonRoutes
+)
+
+/** The router on the durable queue: its own `POST /users` (one transaction), and `GET /jobs`. */
+export const durableRouter = HttpRouter.concat(
+  HttpRouter.empty.pipe(
+    HttpRouter.post("/users", SignUps.createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+    HttpRouter.get("/jobs", instrument("GET /jobs")(SignUps.jobsView))
+  ),
+  commonRoutes
+)
+
 /** The app: every request under a 5 s deadline (503 when it passes, 504 for an upstream timeout). */
 export const app = router.pipe(Middleware.withDeadline("5 seconds"))
+
+/** The app on the durable queue. */
+export const durableApp = durableRouter.pipe(Middleware.withDeadline("5 seconds"))
 
 export interface ApiOptions {
   readonly port?: number
@@ -311,6 +344,20 @@ export interface ApiOptions {
   readonly queueCapacity?: number
   readonly drainTimeout?: Duration.DurationInput
 }
+
+/** {@link durableLayer}'s options: the database (`file:PATH` or `postgres://…`) and its job lease. */
+export interface DurableApiOptions extends ApiOptions {
+  readonly db: string
+  readonly lease?: Duration.DurationInput
+}
+
+/** The Node server both layers run on: graceful shutdown, loopback by default. */
+const nodeServer = (options: ApiOptions) =>
+  GracefulServer.layer(() => http.createServer(), {
+    port: options.port ?? 8080,
+    host: options.host ?? "127.0.0.1",
+    drainTimeout: "10 seconds"
+  })
 
 /**
  * The whole server as a Layer. Closing it (SIGTERM/SIGINT under `NodeRuntime.runMain`)
@@ -330,9 +377,26 @@ export const layer = (options: ApiOptions) =>
     Layer.provide(UsersLive),
     Layer.provide(LocalUpstreams),
     Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
-    Layer.provideMerge(GracefulServer.layer(() => http.createServer(), {
-      port: options.port ?? 8080,
-      host: options.host ?? "127.0.0.1",
-      drainTimeout: "10 seconds"
-    }))
+    Layer.provideMerge(nodeServer(options))
+  )
+
+/**
+ * The server on the durable queue (`volley serve`): users and their email jobs in one database.
+ * Released in order: requests drain, then the queue drains, then the database closes.
+ */
+export const durableLayer = (options: DurableApiOptions) =>
+  HttpServer.serve(durableApp).pipe(
+    // Merged into the output so a host program (serve, the demo) can read stats and the drain report.
+    Layer.provideMerge(DurableJobs.layer({
+      name: "email",
+      handlers: [SignUps.welcomeEmails],
+      workers: options.workers ?? 4,
+      drainTimeout: options.drainTimeout ?? "15 seconds"
+    })),
+    Layer.provide(MailerLive(options.outbox, options.mailLatency)),
+    Layer.provide(SignUps.UsersTable),
+    Layer.provideMerge(DurableJobs.layerUrl(options.db, options.lease === undefined ? {} : { lease: options.lease })),
+    Layer.provide(LocalUpstreams),
+    Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
+    Layer.provideMerge(nodeServer(options))
   )
