@@ -33,7 +33,8 @@ const freePort = (): Promise<number> =>
     })
   })
 
-export const startPostgres = async (): Promise<Postgres> => {
+/** `fsync: false` (the tests' default) trades crash safety of the test cluster for speed. */
+export const startPostgres = async (options: { readonly fsync?: boolean } = {}): Promise<Postgres> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "volley-pg-"))
   const isRoot = process.getuid?.() === 0
   // The server runs as `postgres` when we are root: it must reach its data folder.
@@ -47,7 +48,7 @@ export const startPostgres = async (): Promise<Postgres> => {
     password: "volley",
     persistent: false,
     createPostgresUser: isRoot,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "fsync=off"],
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", `fsync=${options.fsync === true ? "on" : "off"}`],
     onLog: (message: unknown) => void log.push(String(message)),
     onError: (message: unknown) => void log.push(String(message))
   })
