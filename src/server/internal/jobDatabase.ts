@@ -1,10 +1,9 @@
 /**
  * Opening the job database from a URL: SQLite through libsql (one file, in process) or
- * PostgreSQL through node-postgres. Errors name the database and the cause; the URL's password
+ * PostgreSQL through node-postgres. Each driver is imported when its layer is built, so a
+ * program that loads `volley/server` for something else never loads either. Errors name the database and the cause; the URL's password
  * never appears in them.
  */
-import * as PgClient from "@effect/sql-pg/PgClient"
-import * as LibsqlClient from "@effect/sql-libsql/LibsqlClient"
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -68,7 +67,10 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
     Effect.try({
       try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
       catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
-    }).pipe(Effect.as(LibsqlClient.layer({ url: `file:${filename}` })))
+    }).pipe(
+      Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),
+      Effect.map((LibsqlClient) => LibsqlClient.layer({ url: `file:${filename}` }))
+    )
   )
   // WAL: readers (GET /jobs) do not block the writer; busy_timeout: a second process on the
   // same file (the CLI) waits for the lock instead of failing at once.
@@ -81,9 +83,10 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
 
 export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
   const name = redact(options.url)
-  const client = PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds", maxConnections: 10 }).pipe(
-    Layer.mapError(openFailed(name))
-  )
+  const client = Layer.unwrapEffect(
+    Effect.map(Effect.promise(() => import("@effect/sql-pg/PgClient")), (PgClient) =>
+      PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds", maxConnections: 10 }))
+  ).pipe(Layer.mapError(openFailed(name)))
   return Layer.provideMerge(storeLayer(options, name), client)
 }
 
