@@ -349,6 +349,8 @@ export interface ApiOptions {
 export interface DurableApiOptions extends ApiOptions {
   readonly db: string
   readonly lease?: Duration.DurationInput
+  /** On shutdown: send every ready email (default), or only finish the claimed ones (a shared queue). */
+  readonly drain?: "ready" | "claimed"
 }
 
 /** The Node server both layers run on: graceful shutdown, loopback by default. */
@@ -391,6 +393,7 @@ export const durableLayer = (options: DurableApiOptions) =>
       name: "email",
       handlers: [SignUps.welcomeEmails],
       workers: options.workers ?? 4,
+      drain: options.drain ?? "ready",
       drainTimeout: options.drainTimeout ?? "15 seconds"
     })),
     Layer.provide(MailerLive(options.outbox, options.mailLatency)),

@@ -1,7 +1,8 @@
 /**
  * `volley serve`: runs the example REST API (examples/api.ts) on the durable job queue until
- * SIGTERM/SIGINT, then shuts down gracefully: in-flight requests finish, ready welcome emails
- * are sent within the drain deadline, and the process exits 0 (1 if a job had to be left for
+ * SIGTERM/SIGINT, then shuts down gracefully: in-flight requests finish, welcome emails are
+ * sent within the drain deadline (on SQLite every ready one; on a shared PostgreSQL queue the
+ * ones this instance runs), and the process exits 0 (1 if a job had to be left for
  * the next start). The database is `--db`, else `VOLLEY_DB`, else the SQLite file
  * `.volley/volley.db` under the working folder.
  */
@@ -54,7 +55,10 @@ export const serveCommand = Command.make(
         drainTimeout: Duration.seconds(options.drainTimeout),
         db: db.url,
         lease: Duration.seconds(Math.max(1, options.lease)),
-        mailLatency: Duration.millis(Math.max(0, options.mailLatency))
+        mailLatency: Duration.millis(Math.max(0, options.mailLatency)),
+        // On a shared queue (PostgreSQL) a leaving instance finishes its own jobs and leaves
+        // the queued ones to the others; alone on SQLite it sends what it accepted.
+        drain: db.url.startsWith("file:") ? "ready" : "claimed"
       })
       // Built in a scope of its own, so that after a signal closes it (requests drained, then
       // jobs) the queue's drain report decides the exit code: 0 only for a clean drain.

