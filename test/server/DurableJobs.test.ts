@@ -12,12 +12,13 @@ import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as TestClock from "effect/TestClock"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as DurableJobs from "../../src/server/DurableJobs.js"
 import * as Prometheus from "../../src/server/Prometheus.js"
-import { captureLogs, eventually } from "./helpers.js"
+import { awaitSleepers, captureLogs, eventually, realDelay } from "./helpers.js"
 
 const Greet = DurableJobs.kind("greet", { payload: Schema.Struct({ to: Schema.String }) })
 
@@ -33,11 +34,16 @@ const tempDb = Effect.acquireRelease(
 ).pipe(Effect.map((dir) => path.join(dir, "jobs.db")))
 
 /** Starts a queue on `filename` in a scope of its own, so a test can stop it and start another. */
-const start = <R>(filename: string, options: DurableJobs.DurableJobsOptions<R>, context: Context.Context<R>) =>
+const start = <R>(
+  filename: string,
+  options: DurableJobs.DurableJobsOptions<R>,
+  context: Context.Context<R>,
+  store: DurableJobs.StoreOptions = { pollInterval: "20 millis", lease: "1 second" }
+) =>
   Effect.gen(function*() {
     const scope = yield* Scope.make()
     const built = yield* Layer.buildWithScope(
-      Layer.provideMerge(DurableJobs.layer(options), DurableJobs.layerSqlite({ filename, pollInterval: "20 millis", lease: "1 second" })),
+      Layer.provideMerge(DurableJobs.layer(options), DurableJobs.layerSqlite({ filename, ...store })),
       scope
     ).pipe(Effect.provide(context))
     return { jobs: Context.get(built, DurableJobs.DurableJobs), sql: Context.get(built, SqlClient.SqlClient), stop: Scope.close(scope, Exit.void) }
@@ -89,6 +95,49 @@ describe("DurableJobs on SQLite", () => {
       expect(retryRun! - firstRun!).toBeGreaterThanOrEqual(1_400)
       expect((yield* second.jobs.list())[0]).toMatchObject({ state: "done", attempts: 2 })
       yield* second.stop
+    }).pipe(Effect.provide(quiet)))
+
+  it.scoped("the backoff runs on Effect's Clock: with a TestClock the retry waits for the clock, not for wall time", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const attempts = yield* Ref.make(0)
+      const Flaky = DurableJobs.kind("flaky", { payload: Schema.Number, retry: { times: 1, base: "10 minutes" } })
+      const handler = DurableJobs.handle(Flaky, (_, info) =>
+        Effect.zipRight(Ref.set(attempts, info.attempt), info.attempt === 1 ? Effect.fail(new Boom({ n: 1 })) : Effect.void))
+      // Few virtual wake-ups, so that advancing the clock by minutes stays quick: an idle worker
+      // looks every 100 s, leases and gauges refresh hourly.
+      const q = yield* start(filename, { handlers: [handler], workers: 1, metricsInterval: "1 hour" }, Context.empty(), {
+        pollInterval: "100 seconds",
+        lease: "3 hours"
+      })
+      yield* q.jobs.submit(Flaky, 1, { key: "k" })
+      yield* eventually(Effect.map(q.jobs.list(), (j) => j[0]?.attempts === 1), "the first attempt stored")
+      const [job] = yield* q.jobs.list()
+      expect(job!.runAfter - job!.updatedAt).toBe(600_000)
+      // Ten virtual minutes less a second: still waiting (checked after real I/O had its chance).
+      yield* awaitSleepers(1)
+      yield* TestClock.adjust("599 seconds")
+      yield* realDelay(100)
+      expect(yield* Ref.get(attempts)).toBe(1)
+      // The worker's next look (every 100 virtual seconds) after the next-run time runs it.
+      yield* TestClock.adjust("101 seconds")
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.done === 1), "the retry done once the clock passed its time")
+      expect(yield* Ref.get(attempts)).toBe(2)
+      yield* q.stop
+    }).pipe(Effect.provide(quiet)))
+
+  it.scopedLive("drain \"claimed\" (a shared queue): shutdown finishes the running job and leaves the queued ones stored", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const Slow = DurableJobs.kind("slow", { payload: Schema.Number })
+      const q = yield* start(filename, { handlers: [DurableJobs.handle(Slow, () => Effect.sleep("300 millis"))], workers: 1, drain: "claimed" }, Context.empty())
+      yield* Effect.forEach([1, 2, 3], (n) => q.jobs.submit(Slow, n, { key: String(n) }))
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.runningHere === 1), "one job running")
+      yield* q.stop
+      expect(yield* q.jobs.drained).toEqual({ completed: 1, abandoned: [], timedOut: false })
+      const after = yield* start(filename, { handlers: [], workers: 0 }, Context.empty())
+      expect(yield* after.jobs.stats).toMatchObject({ done: 1, queued: 2, running: 0 })
+      yield* after.stop
     }).pipe(Effect.provide(quiet)))
 
   it.scopedLive("a job that always fails is kept as a dead letter with its error; retry queues it again", () =>
