@@ -106,7 +106,7 @@ describe("DurableJobs on PostgreSQL", () => {
     const statuses = await inBatches(Array.from({ length: users }, (_, i) => i), 16, async (i) => (await postUser(i % 2 === 0 ? a.url : b.url, i)).status)
     expect(statuses.filter((s) => s !== 201)).toEqual([])
     const sent = () => fs.readdirSync(outbox).filter((f) => f.endsWith(".eml")).length
-    await until(() => sent() >= users / 4, "a quarter of the emails", 30_000)
+    await until(() => sent() >= users / 4, "a quarter of the emails", 60_000)
     const metricsB = await (await fetch(`${b.url}/metrics`)).text()
     b.child.kill("SIGKILL")
     await b.exited

@@ -32,7 +32,8 @@ export const serve = async (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv 
   child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 20_000)
+    // Generous: two servers starting at once on a loaded 2-core machine took 5-20 s here.
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 60_000)
     const check = () => {
       const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
       if (match !== null) {
