@@ -344,7 +344,11 @@ export interface StoreOptions {
   readonly pollInterval?: Duration.DurationInput | undefined
 }
 
-/** What the database layers provide: the SqlClient (for the caller's own tables) and the store. */
+/**
+ * What the database layers provide: the SqlClient (for the caller's own tables) and the store.
+ *
+ * @since 0.1.0
+ */
 export type Database = SqlClient.SqlClient | JobStore
 
 /**
