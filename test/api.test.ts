@@ -65,7 +65,8 @@ describe("volley serve (example REST API)", () => {
     expect(Date.now() - started).toBeLessThan(900)
     expect(fs.readdirSync(server.outbox)).toEqual([])
     const deadline = Date.now() + 10_000
-    while (fs.readdirSync(server.outbox).length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    // Until the email is in place (the mailer writes a .tmp and renames it: don't catch it halfway).
+    while (!fs.readdirSync(server.outbox).some((f) => f.endsWith(".eml")) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     expect(fs.readdirSync(server.outbox)).toEqual(["welcome-1.eml"])
     server.child.kill("SIGTERM")
     expect(await server.exited).toBe(0)
