@@ -202,12 +202,26 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
       Effect.forkScoped
     )
 
+    // When a taker of this process last found nothing: idle takers woken by their timer skip
+    // their look if another one looked less than a poll interval ago, so an idle process asks
+    // the database about once per interval, not once per worker (libsql runs each query on the
+    // event loop's thread).
+    const lastEmpty = yield* Ref.make(Number.NEGATIVE_INFINITY)
     const take: JobStore["queue"]["take"] = ({ name }) =>
       Effect.gen(function*() {
         let failures = 0
+        let timerWake = false
         while (true) {
           const waker = yield* Ref.get(wake)
           const now = yield* Clock.currentTimeMillis
+          const sinceEmpty = now - (yield* Ref.get(lastEmpty))
+          if (timerWake && sinceEmpty < Duration.toMillis(pollInterval)) {
+            timerWake = yield* Effect.raceFirst(
+              Effect.as(Deferred.await(waker), false),
+              Effect.as(Effect.sleep(Duration.millis(Duration.toMillis(pollInterval) - sinceEmpty)), true)
+            )
+            continue
+          }
           // Each row is recorded as held in the same uninterruptible step that claims it, so an
           // interruption cannot leave a claim nobody refreshes or releases early.
           const row = yield* Effect.uninterruptible(
@@ -225,9 +239,12 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
           }
           failures = 0
           if (row.right === undefined) {
-            yield* Effect.raceFirst(Deferred.await(waker), Effect.sleep(pollInterval))
+            yield* Ref.set(lastEmpty, now)
+            timerWake = yield* Effect.raceFirst(Effect.as(Deferred.await(waker), false), Effect.as(Effect.sleep(pollInterval), true))
             continue
           }
+          // There may be more: the others should look at their next wake-up.
+          yield* Ref.set(lastEmpty, Number.NEGATIVE_INFINITY)
           const claimed = row.right
           yield* Effect.addFinalizer((exit) => finish(claimed, exit))
           return {
