@@ -2,10 +2,13 @@
  * The example REST API, served by `volley serve` and driven by the `npm start` demo.
  *
  * - `POST /users` takes a small JSON body (413 beyond 16 KiB, 411 without a length, both
- *   before reading it), validates it (400 names the field), stores the user (507 when the
- *   bounded store is full), answers
- *   201 at once and queues a welcome email on the supervised job pool (503 + Retry-After
- *   when the queue is full). The email outlives the request and never touches its response.
+ *   before reading it), validates it (400 names the field), stores the user, answers 201 at
+ *   once and queues a welcome email. With a database (`db`, as `volley serve` runs it) the
+ *   user and its email job commit in one transaction on the durable queue
+ *   (examples/signups.ts); without one, in a bounded in-memory store (507 when full) with the
+ *   email on the in-memory job pool (503 + Retry-After when the queue is full). The email
+ *   outlives the request and never touches its response.
+ * - `GET /jobs` (durable queue): counts by state, the oldest queued job's age, dead letters.
  * - `GET /dashboard` fans out to three upstream services, each under its own deadline, and
  *   marks the ones that failed instead of failing the page.
  * - `GET /files/:name` serves a generated file with ETag and Range support (the demo
@@ -18,18 +21,20 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Context, Duration, Effect, FiberRef, Layer, Metric, MetricBoundaries, MetricLabel, Option, ParseResult, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Metric, MetricBoundaries, MetricLabel, Option, ParseResult, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import * as Client from "../src/Client.js"
+import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as FanOut from "../src/server/FanOut.js"
 import * as GracefulServer from "../src/server/GracefulServer.js"
 import * as JobPool from "../src/server/JobPool.js"
 import * as Middleware from "../src/server/Middleware.js"
 import * as Prometheus from "../src/server/Prometheus.js"
+import * as SignUps from "./signups.js"
 
 // ---- users ----------------------------------------------------------------------------------
 
@@ -122,8 +127,10 @@ export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 
       return {
         sendWelcome: (user) =>
           Effect.gen(function*() {
-            yield* Effect.sleep(latency)
+            // One file per job key (the user): a redelivered job finds it and does not send twice.
             const file = path.join(outbox, `welcome-${user.id}.eml`)
+            if (yield* Effect.promise(() => fs.access(file).then(() => true, () => false))) return
+            yield* Effect.sleep(latency)
             // A header value is one line: an address with a control character is refused, and
             // the name goes out as an RFC 2047 encoded word, so CR/LF in it cannot start a
             // header line of its own (`Bob\r\nBcc: ...`), whoever built the `User`.
@@ -305,13 +312,9 @@ export const badRequest = (error: ParseResult.ParseError | { readonly _tag: "Req
  * a 503 that had kept the user would make that retry a duplicate.
  */
 export const createUser = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const refused = bodyRefusal(request.headers["content-length"])
-  if (refused !== undefined) return refused
-  const input = yield* HttpServerRequest.schemaBodyJson(NewUser).pipe(
-    // Node reads no more than Content-Length; this cap is the platform's own, in case it does.
-    HttpIncomingMessage.withMaxBodySize(Option.some(limits.bodyBytes))
-  )
+  const body = yield* readSignUp
+  if (Either.isLeft(body)) return body.left
+  const input = body.right
   const users = yield* Users
   const user = yield* users.add(input)
   const mailer = yield* Mailer
@@ -330,6 +333,21 @@ export const createUser = Effect.gen(function*() {
     UsersFull: () => Effect.succeed(HttpServerResponse.text("user store full", { status: 507 }))
   })
 )
+
+/**
+ * A sign-up's body, read within {@link limits}: the user's fields, or the refusal to answer
+ * with (see {@link bodyRefusal}). Both sign-up handlers (in memory, durable) read it so.
+ */
+export const readSignUp = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const refused = bodyRefusal(request.headers["content-length"])
+  if (refused !== undefined) return Either.left(refused)
+  const input = yield* HttpServerRequest.schemaBodyJson(NewUser).pipe(
+    // Node reads no more than Content-Length; this cap is the platform's own, in case it does.
+    HttpIncomingMessage.withMaxBodySize(Option.some(limits.bodyBytes))
+  )
+  return Either.right(input)
+})
 
 /**
  * The body limit, decided on the headers alone, before any of the body is read (the
@@ -364,16 +382,36 @@ const dashboard = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ complete, ...view })
 })
 
-/** `GET /health`: status and job pool counters. */
-export const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+/**
+ * `GET /health`: status and the in-memory job pool's counters. On the durable queue it stays
+ * cheap (no database query per probe): counts are on `GET /jobs` and `/metrics`.
+ */
+export const health = Effect.flatMap(Effect.serviceOption(JobPool.JobPool), (pool) =>
+  pool._tag === "Some"
+    ? Effect.map(pool.value.stats, (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+    : Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
 
-/** The router, each route instrumented, bounded and shedding load. */
-export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+/** Every route but the sign-up's, which depends on the job queue. */
+const commonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/dashboard", dashboard.pipe(instrument("GET /dashboard"), Middleware.withConcurrencyLimit(64))),
   HttpRouter.get("/files/:name", serveFile.pipe(instrument("GET /files/:name"), Middleware.withConcurrencyLimit(16))),
   HttpRouter.get("/health", instrument("GET /health")(health)),
   HttpRouter.get("/metrics", Prometheus.handler)
+)
+
+/** The router on the in-memory job pool, each route instrumented, bounded and shedding load. */
+export const router = HttpRouter.concat(
+  HttpRouter.empty.pipe(HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64)))),
+  commonRoutes
+)
+
+/** The router on the durable queue: its own `POST /users` (one transaction), and `GET /jobs`. */
+export const durableRouter = HttpRouter.concat(
+  HttpRouter.empty.pipe(
+    HttpRouter.post("/users", SignUps.createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+    HttpRouter.get("/jobs", instrument("GET /jobs")(SignUps.jobsView))
+  ),
+  commonRoutes
 )
 
 /** The app: every request under a 5 s deadline (503 when it passes, 504 for an upstream timeout). */
@@ -415,6 +453,17 @@ export const nodeServer = (overrides: Partial<Record<keyof typeof serverLimits, 
   return server
 }
 
+/** The graceful server over {@link nodeServer}, where `volley serve` and the demo listen. */
+const serverLayer = (options: ApiOptions) =>
+  GracefulServer.layer(() => nodeServer(), {
+    port: options.port ?? 8080,
+    host: options.host ?? "127.0.0.1",
+    drainTimeout: "10 seconds"
+  })
+
+/** The app on the durable queue. */
+export const durableApp = durableRouter.pipe(Middleware.withDeadline("5 seconds"))
+
 export interface ApiOptions {
   readonly port?: number
   readonly host?: string
@@ -424,6 +473,16 @@ export interface ApiOptions {
   readonly queueCapacity?: number
   readonly drainTimeout?: Duration.DurationInput
 }
+
+/** {@link durableLayer}'s options: the database (`file:PATH` or `postgres://…`) and its job lease. */
+export interface DurableApiOptions extends ApiOptions {
+  readonly db: string
+  readonly lease?: Duration.DurationInput
+  /** On shutdown: send every ready email (default), or only finish the claimed ones (a shared queue). */
+  readonly drain?: "ready" | "claimed"
+}
+
+/** The Node server both layers run on: graceful shutdown, loopback by default. */
 
 /**
  * The whole server as a Layer. Closing it (SIGTERM/SIGINT under `NodeRuntime.runMain`)
@@ -443,9 +502,27 @@ export const layer = (options: ApiOptions) =>
     Layer.provide(UsersLive),
     Layer.provide(LocalUpstreams),
     Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
-    Layer.provideMerge(GracefulServer.layer(() => nodeServer(), {
-      port: options.port ?? 8080,
-      host: options.host ?? "127.0.0.1",
-      drainTimeout: "10 seconds"
-    }))
+    Layer.provideMerge(serverLayer(options))
+  )
+
+/**
+ * The server on the durable queue (`volley serve`): users and their email jobs in one database.
+ * Released in order: requests drain, then the queue drains, then the database closes.
+ */
+export const durableLayer = (options: DurableApiOptions) =>
+  HttpServer.serve(durableApp).pipe(
+    // Merged into the output so a host program (serve, the demo) can read stats and the drain report.
+    Layer.provideMerge(DurableJobs.layer({
+      name: "email",
+      handlers: [SignUps.welcomeEmails],
+      workers: options.workers ?? 4,
+      drain: options.drain ?? "ready",
+      drainTimeout: options.drainTimeout ?? "15 seconds"
+    })),
+    Layer.provide(MailerLive(options.outbox, options.mailLatency)),
+    Layer.provide(SignUps.UsersTable),
+    Layer.provideMerge(DurableJobs.layerUrl(options.db, options.lease === undefined ? {} : { lease: options.lease })),
+    Layer.provide(LocalUpstreams),
+    Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
+    Layer.provideMerge(serverLayer(options))
   )
