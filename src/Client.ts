@@ -201,7 +201,8 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
       const idle = resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
-      return makeWithTransport(UndiciTransport.make(agent, idle), options)
+      // Composed, so undici's interceptors plug in below the transport contract.
+      return makeWithTransport(UndiciTransport.make(agent.compose(), idle), options)
     })
   )
 

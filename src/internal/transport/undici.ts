@@ -15,7 +15,7 @@ import { type BodySource, drainLimit, type Timeout, type Transport, type Transpo
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024
 
-/** One shared reason for aborts we start ourselves: undici only passes it to `onError`, which we ignore then. */
+/** One shared reason for aborts we start ourselves: undici only passes it to `onResponseError`, which we ignore then. */
 const releasedError: Error = Object.freeze(Object.assign(new Error("volley: body released"), { code: "VOLLEY_RELEASED" }))
 const interruptedError: Error = Object.freeze(Object.assign(new Error("volley: request interrupted"), { code: "VOLLEY_INTERRUPTED" }))
 
@@ -46,7 +46,7 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
           exchange
         )
       } catch (error) {
-        exchange.onError(error as Error)
+        exchange.onResponseError(undefined, error as Error)
       }
       return Effect.sync(() => exchange.cancel())
     })
@@ -58,10 +58,9 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
  * object, so the hot path allocates little. A class here because undici calls it as a
  * handler object with many callbacks sharing mutable state.
  */
-class Exchange implements BodySource {
+class Exchange implements BodySource, Dispatcher.DispatchHandler {
   private state: State = "pending"
-  private abortFn: ((err: Error) => void) | undefined
-  private resumeSocket: (() => void) | undefined
+  private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
   private paused = false
   private chunks: Array<Uint8Array> = []
@@ -83,21 +82,21 @@ class Exchange implements BodySource {
     private readonly onResponse: ((response: TransportResponse) => void) | undefined
   ) {}
 
-  // ---- undici handler -------------------------------------------------------------------
+  // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
 
-  onConnect(abort: (err?: Error) => void): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
     if (this.cancelled) {
-      abort(interruptedError)
+      controller.abort(interruptedError)
       return
     }
-    this.abortFn = abort
+    this.controller = controller
   }
 
-  onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void): boolean {
-    if (statusCode < 200) return true // informational (100 Continue, 103 Early Hints): wait for the final one
-    this.resumeSocket = resume
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, rawHeaders: IncomingHeaders): void {
+    if (statusCode < 200) return // informational (100 Continue, 103 Early Hints): wait for the final one
+    this.controller = controller
     this.clearWaitTimer()
-    const headers = parseRawHeaders(rawHeaders)
+    const headers = joinHeaders(rawHeaders)
     const length = headers["content-length"]
     if (length !== undefined) {
       const n = Number(length)
@@ -106,43 +105,42 @@ class Exchange implements BodySource {
     this.state = "body"
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
-    if (done === undefined) return true
+    if (done === undefined) return
     const response: TransportResponse = { status: statusCode, headers, body: this }
     this.onResponse?.(response)
     done(Effect.succeed(response))
-    return true
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.state === "released") {
       // Draining a released body: drop the bytes, give up if it is not small after all.
       this.drained += chunk.length
       if (this.drained > drainLimit) this.abortNow(releasedError)
-      return true
+      return
     }
     this.received += chunk.length
     this.chunks.push(chunk)
     this.buffered += chunk.length
     this.wake()
-    if (this.buffered >= highWaterMark) {
+    if (this.buffered >= highWaterMark && !this.paused) {
       this.paused = true
-      return false
+      controller.pause()
     }
-    return true
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.clearDrainTimer()
     if (this.state === "body") this.state = "done"
     else if (this.state === "released") this.state = "done"
-    this.abortFn = undefined
+    this.controller = undefined
     this.wake()
   }
 
-  onError(err: Error): void {
+  /** `controller` is absent when undici refuses the request before starting it. */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.clearDrainTimer()
     this.clearWaitTimer()
-    this.abortFn = undefined
+    this.controller = undefined
     if (this.state === "released" || this.state === "done") return
     const error = toNetworkError(err, this.request)
     if (this.resumeHeaders !== undefined) {
@@ -192,9 +190,9 @@ class Exchange implements BodySource {
 
   private abortNow(reason: Error): void {
     this.clearDrainTimer()
-    const abort = this.abortFn
-    this.abortFn = undefined
-    abort?.(reason)
+    const controller = this.controller
+    this.controller = undefined
+    controller?.abort(reason)
   }
 
   // ---- BodySource --------------------------------------------------------------------------
@@ -211,7 +209,7 @@ class Exchange implements BodySource {
       this.buffered -= chunk.length
       if (this.paused && this.buffered < highWaterMark / 2) {
         this.paused = false
-        this.resumeSocket?.()
+        this.controller?.resume()
       }
       return chunk
     }
@@ -264,7 +262,7 @@ class Exchange implements BodySource {
     // Drain: keep reading (and dropping) so the connection can go back to the pool.
     if (this.paused) {
       this.paused = false
-      this.resumeSocket?.()
+      this.controller?.resume()
     }
     this.drainTimer = setTimeout(() => this.abortNow(releasedError), this.drainBudgetMs)
     this.drainTimer.unref()
@@ -280,16 +278,18 @@ class Exchange implements BodySource {
 
 const EMPTY = new Uint8Array(0)
 
-/** Lower-cases names and joins repeated headers, as the Fetch standard does. */
-const parseRawHeaders = (raw: Array<Buffer>): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString("latin1").toLowerCase()
-    const value = raw[i + 1]!.toString("latin1")
-    const previous = headers[name]
-    headers[name] = previous === undefined ? value : `${previous}, ${value}`
+type IncomingHeaders = Record<string, string | Array<string> | undefined>
+
+/**
+ * undici hands the headers over with names in lower case and repeated ones as arrays; join
+ * those as the Fetch standard does (in place: the object is ours).
+ */
+const joinHeaders = (headers: IncomingHeaders): Record<string, string> => {
+  for (const name in headers) {
+    const value = headers[name]
+    if (typeof value !== "string") headers[name] = value === undefined ? "" : value.join(", ")
   }
-  return headers
+  return headers as Record<string, string>
 }
 
 const tlsCodes = new Set([
