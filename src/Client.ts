@@ -58,6 +58,11 @@ export interface RequestOptions {
   /** Follow redirects (default) or hand 3xx responses back as they are. */
   readonly followRedirects?: boolean | undefined
   readonly maxRedirects?: number | undefined
+  /**
+   * Send `Accept-Encoding` and decode gzip, deflate, br (and zstd where Node has it) while
+   * streaming. Default: the client's (on). `maxBodyBytes` counts decoded bytes.
+   */
+  readonly decompress?: boolean | undefined
 }
 
 /**
@@ -142,6 +147,13 @@ export interface ClientOptions {
    * warning when the layer starts.
    */
   readonly insecureTls?: boolean
+  /**
+   * Ask for compressed bodies (`Accept-Encoding: gzip, deflate, br`, plus `zstd` where Node
+   * has it) and decode them while streaming; `maxBodyBytes` counts decoded bytes; a body
+   * that does not decode is a `NetworkError` with reason `ContentDecoding`. Default: on.
+   * Downloads never decode: they store the bytes as served.
+   */
+  readonly decompress?: boolean
 }
 
 /**
@@ -170,7 +182,8 @@ const resolve = (options: ClientOptions): ResolvedConfig => {
     maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
     userAgent: options.userAgent ?? defaults.userAgent,
     retry: Retry.policy(options.retry ?? {}),
-    allowHttpsDowngrade: options.allowHttpsDowngrade ?? false
+    allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
+    decompress: options.decompress ?? true
   }
 }
 
@@ -201,8 +214,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
       const idle = resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
-      // Composed, so undici's interceptors plug in below the transport contract.
-      return makeWithTransport(UndiciTransport.make(agent.compose(), idle), options)
+      return makeWithTransport(UndiciTransport.make(agent, idle), options)
     })
   )
 
@@ -249,7 +261,8 @@ export const config: Config.Config<ClientOptions> = Config.all({
   retryFactor: Config.option(Config.number("RETRY_FACTOR")),
   retryJitter: Config.option(Config.boolean("RETRY_JITTER")),
   retryNonIdempotent: Config.option(Config.boolean("RETRY_NON_IDEMPOTENT")),
-  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE"))
+  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE")),
+  decompress: Config.option(Config.boolean("DECOMPRESS"))
 }).pipe(
   Config.nested("VOLLEY"),
   Config.map(({ retryBaseDelay, retryFactor, retryJitter, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, retryNonIdempotent, ...client }) => {

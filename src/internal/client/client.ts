@@ -25,13 +25,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   /** Prepares the request, then continues with it; a plain URL takes no effect step. */
   const withPrepared = <A, E, R>(
     input: AnyRequestInput,
+    settings: CallSettings,
     f: (request: PreparedRequest) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | InvalidUrlError, R> => {
     if (typeof input === "string" || input instanceof URL) {
-      const prepared = prepareGet(input, config.userAgent)
+      const prepared = prepareGet(input, config.userAgent, settings.decompress)
       return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
     }
-    return Effect.flatMap(prepare(input, config.userAgent), f)
+    return Effect.flatMap(prepare(input, config.userAgent, settings.decompress), f)
   }
 
   /** Starts an attempt: reads the fiber's clock (one step, where `Effect.clockWith` takes two). */
@@ -65,7 +66,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     options?: RequestOptions
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsFor(config, options)
-    return withPrepared(input, (request) => {
+    return withPrepared(input, settings, (request) => {
       const once = attemptOnce(request, settings, use)
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
     })
@@ -89,7 +90,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
             )
           })
         ))
-    return withPrepared(input, (request) => {
+    return withPrepared(input, settings, (request) => {
       const once = attemptScoped(request)
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(once) : once
     })

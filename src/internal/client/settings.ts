@@ -16,6 +16,7 @@ export interface ResolvedConfig {
   readonly userAgent: string
   readonly retry: Retry.RetryPolicy
   readonly allowHttpsDowngrade: boolean
+  readonly decompress: boolean
 }
 
 export const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -32,6 +33,7 @@ export interface CallSettings {
   readonly followRedirects: boolean
   readonly maxRedirects: number
   readonly allowHttpsDowngrade: boolean
+  readonly decompress: boolean
 }
 
 export const settingsFor = (config: ResolvedConfig, options: RequestOptions | undefined): CallSettings => {
@@ -45,7 +47,8 @@ export const settingsFor = (config: ResolvedConfig, options: RequestOptions | un
     maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
     followRedirects: options.followRedirects ?? true,
     maxRedirects: options.maxRedirects ?? config.maxRedirects,
-    allowHttpsDowngrade: config.allowHttpsDowngrade
+    allowHttpsDowngrade: config.allowHttpsDowngrade,
+    decompress: options.decompress ?? config.decompress
   }
 }
 

@@ -8,6 +8,7 @@
  * how they carry bytes, never in how a deadline fires.
  */
 import type * as Effect from "effect/Effect"
+import * as zlib from "node:zlib"
 import type { NetworkError } from "../../Errors.js"
 import type { Timer } from "./timer.js"
 
@@ -22,6 +23,12 @@ export interface TransportRequest {
   readonly body: TransportBody | undefined
   /** The URL as printed in errors (credentials and secrets removed). */
   readonly redactedUrl: string
+  /**
+   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node has it) while streaming;
+   * the response then has no `content-encoding` / `content-length`. The virtual transport
+   * serves what the test scripted and ignores it.
+   */
+  readonly decompress?: boolean | undefined
 }
 
 /**
@@ -83,6 +90,11 @@ export interface Timeout {
   readonly error: () => NetworkError
   readonly timer: Timer
 }
+
+/** The content codings this Node can decode, best first: the `Accept-Encoding` volley sends. */
+export const acceptEncoding: string = typeof (zlib as { createZstdDecompress?: unknown }).createZstdDecompress === "function"
+  ? "gzip, deflate, br, zstd"
+  : "gzip, deflate, br"
 
 /** Unread bodies up to this size are drained on release so the connection returns to the pool. */
 export const drainLimit = 64 * 1024

@@ -8,7 +8,7 @@
  * decides between drain and abort without allocating an exception.
  */
 import * as Effect from "effect/Effect"
-import type { Dispatcher } from "undici"
+import { type Dispatcher, interceptors } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
 import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
 
@@ -28,7 +28,8 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
  * the Effect clock (it never decides an outcome a caller sees).
  */
-export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => {
+export const make = (base: Dispatcher, drainBudgetMs: number): Transport => {
+  const dispatcher = base.compose(decompressing)
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume, received)
@@ -53,6 +54,35 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
   return { send }
 }
 
+let decompressInterceptor: Dispatcher.DispatcherComposeInterceptor | undefined
+
+/**
+ * undici's decompress interceptor (Node zlib streams, backpressure honoured, at most five
+ * stacked codings), applied only to requests that asked for decoding: a download keeps the
+ * bytes as served. Error responses are decoded too, so a status error's snippet is readable.
+ * Made once, on first use: undici prints an ExperimentalWarning when it is made, which says
+ * nothing a volley user can act on and would land in the CLI's stderr, so it is muted then.
+ */
+const decompressing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => {
+  let decoded: Dispatcher["dispatch"] | undefined
+  return (options, handler) => {
+    if (!(handler instanceof Exchange) || handler.decompress !== true) return dispatch(options, handler)
+    if (decoded === undefined) {
+      if (decompressInterceptor === undefined) {
+        const emitWarning = process.emitWarning
+        process.emitWarning = () => undefined
+        try {
+          decompressInterceptor = interceptors.decompress({ skipErrorResponses: false })
+        } finally {
+          process.emitWarning = emitWarning
+        }
+      }
+      decoded = decompressInterceptor(dispatch)
+    }
+    return decoded(options, handler)
+  }
+}
+
 /**
  * One request/response exchange: the undici handler and the response body source in one
  * object, so the hot path allocates little. A class here because undici calls it as a
@@ -74,13 +104,16 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
   /** Cancels the timer of the current wait (headers or body), when the client bounded it. */
   private cancelWaitTimer: (() => void) | undefined
   contentLength: number | undefined = undefined
+  readonly decompress: boolean | undefined
 
   constructor(
     private readonly request: TransportRequest,
     private readonly drainBudgetMs: number,
     private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
     private readonly onResponse: ((response: TransportResponse) => void) | undefined
-  ) {}
+  ) {
+    this.decompress = request.decompress
+  }
 
   // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
 
@@ -346,6 +379,10 @@ export const classify = (code: string | undefined): { reason: NetworkReason; pha
     case "UND_ERR_RES_EXCEEDED_MAX_SIZE":
       return { reason: "Protocol" }
     default:
+      // zlib's codes: Z_DATA_ERROR, Z_BUF_ERROR (truncated), ERR__ERROR_* (brotli), ZSTD_*.
+      if (code !== undefined && (code.startsWith("Z_") || code.startsWith("ERR__ERROR") || code.startsWith("ZSTD_") || code === "ERR_ZSTD")) {
+        return { reason: "ContentDecoding" }
+      }
       if (code !== undefined && (tlsCodes.has(code) || code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))) {
         return { reason: "Tls" }
       }
