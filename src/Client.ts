@@ -18,9 +18,10 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Agent } from "undici"
+import { Agent, type Dispatcher, EnvHttpProxyAgent } from "undici"
 import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
+import { redactUrl } from "./internal/redact.js"
 import { decodeWith } from "./internal/client/response.js"
 import { millis, millisOr } from "./internal/duration.js"
 import type { ResolvedConfig } from "./internal/client/settings.js"
@@ -154,6 +155,34 @@ export interface ClientOptions {
    * Downloads never decode: they store the bytes as served.
    */
   readonly decompress?: boolean
+  /**
+   * A forward proxy: one URL for http and https (`"http://user:pass@proxy:3128"`, its
+   * credentials sent as `Proxy-Authorization` to the proxy only), or one per scheme plus
+   * hosts that bypass it, as curl's `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`. https goes
+   * through a CONNECT tunnel; http is forwarded (what curl does, and what proxies that only
+   * allow CONNECT to 443 accept). A failing proxy is a `NetworkError` with reason `Proxy`.
+   * {@link layerConfig} reads the environment; {@link layer} uses only what is given here.
+   */
+  readonly proxy?: string | ProxyOptions
+  /**
+   * Offer HTTP/2 by ALPN on https origins (undici's `allowH2`); servers that do not pick it
+   * get HTTP/1.1. Deadlines and interruption reset the stream; the rest is unchanged.
+   */
+  readonly http2?: boolean
+}
+
+/**
+ * Per-scheme proxies, as the `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables set them.
+ *
+ * @since 0.1.0
+ */
+export interface ProxyOptions {
+  /** Proxy for http:// URLs. */
+  readonly http?: string | undefined
+  /** Proxy for https:// URLs. */
+  readonly https?: string | undefined
+  /** Hosts that bypass the proxy: comma- or space-separated names, `.suffix`, `host:port`, or `*`. */
+  readonly noProxy?: string | undefined
 }
 
 /**
@@ -210,41 +239,89 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         yield* Effect.logWarning("volley: TLS certificate verification is DISABLED (insecureTls); use only against test servers")
       }
       const agent = yield* Effect.acquireRelease(
-        Effect.sync(() => makeAgent(options)),
+        Effect.suspend(() => {
+          const invalid = invalidProxy(options.proxy)
+          return invalid === undefined ? Effect.sync(() => makeAgent(options)) : Effect.dieMessage(invalid)
+        }),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
       const idle = resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
-      return makeWithTransport(UndiciTransport.make(agent, idle), options)
+      return makeWithTransport(UndiciTransport.make(agent, idle, proxyAddresses(options.proxy)), options)
     })
   )
 
-const makeAgent = (options: ClientOptions): Agent => {
+/** `host:port` of each proxy, so the transport can tell a proxy that failed from a target that did. */
+const proxyAddresses = (proxy: ClientOptions["proxy"]): ReadonlyArray<string> => {
+  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
+  return urls.flatMap((url) => {
+    if (url === undefined || url === "") return []
+    const parsed = new URL(url)
+    return [`${parsed.hostname.replace(/^\[|\]$/g, "")}:${parsed.port || (parsed.protocol === "https:" ? "443" : "80")}`]
+  })
+}
+
+/** Why a proxy setting is unusable (naming it, credentials masked), or `undefined`. */
+const invalidProxy = (proxy: ClientOptions["proxy"]): string | undefined => {
+  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
+  for (const url of urls) {
+    if (url === undefined || url === "") continue
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      parsed = undefined
+    }
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      return `volley: the proxy must be an http:// or https:// URL, got ${redactUrl(url)}`
+    }
+  }
+  return undefined
+}
+
+const makeAgent = (options: ClientOptions): Dispatcher => {
   const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
-  return new Agent({
+  const tls = { ...(ca !== undefined ? { ca } : {}), ...(options.insecureTls === true ? { rejectUnauthorized: false } : {}) }
+  const agentOptions: Agent.Options = {
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
     keepAliveTimeout: millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0,
     // Phase timeouts run on the Effect clock above the transport; undici's own are off so
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: {
-      timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0,
-      ...(ca !== undefined ? { ca } : {}),
-      ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
-    }
-  })
+    connect: { timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0, ...tls },
+    ...(options.http2 === true ? { allowH2: true } : {})
+  }
+  const proxy = typeof options.proxy === "string" ? { http: options.proxy, https: options.proxy } : options.proxy
+  if (proxy === undefined || (!proxy.http && !proxy.https)) return new Agent(agentOptions)
+  // undici's own proxy agent; "" (not undefined) so it never falls back to process.env:
+  // the environment is read by `layerConfig`, through Effect's Config.
+  return new EnvHttpProxyAgent({
+    ...agentOptions,
+    httpProxy: proxy.http ?? "",
+    httpsProxy: proxy.https ?? "",
+    noProxy: proxy.noProxy ?? "",
+    // http is forwarded, https tunnelled (CONNECT), as curl does.
+    proxyTunnel: false,
+    // TLS to the target through the tunnel, and to an https proxy, trusts what the client does.
+    requestTls: tls,
+    proxyTls: tls
+  } as EnvHttpProxyAgent.Options)
 }
 
-/**
- * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
- * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
- * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …). Unset variables keep the
- * defaults. TLS trust (`ca`, `insecureTls`) is not read from the environment: a variable
- * must not be able to turn certificate checks off unseen; set it in code.
- *
- * @since 0.1.0
- */
-export const config: Config.Config<ClientOptions> = Config.all({
+/** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
+const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
+  Config.option(Config.string(lower).pipe(Config.orElse(() => Config.string(lower.toUpperCase())))).pipe(
+    Config.map(Option.filter((value) => value.trim() !== ""))
+  )
+
+const proxyConfig = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
+  Config.map(({ http, https, noProxy }): ProxyOptions | undefined =>
+    Option.isNone(http) && Option.isNone(https)
+      ? undefined
+      : { http: Option.getOrUndefined(http), https: Option.getOrUndefined(https), noProxy: Option.getOrUndefined(noProxy) })
+)
+
+const volleyConfig = Config.all({
   connectionsPerOrigin: Config.option(Config.integer("CONNECTIONS_PER_ORIGIN")),
   keepAliveTimeout: Config.option(Config.duration("KEEP_ALIVE_TIMEOUT")),
   deadline: Config.option(Config.duration("DEADLINE")),
@@ -277,6 +354,20 @@ export const config: Config.Config<ClientOptions> = Config.all({
     })
     return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
   })
+)
+
+/**
+ * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
+ * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
+ * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …), plus the proxy as curl
+ * reads it (`http_proxy` / `HTTP_PROXY`, `https_proxy` / `HTTPS_PROXY`, `no_proxy` /
+ * `NO_PROXY`). Unset variables keep the defaults. TLS trust (`ca`, `insecureTls`) is not read
+ * from the environment: a variable must not be able to turn certificate checks off unseen.
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<ClientOptions> = Config.all([volleyConfig, proxyConfig]).pipe(
+  Config.map(([client, proxy]) => (proxy === undefined ? client : { ...client, proxy }))
 )
 
 /** Keeps the variables that were set: an unset one must fall back to the default, not to `undefined`. */

@@ -28,11 +28,12 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
  * the Effect clock (it never decides an outcome a caller sees).
  */
-export const make = (base: Dispatcher, drainBudgetMs: number): Transport => {
+export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
   const dispatcher = base.compose(decompressing)
+  const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
-      const exchange = new Exchange(request, drainBudgetMs, resume, received)
+      const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
       try {
         dispatcher.dispatch(
@@ -110,7 +111,8 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     private readonly request: TransportRequest,
     private readonly drainBudgetMs: number,
     private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
-    private readonly onResponse: ((response: TransportResponse) => void) | undefined
+    private readonly onResponse: ((response: TransportResponse) => void) | undefined,
+    private readonly proxies: ReadonlySet<string> | undefined
   ) {
     this.decompress = request.decompress
   }
@@ -174,8 +176,8 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     this.clearDrainTimer()
     this.clearWaitTimer()
     this.controller = undefined
-    if (this.state === "released" || this.state === "done") return
-    const error = toNetworkError(err, this.request)
+    if (this.state === "released" || this.state === "done" || this.state === "failed") return
+    const error = toNetworkError(err, this.request, this.proxies)
     if (this.resumeHeaders !== undefined) {
       const done = this.resumeHeaders
       this.resumeHeaders = undefined
@@ -407,9 +409,31 @@ const findCode = (error: unknown): string | undefined => {
   return fallback
 }
 
-const toNetworkError = (error: Error, request: TransportRequest): NetworkError => {
+/**
+ * Whether the proxy, not the target, failed: undici's CONNECT refusal ("Proxy response (407)
+ * !== 200 when HTTP Tunneling"), its 407 on a forwarded request ("Proxy Authentication
+ * Required (407)"), its TLS-to-proxy error, or a socket error naming a proxy's address
+ * (connection refused by the proxy). undici gives these no codes of their own.
+ */
+const proxyFailed = (error: unknown, proxies: ReadonlySet<string>): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const { address, code, message, port } = current as { address?: unknown; code?: unknown; message?: unknown; port?: unknown }
+    if (code === "UND_ERR_PRX_TLS") return true
+    if (typeof message === "string" && (message.startsWith("Proxy response (") || message.startsWith("Proxy Authentication Required"))) return true
+    if (typeof address === "string" && port !== undefined && proxies.has(`${address}:${String(port)}`)) return true
+    const errors = (current as { errors?: unknown }).errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+const toNetworkError = (error: Error, request: TransportRequest, proxies?: ReadonlySet<string>): NetworkError => {
   const code = findCode(error)
-  const { reason, phase } = classify(code)
+  const classified = classify(code)
+  const { reason, phase } = proxies !== undefined && classified.reason !== "Timeout" && proxyFailed(error, proxies)
+    ? { reason: "Proxy" as const, phase: undefined }
+    : classified
   return new NetworkError({
     reason,
     phase,
