@@ -310,11 +310,18 @@ const makeAgent = (options: ClientOptions): Dispatcher => {
 
 /** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
 const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
-  Config.option(Config.string(lower).pipe(Config.orElse(() => Config.string(lower.toUpperCase())))).pipe(
-    Config.map(Option.filter((value) => value.trim() !== ""))
+  Config.all([Config.withDefault(Config.string(lower), ""), Config.withDefault(Config.string(lower.toUpperCase()), "")]).pipe(
+    Config.map(([first, second]) => Option.fromNullable([first, second].find((value) => value.trim() !== "")))
   )
 
-const proxyConfig = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
+/**
+ * The proxy as curl reads it from the environment: `http_proxy` / `HTTP_PROXY`,
+ * `https_proxy` / `HTTPS_PROXY`, `no_proxy` / `NO_PROXY` (lower case first; empty = unset);
+ * `undefined` when neither proxy is set. Part of {@link config}; the CLI reads it alone.
+ *
+ * @since 0.1.0
+ */
+export const proxyConfig: Config.Config<ProxyOptions | undefined> = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
   Config.map(({ http, https, noProxy }): ProxyOptions | undefined =>
     Option.isNone(http) && Option.isNone(https)
       ? undefined
