@@ -14,7 +14,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { pathToFileURL } from "node:url"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
-import type { BodySource, Transport, TransportResponse } from "../src/internal/transport/transport.js"
+import type { BodySource, Transport, TransportResponse } from "../src/Client.js"
 
 const body = new Uint8Array(128)
 

@@ -23,9 +23,8 @@ import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./
 import * as internal from "./internal/client/client.js"
 import { redactUrl } from "./internal/redact.js"
 import { decodeWith } from "./internal/client/response.js"
-import { millis, millisOr } from "./internal/duration.js"
-import type { ResolvedConfig } from "./internal/client/settings.js"
-import type { Transport } from "./internal/transport/transport.js"
+import { millis } from "./internal/duration.js"
+import * as settings from "./internal/client/settings.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
 
@@ -95,7 +94,6 @@ export interface Response {
  * @since 0.1.0
  */
 export interface ClientService {
-  readonly config: ResolvedConfig
   /**
    * Sends a request and hands the response to `use`; the body is released when `use` ends.
    * The whole exchange is retried by the policy, so `use` may run more than once.
@@ -107,6 +105,120 @@ export interface ClientService {
   ) => Effect.Effect<A, E | HttpError, R>
   /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
   readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
+
+// ---- the transport contract ------------------------------------------------------------------
+//
+// What carries bytes for the client: send a request, get status + headers + a body that can be
+// pulled, released (drained if small, aborted if large) or cancelled. The client's rules
+// (deadlines, retries, redirects, status checks, body scoping) sit above it, so the undici
+// transport ({@link layer}) and the virtual-time one (`volley/testing`) run the same code.
+// Each wait (for the headers, for more of the body) takes the client's {@link Timeout},
+// armed on the {@link Timer} of the fiber's clock: transports differ in how they carry
+// bytes, never in how a deadline fires.
+
+/**
+ * A timer source: runs `fire` once after `ms`, unless the returned cancel function runs
+ * first. The client derives one from the fiber's `Clock` and hands it to the transport with
+ * each {@link Timeout}.
+ *
+ * @since 0.1.0
+ */
+export type Timer = (ms: number, fire: () => void) => () => void
+
+/**
+ * Request body forms the transport can send. Only the first two can be replayed.
+ *
+ * @since 0.1.0
+ */
+export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportRequest {
+  readonly url: URL
+  readonly method: string
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: TransportBody | undefined
+  /** The URL as printed in errors (credentials and secrets removed). */
+  readonly redactedUrl: string
+  /**
+   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node has it) while streaming;
+   * the response then has no `content-encoding` / `content-length`. The virtual transport
+   * serves what the test scripted and ignores it.
+   */
+  readonly decompress?: boolean | undefined
+}
+
+/**
+ * A response body that the consumer pulls. Chunks already received are taken without
+ * waiting (`poll`); `wait` suspends until more arrives. The body must end in exactly one
+ * `release`, which the client guarantees with a finalizer.
+ *
+ * @since 0.1.0
+ */
+export interface BodySource {
+  /** `Content-Length` when the server sent one. */
+  readonly contentLength: number | undefined
+  /**
+   * A buffered chunk, `null` at the end of the body, or `undefined` when nothing is buffered
+   * yet (call `wait`). After a transport error it returns `undefined` and `wait` fails.
+   */
+  readonly poll: () => Uint8Array | null | undefined
+  /**
+   * Resolves when `poll` has something new to say; fails with the transport error, or with
+   * `timeout.error()` when the timeout fires first. Interruptible.
+   */
+  readonly wait: (timeout: Timeout | undefined) => Effect.Effect<void, NetworkError>
+  /**
+   * Ends the body's life. With `abort: false`, a small unread remainder (at most
+   * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
+   * aborted; with `abort: true` the connection is always closed. Idempotent.
+   */
+  readonly release: (abort: boolean) => void
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportResponse {
+  readonly status: number
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: BodySource
+}
+
+/**
+ * Sends one request. Interrupting the effect before the headers arrive aborts the request.
+ *
+ * `received`, when given, is called with the response the moment it exists, before the
+ * effect succeeds with it: the client uses it to release a response whose hand-over was cut
+ * short by an interruption, so no connection is ever orphaned.
+ *
+ * @since 0.1.0
+ */
+export interface Transport {
+  /** `timeout`, when given, bounds the wait for the headers (see {@link Timeout}). */
+  readonly send: (
+    request: TransportRequest,
+    timeout: Timeout | undefined,
+    received?: (response: TransportResponse) => void
+  ) => Effect.Effect<TransportResponse, NetworkError>
+}
+
+/**
+ * The bound on one wait, decided by the client : when `timer` fires
+ * after `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
+ * request is aborted, exactly as if the waiting fiber had been interrupted.
+ *
+ * @since 0.1.0
+ */
+export interface Timeout {
+  readonly ms: number
+  readonly error: () => NetworkError
+  readonly timer: Timer
 }
 
 /**
@@ -191,30 +303,16 @@ export interface ProxyOptions {
  *
  * @since 0.1.0
  */
-export const defaults = {
-  connectionsPerOrigin: 64,
-  keepAliveTimeout: Duration.seconds(4),
-  deadline: Duration.seconds(30),
-  connectTimeout: Duration.seconds(10),
-  idleTimeout: Duration.seconds(30),
-  maxRedirects: 10,
-  maxBodyBytes: 32 * 1024 * 1024,
-  userAgent: "volley/0.1"
-} as const
-
-const resolve = (options: ClientOptions): ResolvedConfig => {
-  return {
-    deadlineMs: millis(options.deadline ?? defaults.deadline),
-    headersTimeoutMs: millisOr(options.headersTimeout, undefined),
-    idleTimeoutMs: millis(options.idleTimeout ?? defaults.idleTimeout),
-    maxRedirects: options.maxRedirects ?? defaults.maxRedirects,
-    maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
-    userAgent: options.userAgent ?? defaults.userAgent,
-    retry: Retry.policy(options.retry ?? {}),
-    allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
-    decompress: options.decompress ?? true
-  }
-}
+export const defaults: {
+  readonly connectionsPerOrigin: 64
+  readonly keepAliveTimeout: Duration.Duration
+  readonly deadline: Duration.Duration
+  readonly connectTimeout: Duration.Duration
+  readonly idleTimeout: Duration.Duration
+  readonly maxRedirects: 10
+  readonly maxBodyBytes: number
+  readonly userAgent: "volley/0.1"
+} = settings.defaults
 
 /**
  * Builds a client over any transport: the real one ({@link layer}) or the virtual-time one
@@ -223,7 +321,7 @@ const resolve = (options: ClientOptions): ResolvedConfig => {
  * @since 0.1.0
  */
 export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): ClientService =>
-  internal.make(transport, resolve(options))
+  internal.make(transport, settings.resolve(options))
 
 /**
  * A Layer providing the client over a pooled undici `Agent`. The pool lives as long as the
@@ -245,7 +343,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         }),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
-      const idle = resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
+      const idle = settings.resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
       return makeWithTransport(UndiciTransport.make(agent, idle, proxyAddresses(options.proxy)), options)
     })
   )

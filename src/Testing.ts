@@ -28,7 +28,7 @@ import * as TestClock from "effect/TestClock"
 import * as Client from "./Client.js"
 import type { NetworkError, NetworkReason, TimeoutPhase } from "./Errors.js"
 import * as internal from "./internal/transport/virtual.js"
-import type { Transport } from "./internal/transport/transport.js"
+import type { Transport } from "./Client.js"
 
 // ---- what a route answers ------------------------------------------------------------------
 

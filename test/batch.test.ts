@@ -11,7 +11,7 @@ import type { AddressInfo } from "node:net"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
 import { within } from "../src/internal/transport/timer.js"
-import type { Timeout, Transport, TransportRequest, TransportResponse } from "../src/internal/transport/transport.js"
+import type { Timeout, Transport, TransportRequest, TransportResponse } from "../src/Client.js"
 import { awaitSleepers, clientLayer, faultServer, realDelay } from "./support/effect.js"
 import { runNode } from "./support/spawn.js"
 

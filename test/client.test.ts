@@ -7,6 +7,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema, TestClock } from "effect"
 import * as net from "node:net"
+import { internalsOf } from "../src/internal/client/client.js"
 import * as Client from "../src/Client.js"
 import type { HttpError } from "../src/Errors.js"
 import { testCertificate } from "./support/FaultServer.js"
@@ -466,10 +467,11 @@ describe("Client: configuration from the environment", () => {
       const echoed = (yield* Effect.provide(Client.json(`${server.url}/echo`), layer)) as { headers: Record<string, string> }
       expect(echoed.headers["user-agent"]).toBe("agent-from-env")
       const client = yield* Effect.provide(Client.Client, layer)
-      expect(client.config.deadlineMs).toBe(2000)
-      expect(client.config.retry.maxAttempts).toBe(1)
+      // The resolved configuration is internal (not on the public ClientService): read it there.
+      expect(internalsOf(client).config.deadlineMs).toBe(2000)
+      expect(internalsOf(client).config.retry.maxAttempts).toBe(1)
       const overridden = yield* Effect.provide(Client.Client, Client.layerConfig({ userAgent: "mine" }).pipe(Layer.provide(Layer.setConfigProvider(provider))))
-      expect(overridden.config.userAgent).toBe("mine")
+      expect(internalsOf(overridden).config.userAgent).toBe("mine")
     }))
 
   it.effect("every option the environment can set maps to its ClientOptions field", () =>

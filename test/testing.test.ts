@@ -8,7 +8,7 @@ import { HttpClientRequest } from "@effect/platform"
 import { Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
 import * as Client from "../src/Client.js"
 import type { NetworkError } from "../src/Errors.js"
-import type { TransportRequest } from "../src/internal/transport/transport.js"
+import type { TransportRequest } from "../src/Client.js"
 import * as Testing from "../src/Testing.js"
 
 const noRetry = { retry: { maxAttempts: 1 } } as const

@@ -18,7 +18,8 @@ describe("upstream: Effect.forEach's fail-fast and a sibling inside Effect.timeo
       const started = yield* Deferred.make<void>()
       const parked = Effect.timeout(Effect.zipRight(Deferred.succeed(started, undefined), Effect.never), "1 hour")
       const failing = Effect.zipRight(Deferred.await(started), Effect.fail("boom"))
-      const fiber = yield* Effect.fork(Effect.forEach([parked, failing], (e) => e, { concurrency: 2 }))
+      const both: ReadonlyArray<Effect.Effect<unknown, unknown>> = [parked, failing]
+      const fiber = yield* Effect.fork(Effect.forEach(both, (e) => e, { concurrency: 2 }))
       yield* settle
       // When this starts failing (the forEach ends at once), switch runAll and within to the primitives.
       expect((yield* Fiber.poll(fiber))._tag).toBe("None")
@@ -30,7 +31,8 @@ describe("upstream: Effect.forEach's fail-fast and a sibling inside Effect.timeo
       const started = yield* Deferred.make<void>()
       const parked = Effect.zipRight(Deferred.succeed(started, undefined), Effect.never)
       const failing = Effect.zipRight(Deferred.await(started), Effect.fail("boom"))
-      const fiber = yield* Effect.fork(Effect.forEach([parked, failing], (e) => e, { concurrency: 2 }))
+      const both: ReadonlyArray<Effect.Effect<unknown, unknown>> = [parked, failing]
+      const fiber = yield* Effect.fork(Effect.forEach(both, (e) => e, { concurrency: 2 }))
       yield* settle
       expect((yield* Fiber.poll(fiber))._tag).toBe("Some")
     }))

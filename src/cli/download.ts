@@ -20,7 +20,6 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Client from "../Client.js"
 import * as Download from "../Download.js"
-import { formatChecksum } from "../internal/download/hash.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
 import { basicAuth, proxyFlag, resolveProxy, userFlag } from "./internal/webFlags.js"
@@ -112,7 +111,7 @@ const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number)
       if (r.skipped) skipped++
       if (r.resumedFrom > 0) resumed++
       received += r.transferred
-      lines.push(`ok      ${formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
+      lines.push(`ok      ${Download.formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
     } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
       kept++
       lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)

@@ -3,9 +3,13 @@
  * `sha256sum`-style checksum file, and the human-friendly sizes and durations of its flags.
  * Pure functions, so every rule is unit-tested without a process.
  */
-import type { Checksum } from "../../internal/download/hash.js"
-import { algorithmForLength, parseChecksum } from "../../internal/download/hash.js"
-import * as FileName from "../../internal/download/fileName.js"
+import * as Either from "effect/Either"
+import * as Download from "../../Download.js"
+import type { Checksum } from "../../Download.js"
+
+const { algorithmForLength } = Download
+const parseChecksum = (input: string): Checksum | string => Either.merge(Download.parseChecksum(input))
+const FileName = { sanitize: Download.sanitizeName, fromUrl: Download.nameFromUrl }
 
 /** One line of the list: a URL, its optional checksum and file name. */
 export interface Entry {

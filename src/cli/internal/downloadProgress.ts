@@ -6,7 +6,7 @@
  */
 import * as path from "node:path"
 import type { Outcome, Progress } from "../../Download.js"
-import * as FileName from "../../internal/download/fileName.js"
+import { nameFromUrl } from "../../Download.js"
 
 /** One download in flight. */
 export interface Active {
@@ -187,7 +187,7 @@ export const makeDisplay = (options: {
   return {
     start: (index, url) => {
       if (!state.active.has(index)) {
-        state.active.set(index, { index, label: FileName.fromUrl(url), bytes: 0, total: undefined, rate: 0, resumedFrom: 0 })
+        state.active.set(index, { index, label: nameFromUrl(url), bytes: 0, total: undefined, rate: 0, resumedFrom: 0 })
       }
     },
     progress: (index, progress) => applyProgress(state, index, progress),

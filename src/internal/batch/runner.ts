@@ -8,118 +8,25 @@
  * runs through `execute` without a Scope of its own.
  */
 import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as RateLimiter from "effect/RateLimiter"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
+import { internalsOf } from "../client/client.js"
+import * as Limits from "./limits.js"
 import { timerFor, within } from "../transport/timer.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
 import { redactUrl } from "../redact.js"
 import { hostOf } from "../url.js"
+import type { Fetched, Options, Outcome } from "../../Batch.js"
 import type { RequestInput } from "../../Client.js"
-
-/**
- * What the default handler returns: the status and the number of body bytes read.
- *
- * @since 0.1.0
- */
-export interface Fetched {
-  readonly status: number
-  readonly bytes: number
-}
-
-/**
- * A rate limit: request starts per second, or Effect `RateLimiter` options for full control
- * (`{ limit, interval, algorithm }`).
- *
- * A plain number `n` is enforced exactly on average and smoothly: at most ~n/10 starts per
- * ~100 ms window (fixed-window algorithm), one start every 1/n s below 10 per second.
- *
- * @since 0.1.0
- */
-export type RateLimit = number | RateLimiter.RateLimiter.Options
-
-/**
- * How a batch runs. Every field is optional.
- *
- * @since 0.1.0
- */
-export interface Options<I, A, E, R> {
-  /** Items in progress at once (default 16). An item waiting for a host permit holds its slot. */
-  readonly concurrency?: number | undefined
-  /** Requests in flight at once to one host (`host:port`), hedges and retries included. */
-  readonly perHost?: number | undefined
-  /** Request starts per second across the batch (retries and hedges count). */
-  readonly rate?: RateLimit | undefined
-  /** Request starts per second to one host. */
-  readonly perHostRate?: RateLimit | undefined
-  /**
-   * Deadline of each item, counted from its first request: its attempts, the waits between
-   * retries and any hedge, together. When it passes the item fails with a `NetworkError`
-   * (`reason: "Timeout"`, `phase: "deadline"`) and its requests are aborted. `"none"` turns
-   * off the client's per-attempt deadline too. (`requestOptions.deadline` bounds each attempt.)
-   */
-  readonly itemDeadline?: Duration.DurationInput | "none" | undefined
-  /**
-   * Deadline of the whole batch. When it passes, every in-flight request is interrupted;
-   * see each mode for what it returns.
-   */
-  readonly batchDeadline?: Duration.DurationInput | undefined
-  /**
-   * Hedging, for idempotent requests only (GET, HEAD, PUT, DELETE, OPTIONS, or with an
-   * `Idempotency-Key`): when an attempt has not finished after this delay, a second one is
-   * sent; the first to succeed wins and the other is interrupted (its socket aborted). If one
-   * fails the other is awaited; if both fail, the first attempt's error is kept. An attempt
-   * that fails before the delay is not hedged (retries are the retry policy's job).
-   */
-  readonly hedge?: Duration.DurationInput | undefined
-  /** Further per-request options (`accept`, `retry`, `headersTimeout`, `maxBodyBytes`, …). */
-  readonly requestOptions?: RequestOptions | undefined
-  /** The request for an item; needed when items are not request inputs themselves. */
-  readonly toRequest?: ((item: I) => RequestInput) | undefined
-  /**
-   * What to do with each response (it may run more than once: retries and hedges). The body
-   * is released when it returns. Default: read and discard the body, returning
-   * {@link Fetched}.
-   */
-  readonly handle?: ((response: Response, item: I) => Effect.Effect<A, E, R>) | undefined
-}
-
-/**
- * What became of one item.
- *
- * @since 0.1.0
- */
-export interface Outcome<I, A, E> {
-  /** Position of the item in the input. */
-  readonly index: number
-  readonly item: I
-  /** The handler's value, or the item's own typed error. */
-  readonly result: Either.Either<A, E | HttpError | BatchDeadlineError>
-  /** Status of the last response received (a success or a `StatusError`), if any. */
-  readonly status: number | undefined
-  /**
-   * Body bytes: counted as read by the default handler; with a custom handler, the
-   * `Content-Length` the server announced (0 when it announced none).
-   */
-  readonly bytes: number
-  /** When the item's first request was sent, in ms since the batch started (Clock time). */
-  readonly startMs: number
-  /** From the first request sent to the outcome, in ms: retries, backoff and hedges included. */
-  readonly durationMs: number
-  /** Requests sent for this item: retries and hedges included; 0 if it was never sent. */
-  readonly attempts: number
-}
 
 /** Mutable per-item record, one allocation per item. */
 interface ItemState {
@@ -159,16 +66,6 @@ const describe = (input: RequestInput): { method: string; headers: Readonly<Reco
 
 const plainGet = { method: "GET", headers: undefined, replayable: true } as const
 
-
-/** Turns a `RateLimit` into `RateLimiter` options. */
-export const rateOptions = (rate: RateLimit): RateLimiter.RateLimiter.Options => {
-  if (typeof rate !== "number") return rate
-  if (!(rate > 0) || !Number.isFinite(rate)) throw new RangeError(`volley: a rate must be a positive number, got ${rate}`)
-  // Effect's token bucket refills one token per whole millisecond (so it caps out near 1000/s
-  // and rounds), hence fixed windows of ~100 ms sized to the exact rate.
-  const limit = Math.max(1, Math.floor(rate / 10))
-  return { limit, interval: Duration.millis((limit * 1000) / rate), algorithm: "fixed-window" }
-}
 
 /**
  * Races an attempt against a delayed copy of itself. Rules in `Options.hedge`.
@@ -224,11 +121,9 @@ export const makeRunner = <I, A, E, R>(
   Effect.gen(function*() {
     const concurrency = positive("concurrency", options.concurrency, 16)!
     const perHost = positive("perHost", options.perHost, undefined)
-    const globalRate = options.rate === undefined ? undefined : yield* RateLimiter.make(rateOptions(options.rate))
-    const perHostRate = options.perHostRate === undefined ? undefined : rateOptions(options.perHostRate)
+    const limited = yield* Limits.make({ perHost, rate: options.rate, perHostRate: options.perHostRate })
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge)
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
-    const scope = yield* Effect.scope
     const clock: Clock.Clock = yield* Effect.clock
     const timer = timerFor(clock)
     // Sub-millisecond timing: under the live clock read its monotonic source directly (a bigint
@@ -245,8 +140,8 @@ export const makeRunner = <I, A, E, R>(
     const retryPolicy = base.retry === false
       ? Retry.none
       : base.retry === undefined
-      ? client.config.retry
-      : Retry.policy(base.retry, client.config.retry)
+      ? internalsOf(client).config.retry
+      : Retry.policy(base.retry, internalsOf(client).config.retry)
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
     const itemMs = millisOr(options.itemDeadline, undefined)
     const attemptMs = millisOr(base.deadline, undefined)
@@ -271,22 +166,8 @@ export const makeRunner = <I, A, E, R>(
     const remainingMs = (state: ItemState): number => itemMs! - (elapsed() - state.sentAt)
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
     const handle = options.handle
-    const needHost = perHost !== undefined || perHostRate !== undefined
-    const semaphores = new Map<string, Effect.Semaphore>()
-    const limiters = new Map<string, Deferred.Deferred<RateLimiter.RateLimiter>>()
+    const needHost = perHost !== undefined || options.perHostRate !== undefined
     const states: Array<ItemState | undefined> = []
-
-    /** The host's rate limiter, created once (in the batch's scope, on the caller's Clock). */
-    const hostLimiter = (host: string, rate: RateLimiter.RateLimiter.Options) =>
-      Effect.suspend(() => {
-        const existing = limiters.get(host)
-        if (existing !== undefined) return Deferred.await(existing)
-        const created = Deferred.unsafeMake<RateLimiter.RateLimiter>(FiberId.none)
-        limiters.set(host, created)
-        return Effect.uninterruptible(
-          Effect.tap(Scope.extend(RateLimiter.make(rate), scope), (limiter) => Deferred.succeed(created, limiter))
-        )
-      })
 
     /** One request (permits and rate tokens taken first), timed and counted. */
     const attemptFor = (input: RequestInput, item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
@@ -300,7 +181,7 @@ export const makeRunner = <I, A, E, R>(
           state.bytes = response.contentLength ?? 0
           return handle(response, item)
         }
-      let send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
+      const send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
         if (state.sentAt < 0) state.sentAt = elapsed()
         if (itemMs === undefined) {
           state.attempts++
@@ -313,25 +194,7 @@ export const makeRunner = <I, A, E, R>(
         const ms = attemptMs === undefined ? left : Math.min(left, attemptMs)
         return client.execute(input, use, { ...requestOptions, deadline: Duration.millis(ms) })
       })
-      if (globalRate !== undefined) send = globalRate(send)
-      if (needHost) {
-        const host = hostOf(input)
-        if (host !== undefined) {
-          if (perHostRate !== undefined) {
-            const limited = send
-            send = Effect.flatMap(hostLimiter(host, perHostRate), (limiter) => limiter(limited))
-          }
-          if (perHost !== undefined) {
-            let semaphore = semaphores.get(host)
-            if (semaphore === undefined) {
-              semaphore = Effect.unsafeMakeSemaphore(perHost)
-              semaphores.set(host, semaphore)
-            }
-            send = semaphore.withPermits(1)(send)
-          }
-        }
-      }
-      return send
+      return limited(needHost ? hostOf(input) : undefined, send)
     }
 
     const run = (item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
@@ -340,18 +203,11 @@ export const makeRunner = <I, A, E, R>(
       let attempt = attemptFor(input, item, state)
       if (hedgeDelay !== undefined && Retry.isIdempotent(request.method, request.headers)) attempt = hedged(attempt, hedgeDelay)
       if (!request.replayable || retryPolicy.maxAttempts <= 1) return attempt
-      // `Retry.retry` builds its Schedule on every call; only pay for it after a failure
-      // worth retrying, replaying that failure to it as the first attempt's outcome.
+      // As `Retry.retry` does, but with the retries alone (backoff included) under the item's deadline.
       const { method, headers } = request
       return Effect.catchAll(attempt, (first) => {
         if (!Retry.shouldRetry(retryPolicy, method, headers, first)) return Effect.fail(first)
-        let replayed = false
-        const again = Effect.suspend(() => {
-          if (replayed) return attempt
-          replayed = true
-          return Effect.fail(first)
-        })
-        const plan = Retry.retry(retryPolicy, method, headers)(again)
+        const plan = Retry.retryAfter(retryPolicy, method, headers, first, attempt)
         if (itemMs === undefined) return plan
         // The retry plan, backoff included, ends with the item's deadline.
         const left = remainingMs(state)
@@ -402,43 +258,3 @@ export const makeRunner = <I, A, E, R>(
 
     return { concurrency, batchDeadline, outcome, value, cutOff }
   })
-
-/**
- * Runs `f` over `items` with `n` worker fibers, stopping at the first failure: the other
- * workers are interrupted (and awaited) before it is returned.
- *
- * Why not `Effect.forEach({ concurrency })`: in effect 3.22 its fail-fast interruption does
- * not reach a sibling blocked inside `Effect.timeout` (or any `raceFibersWith`) until that
- * race ends on its own — a hung request under a `TestClock`, or a handler with its own
- * timeout, would hold the failure back. Explicit `Fiber.interruptAll` does reach them. It
- * also saves forEach's per-item `yieldNow` and exit bookkeeping.
- */
-export const runAll = <I, E, R>(
-  items: ReadonlyArray<I>,
-  n: number,
-  f: (item: I, index: number) => Effect.Effect<void, E, R>
-): Effect.Effect<void, E, R> =>
-  Effect.suspend(() => {
-    if (items.length === 0) return Effect.void
-    const workers = Math.min(n, items.length)
-    const finished = Deferred.unsafeMake<void, E>(FiberId.none)
-    let next = 0
-    let running = workers
-    // One runtime step per item (a suspend + zipRight chain takes three).
-    const loop: Effect.Effect<void, E, R> = Effect.whileLoop({
-      while: () => next < items.length,
-      body: () => {
-        const index = next++
-        return f(items[index]!, index)
-      },
-      step: () => {}
-    })
-    const worker = Effect.matchCauseEffect(loop, {
-      onFailure: (cause) => Deferred.failCause(finished, cause),
-      onSuccess: () => (--running === 0 ? Deferred.succeed(finished, undefined) : Effect.void)
-    })
-    return Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.all(Array.from({ length: workers }, () => Effect.fork(restore(worker)))), (fibers) =>
-        Effect.ensuring(restore(Deferred.await(finished)), Fiber.interruptAll(fibers))))
-  })
-

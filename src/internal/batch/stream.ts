@@ -19,7 +19,8 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { BatchDeadlineError } from "../../Errors.js"
-import type { Outcome, Runner } from "./runner.js"
+import type { Outcome } from "../../Batch.js"
+import type { Runner } from "./runner.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
 

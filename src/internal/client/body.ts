@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import { BodyTooLargeError, type NetworkError } from "../../Errors.js"
-import type { BodySource } from "../transport/transport.js"
+import type { BodySource } from "../../Client.js"
 import { type Attempt, boundFor } from "./deadline.js"
 
 export const snippetBytes = 1024

@@ -6,8 +6,8 @@
  */
 import type * as Clock from "effect/Clock"
 import { NetworkError, type TimeoutPhase } from "../../Errors.js"
-import type { Timer } from "../transport/timer.js"
-import type { Timeout } from "../transport/transport.js"
+import type { Timer } from "../../Client.js"
+import type { Timeout } from "../../Client.js"
 import type { PreparedRequest } from "./request.js"
 import type { CallSettings } from "./settings.js"
 

@@ -4,7 +4,7 @@
  */
 import { RedirectError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
-import type { TransportResponse } from "../transport/transport.js"
+import type { TransportResponse } from "../../Client.js"
 import { originOf } from "../url.js"
 import type { PreparedRequest } from "./request.js"
 import type { CallSettings } from "./settings.js"

@@ -9,7 +9,8 @@ import * as Stream from "effect/Stream"
 import type { RequestInput } from "../../Client.js"
 import { InvalidUrlError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
-import { acceptEncoding, type TransportBody, type TransportRequest } from "../transport/transport.js"
+import type { TransportBody, TransportRequest } from "../../Client.js"
+import { acceptEncoding } from "../transport/transport.js"
 
 
 /** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */

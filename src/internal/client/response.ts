@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import type { Response } from "../../Client.js"
 import { type BodyTooLargeError, DecodeError, type NetworkError, StatusError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
-import type { TransportResponse } from "../transport/transport.js"
+import type { TransportResponse } from "../../Client.js"
 import { eachChunk, readAll, snippet, snippetBytes, streamBody, utf8 } from "./body.js"
 import type { Attempt } from "./deadline.js"
 import type { PreparedRequest } from "./request.js"
@@ -23,25 +23,6 @@ export interface Acquired {
   readonly redirects: number
 }
 
-/** Where a response built here keeps its {@link forEachChunk} reader (not part of the public `Response`). */
-export const eachChunkKey: unique symbol = Symbol("volley/Response/eachChunk")
-
-export interface ReadableResponse extends Response {
-  readonly [eachChunkKey]: <E>(onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined) => Effect.Effect<void, E | NetworkError | BodyTooLargeError>
-}
-
-/**
- * Reads a response's body chunk by chunk without a Stream (the download's hot path, where a
- * Stream pull per 64 KiB chunk cost more CPU than the rest of the read). Same rules as
- * `stream`: once per response, each wait bounded by the idle timeout and the deadline.
- */
-export const forEachChunk = <E>(
-  response: Response,
-  onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined
-): Effect.Effect<void, E | NetworkError | BodyTooLargeError> =>
-  eachChunkKey in response
-    ? (response as ReadableResponse)[eachChunkKey](onChunk)
-    : Stream.runForEach(response.stream, (chunk) => onChunk(chunk) ?? Effect.void)
 
 /**
  * Parses `Retry-After`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3), relative to the
@@ -69,7 +50,7 @@ export const statusError = (attempt: Attempt, response: TransportResponse, url: 
       })
     ))
 
-export const makeResponse = (attempt: Attempt, acquired: Acquired): ReadableResponse => new ScopedResponse(attempt, acquired)
+export const makeResponse = (attempt: Attempt, acquired: Acquired): ScopedResponse => new ScopedResponse(attempt, acquired)
 
 /**
  * The `Response` handed to callers. A class, not an object literal, because one is made per
@@ -77,7 +58,7 @@ export const makeResponse = (attempt: Attempt, acquired: Acquired): ReadableResp
  * when asked for, instead of as closures for every response (a stream costs more to build
  * than a small body costs to read). The body can be taken once, by any of them.
  */
-export class ScopedResponse implements ReadableResponse {
+export class ScopedResponse implements Response {
   readonly status: number
   readonly headers: Readonly<Record<string, string>>
   readonly method: string
@@ -138,7 +119,8 @@ export class ScopedResponse implements ReadableResponse {
     )
   }
 
-  [eachChunkKey]<E>(onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined) {
+  /** The body chunk by chunk, with no Stream in between (see {@link forEachChunk}). */
+  eachChunk<E>(onChunk: (chunk: Uint8Array) => Effect.Effect<void, E> | undefined): Effect.Effect<void, E | NetworkError | BodyTooLargeError> {
     return this.once(() => eachChunk(this.attempt, this.acquired.response.body, this.attempt.settings.maxBodyBytes, onChunk, () => Effect.void))
   }
 }

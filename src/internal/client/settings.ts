@@ -2,9 +2,22 @@
  * The settings of one call: the client's resolved configuration, overridden by the call's
  * options. Durations are milliseconds, `undefined` meaning off (see `../duration.ts`).
  */
-import type { RequestOptions } from "../../Client.js"
+import * as Duration from "effect/Duration"
+import type { ClientOptions, RequestOptions } from "../../Client.js"
 import * as Retry from "../../Retry.js"
-import { millisOr } from "../duration.js"
+import { millis, millisOr } from "../duration.js"
+
+/** `Client.defaults` (declared here so the internal modules can fall back on them). */
+export const defaults = {
+  connectionsPerOrigin: 64,
+  keepAliveTimeout: Duration.seconds(4),
+  deadline: Duration.seconds(30),
+  connectTimeout: Duration.seconds(10),
+  idleTimeout: Duration.seconds(30),
+  maxRedirects: 10,
+  maxBodyBytes: 32 * 1024 * 1024,
+  userAgent: "volley/0.1"
+} as const
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
 export interface ResolvedConfig {
@@ -19,8 +32,20 @@ export interface ResolvedConfig {
   readonly decompress: boolean
 }
 
-export const isOk = (status: number): boolean => status >= 200 && status < 300
+/** The client's options, resolved against {@link defaults}. */
+export const resolve = (options: ClientOptions): ResolvedConfig => ({
+  deadlineMs: millis(options.deadline ?? defaults.deadline),
+  headersTimeoutMs: millisOr(options.headersTimeout, undefined),
+  idleTimeoutMs: millis(options.idleTimeout ?? defaults.idleTimeout),
+  maxRedirects: options.maxRedirects ?? defaults.maxRedirects,
+  maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
+  userAgent: options.userAgent ?? defaults.userAgent,
+  retry: Retry.policy(options.retry ?? {}),
+  allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
+  decompress: options.decompress ?? true
+})
 
+export const isOk = (status: number): boolean => status >= 200 && status < 300
 
 /** Settings for one call: the client's, overridden by the call's options. */
 export interface CallSettings {
@@ -36,28 +61,16 @@ export interface CallSettings {
   readonly decompress: boolean
 }
 
-export const settingsFor = (config: ResolvedConfig, options: RequestOptions | undefined): CallSettings => {
-  if (options === undefined) return defaultSettings(config)
-  return {
-    deadlineMs: millisOr(options.deadline, config.deadlineMs),
-    headersTimeoutMs: millisOr(options.headersTimeout, config.headersTimeoutMs),
-    idleTimeoutMs: millisOr(options.idleTimeout, config.idleTimeoutMs),
-    accept: options.accept ?? isOk,
-    retry: options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry),
-    maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
-    followRedirects: options.followRedirects ?? true,
-    maxRedirects: options.maxRedirects ?? config.maxRedirects,
-    allowHttpsDowngrade: config.allowHttpsDowngrade,
-    decompress: options.decompress ?? config.decompress
-  }
-}
-
-export const defaultSettingsCache = new WeakMap<ResolvedConfig, CallSettings>()
-export const defaultSettings = (config: ResolvedConfig): CallSettings => {
-  let settings = defaultSettingsCache.get(config)
-  if (settings === undefined) {
-    settings = settingsFor(config, {})
-    defaultSettingsCache.set(config, settings)
-  }
-  return settings
-}
+/** The call's settings: `options` over the client's `config`. */
+export const settingsFor = (config: ResolvedConfig, options: RequestOptions): CallSettings => ({
+  deadlineMs: millisOr(options.deadline, config.deadlineMs),
+  headersTimeoutMs: millisOr(options.headersTimeout, config.headersTimeoutMs),
+  idleTimeoutMs: millisOr(options.idleTimeout, config.idleTimeoutMs),
+  accept: options.accept ?? isOk,
+  retry: options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry),
+  maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
+  followRedirects: options.followRedirects ?? true,
+  maxRedirects: options.maxRedirects ?? config.maxRedirects,
+  allowHttpsDowngrade: config.allowHttpsDowngrade,
+  decompress: options.decompress ?? config.decompress
+})

@@ -16,20 +16,17 @@ import type * as Scope from "effect/Scope"
 import { createHash, type Hash } from "node:crypto"
 import * as path from "node:path"
 import { Client } from "../../Client.js"
-import { type HttpError, NetworkError } from "../../Errors.js"
+import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
+import { NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { RequestOptions, Response } from "../../Client.js"
-import { openPlain } from "../client/client.js"
-import { forEachChunk } from "../client/response.js"
+import { internalsOf } from "../client/client.js"
+import { forEachChunk } from "../client/hotPath.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
 import * as Fs from "./fs.js"
-import type { Checksum, HashAlgorithm } from "./hash.js"
-import { makeTracker, type Progress, type Tracker } from "./progress.js"
+import { makeTracker, type Tracker } from "./progress.js"
 import * as FileName from "./fileName.js"
 import type { PlainGet } from "../client/request.js"
-
-/** Every way a download can fail. */
-export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
 
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
@@ -43,6 +40,8 @@ export interface Plan {
   readonly dir: string
   /** `<name>.part` */
   readonly part: string
+  /** Where the file will end up, as progress reports show it: the destination, or its stand-in until the server names it. */
+  readonly shownPath: string
   readonly expected: Checksum | undefined
   readonly algorithm: HashAlgorithm
   readonly maxBytes: number | undefined
@@ -61,30 +60,6 @@ export interface Staged {
   /** The sanitized name from `Content-Disposition`, when the plan asked for one and the server sent it. */
   readonly suggestedName: string | undefined
   readonly resumedFrom: number
-  readonly transferred: number
-}
-
-/**
- * What a finished download reports.
- *
- * @since 0.1.0
- */
-export interface DownloadResult {
-  /** The URL (redacted). */
-  readonly url: string
-  /** The absolute path of the file. */
-  readonly path: string
-  /** Its size in bytes. */
-  readonly size: number
-  /** Its digest, computed while it streamed (or while checking an existing file). */
-  readonly checksum: Checksum
-  /** An expected checksum was given and matched. */
-  readonly verified: boolean
-  /** The destination already had the expected content: nothing was fetched. */
-  readonly skipped: boolean
-  /** Bytes reused from a `.part` file left by an earlier attempt. */
-  readonly resumedFrom: number
-  /** Body bytes received by this call. */
   readonly transferred: number
 }
 
@@ -180,7 +155,7 @@ const attempt = (
     const request = state === undefined
       ? plan.request
       : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* openPlain(client, request, {
+    const response: Response = yield* internalsOf(client).open(request, {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     })
@@ -282,7 +257,7 @@ const attempt = (
  */
 export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
   Effect.flatMap(Effect.clock, (clock) => {
-    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.dest ?? plan.part.slice(0, -5), plan.onProgress)
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
     const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
       Effect.flatMap((staged) =>
         staged === restart

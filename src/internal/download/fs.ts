@@ -9,7 +9,6 @@
 import * as Effect from "effect/Effect"
 import type { Hash } from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
 import { fileSystemError, type FileSystemError } from "./errors.js"
 
 const call = <A>(operation: string, target: string, run: (cb: (err: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
@@ -227,6 +226,3 @@ export const writeBehind = (fd: number, target: string, syncEvery: number = defa
     settled: Effect.zipRight(Effect.ignore(flush), syncDone)
   }
 }
-
-/** The folder a path lives in. */
-export const dirOf = (target: string): string => path.dirname(target)

@@ -15,10 +15,9 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
+import type { Timer } from "../../Client.js"
 import { isLiveClock } from "../liveClock.js"
 
-/** Runs `fire` once after `ms`, unless the returned cancel function runs first. */
-export type Timer = (ms: number, fire: () => void) => () => void
 
 const live: Timer = (ms, fire) => {
   const handle = setTimeout(fire, ms)

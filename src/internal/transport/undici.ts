@@ -10,7 +10,8 @@
 import * as Effect from "effect/Effect"
 import { type Dispatcher, interceptors } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
-import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
+import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Client.js"
+import { drainLimit } from "./transport.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024

@@ -15,7 +15,8 @@ import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Error
 import type * as Testing from "../../Testing.js"
 import { millisOr } from "../duration.js"
 import { within } from "./timer.js"
-import { type BodySource, drainLimit, type Timeout, type Transport, type TransportBody, type TransportRequest, type TransportResponse } from "./transport.js"
+import type { BodySource, Timeout, Transport, TransportBody, TransportRequest, TransportResponse } from "../../Client.js"
+import { drainLimit } from "./transport.js"
 
 type Params = Record<string, string>
 
