@@ -18,13 +18,12 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Agent, type Dispatcher, EnvHttpProxyAgent } from "undici"
 import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
-import { redactUrl } from "./internal/redact.js"
 import { decodeWith } from "./internal/client/response.js"
 import { millis } from "./internal/duration.js"
 import * as settings from "./internal/client/settings.js"
+import { invalidProxy, makeAgent, proxyAddresses } from "./internal/transport/agent.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
 
@@ -347,64 +346,6 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
       return makeWithTransport(UndiciTransport.make(agent, idle, proxyAddresses(options.proxy)), options)
     })
   )
-
-/** `host:port` of each proxy, so the transport can tell a proxy that failed from a target that did. */
-const proxyAddresses = (proxy: ClientOptions["proxy"]): ReadonlyArray<string> => {
-  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
-  return urls.flatMap((url) => {
-    if (url === undefined || url === "") return []
-    const parsed = new URL(url)
-    return [`${parsed.hostname.replace(/^\[|\]$/g, "")}:${parsed.port || (parsed.protocol === "https:" ? "443" : "80")}`]
-  })
-}
-
-/** Why a proxy setting is unusable (naming it, credentials masked), or `undefined`. */
-const invalidProxy = (proxy: ClientOptions["proxy"]): string | undefined => {
-  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
-  for (const url of urls) {
-    if (url === undefined || url === "") continue
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(url)
-    } catch {
-      parsed = undefined
-    }
-    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-      return `volley: the proxy must be an http:// or https:// URL, got ${redactUrl(url)}`
-    }
-  }
-  return undefined
-}
-
-const makeAgent = (options: ClientOptions): Dispatcher => {
-  const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
-  const tls = { ...(ca !== undefined ? { ca } : {}), ...(options.insecureTls === true ? { rejectUnauthorized: false } : {}) }
-  const agentOptions: Agent.Options = {
-    connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0,
-    // Phase timeouts run on the Effect clock above the transport; undici's own are off so
-    // they never race ours. The connect timeout is a socket-level matter and stays here.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: { timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0, ...tls },
-    ...(options.http2 === true ? { allowH2: true } : {})
-  }
-  const proxy = typeof options.proxy === "string" ? { http: options.proxy, https: options.proxy } : options.proxy
-  if (proxy === undefined || (!proxy.http && !proxy.https)) return new Agent(agentOptions)
-  // undici's own proxy agent; "" (not undefined) so it never falls back to process.env:
-  // the environment is read by `layerConfig`, through Effect's Config.
-  return new EnvHttpProxyAgent({
-    ...agentOptions,
-    httpProxy: proxy.http ?? "",
-    httpsProxy: proxy.https ?? "",
-    noProxy: proxy.noProxy ?? "",
-    // http is forwarded, https tunnelled (CONNECT), as curl does.
-    proxyTunnel: false,
-    // TLS to the target through the tunnel, and to an https proxy, trusts what the client does.
-    requestTls: tls,
-    proxyTls: tls
-  } as EnvHttpProxyAgent.Options)
-}
 
 /** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
 const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
