@@ -23,6 +23,7 @@ import * as Download from "../Download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
 import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, proxyFlag, resolveProxy, userFlag } from "./internal/webFlags.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("A list of URLs, one per line: URL [sha256:HEX] [NAME]. `-` reads stdin.")
@@ -129,7 +130,7 @@ const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number)
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure },
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
   (flags) =>
     Effect.gen(function*() {
       // Flags are validated here (not by @effect/cli types) so every usage error exits with 2.
@@ -155,6 +156,8 @@ export const downloadCommand = Command.make(
         if (n === undefined) problems.push(`--max-size must be a size like 500M or 2GiB, got ${JSON.stringify(s)}`)
         return n ?? 0
       })
+      const proxyOption = yield* Effect.either(resolveProxy(flags.proxy))
+      if (proxyOption._tag === "Left") problems.push(proxyOption.left)
       if (problems.length > 0) return yield* usage(problems)
 
       const listText = yield* Effect.either(readText(flags.file))
@@ -201,7 +204,8 @@ export const downloadCommand = Command.make(
         idleTimeout: idleMs,
         retry: { maxAttempts: retriesN + 1 },
         ...(caPem !== undefined ? { ca: caPem } : {}),
-        ...(flags.insecure ? { insecureTls: true } : {})
+        ...(flags.insecure ? { insecureTls: true } : {}),
+        ...(proxyOption._tag === "Right" && proxyOption.right !== undefined ? { proxy: proxyOption.right } : {})
       })
       const run = Download.many(items, {
         dir: flags.dir,
@@ -209,6 +213,8 @@ export const downloadCommand = Command.make(
         perHost: perHostN,
         force: flags.force,
         nameFrom: flags.contentDisposition ? "content-disposition" : "url",
+        // Files are stored as served (no Accept-Encoding, nothing decoded): see README.
+        headers: basicAuth(flags.user),
         ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
         ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
         onStart: display.start,
