@@ -2,53 +2,25 @@
  * The example REST API as a user runs it: the real `volley serve` process on a free port,
  * real HTTP requests, SIGTERM at the end.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { root } from "./support/spawn.js"
+import { killAll, type Served, serve } from "./support/serve.js"
 
-interface Served {
-  readonly child: ChildProcess
-  readonly url: string
+interface ApiServer extends Served {
   readonly outbox: string
-  readonly output: () => string
-  readonly exited: Promise<number | null>
 }
 
-const running: Array<ChildProcess> = []
-afterEach(() => {
-  for (const child of running.splice(0)) child.kill("SIGKILL")
-})
+afterEach(killAll)
 
-const serve = async (args: ReadonlyArray<string> = []): Promise<Served> => {
+/** `volley serve` with its own outbox and a fresh job database (the default, .volley/volley.db, would be shared). */
+const serveApi = async (args: ReadonlyArray<string> = []): Promise<ApiServer> => {
   const outbox = fs.mkdtempSync(path.join(os.tmpdir(), "volley-outbox-"))
-  // A fresh job database per server (the default, .volley/volley.db, would be shared by the tests).
   const db = `file:${path.join(outbox, "..", `${path.basename(outbox)}.db`)}`
-  const child = spawn(process.execPath, ["bin/volley.js", "serve", "--port", "0", "--outbox", outbox, "--db", db, ...args], {
-    cwd: root,
-    stdio: ["ignore", "pipe", "pipe"]
-  })
-  running.push(child)
-  let output = ""
-  child.stdout!.setEncoding("utf8").on("data", (d: string) => (output += d))
-  child.stderr!.setEncoding("utf8").on("data", (d: string) => (output += d))
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${output}`)), 15_000)
-    const check = () => {
-      const match = /listening on (http:\/\/[\d.]+:\d+)/.exec(output)
-      if (match !== null) {
-        clearTimeout(timer)
-        resolve(match[1]!)
-      } else setTimeout(check, 20)
-    }
-    check()
-  })
-  return { child, url, outbox, output: () => output, exited }
+  return { ...(await serve(["--outbox", outbox, "--db", db, ...args])), outbox }
 }
 
 const postUser = (url: string, body: unknown) =>
@@ -56,7 +28,7 @@ const postUser = (url: string, body: unknown) =>
 
 describe("volley serve (example REST API)", () => {
   it("POST /users answers 201 at once; the welcome email is sent after the response", async () => {
-    const server = await serve()
+    const server = await serveApi()
     const started = Date.now()
     const response = await postUser(server.url, { name: "Ada", email: "ada@example.com" })
     expect(response.status).toBe(201)
@@ -73,7 +45,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("a bad body is a 400 naming the field", async () => {
-    const server = await serve()
+    const server = await serveApi()
     const invalid = await postUser(server.url, { name: "Bo", email: "not-an-address" })
     expect(invalid.status).toBe(400)
     expect(await invalid.json()).toEqual({ error: "invalid body", fields: [{ field: "email", message: "email must look like an address" }] })
@@ -85,7 +57,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("GET /dashboard combines three upstreams and marks a slow one as failed", async () => {
-    const server = await serve()
+    const server = await serveApi()
     const views: Array<{ complete: boolean; recommendations: { ok: boolean; error?: string } }> = []
     for (let i = 0; i < 4; i++) views.push(await (await fetch(`${server.url}/dashboard`)).json() as (typeof views)[number])
     expect(views.slice(0, 3).every((v) => v.complete)).toBe(true)
@@ -96,7 +68,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("GET /health and GET /metrics (Prometheus text)", async () => {
-    const server = await serve()
+    const server = await serveApi()
     expect((await fetch(`${server.url}/health`)).status).toBe(200)
     await postUser(server.url, { name: "Cy", email: "cy@example.com" })
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
@@ -120,7 +92,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("SIGTERM drains: in-flight requests complete, every queued email is sent, exit 0", async () => {
-    const server = await serve(["--workers", "2"])
+    const server = await serveApi(["--workers", "2"])
     const users = 8
     const responses = await Promise.all(
       Array.from({ length: users }, (_, i) => postUser(server.url, { name: `u${i}`, email: `u${i}@example.com` }))
@@ -137,7 +109,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("SIGTERM with a response still streaming: the client gets every byte, then the process exits 0", async () => {
-    const server = await serve()
+    const server = await serveApi()
     // The response has begun (headers are here) and the client is not reading: it is in flight.
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => http.get(`${server.url}/files/report.bin`, resolve).on("error", reject))
     response.pause()
@@ -165,7 +137,7 @@ describe("volley serve (example REST API)", () => {
   })
 
   it("a drain deadline too short for the queue interrupts the rest, names the job ids, and exits 1", async () => {
-    const server = await serve(["--workers", "1", "--drain-timeout", "1"])
+    const server = await serveApi(["--workers", "1", "--drain-timeout", "1"])
     for (let i = 0; i < 5; i++) await postUser(server.url, { name: `v${i}`, email: `v${i}@example.com` })
     server.child.kill("SIGTERM")
     const code = await server.exited
