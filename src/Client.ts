@@ -57,6 +57,12 @@ export interface RequestOptions {
   /** Follow redirects (default) or hand 3xx responses back as they are. */
   readonly followRedirects?: boolean | undefined
   readonly maxRedirects?: number | undefined
+  /**
+   * More header names (any case) never sent to another origin on a redirect, on top of the
+   * built-in list (Authorization, Cookie, X-Api-Key, ... and any name with auth, token,
+   * secret, key, session, csrf or signature in it) and the client's own.
+   */
+  readonly sensitiveHeaders?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -235,6 +241,8 @@ export interface ClientOptions {
   /** Longest gap between two body chunks. */
   readonly idleTimeout?: Duration.DurationInput | "none"
   readonly maxRedirects?: number
+  /** More header names never sent to another origin on a redirect (see `RequestOptions`). */
+  readonly sensitiveHeaders?: ReadonlyArray<string>
   /** Largest body the in-memory helpers (`json`, `text`, `bytes`) and streams accept. */
   readonly maxBodyBytes?: number
   readonly userAgent?: string

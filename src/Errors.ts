@@ -228,10 +228,11 @@ export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
  * - `Downgrade`: https redirected to http, refused unless allowed.
  * - `InvalidLocation`: the `Location` header is missing or not a valid http(s) URL.
  * - `BodyNotReplayable`: a 307/308 needs the body sent again, but it was a one-shot stream.
+ * - `CrossOriginBody`: a 307/308 would send the request body to another origin.
  *
  * @since 0.1.0
  */
-export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable"
+export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable" | "CrossOriginBody"
 
 /**
  * A redirect was refused.

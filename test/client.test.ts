@@ -310,6 +310,54 @@ describe("Client: redirects", () => {
       expect(same.headers["authorization"]).toBe("Bearer secret")
     }))
 
+  it.scoped("a cross-origin hop drops API-key headers and Host, keeps ordinary ones, and honours sensitiveHeaders", () =>
+    Effect.gen(function*() {
+      const a = yield* faultServer()
+      const b = yield* faultServer()
+      const request = HttpClientRequest.get(`${a.url}/redirect?to=${encodeURIComponent(`${b.url}/echo`)}`).pipe(
+        HttpClientRequest.setHeaders({
+          "x-api-key": "k1",
+          "api-key": "k2",
+          "x-auth-token": "k3",
+          "x-shopify-access-token": "k4",
+          "x-my-secret": "k5",
+          host: new URL(a.url).host,
+          "x-keep": "yes",
+          accept: "application/json"
+        })
+      )
+      yield* Effect.provide(Client.discard(request, { sensitiveHeaders: ["X-My-Secret"] }), clientLayer())
+      const crossed = b.requests[0]!
+      for (const name of ["x-api-key", "api-key", "x-auth-token", "x-shopify-access-token", "x-my-secret"]) {
+        expect(crossed.headers[name], name).toBeUndefined()
+      }
+      expect(crossed.headers["host"]).toBe(new URL(b.url).host)
+      expect(crossed.headers["x-keep"]).toBe("yes")
+      expect(crossed.headers["accept"]).toBe("application/json")
+      // The first origin got them all.
+      expect(a.requests[0]!.headers["x-api-key"]).toBe("k1")
+    }))
+
+  it.scoped("a cross-origin 307/308 with a body is refused (RedirectError CrossOriginBody); the other origin sees nothing", () =>
+    Effect.gen(function*() {
+      const a = yield* faultServer()
+      const b = yield* faultServer()
+      for (const status of [307, 308]) {
+        const request = HttpClientRequest.post(`${a.url}/redirect?status=${status}&to=${encodeURIComponent(`${b.url}/echo`)}`).pipe(
+          HttpClientRequest.bodyText("password=hunter2")
+        )
+        const error = yield* failure(Client.text(request))
+        expect(error._tag === "RedirectError" && error.reason).toBe("CrossOriginBody")
+      }
+      expect(b.requests.length).toBe(0)
+      // Same origin still resends it.
+      const same = HttpClientRequest.post(`${a.url}/redirect?status=307&to=${encodeURIComponent(`${a.url}/echo`)}`).pipe(
+        HttpClientRequest.bodyText("payload")
+      )
+      yield* Effect.provide(Client.discard(same), clientLayer())
+      expect(a.requests.find((r) => r.path === "/echo")?.body).toBe("payload")
+    }))
+
   it.scoped("an http -> https hop (a new origin) is followed and drops credentials", () =>
     Effect.gen(function*() {
       const plain = yield* faultServer()

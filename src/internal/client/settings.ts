@@ -29,7 +29,12 @@ export interface ResolvedConfig {
   readonly userAgent: string
   readonly retry: Retry.RetryPolicy
   readonly allowHttpsDowngrade: boolean
+  readonly sensitiveHeaders: ReadonlySet<string>
 }
+
+const lowerSet = (names: ReadonlyArray<string> | undefined, base: ReadonlySet<string> = empty): ReadonlySet<string> =>
+  names === undefined || names.length === 0 ? base : new Set([...base, ...names.map((n) => n.toLowerCase())])
+const empty: ReadonlySet<string> = new Set()
 
 /** The client's options, resolved against {@link defaults}. */
 export const resolve = (options: ClientOptions): ResolvedConfig => ({
@@ -40,7 +45,8 @@ export const resolve = (options: ClientOptions): ResolvedConfig => ({
   maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
   userAgent: options.userAgent ?? defaults.userAgent,
   retry: Retry.policy(options.retry ?? {}),
-  allowHttpsDowngrade: options.allowHttpsDowngrade ?? false
+  allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders)
 })
 
 export const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -56,6 +62,8 @@ export interface CallSettings {
   readonly followRedirects: boolean
   readonly maxRedirects: number
   readonly allowHttpsDowngrade: boolean
+  /** Extra header names (lower case) dropped across origins. */
+  readonly sensitiveHeaders: ReadonlySet<string>
 }
 
 /** The call's settings: `options` over the client's `config`. */
@@ -68,5 +76,6 @@ export const settingsFor = (config: ResolvedConfig, options: RequestOptions): Ca
   maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
   followRedirects: options.followRedirects ?? true,
   maxRedirects: options.maxRedirects ?? config.maxRedirects,
-  allowHttpsDowngrade: config.allowHttpsDowngrade
+  allowHttpsDowngrade: config.allowHttpsDowngrade,
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders, config.sensitiveHeaders)
 })
