@@ -96,3 +96,29 @@ describe("a hedge loser's connection is closed while the pool lives", () => {
       expect(abortedFirst).toBe(true)
     }))
 })
+
+describe("a timed-out request's replacement connection (undici behaviour) stays bounded", () => {
+  // undici (nodejs/undici#5845, fix proposed in #5846): after an in-flight HTTP/1 abort the
+  // Client moves the aborted request back to pending, opens a new connection for it, then drops
+  // the request; the Agent keeps that pool, so one idle socket per aborted request lingers. Not
+  // volley's dispatch (one request per attempt reached the server). The bound: those sockets
+  // are reused by the next requests, so repeated timeouts never grow the open count.
+  it.live("rounds of two concurrent timeouts leave at most two idle sockets, reused by later requests", () =>
+    Effect.gen(function*() {
+      server.reset()
+      const before = server.stats.open // idle sockets the tests above left in the pool
+      const hung = Client.text(`${server.url}/hang`, { deadline: "100 millis" })
+      const peak: Array<number> = []
+      for (let round = 0; round < 3; round++) {
+        yield* onPool(Effect.all([hung, hung], { concurrency: 2, mode: "either" }))
+        yield* cutOff(2 * (round + 1))
+        yield* realDelay(50)
+        peak.push(server.stats.open)
+      }
+      expect(server.requests.length).toBe(6) // one request per attempt: volley sent nothing else
+      expect(Math.max(...peak)).toBeLessThanOrEqual(Math.max(before, 2))
+      const exit = yield* onPool(Effect.all([Client.text(`${server.url}/ok`), Client.text(`${server.url}/ok`)], { concurrency: 2 }))
+      expect(exit._tag).toBe("Success")
+      expect(server.stats.open).toBeLessThanOrEqual(Math.max(before, 2))
+    }))
+})
