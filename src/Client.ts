@@ -62,6 +62,12 @@ export interface RequestOptions {
    * streaming. Default: the client's (on). `maxBodyBytes` counts decoded bytes.
    */
   readonly decompress?: boolean | undefined
+  /**
+   * More header names (any case) never sent to another origin on a redirect, on top of the
+   * built-in list (Authorization, Cookie, X-Api-Key, ... and any name with auth, token,
+   * secret, key, session, csrf or signature in it) and the client's own.
+   */
+  readonly sensitiveHeaders?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -246,6 +252,8 @@ export interface ClientOptions {
   /** Longest gap between two body chunks. */
   readonly idleTimeout?: Duration.DurationInput | "none"
   readonly maxRedirects?: number
+  /** More header names never sent to another origin on a redirect (see `RequestOptions`). */
+  readonly sensitiveHeaders?: ReadonlyArray<string>
   /** Largest body the in-memory helpers (`json`, `text`, `bytes`) and streams accept. */
   readonly maxBodyBytes?: number
   readonly userAgent?: string

@@ -238,10 +238,11 @@ export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
  * - `Downgrade`: https redirected to http, refused unless allowed.
  * - `InvalidLocation`: the `Location` header is missing or not a valid http(s) URL.
  * - `BodyNotReplayable`: a 307/308 needs the body sent again, but it was a one-shot stream.
+ * - `CrossOriginBody`: a 307/308 would send the request body to another origin.
  *
  * @since 0.1.0
  */
-export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable"
+export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable" | "CrossOriginBody"
 
 /**
  * A redirect was refused.
@@ -278,6 +279,28 @@ export class InvalidUrlError extends TaggedError("InvalidUrlError")<{
 }
 
 /**
+ * The request itself is malformed: a header name that is not a token, a header value with a
+ * control character (CR, LF, NUL: a header-injection attempt or a bug), or something the
+ * transport refuses to send. The caller's error: nothing was sent and it is never retried.
+ *
+ * @since 0.1.0
+ */
+export class InvalidRequestError extends TaggedError("InvalidRequestError")<{
+  readonly method: string
+  /** Redacted. */
+  readonly url: string
+  /** The offending header's name, when a header is at fault (its value is never echoed). */
+  readonly header?: string | undefined
+  readonly detail: string
+  readonly cause?: unknown
+}> {
+  override get message(): string {
+    const what = this.header !== undefined ? `header ${JSON.stringify(oneLine(this.header, 100))}: ` : ""
+    return `${this.method} ${this.url}: invalid request: ${what}${this.detail}`
+  }
+}
+
+/**
  * A batch's overall deadline passed before this item finished (`started: true`: its
  * request was interrupted) or before it was sent at all (`started: false`).
  *
@@ -304,6 +327,7 @@ export type HttpError =
   | BodyTooLargeError
   | RedirectError
   | InvalidUrlError
+  | InvalidRequestError
 
 /** Statuses worth retrying: the server says "not now", not "never". */
 const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504])

@@ -147,6 +147,44 @@ describe("volley fetch: bad input", () => {
     expect(run.stderr).toContain("2 ok, 0 failed, 5 invalid lines skipped")
   })
 
+  it("rejects header injection (CR, LF, NUL) and connection-level headers as FILE:LINE, never sends them, exits 2", async () => {
+    const line = (headers: Record<string, string>) => JSON.stringify({ url: `${server.url}/echo`, headers })
+    const file = input("headers.txt", [
+      line({ "x-a": "1\r\nInjected: yes" }),
+      line({ "x-a": "1\u0000" }),
+      line({ Host: "evil.test" }),
+      line({ "content-length": "5" }),
+      line({ "transfer-encoding": "chunked" }),
+      line({ connection: "close" }),
+      line({ expect: "100-continue" }),
+      line({ "x-a": "fine" })
+    ])
+    const run = await fetchCli([file])
+    expect(run.code).toBe(2)
+    const errors = run.stderr.split("\n").filter((l) => l.startsWith(`${file}:`))
+    expect(errors).toEqual([
+      `${file}:1: header "x-a" has a control character (CR, LF, NUL...) in its value`,
+      `${file}:2: header "x-a" has a control character (CR, LF, NUL...) in its value`,
+      `${file}:3: header "host" is connection-level and set by volley; remove it`,
+      `${file}:4: header "content-length" is connection-level and set by volley; remove it`,
+      `${file}:5: header "transfer-encoding" is connection-level and set by volley; remove it`,
+      `${file}:6: header "connection" is connection-level and set by volley; remove it`,
+      `${file}:7: header "expect" is connection-level and set by volley; remove it`
+    ])
+    expect(run.stderr).not.toContain("Injected")
+    expect(server.requests.map((r) => r.headers["x-a"])).toEqual(["fine"])
+  })
+
+  it("rejects a --header with a connection-level name or a control character, exit 2, nothing sent", async () => {
+    for (const header of ["Host: evil.test", "X-A: 1\r\nInjected: yes"]) {
+      const run = await fetchCli([input("one.txt", [`${server.url}/ok`]), "--header", header])
+      expect(run.code).toBe(2)
+      expect(run.stderr).toMatch(/^volley fetch: invalid --header: header "(host|x-a)" /)
+      expect(run.stderr).not.toContain("Injected")
+    }
+    expect(server.requests).toHaveLength(0)
+  })
+
   it("rejects a bad flag value with exit 2 and a clear message, before sending anything", async () => {
     const run = await fetchCli([input("one.txt", [`${server.url}/ok`]), "--concurrency", "0"])
     expect(run.code).toBe(2)

@@ -8,9 +8,11 @@ import { HttpClientRequest } from "@effect/platform"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema, TestClock } from "effect"
 import dnsModule from "node:dns"
 import * as net from "node:net"
+import { Agent } from "undici"
 import { internalsOf } from "../src/internal/client/client.js"
+import * as UndiciTransport from "../src/internal/transport/undici.js"
 import * as Client from "../src/Client.js"
-import type { HttpError } from "../src/Errors.js"
+import { type HttpError, isTransient } from "../src/Errors.js"
 import { testCertificate } from "./support/FaultServer.js"
 import { awaitSleepers, clientLayer, faultServer } from "./support/effect.js"
 
@@ -346,6 +348,54 @@ describe("Client: redirects", () => {
       expect(same.headers["authorization"]).toBe("Bearer secret")
     }))
 
+  it.scoped("a cross-origin hop drops API-key headers and Host, keeps ordinary ones, and honours sensitiveHeaders", () =>
+    Effect.gen(function*() {
+      const a = yield* faultServer()
+      const b = yield* faultServer()
+      const request = HttpClientRequest.get(`${a.url}/redirect?to=${encodeURIComponent(`${b.url}/echo`)}`).pipe(
+        HttpClientRequest.setHeaders({
+          "x-api-key": "k1",
+          "api-key": "k2",
+          "x-auth-token": "k3",
+          "x-shopify-access-token": "k4",
+          "x-my-secret": "k5",
+          host: new URL(a.url).host,
+          "x-keep": "yes",
+          accept: "application/json"
+        })
+      )
+      yield* Effect.provide(Client.discard(request, { sensitiveHeaders: ["X-My-Secret"] }), clientLayer())
+      const crossed = b.requests[0]!
+      for (const name of ["x-api-key", "api-key", "x-auth-token", "x-shopify-access-token", "x-my-secret"]) {
+        expect(crossed.headers[name], name).toBeUndefined()
+      }
+      expect(crossed.headers["host"]).toBe(new URL(b.url).host)
+      expect(crossed.headers["x-keep"]).toBe("yes")
+      expect(crossed.headers["accept"]).toBe("application/json")
+      // The first origin got them all.
+      expect(a.requests[0]!.headers["x-api-key"]).toBe("k1")
+    }))
+
+  it.scoped("a cross-origin 307/308 with a body is refused (RedirectError CrossOriginBody); the other origin sees nothing", () =>
+    Effect.gen(function*() {
+      const a = yield* faultServer()
+      const b = yield* faultServer()
+      for (const status of [307, 308]) {
+        const request = HttpClientRequest.post(`${a.url}/redirect?status=${status}&to=${encodeURIComponent(`${b.url}/echo`)}`).pipe(
+          HttpClientRequest.bodyText("password=hunter2")
+        )
+        const error = yield* failure(Client.text(request))
+        expect(error._tag === "RedirectError" && error.reason).toBe("CrossOriginBody")
+      }
+      expect(b.requests.length).toBe(0)
+      // Same origin still resends it.
+      const same = HttpClientRequest.post(`${a.url}/redirect?status=307&to=${encodeURIComponent(`${a.url}/echo`)}`).pipe(
+        HttpClientRequest.bodyText("payload")
+      )
+      yield* Effect.provide(Client.discard(same), clientLayer())
+      expect(a.requests.find((r) => r.path === "/echo")?.body).toBe("payload")
+    }))
+
   it.scoped("an http -> https hop (a new origin) is followed and drops credentials", () =>
     Effect.gen(function*() {
       const plain = yield* faultServer()
@@ -568,5 +618,53 @@ describe("Client: configuration from the environment", () => {
       const provider = ConfigProvider.fromMap(new Map([["VOLLEY_DEADLINE", "soon"]]), { pathDelim: "_" })
       const error = yield* Effect.flip(Effect.provide(Client.Client, Client.layerConfig().pipe(Layer.provide(Layer.setConfigProvider(provider)))))
       expect(String(error)).toContain("DEADLINE")
+    }))
+})
+
+describe("Client: invalid requests are the caller's errors", () => {
+  /** A client over the real undici transport that counts what reaches `send`, retrying fast. */
+  const countingClient = Effect.acquireRelease(
+    Effect.sync(() => new Agent()),
+    (agent) => Effect.promise(() => agent.destroy())
+  ).pipe(Effect.map((agent) => {
+    const real = UndiciTransport.make(agent, 30_000)
+    const counted = { sends: 0 }
+    const transport: Client.Transport = { ...real, send: (...args) => (counted.sends++, real.send(...args)) }
+    const client = Client.makeWithTransport(transport, { retry: { maxAttempts: 3, baseDelay: "1 millis", jitter: false } })
+    return { client, counted }
+  }))
+
+  it.scopedLive("a header value with CR, LF or NUL fails as InvalidRequestError naming the header; nothing is sent or retried", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const { client, counted } = yield* countingClient
+      for (const value of ["a\r\nInjected: 1", "a\nb", "a\u0000b"]) {
+        const request = HttpClientRequest.get(`${server.url}/ok`).pipe(HttpClientRequest.setHeader("x-trace", value))
+        const error = yield* Effect.flip(Effect.provideService(Client.text(request), Client.Client, client))
+        expect(error._tag).toBe("InvalidRequestError")
+        expect(error._tag === "InvalidRequestError" && error.header).toBe("x-trace")
+        expect(error.message).toContain("x-trace")
+        expect(error.message).not.toContain("Injected")
+        expect(isTransient(error)).toBe(false)
+      }
+      const badName = HttpClientRequest.get(`${server.url}/ok`).pipe(HttpClientRequest.setHeader("bad name", "v"))
+      const nameError = yield* Effect.flip(Effect.provideService(Client.text(badName), Client.Client, client))
+      expect(nameError._tag === "InvalidRequestError" && nameError.header).toBe("bad name")
+      expect(counted.sends).toBe(0)
+      expect(server.requests.length).toBe(0)
+    }))
+
+  it.scopedLive("a request undici refuses (UND_ERR_NOT_SUPPORTED / UND_ERR_INVALID_ARG) is InvalidRequestError after one attempt", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const { client, counted } = yield* countingClient
+      for (const [name, value] of [["expect", "100-continue"], ["upgrade", "websocket"]] as const) {
+        const request = HttpClientRequest.get(`${server.url}/ok`).pipe(HttpClientRequest.setHeader(name, value))
+        const error = yield* Effect.flip(Effect.provideService(Client.text(request), Client.Client, client))
+        expect(error._tag, name).toBe("InvalidRequestError")
+        expect(isTransient(error)).toBe(false)
+      }
+      expect(counted.sends).toBe(2) // one attempt each, no retries
+      expect(server.requests.length).toBe(0)
     }))
 })

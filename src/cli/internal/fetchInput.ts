@@ -37,6 +37,30 @@ const invalid = (message: string): Parsed => ({ _tag: "Invalid", message })
 
 const methodToken = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 
+/**
+ * Connection-level headers: the transport sets them from the URL and body, and a caller's
+ * value would either be refused by undici or desynchronise the framing (request smuggling).
+ */
+const hopByHop: ReadonlySet<string> = new Set([
+  "host",
+  "content-length",
+  "connection",
+  "upgrade",
+  "te",
+  "expect",
+  "transfer-encoding",
+  "keep-alive",
+  "proxy-connection"
+])
+
+/** Why a header cannot be sent, or `undefined`. The value is never echoed: it may be a secret. */
+const headerProblem = (name: string, value: string): string | undefined => {
+  const lower = name.toLowerCase()
+  if (hopByHop.has(lower)) return `header ${JSON.stringify(lower)} is connection-level and set by volley; remove it`
+  if (/[^\t\x20-\x7e\x80-\xff]/.test(value)) return `header ${JSON.stringify(lower)} has a control character (CR, LF, NUL...) in its value`
+  return undefined
+}
+
 /** Checks an absolute http(s) URL; returns the parsed URL or why not. */
 const checkUrl = (text: string): URL | string => {
   let url: URL
@@ -88,6 +112,8 @@ const parseJsonLine = (text: string, line: number, defaults: LineDefaults): Pars
     for (const [name, v] of Object.entries(rawHeaders)) {
       if (typeof v !== "string") return invalid(`header ${JSON.stringify(name)} must be a string`)
       if (!methodToken.test(name)) return invalid(`invalid header name ${JSON.stringify(name)}`)
+      const problem = headerProblem(name, v)
+      if (problem !== undefined) return invalid(problem)
       headers[name.toLowerCase()] = v
     }
   }
@@ -119,7 +145,10 @@ export const parseHeaders = (flags: ReadonlyArray<string>): Record<string, strin
     const colon = flag.indexOf(":")
     const name = colon < 0 ? "" : flag.slice(0, colon).trim()
     if (colon < 0 || !methodToken.test(name)) return `invalid --header ${JSON.stringify(flag)} (expected "Name: value")`
-    headers[name.toLowerCase()] = flag.slice(colon + 1).trim()
+    const value = flag.slice(colon + 1).trim()
+    const problem = headerProblem(name, value)
+    if (problem !== undefined) return `invalid --header: ${problem}`
+    headers[name.toLowerCase()] = value
   }
   return headers
 }

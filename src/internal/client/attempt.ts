@@ -6,12 +6,28 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import { BodyTooLargeError, type HttpError, NetworkError, RedirectError } from "../../Errors.js"
+import { BodyTooLargeError, type HttpError, InvalidRequestError, NetworkError, RedirectError } from "../../Errors.js"
 import type { BodySource, Transport, TransportResponse } from "../../Client.js"
 import { type Attempt, boundFor } from "./deadline.js"
 import { nextHop, redirectStatuses } from "./redirect.js"
 import type { PreparedRequest } from "./request.js"
 import type { Acquired } from "./response.js"
+
+/**
+ * undici's codes for a request it refuses to send (an argument it rejects, a feature it lacks):
+ * the caller's error, not the network's, so never retried.
+ */
+const refusedCodes: ReadonlySet<string | undefined> = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"])
+
+const callerError = (error: NetworkError, request: PreparedRequest): NetworkError | InvalidRequestError =>
+  refusedCodes.has(error.code)
+    ? new InvalidRequestError({
+      method: request.method,
+      url: request.redactedUrl,
+      detail: `refused by the transport [${error.code}]: ${error.cause instanceof Error ? error.cause.message : "invalid argument"}`,
+      cause: error.cause
+    })
+    : error
 
 /** Sends one request, bounded by the headers timeout and the deadline. */
 const sendBounded = (
@@ -48,7 +64,7 @@ export const sendFollowing = (
     return Effect.matchCauseEffect(sent, {
       onFailure: (cause) => {
         received?.body.release(true)
-        return Effect.failCause(cause)
+        return Effect.failCause(Cause.map(cause, (error) => callerError(error, request)))
       },
       onSuccess: (response) => {
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {

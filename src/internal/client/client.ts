@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
-import type { HttpError, InvalidUrlError } from "../../Errors.js"
+import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
@@ -62,7 +62,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     input: AnyRequestInput,
     settings: CallSettings,
     f: (request: PreparedRequest) => Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E | InvalidUrlError, R> => {
+  ): Effect.Effect<A, E | InvalidUrlError | InvalidRequestError, R> => {
     if (typeof input === "string" || input instanceof URL) {
       const prepared = prepareGet(input, config.userAgent, settings.decompress)
       return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
 import type { RequestInput } from "../../Client.js"
-import { InvalidUrlError } from "../../Errors.js"
+import { InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
 import type { TransportBody, TransportRequest } from "../../Client.js"
 import { acceptEncoding } from "../transport/transport.js"
@@ -109,6 +109,41 @@ const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["u
   })
 }
 
+/** RFC 9110 `token`: what a header name may be made of. */
+const headerName = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+/** Control characters other than tab (CR, LF and NUL among them), and anything beyond Latin-1. */
+const badValueChar = /[^\t\x20-\x7e\x80-\xff]/
+
+/**
+ * Why these headers cannot be sent, or `undefined`. Checked before sending so that a CR/LF in
+ * a value (header injection) is the caller's typed error, never a network failure that gets
+ * retried. The value is not echoed: it may be a secret.
+ */
+export const checkHeaders = (
+  headers: Readonly<Record<string, string>>,
+  method: string,
+  redactedUrl: string
+): InvalidRequestError | undefined => {
+  for (const name in headers) {
+    const value = headers[name]!
+    const detail = !headerName.test(name)
+      ? "name is not a valid header token"
+      : typeof value !== "string"
+      ? "value is not a string"
+      : badValueChar.test(value)
+      ? "value contains a control character (CR, LF, NUL...) or a character beyond Latin-1"
+      : undefined
+    if (detail !== undefined) return new InvalidRequestError({ method, url: redactedUrl, header: name, detail })
+  }
+  return undefined
+}
+
+/** The request, or why its headers cannot be sent. */
+const checked = (request: PreparedRequest): Either.Either<PreparedRequest, InvalidRequestError> => {
+  const invalid = checkHeaders(request.headers, request.method, request.redactedUrl)
+  return invalid === undefined ? Either.right(request) : Either.left(invalid)
+}
+
 /** A GET of `url` with these headers: nothing to encode, so it can always be sent again. */
 const get = (url: URL, headers: Record<string, string>, decompress: boolean): Either.Either<PreparedRequest, InvalidUrlError> => {
   // Printed as the caller wrote it (credentials masked as `***@`), sent without them.
@@ -140,11 +175,18 @@ export const prepareGet = (input: string | URL, userAgent: string, decompress: b
 /**
  * Prepares a request. `userAgent` is added unless the caller set one; with `decompress`, so
  * is `Accept-Encoding`, and the body is decoded. A {@link PlainGet} (a download) never
- * decodes: it keeps the bytes as served. Never fails with
- * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
- * request construction, as in `@effect/platform`.
+ * decodes: it keeps the bytes as served. Fails with `InvalidUrlError` or
+ * `InvalidRequestError` (a header that cannot be sent); a body that cannot be encoded is a
+ * defect of the caller's request construction, as in `@effect/platform`.
  */
-export const prepare = (input: AnyRequestInput, userAgent: string, decompress: boolean): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+export const prepare = (
+  input: AnyRequestInput,
+  userAgent: string,
+  decompress: boolean
+): Effect.Effect<PreparedRequest, InvalidUrlError | InvalidRequestError> =>
+  Effect.flatMap(prepareUnchecked(input, userAgent, decompress), checked)
+
+const prepareUnchecked = (input: AnyRequestInput, userAgent: string, decompress: boolean): Effect.Effect<PreparedRequest, InvalidUrlError> => {
   if (input instanceof PlainGet) return Either.flatMap(requestUrl(input.url), (url) => get(url, { "user-agent": userAgent, ...input.headers }, false))
   if (!isHttpClientRequest(input)) return prepareGet(input, userAgent, decompress)
   const parsed = requestUrl(input.url, input.urlParams)

@@ -29,8 +29,13 @@ export interface ResolvedConfig {
   readonly userAgent: string
   readonly retry: Retry.RetryPolicy
   readonly allowHttpsDowngrade: boolean
-  readonly decompress: boolean
+  readonly decompress: boolean,
+  readonly sensitiveHeaders: ReadonlySet<string>
 }
+
+const lowerSet = (names: ReadonlyArray<string> | undefined, base: ReadonlySet<string> = empty): ReadonlySet<string> =>
+  names === undefined || names.length === 0 ? base : new Set([...base, ...names.map((n) => n.toLowerCase())])
+const empty: ReadonlySet<string> = new Set()
 
 /** The client's options, resolved against {@link defaults}. */
 export const resolve = (options: ClientOptions): ResolvedConfig => ({
@@ -42,7 +47,8 @@ export const resolve = (options: ClientOptions): ResolvedConfig => ({
   userAgent: options.userAgent ?? defaults.userAgent,
   retry: Retry.policy(options.retry ?? {}),
   allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
-  decompress: options.decompress ?? true
+  decompress: options.decompress ?? true,
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders)
 })
 
 export const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -58,7 +64,9 @@ export interface CallSettings {
   readonly followRedirects: boolean
   readonly maxRedirects: number
   readonly allowHttpsDowngrade: boolean
-  readonly decompress: boolean
+  readonly decompress: boolean,
+  /** Extra header names (lower case) dropped across origins. */
+  readonly sensitiveHeaders: ReadonlySet<string>
 }
 
 /** The call's settings: `options` over the client's `config`. */
@@ -72,5 +80,6 @@ export const settingsFor = (config: ResolvedConfig, options: RequestOptions): Ca
   followRedirects: options.followRedirects ?? true,
   maxRedirects: options.maxRedirects ?? config.maxRedirects,
   allowHttpsDowngrade: config.allowHttpsDowngrade,
-  decompress: options.decompress ?? config.decompress
+  decompress: options.decompress ?? config.decompress,
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders, config.sensitiveHeaders)
 })
