@@ -23,6 +23,7 @@ describe("the package's entry points", () => {
     ["volley/testing", "m.layer"],
     // One module at a time, so a client-only program never loads the server side.
     ["volley/Client", "m.layer"],
+    ["volley/HttpClient", "m.layer"],
     ["volley/Batch", "m.settle"],
     ["volley/Download", "m.file"],
     ["volley/Errors", "m.isTransient"],
