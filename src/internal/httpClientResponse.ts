@@ -120,7 +120,8 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
     return Effect.map(this.bytes, (bytes) =>
       bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
         ? bytes.buffer as ArrayBuffer
-        : bytes.slice().buffer as ArrayBuffer)
+        // A copy: `Buffer#slice` would be a view of a shared pool.
+        : new Uint8Array(bytes).buffer as ArrayBuffer)
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
