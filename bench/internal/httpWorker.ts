@@ -18,6 +18,7 @@ import pLimit from "p-limit"
 import { Agent, request, setGlobalDispatcher } from "undici"
 import * as Batch from "../../src/Batch.js"
 import * as Client from "../../src/Client.js"
+import * as VolleyHttpClient from "../../src/HttpClient.js"
 
 type Run = (urls: ReadonlyArray<string>) => Promise<number>
 
@@ -114,7 +115,30 @@ const volleyClient = (): Run => {
     )
 }
 
+/** The same loop as `effectPlatform`, over volley's HttpClient layer instead of NodeHttpClient. */
+const volleyHttpClient = (): Run => {
+  const runtime = ManagedRuntime.make(VolleyHttpClient.layer({ connectionsPerOrigin: concurrency }))
+  return (urls) =>
+    runtime.runPromise(
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        let ok = 0
+        yield* Effect.forEach(
+          urls,
+          (u) =>
+            Effect.flatMap(client.get(u), (response) =>
+              Effect.map(response.text, () => {
+                if (response.status === 200) ok++
+              })),
+          { concurrency, discard: true }
+        )
+        return ok
+      })
+    )
+}
+
 const contenders: Record<string, () => Run> = {
+  "volley-httpclient": volleyHttpClient,
   "undici": undiciPLimit,
   "fetch": fetchPLimit,
   "platform": effectPlatform,

@@ -1,7 +1,13 @@
 /**
- * The `HttpClientResponse` the bridge hands out: volley's scoped `Response` seen through
- * `@effect/platform`'s interface. Reading the body (any way, once or many times) releases the
- * connection when the read ends; so does closing the response's scope.
+ * The `HttpClientResponse` the bridge hands out: volley's `Response` seen through
+ * `@effect/platform`'s interface.
+ *
+ * A small body with a known length (at most what volley drains on release anyway) arrives
+ * already read: its connection is back in the pool before the caller sees the response, and
+ * nothing is left to release. A larger or unknown-length body stays on the wire, held by the
+ * request's fiber until the caller ends it: a read (any way, once; kept for later reads), the
+ * end of a stream of it (even an early one, `Stream.take`), or the close of the scope the
+ * request ran in (`HttpClient.withScope`, `Effect.scoped`).
  */
 import * as Cookies from "@effect/platform/Cookies"
 import * as Headers from "@effect/platform/Headers"
@@ -20,44 +26,58 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { Response } from "./client.js"
 
+/** Ends a held body's life: `abort` closes the connection, otherwise volley's release rules apply. */
+export type Finish = (abort: boolean) => void
+
 /**
- * Last resort for a response nobody reads and no scope owns: released (drained if small) when
- * the garbage collector takes it, as `@effect/platform`'s own clients do. Reading the body or
- * running in a `Scope` (`HttpClient.withScope`, `Effect.scoped`) releases it deterministically.
+ * Last resort for a held body nobody reads and no scope owns: released when the garbage
+ * collector takes its response, as `@effect/platform`'s own clients do.
  */
-const unowned = new FinalizationRegistry<Scope.CloseableScope>((scope) => {
-  Effect.runFork(Scope.close(scope, Exit.void))
-})
+const unowned = new FinalizationRegistry<Finish>((finish) => finish(false))
 
 const utf8 = new TextDecoder()
 
-/** A body read that failed: `Decode`, with volley's error (or the interruption) as the cause. */
-const decodeError = (response: BridgeResponse, cause: unknown, description?: string) =>
-  new HttpClientError.ResponseError({
-    request: response.request,
-    response,
-    reason: "Decode",
-    cause,
-    ...(description !== undefined ? { description } : {})
-  })
+/** A body read that failed: `Decode`, with volley's error (or what stopped the read) as the cause. */
+const decodeError = (response: ClientResponse.HttpClientResponse, request: HttpClientRequest.HttpClientRequest, cause: unknown, description?: string) =>
+  new HttpClientError.ResponseError({ request, response, reason: "Decode", cause, ...(description !== undefined ? { description } : {}) })
+
+/** The body as read: bytes, or the read's failure (kept, so later reads see the same). */
+export type Read = Exit.Exit<Uint8Array, HttpClientError.ResponseError>
 
 export class BridgeResponse extends Inspectable.Class implements ClientResponse.HttpClientResponse {
   readonly [IncomingMessage.TypeId]: IncomingMessage.TypeId = IncomingMessage.TypeId
   readonly [ClientResponse.TypeId]: ClientResponse.TypeId = ClientResponse.TypeId
-  /** The body once read: pending (`Deferred`) while the first reader reads, then its result. */
-  private body: Deferred.Deferred<Uint8Array, HttpClientError.ResponseError> | Exit.Exit<Uint8Array, HttpClientError.ResponseError> | undefined
+  /** The whole body once read; while a held body is being read, the readers' rendezvous. */
+  private read: Read | Deferred.Deferred<Uint8Array, HttpClientError.ResponseError> | undefined
   private streamed = false
+  private released = false
   private cachedHeaders: Headers.Headers | undefined
   private cachedCookies: Cookies.Cookies | undefined
 
+  /**
+   * `body` is the body read in advance, or `finish` ends a held one (the holder waits for it).
+   * A held body's `scope` is the caller's (forked); without one, it is watched for garbage
+   * collection.
+   */
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
     readonly source: Response,
-    private readonly scope: Scope.CloseableScope,
-    owned: boolean
+    body: Read | undefined,
+    private readonly finish: Finish | undefined,
+    private readonly scope: Scope.CloseableScope | undefined
   ) {
     super()
-    if (!owned) unowned.register(this, scope, this)
+    if (body !== undefined) this.read = body
+    if (finish === undefined) return
+    if (scope === undefined) unowned.register(this, finish, this)
+    else Effect.runSync(Scope.addFinalizer(scope, Effect.sync(() => this.release(false))))
+  }
+
+  /** A response whose body, read in advance, failed with `cause`: every read fails with it. */
+  static failedRead(request: HttpClientRequest.HttpClientRequest, source: Response, cause: unknown): BridgeResponse {
+    const response = new BridgeResponse(request, source, undefined, undefined, undefined)
+    response.read = Exit.fail(decodeError(response, request, cause))
+    return response
   }
 
   get status(): number {
@@ -79,39 +99,33 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
     return Option.none()
   }
 
-  /** Ends the response's life: the body is released as volley's rules say for `exit`. */
-  private close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
-    unowned.unregister(this)
-    return Scope.close(this.scope, exit)
-  }
-
-  /** Releases the body unread (drained if small), as when its scope closes. */
-  get discard(): Effect.Effect<void> {
-    return this.close(Exit.void)
+  /** Releases a held body unread (drained if small), as when its scope closes. */
+  release(abort: boolean): void {
+    if (this.finish === undefined || this.released) return
+    this.released = true
+    if (this.scope === undefined) unowned.unregister(this)
+    // Detaches from the caller's scope, so a long-lived one does not collect finalizers.
+    else Effect.runSync(Scope.close(this.scope, Exit.void))
+    this.finish(abort)
   }
 
   /** The whole body, read once (bounded by volley's limits and timeouts) and kept for later reads. */
   get bytes(): Effect.Effect<Uint8Array, HttpClientError.ResponseError> {
     return Effect.suspend(() => {
-      const body = this.body
-      if (body !== undefined) return Exit.isExit(body) ? body : Deferred.await(body)
-      if (this.streamed) return Effect.fail(decodeError(this, undefined, "the body was already consumed as a stream"))
+      const read = this.read
+      if (read !== undefined) return Exit.isExit(read) ? read : Deferred.await(read)
+      if (this.streamed) return Effect.fail(decodeError(this, this.request, undefined, "the body was already consumed as a stream"))
       return Effect.withFiberRuntime<Uint8Array, HttpClientError.ResponseError>((fiber) => {
         const pending = Deferred.unsafeMake<Uint8Array, HttpClientError.ResponseError>(fiber.id())
-        this.body = pending
-        return Effect.uninterruptibleMask((restore) =>
-          Effect.flatMap(Effect.exit(restore(this.source.bytes)), (read): Effect.Effect<Uint8Array, HttpClientError.ResponseError> =>
-            Effect.flatMap(this.close(read), () => {
-              // An interrupted read leaves no body for later readers: they get a Decode error.
-              const result: Exit.Exit<Uint8Array, HttpClientError.ResponseError> = Exit.isSuccess(read)
-                ? Exit.succeed(read.value)
-                : Exit.fail(decodeError(this, read.cause._tag === "Fail" ? read.cause.error : read.cause))
-              this.body = result
-              Deferred.unsafeDone(pending, result)
-              // Interruptions and defects propagate as they are; a failure is the mapped one.
-              return Exit.isFailure(read) && read.cause._tag !== "Fail" ? Effect.failCause(Cause.map(read.cause, (e) => decodeError(this, e))) : result
-            }))
-        )
+        this.read = pending
+        return Effect.onExit(this.source.bytes, (exit) =>
+          Effect.sync(() => {
+            this.release(Exit.isFailure(exit))
+            // A read cut short (failed, interrupted) leaves no body: later readers get Decode.
+            const result: Read = Exit.isSuccess(exit) ? Exit.succeed(exit.value) : Exit.fail(decodeError(this, this.request, Cause.squash(exit.cause)))
+            this.read = result
+            Deferred.unsafeDone(pending, result)
+          })).pipe(Effect.mapError((error) => decodeError(this, this.request, error)))
       })
     })
   }
@@ -125,6 +139,9 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
   }
 
   get text(): Effect.Effect<string, HttpClientError.ResponseError> {
+    // A body read in advance (the common case) decodes without an effect step of its own.
+    const read = this.read
+    if (read !== undefined && Exit.isExit(read) && Exit.isSuccess(read)) return Exit.succeed(utf8.decode(read.value))
     return Effect.map(this.bytes, (bytes) => utf8.decode(bytes))
   }
 
@@ -133,7 +150,7 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
       Effect.try({
         // As @effect/platform's clients: an empty body is `null`.
         try: () => text === "" ? null : JSON.parse(text) as unknown,
-        catch: (cause) => decodeError(this, cause)
+        catch: (cause) => decodeError(this, this.request, cause)
       }))
   }
 
@@ -141,7 +158,7 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
     return Effect.flatMap(this.text, (text) =>
       Effect.try({
         try: () => UrlParams.fromInput(new URLSearchParams(text)),
-        catch: (cause) => decodeError(this, cause)
+        catch: (cause) => decodeError(this, this.request, cause)
       }))
   }
 
@@ -149,7 +166,7 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
     return Effect.flatMap(this.bytes, (bytes) =>
       Effect.tryPromise({
         try: () => new globalThis.Response(bytes, { headers: { "content-type": this.source.headers["content-type"] ?? "" } }).formData(),
-        catch: (cause) => decodeError(this, cause)
+        catch: (cause) => decodeError(this, this.request, cause)
       }))
   }
 
@@ -159,12 +176,12 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
    */
   get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
     return Stream.suspend(() => {
-      if (this.body !== undefined) return Stream.fromEffect(this.bytes)
-      if (this.streamed) return Stream.fail(decodeError(this, undefined, "the body was already consumed as a stream"))
+      if (this.read !== undefined) return Stream.fromEffect(this.bytes)
+      if (this.streamed) return Stream.fail(decodeError(this, this.request, undefined, "the body was already consumed as a stream"))
       this.streamed = true
       return this.source.stream.pipe(
-        Stream.ensuringWith((exit) => this.close(exit)),
-        Stream.mapError((error) => decodeError(this, error))
+        Stream.ensuringWith((exit) => Effect.sync(() => this.release(Exit.isFailure(exit)))),
+        Stream.mapError((error) => decodeError(this, this.request, error))
       )
     })
   }

@@ -78,11 +78,15 @@ const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["u
   } catch {
     return Either.left(new InvalidUrlError({ input: redactUrl(href), detail: "not an absolute URL (missing http:// or https://)" }))
   }
-  for (const [key, value] of params) {
-    if (value !== undefined) url.searchParams.append(key, value)
+  // Touched only when there is something to change: `searchParams` and the `hash` setter each
+  // cost more than parsing the URL (the setter re-serializes it).
+  if (params.length > 0) {
+    for (const [key, value] of params) {
+      if (value !== undefined) url.searchParams.append(key, value)
+    }
   }
   return Either.map(parseUrl(url), (checked) => {
-    checked.hash = ""
+    if (checked.hash !== "") checked.hash = ""
     return checked
   })
 }
@@ -116,19 +120,23 @@ export const prepare = (input: AnyRequestInput, userAgent: string): Effect.Effec
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
   const headers: Record<string, string> = { "user-agent": userAgent, ...input.headers }
-  const base = { url, method: input.method, redactedUrl: redactUrl(url) }
+  const method = input.method
+  const redactedUrl = redactUrl(url)
+  // Literal objects of one shape, not `{ ...base, … }`: V8 spreads into a slow object here
+  // (measured ~10 µs per request, half the cost of a whole request through the client).
+  const prepared = (body: TransportBody | undefined, replayable: boolean): PreparedRequest => ({ url, method, headers, body, redactedUrl, replayable })
   const body = input.body
   switch (body._tag) {
     case "Empty":
-      return Effect.succeed({ ...base, headers, body: undefined, replayable: true })
+      return Effect.succeed(prepared(undefined, true))
     case "Uint8Array":
       headers["content-type"] ??= body.contentType
-      return Effect.succeed({ ...base, headers, body: body.body, replayable: true })
+      return Effect.succeed(prepared(body.body, true))
     case "Raw": {
       const raw = body.body
       if (body.contentType !== undefined) headers["content-type"] ??= body.contentType
       if (typeof raw === "string" || raw instanceof Uint8Array) {
-        return Effect.succeed({ ...base, headers, body: raw, replayable: true })
+        return Effect.succeed(prepared(raw, true))
       }
       return Effect.dieMessage("volley: a Raw request body must be a string or Uint8Array")
     }
@@ -138,13 +146,13 @@ export const prepare = (input: AnyRequestInput, userAgent: string): Effect.Effec
         const encoded = new Response(body.formData)
         headers["content-type"] = encoded.headers.get("content-type") ?? "multipart/form-data"
         const bytes = new Uint8Array(await encoded.arrayBuffer())
-        return { ...base, headers, body: bytes, replayable: true }
+        return prepared(bytes, true)
       })
     case "Stream": {
       headers["content-type"] ??= body.contentType
       if (body.contentLength !== undefined) headers["content-length"] ??= String(body.contentLength)
       const stream: TransportBody = Stream.toAsyncIterable(body.stream)
-      return Effect.succeed({ ...base, headers, body: stream, replayable: false })
+      return Effect.succeed(prepared(stream, false))
     }
   }
 }
