@@ -30,6 +30,7 @@ import {
 } from "../Errors.js"
 import * as Retry from "../Retry.js"
 import { isLiveClock } from "./liveClock.js"
+import * as observe from "./observe.js"
 import { redactUrl } from "./redact.js"
 import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
 import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
@@ -171,6 +172,8 @@ interface Attempt {
   readonly deadlineAt: number | undefined
   /** The clock is the live one, so transport-armed timers are equivalent to clock sleeps. */
   readonly live: boolean
+  /** The fiber running the attempt: its tracer, span and settings drive `observe`. */
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
 }
 
 const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>
@@ -507,15 +510,20 @@ const sendFollowing = (
     // the same instant), the response would be dropped with its connection: release it.
     // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
     let received: TransportResponse | undefined
-    const sent = restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
-      received = r
+    // Tracing and metrics (span per exchange, traceparent): synchronous, no step of its own.
+    const observed = observe.start(attempt.fiber, attempt.clock, request, redirects)
+    const sending = observed.request
+    const sent = restore(sendBounded(transport, sending === attempt.request ? attempt : { ...attempt, request: sending }, (r) => {
+      received = observed.wrap(r)
     }))
     return Effect.matchCauseEffect(sent, {
       onFailure: (cause) => {
-        received?.body.release(true)
+        if (received !== undefined) received.body.release(true)
+        else observed.fail(cause)
         return Effect.failCause(cause)
       },
-      onSuccess: (response) => {
+      onSuccess: (raw) => {
+        const response = received ?? observed.wrap(raw)
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
         }
@@ -674,7 +682,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return f({ clock, request, settings, deadlineAt, live: isLiveClock(clock) })
+      return f({ clock, request, settings, deadlineAt, live: isLiveClock(clock), fiber: fiber as Fiber.RuntimeFiber<unknown, unknown> })
     })
 
   const attemptOnce = <A, E, R>(
