@@ -23,7 +23,7 @@ import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import type { NetworkError } from "../Errors.js"
 import type { PreparedRequest } from "./request.js"
-import type { BodySource, TransportResponse } from "./transport.js"
+import type { BodySource, Timeout, TransportResponse } from "./transport.js"
 
 /** Whether a request to `url` may carry a W3C `traceparent` (so trace ids stay off third parties). */
 export type PropagationFilter = (url: URL) => boolean
@@ -160,11 +160,17 @@ export const start = (fiber: Fiber.RuntimeFiber<unknown, unknown>, clock: Clock.
         return chunk
       },
       // Body failures are only put on the span (the metrics counted the status): wrapped only
-      // when there is a span, so an untraced request pays no step for it.
-      wait: span === undefined ? body.wait : Effect.tapErrorCause(body.wait, failBody),
+      // when there is a span, so an untraced request pays no step for it. `wait` is read
+      // each time (a transport may build it per call) and `waitWithin` called on its body.
+      get wait() {
+        return span === undefined ? body.wait : Effect.tapErrorCause(body.wait, failBody)
+      },
       ...(body.waitWithin === undefined
         ? {}
-        : { waitWithin: span === undefined ? body.waitWithin : (timeout) => Effect.tapErrorCause(body.waitWithin!(timeout), failBody) }),
+        : {
+          waitWithin: (timeout: Timeout) =>
+            span === undefined ? body.waitWithin!(timeout) : Effect.tapErrorCause(body.waitWithin!(timeout), failBody)
+        }),
       release: (abort) => {
         body.release(abort)
         if (received > 0) metrics.bytesReceived.unsafeUpdate(received, labels(`h ${host}`, () => [["host", host]]))
