@@ -14,26 +14,218 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Agent } from "undici"
-import type { HttpError } from "./Errors.js"
-import * as internal from "./internal/client.js"
-import type { RequestInput } from "./internal/request.js"
-import type { Transport } from "./internal/transport.js"
-import * as UndiciTransport from "./internal/undiciTransport.js"
+import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
+import * as internal from "./internal/client/client.js"
+import { decodeWith } from "./internal/client/response.js"
+import { millis } from "./internal/duration.js"
+import * as settings from "./internal/client/settings.js"
+import { invalidProxy, makeAgent, proxyAddresses } from "./internal/transport/agent.js"
+import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
 
-export type { ClientService, RequestOptions, Response } from "./internal/client.js"
-export type { RequestInput } from "./internal/request.js"
+
+/**
+ * What the request helpers accept: a URL (string or `URL`, sent as a GET) or an
+ * `@effect/platform` `HttpClientRequest`.
+ *
+ * @since 0.1.0
+ */
+export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
+
+/**
+ * Per-request settings. Anything left out falls back to the client's configuration.
+ *
+ * @since 0.1.0
+ */
+export interface RequestOptions {
+  /** Overall deadline for one attempt (until the body is read); `"none"` disables it. */
+  readonly deadline?: Duration.DurationInput | "none" | undefined
+  /** Longest wait for response headers; `"none"` leaves it to the deadline. */
+  readonly headersTimeout?: Duration.DurationInput | "none" | undefined
+  /** Longest gap between body chunks; `"none"` disables it. */
+  readonly idleTimeout?: Duration.DurationInput | "none" | undefined
+  /** Which statuses count as success. Default: 200–299. */
+  readonly accept?: ((status: number) => boolean) | undefined
+  /** Retry overrides for this request, or `false` for a single attempt. */
+  readonly retry?: Retry.RetryOptions | false | undefined
+  /** Largest body the in-memory helpers read, and the largest a stream passes on. */
+  readonly maxBodyBytes?: number | undefined
+  /** Follow redirects (default) or hand 3xx responses back as they are. */
+  readonly followRedirects?: boolean | undefined
+  readonly maxRedirects?: number | undefined
+  /**
+   * Send `Accept-Encoding` and decode gzip, deflate, br (and zstd where Node has it) while
+   * streaming. Default: the client's (on). `maxBodyBytes` counts decoded bytes.
+   */
+  readonly decompress?: boolean | undefined
+}
+
+/**
+ * A response whose body lives in a scope. The body can be read once, by one of `bytes`,
+ * `text`, `json` or `stream`; whatever is left unread when the scope closes is drained (if
+ * small) or the connection is aborted.
+ *
+ * @since 0.1.0
+ */
+export interface Response {
+  readonly status: number
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly method: string
+  /** The final URL, after redirects. */
+  readonly url: URL
+  /** How many redirects were followed to get here. */
+  readonly redirects: number
+  readonly contentLength: number | undefined
+  readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
+  readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
+  readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
+  readonly stream: Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError>
+}
+
+/**
+ * The client service: one shared transport plus the rules above it.
+ *
+ * @since 0.1.0
+ */
+export interface ClientService {
+  /**
+   * Sends a request and hands the response to `use`; the body is released when `use` ends.
+   * The whole exchange is retried by the policy, so `use` may run more than once.
+   */
+  readonly execute: <A, E, R>(
+    request: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ) => Effect.Effect<A, E | HttpError, R>
+  /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
+  readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
+
+// ---- the transport contract ------------------------------------------------------------------
+//
+// What carries bytes for the client: send a request, get status + headers + a body that can be
+// pulled, released (drained if small, aborted if large) or cancelled. The client's rules
+// (deadlines, retries, redirects, status checks, body scoping) sit above it, so the undici
+// transport ({@link layer}) and the virtual-time one (`volley/testing`) run the same code.
+// Each wait (for the headers, for more of the body) takes the client's {@link Timeout},
+// armed on the {@link Timer} of the fiber's clock: transports differ in how they carry
+// bytes, never in how a deadline fires.
+
+/**
+ * A timer source: runs `fire` once after `ms`, unless the returned cancel function runs
+ * first. The client derives one from the fiber's `Clock` and hands it to the transport with
+ * each {@link Timeout}.
+ *
+ * @since 0.1.0
+ */
+export type Timer = (ms: number, fire: () => void) => () => void
+
+/**
+ * Request body forms the transport can send. Only the first two can be replayed.
+ *
+ * @since 0.1.0
+ */
+export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportRequest {
+  readonly url: URL
+  readonly method: string
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: TransportBody | undefined
+  /** The URL as printed in errors (credentials and secrets removed). */
+  readonly redactedUrl: string
+  /**
+   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node has it) while streaming;
+   * the response then has no `content-encoding` / `content-length`. The virtual transport
+   * serves what the test scripted and ignores it.
+   */
+  readonly decompress?: boolean | undefined
+}
+
+/**
+ * A response body that the consumer pulls. Chunks already received are taken without
+ * waiting (`poll`); `wait` suspends until more arrives. The body must end in exactly one
+ * `release`, which the client guarantees with a finalizer.
+ *
+ * @since 0.1.0
+ */
+export interface BodySource {
+  /** `Content-Length` when the server sent one. */
+  readonly contentLength: number | undefined
+  /**
+   * A buffered chunk, `null` at the end of the body, or `undefined` when nothing is buffered
+   * yet (call `wait`). After a transport error it returns `undefined` and `wait` fails.
+   */
+  readonly poll: () => Uint8Array | null | undefined
+  /**
+   * Resolves when `poll` has something new to say; fails with the transport error, or with
+   * `timeout.error()` when the timeout fires first. Interruptible.
+   */
+  readonly wait: (timeout: Timeout | undefined) => Effect.Effect<void, NetworkError>
+  /**
+   * Ends the body's life. With `abort: false`, a small unread remainder (at most
+   * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
+   * aborted; with `abort: true` the connection is always closed. Idempotent.
+   */
+  readonly release: (abort: boolean) => void
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportResponse {
+  readonly status: number
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: BodySource
+}
+
+/**
+ * Sends one request. Interrupting the effect before the headers arrive aborts the request.
+ *
+ * `received`, when given, is called with the response the moment it exists, before the
+ * effect succeeds with it: the client uses it to release a response whose hand-over was cut
+ * short by an interruption, so no connection is ever orphaned.
+ *
+ * @since 0.1.0
+ */
+export interface Transport {
+  /** `timeout`, when given, bounds the wait for the headers (see {@link Timeout}). */
+  readonly send: (
+    request: TransportRequest,
+    timeout: Timeout | undefined,
+    received?: (response: TransportResponse) => void
+  ) => Effect.Effect<TransportResponse, NetworkError>
+}
+
+/**
+ * The bound on one wait, decided by the client : when `timer` fires
+ * after `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
+ * request is aborted, exactly as if the waiting fiber had been interrupted.
+ *
+ * @since 0.1.0
+ */
+export interface Timeout {
+  readonly ms: number
+  readonly error: () => NetworkError
+  readonly timer: Timer
+}
 
 /**
  * The shared client.
  *
  * @since 0.1.0
  */
-export class Client extends Context.Tag("volley/Client")<Client, internal.ClientService>() {}
+export class Client extends Context.Tag("volley/Client")<Client, ClientService>() {}
 
 /**
  * Client configuration. Every field has a sane default; see {@link defaults}.
@@ -67,6 +259,41 @@ export interface ClientOptions {
    * warning when the layer starts.
    */
   readonly insecureTls?: boolean
+  /**
+   * Ask for compressed bodies (`Accept-Encoding: gzip, deflate, br`, plus `zstd` where Node
+   * has it) and decode them while streaming; `maxBodyBytes` counts decoded bytes; a body
+   * that does not decode is a `NetworkError` with reason `ContentDecoding`. Default: on.
+   * Downloads never decode: they store the bytes as served.
+   */
+  readonly decompress?: boolean
+  /**
+   * A forward proxy: one URL for http and https (`"http://user:pass@proxy:3128"`, its
+   * credentials sent as `Proxy-Authorization` to the proxy only), or one per scheme plus
+   * hosts that bypass it, as curl's `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`. https goes
+   * through a CONNECT tunnel; http is forwarded (what curl does, and what proxies that only
+   * allow CONNECT to 443 accept). A failing proxy is a `NetworkError` with reason `Proxy`.
+   * {@link layerConfig} reads the environment; {@link layer} uses only what is given here.
+   */
+  readonly proxy?: string | ProxyOptions
+  /**
+   * Offer HTTP/2 by ALPN on https origins (undici's `allowH2`); servers that do not pick it
+   * get HTTP/1.1. Deadlines and interruption reset the stream; the rest is unchanged.
+   */
+  readonly http2?: boolean
+}
+
+/**
+ * Per-scheme proxies, as the `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables set them.
+ *
+ * @since 0.1.0
+ */
+export interface ProxyOptions {
+  /** Proxy for http:// URLs. */
+  readonly http?: string | undefined
+  /** Proxy for https:// URLs. */
+  readonly https?: string | undefined
+  /** Hosts that bypass the proxy: comma- or space-separated names, `.suffix`, `host:port`, or `*`. */
+  readonly noProxy?: string | undefined
 }
 
 /**
@@ -75,35 +302,16 @@ export interface ClientOptions {
  *
  * @since 0.1.0
  */
-export const defaults = {
-  connectionsPerOrigin: 64,
-  keepAliveTimeout: Duration.seconds(4),
-  deadline: Duration.seconds(30),
-  connectTimeout: Duration.seconds(10),
-  idleTimeout: Duration.seconds(30),
-  maxRedirects: 10,
-  maxBodyBytes: 32 * 1024 * 1024,
-  userAgent: "volley/0.1"
-} as const
-
-const resolve = (options: ClientOptions): internal.ResolvedConfig => {
-  const ms = (input: Duration.DurationInput | "none" | undefined, fallback: Duration.DurationInput | undefined) => {
-    const value = input ?? fallback
-    if (value === undefined || value === "none") return undefined
-    const n = Duration.toMillis(Duration.decode(value))
-    return Number.isFinite(n) && n > 0 ? n : undefined
-  }
-  return {
-    deadlineMs: ms(options.deadline, defaults.deadline),
-    headersTimeoutMs: ms(options.headersTimeout, undefined),
-    idleTimeoutMs: ms(options.idleTimeout, defaults.idleTimeout),
-    maxRedirects: options.maxRedirects ?? defaults.maxRedirects,
-    maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
-    userAgent: options.userAgent ?? defaults.userAgent,
-    retry: Retry.policy(options.retry ?? {}),
-    allowHttpsDowngrade: options.allowHttpsDowngrade ?? false
-  }
-}
+export const defaults: {
+  readonly connectionsPerOrigin: 64
+  readonly keepAliveTimeout: Duration.Duration
+  readonly deadline: Duration.Duration
+  readonly connectTimeout: Duration.Duration
+  readonly idleTimeout: Duration.Duration
+  readonly maxRedirects: 10
+  readonly maxBodyBytes: number
+  readonly userAgent: "volley/0.1"
+} = settings.defaults
 
 /**
  * Builds a client over any transport: the real one ({@link layer}) or the virtual-time one
@@ -111,8 +319,8 @@ const resolve = (options: ClientOptions): internal.ResolvedConfig => {
  *
  * @since 0.1.0
  */
-export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): internal.ClientService =>
-  internal.make(transport, resolve(options))
+export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): ClientService =>
+  internal.make(transport, settings.resolve(options))
 
 /**
  * A Layer providing the client over a pooled undici `Agent`. The pool lives as long as the
@@ -128,41 +336,38 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         yield* Effect.logWarning("volley: TLS certificate verification is DISABLED (insecureTls); use only against test servers")
       }
       const agent = yield* Effect.acquireRelease(
-        Effect.sync(() => makeAgent(options)),
+        Effect.suspend(() => {
+          const invalid = invalidProxy(options.proxy)
+          return invalid === undefined ? Effect.sync(() => makeAgent(options)) : Effect.dieMessage(invalid)
+        }),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
-      const idle = resolve(options).idleTimeoutMs ?? Duration.toMillis(defaults.idleTimeout)
-      return makeWithTransport(UndiciTransport.make(agent, idle), options)
+      const idle = settings.resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
+      return makeWithTransport(UndiciTransport.make(agent, idle, proxyAddresses(options.proxy)), options)
     })
   )
 
-const makeAgent = (options: ClientOptions): Agent => {
-  const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
-  return new Agent({
-    connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: Duration.toMillis(Duration.decode(options.keepAliveTimeout ?? defaults.keepAliveTimeout)),
-    // Phase timeouts run on the Effect clock above the transport; undici's own are off so
-    // they never race ours. The connect timeout is a socket-level matter and stays here.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: {
-      timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
-      ...(ca !== undefined ? { ca } : {}),
-      ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
-    }
-  })
-}
+/** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
+const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
+  Config.all([Config.withDefault(Config.string(lower), ""), Config.withDefault(Config.string(lower.toUpperCase()), "")]).pipe(
+    Config.map(([first, second]) => Option.fromNullable([first, second].find((value) => value.trim() !== "")))
+  )
 
 /**
- * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
- * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
- * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …). Unset variables keep the
- * defaults. TLS trust (`ca`, `insecureTls`) is not read from the environment: a variable
- * must not be able to turn certificate checks off unseen; set it in code.
+ * The proxy as curl reads it from the environment: `http_proxy` / `HTTP_PROXY`,
+ * `https_proxy` / `HTTPS_PROXY`, `no_proxy` / `NO_PROXY` (lower case first; empty = unset);
+ * `undefined` when neither proxy is set. Part of {@link config}; the CLI reads it alone.
  *
  * @since 0.1.0
  */
-export const config: Config.Config<ClientOptions> = Config.all({
+export const proxyConfig: Config.Config<ProxyOptions | undefined> = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
+  Config.map(({ http, https, noProxy }): ProxyOptions | undefined =>
+    Option.isNone(http) && Option.isNone(https)
+      ? undefined
+      : { http: Option.getOrUndefined(http), https: Option.getOrUndefined(https), noProxy: Option.getOrUndefined(noProxy) })
+)
+
+const volleyConfig = Config.all({
   connectionsPerOrigin: Config.option(Config.integer("CONNECTIONS_PER_ORIGIN")),
   keepAliveTimeout: Config.option(Config.duration("KEEP_ALIVE_TIMEOUT")),
   deadline: Config.option(Config.duration("DEADLINE")),
@@ -179,7 +384,8 @@ export const config: Config.Config<ClientOptions> = Config.all({
   retryFactor: Config.option(Config.number("RETRY_FACTOR")),
   retryJitter: Config.option(Config.boolean("RETRY_JITTER")),
   retryNonIdempotent: Config.option(Config.boolean("RETRY_NON_IDEMPOTENT")),
-  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE"))
+  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE")),
+  decompress: Config.option(Config.boolean("DECOMPRESS"))
 }).pipe(
   Config.nested("VOLLEY"),
   Config.map(({ retryBaseDelay, retryFactor, retryJitter, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, retryNonIdempotent, ...client }) => {
@@ -194,6 +400,20 @@ export const config: Config.Config<ClientOptions> = Config.all({
     })
     return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
   })
+)
+
+/**
+ * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
+ * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
+ * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …), plus the proxy as curl
+ * reads it (`http_proxy` / `HTTP_PROXY`, `https_proxy` / `HTTPS_PROXY`, `no_proxy` /
+ * `NO_PROXY`). Unset variables keep the defaults. TLS trust (`ca`, `insecureTls`) is not read
+ * from the environment: a variable must not be able to turn certificate checks off unseen.
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<ClientOptions> = Config.all([volleyConfig, proxyConfig]).pipe(
+  Config.map(([client, proxy]) => (proxy === undefined ? client : { ...client, proxy }))
 )
 
 /** Keeps the variables that were set: an unset one must fall back to the default, not to `undefined`. */
@@ -214,7 +434,7 @@ export const layerConfig = (overrides: ClientOptions = {}): Layer.Layer<Client, 
  *
  * @since 0.1.0
  */
-export const json = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
+export const json = (request: RequestInput, options?: RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.json, options))
 
 /**
@@ -226,17 +446,17 @@ export const json = (request: RequestInput, options?: internal.RequestOptions): 
 export const jsonSchema = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Effect.Effect<A, HttpError, Client | R> =>
   Effect.flatMap(Client, (client) =>
-    client.execute(request, (response) => Effect.flatMap(response.json, internal.decodeWith(schema, response)), options))
+    client.execute(request, (response) => Effect.flatMap(response.json, decodeWith(schema, response)), options))
 
 /**
  * Reads the body as UTF-8 text.
  *
  * @since 0.1.0
  */
-export const text = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<string, HttpError, Client> =>
+export const text = (request: RequestInput, options?: RequestOptions): Effect.Effect<string, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.text, options))
 
 /**
@@ -244,7 +464,7 @@ export const text = (request: RequestInput, options?: internal.RequestOptions): 
  *
  * @since 0.1.0
  */
-export const bytes = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
+export const bytes = (request: RequestInput, options?: RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.bytes, options))
 
 /**
@@ -265,7 +485,7 @@ export interface ResponseHead {
  *
  * @since 0.1.0
  */
-export const discard = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
+export const discard = (request: RequestInput, options?: RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
   Effect.flatMap(Client, (client) =>
     client.execute(
       request,
@@ -282,7 +502,7 @@ export const discard = (request: RequestInput, options?: internal.RequestOptions
  */
 export const stream = (
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Stream.Stream<Uint8Array, HttpError, Client> =>
   Stream.unwrapScoped(Effect.map(open(request, options), (response) => response.stream))
 
@@ -294,8 +514,8 @@ export const stream = (
  */
 export const open = (
   request: RequestInput,
-  options?: internal.RequestOptions
-): Effect.Effect<internal.Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
+  options?: RequestOptions
+): Effect.Effect<Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
 
 /**
  * Sends the request and hands the response to `use`; the body is released when `use`
@@ -306,6 +526,6 @@ export const open = (
  */
 export const withResponse = <A, E, R>(
   request: RequestInput,
-  use: (response: internal.Response) => Effect.Effect<A, E, R>,
-  options?: internal.RequestOptions
+  use: (response: Response) => Effect.Effect<A, E, R>,
+  options?: RequestOptions
 ): Effect.Effect<A, E | HttpError, Client | R> => Effect.flatMap(Client, (client) => client.execute(request, use, options))

@@ -20,10 +20,13 @@ describe("the package's entry points", () => {
     ["volley", "m.Client.layer"],
     ["volley", "m.Batch.settle"],
     ["volley/server", "m.JobPool.layer"],
+    ["volley/server", "m.DurableJobs.layerSqlite"],
+    ["volley", "m.DurableJobs.layerConfig"],
     ["volley/testing", "m.layer"],
     // One module at a time, so a client-only program never loads the server side.
     ["volley/Client", "m.layer"],
     ["volley/HttpClient", "m.layer"],
+    ["volley/Observe", "m.withoutTracePropagation"],
     ["volley/Batch", "m.settle"],
     ["volley/Download", "m.file"],
     ["volley/Errors", "m.isTransient"],

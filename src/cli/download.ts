@@ -20,9 +20,10 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Client from "../Client.js"
 import * as Download from "../Download.js"
-import { formatChecksum } from "../internal/downloadHash.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
+import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, proxyFlag, resolveProxy, userFlag } from "./internal/webFlags.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("A list of URLs, one per line: URL [sha256:HEX] [NAME]. `-` reads stdin.")
@@ -52,7 +53,7 @@ const stdout = (text: string) => Effect.sync(() => void process.stdout.write(tex
 /** Reports usage errors and ends with exit code 2. */
 const usage = (messages: ReadonlyArray<string>) =>
   Effect.zipRight(
-    stderr(messages.map((m) => `volley download: ${m}\n`).join("")),
+    stderr(messages.map((m) => `volley download: ${terminalSafe(m)}\n`).join("")),
     Effect.sync(() => void (process.exitCode = 2))
   )
 
@@ -64,7 +65,7 @@ const readText = (source: string): Effect.Effect<string, string> =>
 
 /** The error's message, prefixed by the URL unless it already names it. */
 const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
-  outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`
+  terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
 
 /** Relative to the working folder when inside it, absolute otherwise. */
 const relative = (p: string): string => {
@@ -111,7 +112,7 @@ const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number)
       if (r.skipped) skipped++
       if (r.resumedFrom > 0) resumed++
       received += r.transferred
-      lines.push(`ok      ${formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
+      lines.push(`ok      ${Download.formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
     } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
       kept++
       lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
@@ -129,7 +130,7 @@ const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number)
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure },
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
   (flags) =>
     Effect.gen(function*() {
       // Flags are validated here (not by @effect/cli types) so every usage error exits with 2.
@@ -155,6 +156,8 @@ export const downloadCommand = Command.make(
         if (n === undefined) problems.push(`--max-size must be a size like 500M or 2GiB, got ${JSON.stringify(s)}`)
         return n ?? 0
       })
+      const proxyOption = yield* Effect.either(resolveProxy(flags.proxy))
+      if (proxyOption._tag === "Left") problems.push(proxyOption.left)
       if (problems.length > 0) return yield* usage(problems)
 
       const listText = yield* Effect.either(readText(flags.file))
@@ -175,7 +178,7 @@ export const downloadCommand = Command.make(
         if (pem._tag === "Left") return yield* usage([pem.left])
         caPem = pem.right
       }
-      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${e} (skipped)\n`).join(""))
+      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
       const inputErrors = lineErrors.length > 0
       if (list.entries.length === 0) {
         return yield* usage([`no URLs in ${flags.file}`])
@@ -201,7 +204,8 @@ export const downloadCommand = Command.make(
         idleTimeout: idleMs,
         retry: { maxAttempts: retriesN + 1 },
         ...(caPem !== undefined ? { ca: caPem } : {}),
-        ...(flags.insecure ? { insecureTls: true } : {})
+        ...(flags.insecure ? { insecureTls: true } : {}),
+        ...(proxyOption._tag === "Right" && proxyOption.right !== undefined ? { proxy: proxyOption.right } : {})
       })
       const run = Download.many(items, {
         dir: flags.dir,
@@ -209,6 +213,8 @@ export const downloadCommand = Command.make(
         perHost: perHostN,
         force: flags.force,
         nameFrom: flags.contentDisposition ? "content-disposition" : "url",
+        // Files are stored as served (no Accept-Encoding, nothing decoded): see README.
+        headers: basicAuth(flags.user),
         ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
         ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
         onStart: display.start,

@@ -33,6 +33,8 @@ import { type FetchSettings, parseLine, resolveFlags } from "./internal/fetchInp
 import { type FetchOutcome, ndjson, progressText, summaryText, tableHeader, tableRow } from "./internal/fetchOutput.js"
 import * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
+import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, proxyFlag, resolveProxy, userFlag } from "./internal/webFlags.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription(
@@ -71,7 +73,19 @@ const options = {
     Options.withDefault("ndjson" as const),
     Options.withDescription("Results as NDJSON lines (default) or a human table")
   ),
-  failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failure, aborting requests in flight"))
+  failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failure, aborting requests in flight")),
+  proxy: proxyFlag,
+  user: userFlag,
+  // On by default: fetch reports what a program would read (decoded bodies), and asking for
+  // compression saves the bytes on the wire; curl's default is off because it writes bodies
+  // verbatim, which fetch never does.
+  // (Two flags, not a negation: @effect/cli's boolean defaults to false when absent.)
+  compressed: Options.boolean("compressed").pipe(
+    Options.withDescription("Ask for gzip/deflate/br and decode bodies (the default; accepted as in curl)")
+  ),
+  noCompressed: Options.boolean("no-compressed").pipe(
+    Options.withDescription("Send no Accept-Encoding; bodies (and byte counts) as served")
+  )
 }
 
 const usageError = (message: string): Effect.Effect<void> =>
@@ -88,7 +102,12 @@ const exitWith = (code: number): void => {
   })
 }
 
-const execute = (settings: FetchSettings): Effect.Effect<void> =>
+interface WebSettings {
+  readonly proxy: Client.ClientOptions["proxy"]
+  readonly decompress: boolean
+}
+
+const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void> =>
   Effect.gen(function*() {
     const name = Lines.displayName(settings.source)
     const tally = Batch.tally()
@@ -125,7 +144,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
         if (parsed._tag === "Item") return Option.some(parsed.item)
         if (parsed._tag === "Invalid") {
           invalid++
-          progress.print(`${name}:${line.number}: ${parsed.message}\n`)
+          progress.print(`${name}:${line.number}: ${terminalSafe(parsed.message)}\n`)
         }
         return Option.none()
       })
@@ -153,7 +172,11 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
 
     const result = yield* run.pipe(
       Effect.scoped,
-      Effect.provide(Client.layer({ connectionsPerOrigin: settings.connections })),
+      Effect.provide(Client.layer({
+        connectionsPerOrigin: settings.connections,
+        decompress: web.decompress,
+        ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
+      })),
       Effect.either,
       Effect.onInterrupt(() =>
         Effect.sync(() => {
@@ -163,7 +186,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
       )
     )
     if (Either.isLeft(result)) {
-      process.stderr.write(`volley fetch: ${result.left.message}\n`)
+      process.stderr.write(`volley fetch: ${terminalSafe(result.left.message)}\n`)
       printSummary(false)
       return exitWith(2)
     }
@@ -178,11 +201,17 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
  */
 export const fetchCommand = Command.make("fetch", { FILE: file, ...options }, (config) =>
   Effect.suspend(() => {
-    const settings = resolveFlags(config)
+    // -u is one more default header: an NDJSON line's own Authorization wins, as with -H.
+    const auth = basicAuth(config.user).authorization
+    const settings = resolveFlags(auth === undefined ? config : { ...config, header: [...config.header, `Authorization: ${auth}`] })
     if (typeof settings === "string") return usageError(settings)
-    return Effect.matchEffect(Lines.checkReadable(settings.source), {
-      onFailure: (error) => usageError(error.message),
-      onSuccess: () => execute(settings)
+    return Effect.matchEffect(resolveProxy(config.proxy), {
+      onFailure: usageError,
+      onSuccess: (proxy) =>
+        Effect.matchEffect(Lines.checkReadable(settings.source), {
+          onFailure: (error) => usageError(terminalSafe(error.message)),
+          onSuccess: () => execute(settings, { proxy, decompress: !config.noCompressed })
+        })
     })
   })).pipe(
     Command.withDescription(

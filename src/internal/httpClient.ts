@@ -27,10 +27,11 @@ import {
   StatusError
 } from "../Errors.js"
 import type { FromClientOptions } from "../HttpClient.js"
-import type { ClientService, RequestOptions, Response } from "./client.js"
+import type { ClientService, RequestOptions, Response } from "../Client.js"
+import { internalsOf } from "./client/client.js"
 import { type Checked, makeMemory } from "./httpClientRedirect.js"
 import { BridgeResponse } from "./httpClientResponse.js"
-import { drainLimit } from "./transport.js"
+import { drainLimit } from "./transport/transport.js"
 
 /** Bodies up to this size (with a known length) are read before the hand-over: see `BridgeResponse`. */
 const eagerLimit = drainLimit
@@ -72,6 +73,7 @@ const runtimeOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>, status: FiberSta
 /** Builds the `HttpClient` over an existing volley client. */
 export const fromClient = (client: ClientService, options: FromClientOptions = {}): PlatformClient.HttpClient => {
   const follow = options.followRedirects ?? true
+  const config = internalsOf(client).config
   const requestOptions: RequestOptions = {
     accept: acceptAll,
     followRedirects: follow,
@@ -86,7 +88,7 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
     Effect.withFiberRuntime<BridgeResponse, HttpClientError.HttpClientError>((fiber, status) => {
       let checked: Checked = { send: received, chain: undefined }
       if (memory !== undefined) {
-        const result = memory.check(received, client.config.maxRedirects, client.config.allowHttpsDowngrade)
+        const result = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
         if (result instanceof RedirectError) return Effect.fail(requestError(received, result))
         checked = result
         // The combinator drops the 3xx it follows unread: release it now, not at GC.

@@ -24,7 +24,7 @@ import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { Response } from "./client.js"
+import type { Response } from "../Client.js"
 
 /** Ends a held body's life: `abort` closes the connection, otherwise volley's release rules apply. */
 export type Finish = (abort: boolean) => void

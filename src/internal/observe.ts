@@ -22,8 +22,8 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import * as Tracer from "effect/Tracer"
 import type { NetworkError } from "../Errors.js"
-import type { PreparedRequest } from "./request.js"
-import type { BodySource, Timeout, TransportResponse } from "./transport.js"
+import type { BodySource, Timeout, TransportResponse } from "../Client.js"
+import type { PreparedRequest } from "./client/request.js"
 
 /** Whether a request to `url` may carry a W3C `traceparent` (so trace ids stay off third parties). */
 export type PropagationFilter = (url: URL) => boolean
@@ -160,17 +160,9 @@ export const start = (fiber: Fiber.RuntimeFiber<unknown, unknown>, clock: Clock.
         return chunk
       },
       // Body failures are only put on the span (the metrics counted the status): wrapped only
-      // when there is a span, so an untraced request pays no step for it. `wait` is read
-      // each time (a transport may build it per call) and `waitWithin` called on its body.
-      get wait() {
-        return span === undefined ? body.wait : Effect.tapErrorCause(body.wait, failBody)
-      },
-      ...(body.waitWithin === undefined
-        ? {}
-        : {
-          waitWithin: (timeout: Timeout) =>
-            span === undefined ? body.waitWithin!(timeout) : Effect.tapErrorCause(body.waitWithin!(timeout), failBody)
-        }),
+      // when there is a span, so an untraced request pays no step for it. `wait` is called
+      // as a method of the transport's body (it may rely on `this`).
+      wait: (timeout: Timeout | undefined) => span === undefined ? body.wait(timeout) : Effect.tapErrorCause(body.wait(timeout), failBody),
       release: (abort) => {
         body.release(abort)
         if (received > 0) metrics.bytesReceived.unsafeUpdate(received, labels(`h ${host}`, () => [["host", host]]))

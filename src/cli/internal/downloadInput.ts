@@ -3,9 +3,14 @@
  * `sha256sum`-style checksum file, and the human-friendly sizes and durations of its flags.
  * Pure functions, so every rule is unit-tested without a process.
  */
-import type { Checksum } from "../../internal/downloadHash.js"
-import { algorithmForLength, parseChecksum } from "../../internal/downloadHash.js"
-import * as FileName from "../../internal/fileName.js"
+import * as Either from "effect/Either"
+import * as Download from "../../Download.js"
+import type { Checksum } from "../../Download.js"
+
+const { algorithmForLength } = Download
+const parseChecksum = (input: string): Checksum | string => Either.merge(Download.parseChecksum(input))
+const FileName = { sanitize: Download.sanitizeName, fromUrl: Download.nameFromUrl }
+import { redactUrl } from "../../Errors.js"
 
 /** One line of the list: a URL, its optional checksum and file name. */
 export interface Entry {
@@ -42,7 +47,8 @@ export const parseList = (text: string): { readonly entries: ReadonlyArray<Entry
     try {
       url = new URL(urlToken!)
     } catch {
-      return void errors.push({ line, message: `not a URL: ${JSON.stringify(urlToken)}` })
+      // Echoed redacted: a rejected line may still carry a password or a token.
+      return void errors.push({ line, message: `not a URL: ${JSON.stringify(redactUrl(urlToken!))}` })
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
       return void errors.push({ line, message: `unsupported scheme ${url.protocol.slice(0, -1)} (http or https)` })

@@ -1,0 +1,333 @@
+/**
+ * One download, start to finish: preflight (is the destination already there?), stage (stream
+ * the body into `<dest>.part`, hashing as it goes, resuming a `.part` left by an earlier
+ * attempt when the server allows), and finalize (verify, fsync, rename into place).
+ *
+ * The `.part` file is only ever appended to by one writer, one batch in flight, so after any
+ * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
+ * records (a hash of) the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { createHash, type Hash } from "node:crypto"
+import * as path from "node:path"
+import { Client } from "../../Client.js"
+import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
+import { NetworkError } from "../../Errors.js"
+import * as Retry from "../../Retry.js"
+import type { RequestOptions, Response } from "../../Client.js"
+import { internalsOf } from "../client/client.js"
+import { forEachChunk } from "../client/hotPath.js"
+import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
+import * as Fs from "./fs.js"
+import * as Meta from "./meta.js"
+import { makeTracker, type Tracker } from "./progress.js"
+import * as FileName from "./fileName.js"
+import type { PlainGet } from "../client/request.js"
+
+/** Everything one download needs, resolved from the public options. */
+export interface Plan {
+  readonly request: PlainGet
+  /** The URL as given (href when it parses); its hash in the `.part.meta` matches a resume. */
+  readonly url: string
+  readonly redactedUrl: string
+  /** The final path when known up front; `undefined` when the server's `Content-Disposition` names it. */
+  readonly dest: string | undefined
+  /** Folder for a `Content-Disposition` name. */
+  readonly dir: string
+  /** `<name>.part` */
+  readonly part: string
+  /** Where the file will end up, as progress reports show it: the destination, or its stand-in until the server names it. */
+  readonly shownPath: string
+  readonly expected: Checksum | undefined
+  readonly algorithm: HashAlgorithm
+  readonly maxBytes: number | undefined
+  readonly resume: boolean
+  readonly force: boolean
+  readonly requestOptions: RequestOptions
+  readonly retry: Retry.RetryPolicy
+  readonly progressIntervalMs: number
+  readonly onProgress: ((progress: Progress) => void) | undefined
+}
+
+/** A complete, hashed body in its `.part` file, not yet verified or renamed. */
+export interface Staged {
+  readonly size: number
+  readonly digest: string
+  /** The sanitized name from `Content-Disposition`, when the plan asked for one and the server sent it. */
+  readonly suggestedName: string | undefined
+  readonly resumedFrom: number
+  readonly transferred: number
+}
+
+export const metaPath = Meta.metaPath
+
+interface ResumeState {
+  readonly offset: number
+  readonly meta: Meta.Meta
+  /** The value sent as `If-Range`. */
+  readonly validator: string
+}
+
+/** A strong ETag (weak ones may not be used with If-Range, RFC 9110 §13.1.5). */
+const strongEtag = (value: string | undefined): string | undefined =>
+  value !== undefined && value.startsWith("\"") ? value : undefined
+
+const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
+  Effect.gen(function*() {
+    const stats = yield* Fs.statOrUndefined(plan.part)
+    // A link (symbolic or hard) is never resumed: the fresh start replaces it.
+    if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
+    const found = yield* Meta.read(plan.part)
+    if (found._tag === "Invalid") {
+      // Not a meta we wrote (or a torn one): its .part cannot be trusted to be any URL's prefix.
+      yield* discardPart(plan.part)
+      return undefined
+    }
+    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url)) return undefined
+    const meta = found.meta
+    const validator = strongEtag(meta.etag) ?? meta.lastModified
+    if (validator === undefined) return undefined
+    if (meta.total !== undefined && stats.size > meta.total) return undefined
+    return { offset: stats.size, meta, validator }
+  })
+
+/** Removes the `.part` and its meta: its bytes can never become the right file. */
+export const discardPart = (part: string): Effect.Effect<void> =>
+  Effect.ignore(Effect.zipRight(Fs.remove(metaPath(part)), Fs.remove(part)))
+
+/** Parses `Content-Range`: `bytes a-b/total`, or `bytes (star)/total` on a 416. */
+const parseContentRange = (value: string | undefined) => {
+  const match = value === undefined ? null : /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim())
+  if (match === null) return undefined
+  return {
+    start: match[1] === undefined ? undefined : Number(match[1]),
+    end: match[2] === undefined ? undefined : Number(match[2]),
+    total: match[3] === "*" || match[3] === undefined ? undefined : Number(match[3])
+  }
+}
+
+const tooLarge = (plan: Plan, size: number | undefined) =>
+  new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
+
+/** Received bytes allowed to wait for the disk while a write is in flight. */
+const maxQueuedBytes = 4 * 1024 * 1024
+
+const isTooLarge = (exit: Exit.Exit<unknown, DownloadError>): boolean =>
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof FileTooLarge)
+
+const isOk = (status: number) => status >= 200 && status < 300
+
+/** The marker an attempt returns when the server's answer means the `.part` must be thrown away. */
+const restart = Symbol("restart")
+
+/**
+ * One request: resume from the `.part` when possible (and `fresh` is not set), or start it
+ * over. Fails with the request's error, leaving the `.part` for the next attempt.
+ */
+const attempt = (
+  plan: Plan,
+  tracker: Tracker,
+  fresh: boolean
+): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
+  Effect.gen(function*() {
+    const client = yield* Client
+    yield* Fs.mkdirp(path.dirname(plan.part))
+    const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
+    let hash: Hash = createHash(plan.algorithm)
+    // Hash the bytes already on disk while the request is under way.
+    const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
+    const request = state === undefined
+      ? plan.request
+      : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
+    const response: Response = yield* internalsOf(client).open(request, {
+      ...plan.requestOptions,
+      accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
+    })
+    const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
+    const etag = response.headers["etag"]
+    const lastModified = response.headers["last-modified"]
+
+    let offset = 0
+    let total: number | undefined
+    if (response.status === 416 && state !== undefined) {
+      // Nothing past our offset: complete if the server's size is exactly what we hold.
+      const range = parseContentRange(response.headers["content-range"])
+      if (range?.total !== state.offset) return restart
+      yield* Fiber.join(hasher!)
+      tracker.start(state.offset, state.offset, state.offset)
+      tracker.finish()
+      return { size: state.offset, digest: hash.digest("hex"), suggestedName, resumedFrom: state.offset, transferred: 0 }
+    }
+    if (response.status === 206) {
+      if (state === undefined) {
+        return yield* new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "UNEXPECTED_206" })
+      }
+      const range = parseContentRange(response.headers["content-range"])
+      const changed = (state.meta.etag !== undefined && etag !== undefined && etag !== state.meta.etag) ||
+        (strongEtag(state.meta.etag) === undefined && lastModified !== undefined && lastModified !== state.meta.lastModified)
+      if (range?.start !== state.offset || changed) return restart
+      offset = state.offset
+      total = range.total ?? (response.contentLength !== undefined ? offset + response.contentLength : undefined)
+      yield* Fiber.join(hasher!)
+    } else {
+      // A full body: the server ignored the range or the file changed. Start clean.
+      if (hasher !== undefined) {
+        yield* Fiber.interrupt(hasher)
+        hash = createHash(plan.algorithm)
+      }
+      total = response.contentLength
+      if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
+      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total }))
+    }
+    if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
+
+    const { fd, writer } = yield* Effect.acquireRelease(
+      Effect.map(Fs.openForWrite(plan.part, offset === 0), (fd) => ({ fd, writer: Fs.writeBehind(fd, plan.part) })),
+      // Let the write and sync in flight land before the fd is closed (and its number reused).
+      ({ fd, writer }) => Effect.ignore(Effect.zipRight(writer.settled, Fs.close(fd, plan.part)))
+    )
+    if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
+    tracker.start(offset, offset, total)
+    const limit = plan.maxBytes ?? Infinity
+    // `written`: bytes handed to the writer; `received`: hashed, possibly still queued.
+    let written = offset
+    let received = offset
+    let queued: Array<Uint8Array> = []
+    const startWrite = () => {
+      writer.start(queued, written)
+      written = received
+      queued = []
+    }
+    const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
+      if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
+      hash.update(chunk)
+      queued.push(chunk)
+      received += chunk.length
+      tracker.advance(chunk.length)
+      if (writer.busy()) {
+        // Keep receiving while the disk catches up, up to a bound; then wait for it.
+        if (received - written < maxQueuedBytes) return undefined
+        return Effect.map(writer.flush, startWrite)
+      }
+      // The common case, the disk is idle: start the next write right away (no Effect needed).
+      const failed = writer.takeError()
+      if (failed !== undefined) return Effect.fail(failed)
+      startWrite()
+      return undefined
+    }
+    const drain = Effect.flatMap(writer.flush, () => {
+      if (queued.length === 0) return Effect.void
+      startWrite()
+      return writer.flush
+    })
+    // Each wait for the next chunk is bounded by the client's idle timeout; time spent waiting
+    // for the disk is not a wait for the network, so it never counts as idle.
+    yield* forEachChunk(response, onChunk).pipe(
+      // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
+      Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
+    )
+    yield* drain
+    const position = received
+    yield* writer.fsync
+    tracker.finish()
+    return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset }
+  })
+
+/**
+ * Streams the body into the `.part` file, retrying transient failures by the plan's policy;
+ * every retry resumes from what the previous one wrote. A server answer that invalidates the
+ * `.part` (changed validator, wrong range) restarts it from zero, once per attempt.
+ */
+export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
+  Effect.flatMap(Effect.clock, (clock) => {
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
+    const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
+      Effect.flatMap((staged) =>
+        staged === restart
+          ? Effect.flatMap(discardPart(plan.part), () =>
+            Effect.flatMap(Effect.scoped(attempt(plan, tracker, true)), (again) =>
+              again === restart
+                ? Effect.fail(new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "RANGE_MISMATCH" }))
+                : Effect.succeed(again)))
+          : Effect.succeed(staged)
+      )
+    )
+    return Retry.retry(plan.retry, "GET")(once).pipe(
+      Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
+    )
+  })
+
+/**
+ * Checks the destination before any request: with an expected checksum an identical file is
+ * a success with nothing to fetch; otherwise an existing file is an error unless `force`.
+ */
+export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option<DownloadResult>, DownloadError> =>
+  Effect.gen(function*() {
+    const stats = yield* Fs.statOrUndefined(dest)
+    if (stats === undefined) return Option.none()
+    if (plan.expected !== undefined && stats.isFile()) {
+      const hash = createHash(plan.expected.algorithm)
+      const size = yield* Fs.hashFile(dest, hash)
+      const digest = hash.digest("hex")
+      if (digest === plan.expected.hex) {
+        return Option.some({
+          url: plan.redactedUrl,
+          path: dest,
+          size,
+          checksum: { algorithm: plan.expected.algorithm, hex: digest },
+          verified: true,
+          skipped: true,
+          resumedFrom: 0,
+          transferred: 0
+        })
+      }
+    }
+    if (plan.force) return Option.none()
+    return yield* new DestinationExists({ url: plan.redactedUrl, path: dest })
+  })
+
+/**
+ * Verifies the staged body and moves it into place: fsync (done when staging), rename over
+ * `dest` (atomic on one file system), drop the meta, fsync the folder. A mismatch removes the
+ * `.part` and leaves the destination untouched.
+ */
+export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
+  Effect.gen(function*() {
+    if (plan.expected !== undefined && staged.digest !== plan.expected.hex) {
+      yield* discardPart(plan.part)
+      return yield* new ChecksumMismatch({
+        url: plan.redactedUrl,
+        path: dest,
+        algorithm: plan.expected.algorithm,
+        expected: plan.expected.hex,
+        actual: staged.digest
+      })
+    }
+    if (plan.dest === undefined) {
+      // The name came with the response: the destination check happens now.
+      const existing = yield* preflight(plan, dest)
+      if (Option.isSome(existing)) {
+        yield* discardPart(plan.part)
+        return existing.value
+      }
+    }
+    yield* Fs.assertOwnFile(plan.part)
+    yield* Fs.rename(plan.part, dest)
+    yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
+    yield* Fs.fsyncDir(path.dirname(dest))
+    return {
+      url: plan.redactedUrl,
+      path: dest,
+      size: staged.size,
+      checksum: { algorithm: plan.algorithm, hex: staged.digest },
+      verified: plan.expected !== undefined,
+      skipped: false,
+      resumedFrom: staged.resumedFrom,
+      transferred: staged.transferred
+    }
+  })

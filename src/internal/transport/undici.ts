@@ -1,0 +1,446 @@
+/**
+ * The real transport: undici's dispatcher API driven directly.
+ *
+ * Why not `undici.request` or `@effect/platform`'s client: both wrap every body in a Node
+ * stream and tie cancellation to an `AbortController` (aborting one builds a `DOMException`).
+ * The raw dispatcher hands us the chunks and an `abort` callback, so a small body is
+ * buffered with no stream at all, backpressure is a boolean, and releasing an unread body
+ * decides between drain and abort without allocating an exception.
+ */
+import * as Effect from "effect/Effect"
+import { type Dispatcher, interceptors } from "undici"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
+import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Client.js"
+import { drainLimit } from "./transport.js"
+
+/** Pause the socket once this much is buffered and not yet pulled. */
+const highWaterMark = 256 * 1024
+
+/** One shared reason for aborts we start ourselves: undici only passes it to `onResponseError`, which we ignore then. */
+const releasedError: Error = Object.freeze(Object.assign(new Error("volley: body released"), { code: "VOLLEY_RELEASED" }))
+const interruptedError: Error = Object.freeze(Object.assign(new Error("volley: request interrupted"), { code: "VOLLEY_INTERRUPTED" }))
+
+type State = "pending" | "body" | "done" | "failed" | "released"
+
+/**
+ * Builds a transport over an undici dispatcher (normally a configured `Agent`).
+ *
+ * `drainBudgetMs` bounds how long a released, partly-read small body may take to drain before
+ * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
+ * the Effect clock (it never decides an outcome a caller sees).
+ */
+export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
+  const dispatcher = base.compose(decompressing)
+  const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
+  const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
+    Effect.async<TransportResponse, NetworkError>((resume) => {
+      const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
+      if (timeout !== undefined) exchange.armHeadersTimer(timeout)
+      try {
+        dispatcher.dispatch(
+          {
+            origin: request.url.origin,
+            path: request.url.pathname + request.url.search,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: request.headers,
+            // undici writes any async iterable; its types only list Readable.
+            body: (request.body ?? null) as NonNullable<Dispatcher.DispatchOptions["body"]> | null
+          },
+          exchange
+        )
+      } catch (error) {
+        exchange.onResponseError(undefined, error as Error)
+      }
+      return Effect.sync(() => exchange.cancel())
+    })
+  return { send }
+}
+
+let decompressInterceptor: Dispatcher.DispatcherComposeInterceptor | undefined
+
+/**
+ * undici's decompress interceptor (Node zlib streams, backpressure honoured, at most five
+ * stacked codings), applied only to requests that asked for decoding: a download keeps the
+ * bytes as served. Error responses are decoded too, so a status error's snippet is readable.
+ * Made once, on first use: undici prints an ExperimentalWarning when it is made, which says
+ * nothing a volley user can act on and would land in the CLI's stderr, so it is muted then.
+ */
+const decompressing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => {
+  let decoded: Dispatcher["dispatch"] | undefined
+  return (options, handler) => {
+    if (!(handler instanceof Exchange) || handler.decompress !== true) return dispatch(options, handler)
+    if (decoded === undefined) {
+      if (decompressInterceptor === undefined) {
+        const emitWarning = process.emitWarning
+        process.emitWarning = () => undefined
+        try {
+          decompressInterceptor = interceptors.decompress({ skipErrorResponses: false })
+        } finally {
+          process.emitWarning = emitWarning
+        }
+      }
+      decoded = decompressInterceptor(dispatch)
+    }
+    return decoded(options, handler)
+  }
+}
+
+/**
+ * One request/response exchange: the undici handler and the response body source in one
+ * object, so the hot path allocates little. A class here because undici calls it as a
+ * handler object with many callbacks sharing mutable state.
+ */
+class Exchange implements BodySource, Dispatcher.DispatchHandler {
+  private state: State = "pending"
+  private controller: Dispatcher.DispatchController | undefined
+  private cancelled = false
+  private paused = false
+  private chunks: Array<Uint8Array> = []
+  private head = 0
+  private buffered = 0
+  private received = 0
+  private drained = 0
+  private waiter: ((effect: Effect.Effect<void, NetworkError>) => void) | undefined
+  private error: NetworkError | undefined
+  private drainTimer: ReturnType<typeof setTimeout> | undefined
+  /** Cancels the timer of the current wait (headers or body), when the client bounded it. */
+  private cancelWaitTimer: (() => void) | undefined
+  contentLength: number | undefined = undefined
+  readonly decompress: boolean | undefined
+
+  constructor(
+    private readonly request: TransportRequest,
+    private readonly drainBudgetMs: number,
+    private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
+    private readonly onResponse: ((response: TransportResponse) => void) | undefined,
+    private readonly proxies: ReadonlySet<string> | undefined
+  ) {
+    this.decompress = request.decompress
+  }
+
+  // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.cancelled) {
+      controller.abort(interruptedError)
+      return
+    }
+    this.controller = controller
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, rawHeaders: IncomingHeaders): void {
+    if (statusCode < 200) return // informational (100 Continue, 103 Early Hints): wait for the final one
+    this.controller = controller
+    this.clearWaitTimer()
+    const headers = joinHeaders(rawHeaders)
+    const length = headers["content-length"]
+    if (length !== undefined) {
+      const n = Number(length)
+      if (Number.isSafeInteger(n) && n >= 0) this.contentLength = n
+    }
+    this.state = "body"
+    const done = this.resumeHeaders
+    this.resumeHeaders = undefined
+    if (done === undefined) return
+    const response: TransportResponse = { status: statusCode, headers, body: this }
+    this.onResponse?.(response)
+    done(Effect.succeed(response))
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.state === "released") {
+      // Draining a released body: drop the bytes, give up if it is not small after all.
+      this.drained += chunk.length
+      if (this.drained > drainLimit) this.abortNow(releasedError)
+      return
+    }
+    this.received += chunk.length
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    this.wake()
+    if (this.buffered >= highWaterMark && !this.paused) {
+      this.paused = true
+      controller.pause()
+    }
+  }
+
+  onResponseEnd(): void {
+    this.clearDrainTimer()
+    if (this.state === "body") this.state = "done"
+    else if (this.state === "released") this.state = "done"
+    this.controller = undefined
+    this.wake()
+  }
+
+  /** `controller` is absent when undici refuses the request before starting it. */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.clearDrainTimer()
+    this.clearWaitTimer()
+    this.controller = undefined
+    if (this.state === "released" || this.state === "done" || this.state === "failed") return
+    const error = toNetworkError(err, this.request, this.proxies)
+    if (this.resumeHeaders !== undefined) {
+      const done = this.resumeHeaders
+      this.resumeHeaders = undefined
+      this.state = "failed"
+      done(Effect.fail(error))
+      return
+    }
+    this.state = "failed"
+    this.error = error
+    this.wake()
+  }
+
+  // ---- deadlines (armed on the client's timer source) ---------------------------------------
+
+  /** Fails the pending headers wait when the timer fires, then aborts like an interruption. */
+  armHeadersTimer(timeout: Timeout): void {
+    this.cancelWaitTimer = timeout.timer(timeout.ms, () => {
+      this.cancelWaitTimer = undefined
+      const done = this.resumeHeaders
+      if (done === undefined) return
+      this.cancel()
+      done(Effect.fail(timeout.error()))
+    })
+  }
+
+  private clearWaitTimer(): void {
+    const cancel = this.cancelWaitTimer
+    if (cancel !== undefined) {
+      this.cancelWaitTimer = undefined
+      cancel()
+    }
+  }
+
+  // ---- cancellation -----------------------------------------------------------------------
+
+  /** Called when the fiber waiting for the headers is interrupted. */
+  cancel(): void {
+    this.clearWaitTimer()
+    this.resumeHeaders = undefined
+    if (this.state !== "pending") return
+    this.cancelled = true
+    this.state = "released"
+    this.abortNow(interruptedError)
+  }
+
+  private abortNow(reason: Error): void {
+    this.clearDrainTimer()
+    const controller = this.controller
+    this.controller = undefined
+    controller?.abort(reason)
+  }
+
+  // ---- BodySource --------------------------------------------------------------------------
+
+  poll(): Uint8Array | null | undefined {
+    if (this.head < this.chunks.length) {
+      const chunk = this.chunks[this.head]!
+      this.chunks[this.head] = EMPTY
+      this.head++
+      if (this.head === this.chunks.length) {
+        this.chunks = []
+        this.head = 0
+      }
+      this.buffered -= chunk.length
+      if (this.paused && this.buffered < highWaterMark / 2) {
+        this.paused = false
+        this.controller?.resume()
+      }
+      return chunk
+    }
+    return this.state === "done" ? null : undefined
+  }
+
+  wait(timeout: Timeout | undefined): Effect.Effect<void, NetworkError> {
+    if (this.error !== undefined) return Effect.fail(this.error)
+    if (this.head < this.chunks.length || this.state !== "body") return Effect.void
+    return Effect.async<void, NetworkError>((resume) => {
+      this.waiter = resume
+      if (timeout !== undefined) {
+        this.cancelWaitTimer = timeout.timer(timeout.ms, () => {
+          this.cancelWaitTimer = undefined
+          if (this.waiter !== resume) return
+          this.waiter = undefined
+          resume(Effect.fail(timeout.error()))
+        })
+      }
+      return Effect.sync(() => {
+        if (this.waiter === resume) this.waiter = undefined
+        this.clearWaitTimer()
+      })
+    })
+  }
+
+  private wake(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) return
+    this.clearWaitTimer()
+    this.waiter = undefined
+    waiter(this.error !== undefined ? Effect.fail(this.error) : Effect.void)
+  }
+
+  release(abort: boolean): void {
+    if (this.state !== "body") {
+      if (this.state === "pending") this.cancel()
+      return
+    }
+    this.state = "released"
+    this.chunks = []
+    this.head = 0
+    this.buffered = 0
+    // Unknown length: try to drain; onData gives up past the limit.
+    const remaining = this.contentLength !== undefined ? this.contentLength - this.received : 0
+    if (abort || remaining > drainLimit) {
+      this.abortNow(releasedError)
+      return
+    }
+    // Drain: keep reading (and dropping) so the connection can go back to the pool.
+    if (this.paused) {
+      this.paused = false
+      this.controller?.resume()
+    }
+    this.drainTimer = setTimeout(() => this.abortNow(releasedError), this.drainBudgetMs)
+    this.drainTimer.unref()
+  }
+
+  private clearDrainTimer(): void {
+    if (this.drainTimer !== undefined) {
+      clearTimeout(this.drainTimer)
+      this.drainTimer = undefined
+    }
+  }
+}
+
+const EMPTY = new Uint8Array(0)
+
+type IncomingHeaders = Record<string, string | Array<string> | undefined>
+
+/**
+ * undici hands the headers over with names in lower case and repeated ones as arrays; join
+ * those as the Fetch standard does (in place: the object is ours).
+ */
+const joinHeaders = (headers: IncomingHeaders): Record<string, string> => {
+  for (const name in headers) {
+    const value = headers[name]
+    if (typeof value !== "string") headers[name] = value === undefined ? "" : value.join(", ")
+  }
+  return headers as Record<string, string>
+}
+
+const tlsCodes = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_UNTRUSTED",
+  "CERT_REVOKED",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+  "ERR_TLS_HANDSHAKE_TIMEOUT",
+  "HOSTNAME_MISMATCH"
+])
+
+/** Maps what undici and Node report to a reason a program can switch on. */
+export const classify = (code: string | undefined): { reason: NetworkReason; phase?: TimeoutPhase } => {
+  switch (code) {
+    case "ECONNREFUSED":
+      return { reason: "ConnectionRefused" }
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+    case "EAI_FAIL":
+    case "EAI_NONAME":
+      return { reason: "DnsLookup" }
+    case "ECONNRESET":
+    case "EPIPE":
+    case "ECONNABORTED":
+    case "UND_ERR_SOCKET":
+    case "UND_ERR_CLOSED":
+    case "UND_ERR_RES_CONTENT_LENGTH_MISMATCH":
+      return { reason: "ConnectionReset" }
+    case "UND_ERR_CONNECT_TIMEOUT":
+    case "ETIMEDOUT":
+      return { reason: "Timeout", phase: "connect" }
+    case "UND_ERR_HEADERS_TIMEOUT":
+      return { reason: "Timeout", phase: "headers" }
+    case "UND_ERR_BODY_TIMEOUT":
+      return { reason: "Timeout", phase: "body" }
+    case "UND_ERR_ABORTED":
+    case "ABORT_ERR":
+    case "VOLLEY_INTERRUPTED":
+      return { reason: "Aborted" }
+    case "HPE_INVALID_CONSTANT":
+    case "HPE_INVALID_VERSION":
+    case "HPE_INVALID_STATUS":
+    case "HPE_INVALID_HEADER_TOKEN":
+    case "HPE_INVALID_CONTENT_LENGTH":
+    case "HPE_INVALID_CHUNK_SIZE":
+    case "HPE_UNEXPECTED_CONTENT_LENGTH":
+    case "UND_ERR_INFO":
+    case "UND_ERR_RES_EXCEEDED_MAX_SIZE":
+      return { reason: "Protocol" }
+    default:
+      // zlib's codes: Z_DATA_ERROR, Z_BUF_ERROR (truncated), ERR__ERROR_* (brotli), ZSTD_*.
+      if (code !== undefined && (code.startsWith("Z_") || code.startsWith("ERR__ERROR") || code.startsWith("ZSTD_") || code === "ERR_ZSTD")) {
+        return { reason: "ContentDecoding" }
+      }
+      if (code !== undefined && (tlsCodes.has(code) || code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))) {
+        return { reason: "Tls" }
+      }
+      return { reason: "Other" }
+  }
+}
+
+/** The most specific error code in an error and its causes (undici wraps the socket's error). */
+const findCode = (error: unknown): string | undefined => {
+  let current: unknown = error
+  let fallback: string | undefined
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code
+    if (typeof code === "string") {
+      if (classify(code).reason !== "Other") return code
+      fallback ??= code
+    }
+    // AggregateError (happy-eyeballs tried several addresses): the first inner error explains it.
+    const errors = (current as { errors?: unknown }).errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause
+  }
+  return fallback
+}
+
+/**
+ * Whether the proxy, not the target, failed: undici's CONNECT refusal ("Proxy response (407)
+ * !== 200 when HTTP Tunneling"), its 407 on a forwarded request ("Proxy Authentication
+ * Required (407)"), its TLS-to-proxy error, or a socket error naming a proxy's address
+ * (connection refused by the proxy). undici gives these no codes of their own.
+ */
+const proxyFailed = (error: unknown, proxies: ReadonlySet<string>): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const { address, code, message, port } = current as { address?: unknown; code?: unknown; message?: unknown; port?: unknown }
+    if (code === "UND_ERR_PRX_TLS") return true
+    if (typeof message === "string" && (message.startsWith("Proxy response (") || message.startsWith("Proxy Authentication Required"))) return true
+    if (typeof address === "string" && port !== undefined && proxies.has(`${address}:${String(port)}`)) return true
+    const errors = (current as { errors?: unknown }).errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+const toNetworkError = (error: Error, request: TransportRequest, proxies?: ReadonlySet<string>): NetworkError => {
+  const code = findCode(error)
+  const classified = classify(code)
+  const { reason, phase } = proxies !== undefined && classified.reason !== "Timeout" && proxyFailed(error, proxies)
+    ? { reason: "Proxy" as const, phase: undefined }
+    : classified
+  return new NetworkError({
+    reason,
+    phase,
+    code,
+    method: request.method,
+    url: request.redactedUrl,
+    cause: error
+  })
+}
