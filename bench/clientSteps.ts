@@ -14,6 +14,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime"
 import { pathToFileURL } from "node:url"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
+import * as VolleyHttpClient from "../src/HttpClient.js"
 import type { BodySource, Transport, TransportResponse } from "../src/Client.js"
 
 const body = new Uint8Array(128)
@@ -56,11 +57,17 @@ const countSteps = (): { readonly total: () => number; readonly reset: () => voi
 
 export const run = async (): Promise<void> => {
   const runtime = ManagedRuntime.make(Layer.succeed(Client.Client, Client.makeWithTransport(instant, {})))
+  const bridge = VolleyHttpClient.fromClient(await runtime.runPromise(Client.Client))
   const n = 20_000
   const urls = Array.from({ length: n }, () => "http://127.0.0.1:1/small")
   const cases: ReadonlyArray<readonly [string, () => Promise<unknown>]> = [
     ["Batch.settle, concurrency 64", () => runtime.runPromise(Batch.settle(urls, { concurrency: 64 }))],
-    ["Client.text + Effect.forEach, concurrency 64", () => runtime.runPromise(Effect.forEach(urls, (u) => Client.text(u), { concurrency: 64, discard: true }))]
+    ["Client.text + Effect.forEach, concurrency 64", () => runtime.runPromise(Effect.forEach(urls, (u) => Client.text(u), { concurrency: 64, discard: true }))],
+    ["Client.open + scoped text", () => runtime.runPromise(Effect.forEach(urls, (u) => Effect.scoped(Effect.flatMap(Client.open(u), (r) => r.text)), { concurrency: 64, discard: true }))],
+    [
+      "HttpClient bridge get + text, concurrency 64",
+      () => runtime.runPromise(Effect.forEach(urls, (u) => Effect.flatMap(bridge.get(u), (r) => r.text), { concurrency: 64, discard: true }))
+    ]
   ]
   const cpu: Array<number> = []
   for (const [, go] of cases) {

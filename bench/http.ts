@@ -49,6 +49,7 @@ const contenders: ReadonlyArray<{ readonly id: string; readonly label: string }>
   { id: "undici", label: "undici request + p-limit" },
   { id: "volley", label: "volley Batch.settle" },
   { id: "volley-stream", label: "volley Batch.stream" },
+  { id: "volley-httpclient", label: "platform HttpClient over volley's layer" },
   { id: "fetch", label: "fetch + p-limit" },
   { id: "platform", label: "@effect/platform HttpClient + forEach" }
 ]
@@ -134,6 +135,13 @@ export const run = async (): Promise<void> => {
       const timeOk = volley.ms / baseline.ms <= workload.target
       const rssOk = volley.rss / baseline.rss <= rssBudget
       console.log(`volley targets: time <= ${workload.target}x ${timeOk ? "met" : "MISSED"}, RSS <= ${rssBudget}x ${rssOk ? "met" : "MISSED"}`)
+      // volley/HttpClient: within 1.5x of Batch.settle, at least 3x faster than plain platform + undici.
+      const bridged = best.get("volley-httpclient")!
+      const platform = best.get("platform")!
+      console.log(
+        `HttpClient bridge: ${(bridged.ms / volley.ms).toFixed(2)}x Batch.settle (target <= 1.5x ${bridged.ms / volley.ms <= 1.5 ? "met" : "MISSED"}), ` +
+          `${(platform.ms / bridged.ms).toFixed(2)}x faster than platform + undici (target >= 3x ${platform.ms / bridged.ms >= 3 ? "met" : "MISSED"})`
+      )
     }
   } finally {
     server.disconnect()

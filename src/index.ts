@@ -22,6 +22,14 @@ export * as Errors from "./Errors.js"
 /**
  * @since 0.1.0
  */
+export * as HttpClient from "./HttpClient.js"
+/**
+ * @since 0.1.0
+ */
+export * as Observe from "./Observe.js"
+/**
+ * @since 0.1.0
+ */
 export * as Retry from "./Retry.js"
 /**
  * @since 0.1.0

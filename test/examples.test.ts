@@ -25,6 +25,8 @@ describe("the package's entry points", () => {
     ["volley/testing", "m.layer"],
     // One module at a time, so a client-only program never loads the server side.
     ["volley/Client", "m.layer"],
+    ["volley/HttpClient", "m.layer"],
+    ["volley/Observe", "m.withoutTracePropagation"],
     ["volley/Batch", "m.settle"],
     ["volley/Download", "m.file"],
     ["volley/Errors", "m.isTransient"],

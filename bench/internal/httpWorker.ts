@@ -19,6 +19,7 @@ import pLimit from "p-limit"
 import { Agent, request, setGlobalDispatcher } from "undici"
 import * as Batch from "../../src/Batch.js"
 import * as Client from "../../src/Client.js"
+import * as VolleyHttpClient from "../../src/HttpClient.js"
 
 type Run = (urls: ReadonlyArray<string>) => Promise<number>
 
@@ -115,6 +116,28 @@ const volleyClient = (): Run => {
     )
 }
 
+/** The same loop as `effectPlatform`, over volley's HttpClient layer instead of NodeHttpClient. */
+const volleyHttpClient = (): Run => {
+  const runtime = ManagedRuntime.make(VolleyHttpClient.layer({ connectionsPerOrigin: concurrency }))
+  return (urls) =>
+    runtime.runPromise(
+      Effect.gen(function*() {
+        const client = yield* HttpClient.HttpClient
+        let ok = 0
+        yield* Effect.forEach(
+          urls,
+          (u) =>
+            Effect.flatMap(client.get(u), (response) =>
+              Effect.map(response.text, () => {
+                if (response.status === 200) ok++
+              })),
+          { concurrency, discard: true }
+        )
+        return ok
+      })
+    )
+}
+
 /** volley over one https origin, HTTP/1.1 or h2 (ALPN), trusting the test CA (bench/h2.ts). */
 const volleyTls = (http2: boolean) => (): Run => {
   const ca = readFileSync(new URL("../../../test/support/certs/cert.pem", import.meta.url), "utf8")
@@ -126,6 +149,7 @@ const volleyTls = (http2: boolean) => (): Run => {
 const contenders: Record<string, () => Run> = {
   "volley-h1": volleyTls(false),
   "volley-h2": volleyTls(true),
+  "volley-httpclient": volleyHttpClient,
   "undici": undiciPLimit,
   "fetch": fetchPLimit,
   "platform": effectPlatform,

@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { BodyTooLargeError, type HttpError, InvalidRequestError, NetworkError, RedirectError } from "../../Errors.js"
 import type { BodySource, Transport, TransportResponse } from "../../Client.js"
+import * as observe from "../observe.js"
 import { type Attempt, boundFor } from "./deadline.js"
 import { nextHop, redirectStatuses } from "./redirect.js"
 import type { PreparedRequest } from "./request.js"
@@ -58,15 +59,21 @@ export const sendFollowing = (
     // the same instant), the response would be dropped with its connection: release it.
     // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
     let received: TransportResponse | undefined
-    const sent = restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
-      received = r
+    // Tracing and metrics (span per exchange, traceparent): synchronous, no step of its own.
+    const observed = observe.start(attempt.fiber, attempt.clock, request, redirects)
+    const sending = observed.request
+    const sent = restore(sendBounded(transport, sending === attempt.request ? attempt : { ...attempt, request: sending }, (r) => {
+      received = observed.wrap(r)
     }))
     return Effect.matchCauseEffect(sent, {
       onFailure: (cause) => {
-        received?.body.release(true)
-        return Effect.failCause(Cause.map(cause, (error) => callerError(error, request)))
+        const failed = Cause.map(cause, (error) => callerError(error, request))
+        if (received !== undefined) received.body.release(true)
+        else observed.fail(failed)
+        return Effect.failCause(failed)
       },
-      onSuccess: (response) => {
+      onSuccess: (raw) => {
+        const response = received ?? observed.wrap(raw)
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
         }

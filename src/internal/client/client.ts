@@ -2,8 +2,11 @@
  * The client's logic above the transport: deadlines, redirects, status checks, body reads
  * with limits, scoped release, retries. Shared by the real and the test transports.
  */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
@@ -70,11 +73,12 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     return Effect.flatMap(prepare(input, config.userAgent, settings.decompress), f)
   }
 
-  /** Starts an attempt on the fiber's clock: its deadline and its timer source. */
+  /** Starts an attempt on the fiber's clock (its deadline and timer source); its fiber drives `observe`. */
   const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
-    Effect.clockWith<A, E, R>((clock) => {
+    Effect.withFiberRuntime<A, E, R>((fiber) => {
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock) })
+      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber: fiber as Fiber.RuntimeFiber<unknown, unknown> })
     })
 
   /**

@@ -5,6 +5,7 @@
  * transport arms it on the timer source of the fiber's clock (see `../transport/timer.ts`).
  */
 import type * as Clock from "effect/Clock"
+import type * as Fiber from "effect/Fiber"
 import { NetworkError, type TimeoutPhase } from "../../Errors.js"
 import type { Timer } from "../../Client.js"
 import type { Timeout } from "../../Client.js"
@@ -20,6 +21,8 @@ export interface Attempt {
   readonly deadlineAt: number | undefined
   /** The timer source of `clock`, on which every wait of the attempt is bounded. */
   readonly timer: Timer
+  /** The fiber running the attempt: its tracer, span and settings drive `observe`. */
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
 }
 
 export const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>

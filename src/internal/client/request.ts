@@ -100,11 +100,15 @@ const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["u
   } catch {
     return Either.left(new InvalidUrlError({ input: redactUrl(href), detail: "not an absolute URL (missing http:// or https://)" }))
   }
-  for (const [key, value] of params) {
-    if (value !== undefined) url.searchParams.append(key, value)
+  // Touched only when there is something to change: `searchParams` and the `hash` setter each
+  // cost more than parsing the URL (the setter re-serializes it).
+  if (params.length > 0) {
+    for (const [key, value] of params) {
+      if (value !== undefined) url.searchParams.append(key, value)
+    }
   }
   return Either.map(parseUrl(url), (checked) => {
-    checked.hash = ""
+    if (checked.hash !== "") checked.hash = ""
     return checked
   })
 }
@@ -193,21 +197,34 @@ const prepareUnchecked = (input: AnyRequestInput, userAgent: string, decompress:
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
   const headers: Record<string, string> = { ...defaultHeaders(userAgent, decompress), ...input.headers }
-  const base = { url, method: input.method, redactedUrl: redactUrl(url), decompress }
+  const method = input.method
+  // Printed as the caller wrote it (credentials masked as `***@`), sent without them.
+  const redactedUrl = redactUrl(url)
   const refused = takeCredentials(url, headers)
   if (refused !== undefined) return Effect.fail(refused)
+  // Literal objects of one shape (the same as `get`'s), not `{ ...base, … }`: V8 spreads into
+  // a slow object here (measured ~10 µs per request, half the cost of a whole request).
+  const prepared = (body: TransportBody | undefined, replayable: boolean): PreparedRequest => ({
+    url,
+    method,
+    headers,
+    body,
+    redactedUrl,
+    replayable,
+    decompress
+  })
   const body = input.body
   switch (body._tag) {
     case "Empty":
-      return Effect.succeed({ ...base, headers, body: undefined, replayable: true })
+      return Effect.succeed(prepared(undefined, true))
     case "Uint8Array":
       headers["content-type"] ??= body.contentType
-      return Effect.succeed({ ...base, headers, body: body.body, replayable: true })
+      return Effect.succeed(prepared(body.body, true))
     case "Raw": {
       const raw = body.body
       if (body.contentType !== undefined) headers["content-type"] ??= body.contentType
       if (typeof raw === "string" || raw instanceof Uint8Array) {
-        return Effect.succeed({ ...base, headers, body: raw, replayable: true })
+        return Effect.succeed(prepared(raw, true))
       }
       return Effect.dieMessage("volley: a Raw request body must be a string or Uint8Array")
     }
@@ -217,13 +234,13 @@ const prepareUnchecked = (input: AnyRequestInput, userAgent: string, decompress:
         const encoded = new Response(body.formData)
         headers["content-type"] = encoded.headers.get("content-type") ?? "multipart/form-data"
         const bytes = new Uint8Array(await encoded.arrayBuffer())
-        return { ...base, headers, body: bytes, replayable: true }
+        return prepared(bytes, true)
       })
     case "Stream": {
       headers["content-type"] ??= body.contentType
       if (body.contentLength !== undefined) headers["content-length"] ??= String(body.contentLength)
       const stream: TransportBody = Stream.toAsyncIterable(body.stream)
-      return Effect.succeed({ ...base, headers, body: stream, replayable: false })
+      return Effect.succeed(prepared(stream, false))
     }
   }
 }
