@@ -37,6 +37,46 @@ export type { Checksum, HashAlgorithm } from "./internal/downloadHash.js"
 export type { Progress } from "./internal/downloadProgress.js"
 
 /**
+ * The file name a download of `url` is saved under by default: the URL path's last segment,
+ * sanitized (no path separators, control characters or bidi overrides, no leading dots, no
+ * device names, at most 200 bytes); `download` when nothing usable is left.
+ *
+ * @since 0.1.0
+ */
+export const fileNameFromUrl = (url: Url): string => FileName.fromUrl(url)
+
+/**
+ * Makes any suggested name safe as one file name inside a folder (the rules of
+ * {@link fileNameFromUrl}).
+ *
+ * @since 0.1.0
+ */
+export const sanitizeFileName = (name: string): string => FileName.sanitize(name)
+
+/**
+ * The absolute path of `name` directly inside `dir`, or `undefined` when it would land
+ * anywhere else.
+ *
+ * @since 0.1.0
+ */
+export const resolveInside = (dir: string, name: string): string | undefined => FileName.resolveInside(dir, name)
+
+/**
+ * Hands out unique names within one run: the first claim of `name` keeps it, the next get
+ * `name (1)`, `name (2)`… (case-insensitively, so also unique on case-insensitive disks).
+ *
+ * @since 0.1.0
+ */
+export const makeNameAllocator = (): { readonly claim: (name: string) => string } => FileName.makeAllocator()
+
+/**
+ * A checksum as text: `sha256:9f86…`.
+ *
+ * @since 0.1.0
+ */
+export const formatChecksum = (checksum: Checksum): string => Hash.formatChecksum(checksum)
+
+/**
  * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
  * implies the algorithm. `Left` carries what is wrong.
  *

@@ -14,6 +14,7 @@ export interface Latency {
   readonly p50: number
   readonly p90: number
   readonly p99: number
+  readonly p999: number
   readonly max: number
   readonly mean: number
 }
@@ -156,6 +157,7 @@ export const tally = (): Tally => {
         p50: percentile(0.5),
         p90: percentile(0.9),
         p99: percentile(0.99),
+        p999: percentile(0.999),
         max,
         mean: timed === 0 ? 0 : sum / timed
       },
