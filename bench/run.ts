@@ -3,7 +3,7 @@
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
  * `clientSteps`, `fetchCli`, `download`, `server`) runs one of them.
  */
-const suites = ["./clientSteps.js", "./http.js", "./fetchCli.js", "./download.js", "./server.js"] as const
+const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./fetchCli.js", "./download.js", "./server.js"] as const
 
 const only = process.env["VOLLEY_BENCH"]
 for (const suite of suites) {

@@ -26,13 +26,15 @@ const require = createRequire(import.meta.url)
 
 /**
  * `import ... from "undici"` (exactly) resolves to a generated entry with every name undici
- * exports: `Agent` loaded at once, the others as getters that load undici's index on first use
- * (same bundled modules, so classes are shared).
+ * exports: `Agent` bundled and loaded at once, the others as getters that require the
+ * installed undici (a dependency of the package) on first use. Nothing in the CLI uses them
+ * today; they keep an import of another name working, if a little slower.
  */
 const lazyUndici = {
   name: "lazy-undici",
   setup(build) {
-    build.onResolve({ filter: /^undici$/ }, () => ({ path: "undici", namespace: "lazy-undici" }))
+    build.onResolve({ filter: /^undici$/ }, (args) =>
+      args.namespace === "lazy-undici" ? { path: "undici", external: true } : { path: "undici", namespace: "lazy-undici" })
     build.onLoad({ filter: /.*/, namespace: "lazy-undici" }, () => {
       const names = Object.keys(require("undici")).filter((name) => name !== "Agent")
       const getters = names.map((name) => `  get ${JSON.stringify(name)}() { return load()[${JSON.stringify(name)}] },`).join("\n")
@@ -41,7 +43,7 @@ const lazyUndici = {
         loader: "js",
         contents: `"use strict"
 let full
-const load = () => (full ??= require("undici/index.js"))
+const load = () => (full ??= require("undici"))
 module.exports = {
   Agent: require("undici/lib/dispatcher/agent.js"),
 ${getters}
@@ -64,8 +66,29 @@ const noFastCheck = {
   }
 }
 
+/**
+ * undici's client loads its HTTP/2 half (node:http2, and with it node:tls: ~70 ms) at require
+ * time, though it is only used once a TLS connection negotiates h2. Loaded on first use here;
+ * if a new undici no longer has this line the bundle is left as is (only slower to start).
+ */
+const lazyHttp2 = {
+  name: "lazy-http2",
+  setup(build) {
+    build.onLoad({ filter: /undici[\\/]lib[\\/]dispatcher[\\/]client\.js$/ }, async (args) => {
+      const source = await fs.promises.readFile(args.path, "utf8")
+      const eager = "const connectH2 = require('./client-h2.js')"
+      if (!source.includes(eager)) {
+        process.stderr.write("bundle-cli: undici's client.js changed; HTTP/2 stays eagerly loaded\n")
+        return undefined
+      }
+      const lazy = "let loadedH2\nconst connectH2 = (...args) => (loadedH2 ??= require('./client-h2.js'))(...args)"
+      return { contents: source.replace(eager, lazy), loader: "js" }
+    })
+  }
+}
+
 fs.rmSync(path.dirname(outfile), { recursive: true, force: true })
-await esbuild.build({
+const result = await esbuild.build({
   entryPoints: [path.join(root, "src", "cli", "main.ts")],
   outfile,
   bundle: true,
@@ -75,11 +98,14 @@ await esbuild.build({
   minify: process.env["VOLLEY_BUNDLE_DEBUG"] === undefined,
   // Kept: error messages and stack traces name real functions and classes.
   keepNames: true,
+  metafile: process.env["VOLLEY_BUNDLE_META"] !== undefined,
   logLevel: "warning",
   // `import.meta.url` only appears in examples' "run me directly" checks, which are false here.
   logOverride: { "empty-import-meta": "silent" },
-  plugins: [lazyUndici, noFastCheck]
+  plugins: [lazyUndici, noFastCheck, lazyHttp2]
 })
+
+if (result.metafile !== undefined) fs.writeFileSync(process.env["VOLLEY_BUNDLE_META"], JSON.stringify(result.metafile))
 
 // The code cache: compiled by running the command once on a URL that refuses at once
 // (loopback port 1), so the fetch path's functions are in it too.
