@@ -26,6 +26,7 @@ import * as UndiciTransport from "./internal/undiciTransport.js"
 import * as Retry from "./Retry.js"
 
 export type { ClientService, RequestOptions, Response } from "./internal/client.js"
+export type { ResponseTiming } from "./internal/transport.js"
 export type { RequestInput } from "./internal/request.js"
 
 /**

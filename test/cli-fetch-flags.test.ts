@@ -165,6 +165,22 @@ describe("volley fetch: bodies", () => {
 })
 
 describe("volley fetch: summary and timings", () => {
+  it("each record carries ttfbMs, and connectMs on the request that opened a connection", async () => {
+    const file = input("timed.txt", [`${server.url}/ok`, `${server.url}/slow?ms=150`, `${server.url}/ok?3`])
+    const run = await fetchCli([file, "--concurrency", "1"])
+    expect(run.code).toBe(0)
+    const out = records(run.stdout)
+    for (const record of out) {
+      expect(typeof record["ttfbMs"]).toBe("number")
+      expect(record["ttfbMs"] as number).toBeLessThanOrEqual(record["ms"] as number)
+    }
+    // One connection, kept alive: opened by the first request only.
+    expect(out.filter((r) => r["connectMs"] !== undefined).map((r) => r["line"])).toEqual([1])
+    expect(out[0]!["connectMs"] as number).toBeGreaterThan(0)
+    expect(out[1]!["ttfbMs"] as number).toBeGreaterThanOrEqual(140) // the server waited 150 ms before answering
+    expect(server.stats.opened).toBe(1)
+  })
+
   it("--summary json writes one JSON object with p99.9, statuses and a histogram; --summary-file writes it to a file", async () => {
     const file = input("sum.txt", [`${server.url}/ok`, `${server.url}/status/404`, `${server.url}/ok?2`])
     const run = await fetchCli([file, "--summary", "json", "--retries", "0"])

@@ -10,7 +10,7 @@ import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Batch from "../Batch.js"
 import * as Client from "../Client.js"
-import { makeNamer, readBody } from "./internal/fetchBody.js"
+import { countBody, makeNamer, readBody } from "./internal/fetchBody.js"
 import { type FetchFlags, type FetchSettings, parseLine, resolveFlags } from "./internal/fetchInput.js"
 import {
   type FetchOutcome,
@@ -95,10 +95,9 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
       })
       const { bodyLimit, outputDir } = settings
       const nameFor = outputDir === undefined ? undefined : makeNamer(outputDir)
-      // Without --body or -O, Batch's own handler (it counts the body without keeping it).
       let outcomes: Stream.Stream<FetchOutcome, Lines.InputError | Batch.BatchDeadlineError, Client.Client> =
         bodyLimit === undefined && nameFor === undefined
-          ? Batch.stream(items, { ...settings.batch, toRequest: (item) => item.request })
+          ? Batch.stream(items, { ...settings.batch, toRequest: (item) => item.request, handle: countBody })
           : Batch.stream(items, {
             ...settings.batch,
             // -O saves bodies of any size; --body alone keeps only the head anyway.

@@ -32,7 +32,7 @@ import * as Retry from "../Retry.js"
 import { isLiveClock } from "./liveClock.js"
 import { redactUrl } from "./redact.js"
 import { type AnyRequestInput, type PlainGet, type PreparedRequest, prepare, prepareGet, type RequestInput } from "./request.js"
-import type { BodySource, Timeout, Transport, TransportResponse } from "./transport.js"
+import type { BodySource, ResponseTiming, Timeout, Transport, TransportResponse } from "./transport.js"
 
 /** Client-wide settings, resolved (durations in milliseconds; `undefined` = off). */
 export interface ResolvedConfig {
@@ -86,6 +86,8 @@ export interface Response {
   /** How many redirects were followed to get here. */
   readonly redirects: number
   readonly contentLength: number | undefined
+  /** Time to first byte and, when this request opened a connection, its connect time (undici transport). */
+  readonly timing: ResponseTiming | undefined
   readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
   readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
   readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
@@ -573,6 +575,7 @@ class ScopedResponse implements ReadableResponse {
   readonly url: URL
   readonly redirects: number
   readonly contentLength: number | undefined
+  readonly timing: ResponseTiming | undefined
   private consumed = false
 
   constructor(private readonly attempt: Attempt, private readonly acquired: Acquired) {
@@ -583,6 +586,7 @@ class ScopedResponse implements ReadableResponse {
     this.url = request.url
     this.redirects = acquired.redirects
     this.contentLength = response.body.contentLength
+    this.timing = response.timing
   }
 
   private once<A, E>(read: () => Effect.Effect<A, E>): Effect.Effect<A, E> {

@@ -55,6 +55,16 @@ export interface TransportResponse {
   /** Header names in lower case; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>
   readonly body: BodySource
+  /** How the exchange went, in ms, when the transport measures it. */
+  readonly timing?: ResponseTiming | undefined
+}
+
+/** Timings of one request/response exchange (one hop), in milliseconds. */
+export interface ResponseTiming {
+  /** From handing the request to the connection pool to the response headers. */
+  readonly ttfbMs: number
+  /** When this request opened a new connection: how long opening it took (TCP, and TLS). */
+  readonly connectMs: number | undefined
 }
 
 /**

@@ -10,6 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
+import * as ConnectTiming from "./connectTiming.js"
 import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
@@ -29,6 +30,7 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * the Effect clock (it never decides an outcome a caller sees).
  */
 export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => {
+  ConnectTiming.install()
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume, received)
@@ -78,6 +80,9 @@ class Exchange implements BodySource {
   /** Live-clock deadline of the current wait (headers or body), when the client asked for one. */
   private waitTimer: ReturnType<typeof setTimeout> | undefined
   contentLength: number | undefined = undefined
+  /** Set by connectTiming when this request opened its connection. */
+  connectMs: number | undefined = undefined
+  private readonly startedAt = performance.now()
 
   constructor(
     private readonly request: TransportRequest,
@@ -110,7 +115,12 @@ class Exchange implements BodySource {
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
     if (done === undefined) return true
-    const response: TransportResponse = { status: statusCode, headers, body: this }
+    const response: TransportResponse = {
+      status: statusCode,
+      headers,
+      body: this,
+      timing: { ttfbMs: performance.now() - this.startedAt, connectMs: this.connectMs }
+    }
     this.onResponse?.(response)
     done(Effect.succeed(response))
     return true

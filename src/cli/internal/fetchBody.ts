@@ -18,6 +18,8 @@ export interface FetchedBody {
   readonly bodyFields: string
   /** Where the body was saved (`-O`). */
   readonly file: string | undefined
+  /** Time to first byte (and connect time) of the response, when the transport measured it. */
+  readonly timing: Client.ResponseTiming | undefined
 }
 
 /** The file could not be written: reported on the item, the run goes on. */
@@ -100,6 +102,21 @@ export const makeNamer = (dir: string) => {
   }
 }
 
+/** Bodies announced at most this large are read in one piece; others are streamed and counted. */
+const readWholeLimit = 64 * 1024
+
+/**
+ * The plain `handle` (no --body, no -O): reads and counts the body, as Batch's own handler
+ * does, and keeps the response's timing for the record.
+ */
+export const countBody = (response: Client.Response): Effect.Effect<FetchedBody, HttpError> => {
+  const length = response.contentLength
+  const done = (bytes: number): FetchedBody => ({ status: response.status, bytes, bodyFields: "", file: undefined, timing: response.timing })
+  return length !== undefined && length <= readWholeLimit
+    ? Effect.map(response.bytes, (body) => done(body.length))
+    : Effect.map(Stream.runFold(response.stream, 0, (n, chunk) => n + chunk.length), done)
+}
+
 /**
  * A `handle` for Batch: reads the body once, keeping its head when `limit` is set and
  * streaming it to `target()`'s file when given (written as `.part`, renamed when complete).
@@ -115,7 +132,8 @@ export const readBody = (
     status: response.status,
     bytes: head.total,
     bodyFields: limit === undefined ? "" : bodyFields(head.bytes, head.truncated, contentType),
-    file
+    file,
+    timing: response.timing
   })
   if (target === undefined) {
     return Effect.map(Stream.runForEach(response.stream, (chunk) => Effect.sync(() => head.add(chunk))), () => finish(undefined))

@@ -4,17 +4,24 @@
  */
 import * as Either from "effect/Either"
 import type * as Batch from "../../Batch.js"
+import type { FetchedBody } from "./fetchBody.js"
 import type { FetchItem } from "./fetchInput.js"
 import { bytes, count, eta, millis } from "./progress.js"
 
 /** An outcome of the fetch batch (the value is `Batch.Fetched`, or `FetchedBody` with --body / -O). */
 export type FetchOutcome = Batch.Outcome<FetchItem, unknown, unknown>
 
-/** The extra record fields a body handler produced (see fetchBody.ts). */
+/** The extra record fields the CLI's handler produced (see fetchBody.ts): timings, file, body. */
 const valueFields = (value: unknown): string => {
   if (typeof value !== "object" || value === null || !("bodyFields" in value)) return ""
-  const v = value as { readonly bodyFields: string; readonly file: string | undefined }
-  return v.file === undefined ? v.bodyFields : `,"file":${JSON.stringify(v.file)}${v.bodyFields}`
+  const v = value as FetchedBody
+  let text = ""
+  if (v.timing !== undefined) {
+    text += `,"ttfbMs":${round(v.timing.ttfbMs)}`
+    if (v.timing.connectMs !== undefined) text += `,"connectMs":${round(v.timing.connectMs)}`
+  }
+  if (v.file !== undefined) text += `,"file":${JSON.stringify(v.file)}`
+  return text + v.bodyFields
 }
 
 /** Bytes of an outcome: what a body handler counted, else the batch's count. */
@@ -42,7 +49,9 @@ const errorFields = (error: unknown): Record<string, unknown> => {
 
 /**
  * One NDJSON line (with its newline): `line`, `url`, `ok`, `status` when a response
- * arrived, `error`/`reason`/`phase`/`message` on failure, `ms`, `bytes`, `attempts`. Built by
+ * arrived, `error`/`reason`/`phase`/`message` on failure, `ms`, `bytes`, `attempts`; on
+ * success `ttfbMs` (time to first byte of the last attempt), `connectMs` when that request
+ * opened a new connection, `file` (-O) and `body`/`bodyEncoding`/`bodyTruncated` (--body). Built by
  * hand: it runs once per request, and a spread + `JSON.stringify` per line shows in profiles.
  */
 export const ndjson = (outcome: FetchOutcome): string => {
