@@ -137,6 +137,10 @@ export interface Options {
   readonly retry?: Retry.RetryOptions | false | undefined
   /** Least time between two progress reports of one download (default 100 ms). */
   readonly progressInterval?: Duration.DurationInput | undefined
+  /** Most body bytes per second, per download (default: no limit). Timed on the Clock. */
+  readonly limitRate?: number | undefined
+  /** Give the file the server's `Last-Modified` as its modification time (curl's `--remote-time`). */
+  readonly remoteTime?: boolean | undefined
 }
 
 /**
@@ -224,7 +228,9 @@ const resolvePlan = (
       idleTimeoutMs,
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
       progressIntervalMs: ms(options.progressInterval, 100),
-      onProgress
+      onProgress,
+      limitRate: options.limitRate,
+      remoteTime: options.remoteTime ?? false
     }
     return plan
   })
@@ -331,6 +337,8 @@ export type Item = Url | {
   /** File name inside the folder (sanitized). Default: from the URL or `Content-Disposition`. */
   readonly name?: string | undefined
   readonly checksum?: Checksum | string | undefined
+  /** Request headers for this URL, over `headers` of the options. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /**
@@ -415,7 +423,8 @@ export const many = (
       const final = fromServer && explicit === undefined ? undefined : names.claim(base)
       const partName = final ?? names.claim(base)
       const checksum = "checksum" in input && input.checksum !== undefined ? input.checksum : options.checksum
-      return { index, item, href, url: redactUrl(href), partName, final, checksum }
+      const headers = "headers" in input && input.headers !== undefined ? { ...options.headers, ...input.headers } : options.headers
+      return { index, item, href, url: redactUrl(href), partName, final, checksum, headers }
     })
 
     /** Done: a result. Staged: complete in its `.part`, waiting for its server-given name. */
@@ -430,7 +439,7 @@ export const many = (
         const target = { dest, dir, part: partPath(dir, p.partName) }
         const plan = yield* resolvePlan(
           p.href,
-          { ...options, checksum: p.checksum },
+          { ...options, checksum: p.checksum, headers: p.headers },
           target,
           onProgress === undefined ? undefined : (progress) => onProgress(p.index, progress)
         )

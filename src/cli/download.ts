@@ -1,6 +1,8 @@
 /**
- * `volley download FILE --dir OUT`: downloads every URL listed in FILE (`URL [algo:HEX]
- * [NAME]` per line) into OUT, concurrently, verified, resumable. This module declares the
+ * `volley download FILE --dir OUT`: downloads every file listed in FILE (`URL [MIRROR...]
+ * [algo:HEX] [out=NAME] [checksum=...] [header=...] [NAME]` per line, aria2-style indented
+ * option lines too) into OUT, concurrently, verified, resumable, mirrors tried in turn, each
+ * file's mtime from its `Last-Modified`. This module declares the
  * flags; the work is in `downloadRun.ts`, loaded when the command runs.
  *
  * Exit codes: 0 all downloaded, 1 some failed, 2 usage or input errors (a bad line is
@@ -14,7 +16,10 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 
 const file = Args.text({ name: "FILE" }).pipe(
-  Args.withDescription("A list of URLs, one per line: URL [sha256:HEX] [NAME]. `-` reads stdin.")
+  Args.withDescription(
+    "A list, one file per line: URL [MIRROR-URL...] [sha256:HEX] [out=NAME] [checksum=ALGO=HEX] [header=Name:value] [NAME]; " +
+      "an indented `key=value` line adds an option to the line above (aria2 style). Mirrors are tried in turn. `-` reads stdin."
+  )
 )
 const dir = Options.text("dir").pipe(Options.withAlias("d"), Options.withDefault("."), Options.withDescription("Folder to download into (created if missing)."))
 const checksums = Options.text("checksums").pipe(
@@ -28,6 +33,10 @@ const connectTimeout = Options.text("connect-timeout").pipe(Options.withDefault(
 const idleTimeout = Options.text("idle-timeout").pipe(Options.withDefault("30s"), Options.withDescription("Longest stall between body chunks."))
 const timeout = Options.text("timeout").pipe(Options.optional, Options.withDescription("Deadline of one download attempt (default: none)."))
 const maxSize = Options.text("max-size").pipe(Options.optional, Options.withDescription("Largest file accepted, e.g. 500M, 2GiB."))
+const limitRate = Options.text("limit-rate").pipe(
+  Options.optional,
+  Options.withDescription("Most bytes per second per download, e.g. 500K, 2M (K/M/G are binary).")
+)
 const force = Options.boolean("force").pipe(Options.withDescription("Replace existing files that do not match."))
 const contentDisposition = Options.boolean("content-disposition").pipe(
   Options.withDescription("Name files as the server suggests (sanitized) instead of by URL.")
@@ -47,6 +56,7 @@ export interface DownloadFlags {
   readonly idleTimeout: string
   readonly timeout: Option.Option<string>
   readonly maxSize: Option.Option<string>
+  readonly limitRate: Option.Option<string>
   readonly force: boolean
   readonly contentDisposition: boolean
   readonly ca: Option.Option<string>
@@ -66,11 +76,12 @@ export const downloadValueFlags: ReadonlySet<string> = new Set([
   "--idle-timeout",
   "--timeout",
   "--max-size",
+  "--limit-rate",
   "--ca"
 ])
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure },
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, ca, insecure },
   (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

@@ -118,6 +118,11 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       const connectMs = duration("connect-timeout", flags.connectTimeout)
       const idleMs = duration("idle-timeout", flags.idleTimeout)
       const deadlineMs = Option.map(flags.timeout, (t) => duration("timeout", t))
+      const limitRate = Option.map(flags.limitRate, (s) => {
+        const n = Input.parseSize(s)
+        if (n === undefined) problems.push(`--limit-rate must be bytes per second like 500K or 2M, got ${JSON.stringify(s)}`)
+        return n ?? 1
+      })
       const maxBytes = Option.map(flags.maxSize, (s) => {
         const n = Input.parseSize(s)
         if (n === undefined) problems.push(`--max-size must be a size like 500M or 2GiB, got ${JSON.stringify(s)}`)
@@ -152,11 +157,15 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
         yield* stderr("volley download: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read or alter these downloads\n")
       }
 
-      const items: Array<Download.Item> = list.entries.map((entry) => ({
-        url: entry.url,
-        name: entry.name,
-        checksum: entry.checksum ?? sums.get(Input.lookupName(entry))
-      }))
+      const entries = list.entries
+      const itemFor = (entry: Input.Entry, mirror: number): Download.Item => ({
+        url: entry.mirrors[mirror]!,
+        // A mirror's file keeps the name the first URL gives it (unless the server names it).
+        name: entry.name ?? (mirror > 0 && !flags.contentDisposition ? Download.fileNameFromUrl(entry.url) : undefined),
+        checksum: entry.checksum ?? sums.get(Input.lookupName(entry)),
+        headers: entry.headers
+      })
+      const items = entries.map((entry) => itemFor(entry, 0))
       const tty = process.stderr.isTTY === true
       const display = makeDisplay({ files: items.length, tty, columns: () => process.stderr.columns || 80, write: (t) => void process.stderr.write(t) })
       const startedAt = yield* Clock.currentTimeMillis
@@ -171,20 +180,61 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
         ...(caPem !== undefined ? { ca: caPem } : {}),
         ...(flags.insecure ? { insecureTls: true } : {})
       })
-      const run = Download.many(items, {
-        dir: flags.dir,
-        concurrency: concurrencyN,
-        perHost: perHostN,
-        force: flags.force,
-        nameFrom: flags.contentDisposition ? "content-disposition" : "url",
-        ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
-        ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
-        onStart: display.start,
-        onProgress: display.progress,
-        onOutcome: (outcome) => {
-          finished.push(outcome)
-          display.outcome(outcome, describe(outcome))
+      /** A failure another mirror may not have: not a local problem, not a file kept as it is. */
+      const tryNext = (outcome: Download.Outcome, entry: Input.Entry, mirror: number): boolean =>
+        outcome._tag === "Failure" && mirror + 1 < entry.mirrors.length &&
+        outcome.error._tag !== "DestinationExists" && outcome.error._tag !== "FileSystemError"
+      /**
+       * Downloads `round` (entry index and which of its URLs to use); returns the failures to
+       * try again with their next mirror. Indexes reported to the display are the entries'.
+       */
+      const runRound = (round: ReadonlyArray<{ readonly index: number; readonly mirror: number }>) =>
+        Effect.map(
+          Download.many(round.map((r) => itemFor(entries[r.index]!, r.mirror)), {
+            dir: flags.dir,
+            concurrency: concurrencyN,
+            perHost: perHostN,
+            force: flags.force,
+            remoteTime: true,
+            nameFrom: flags.contentDisposition ? "content-disposition" : "url",
+            ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
+            ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
+            ...(Option.isSome(limitRate) ? { limitRate: limitRate.value } : {}),
+            onStart: (k, url) => display.start(round[k]!.index, url),
+            onProgress: (k, progress) => display.progress(round[k]!.index, progress),
+            onOutcome: (outcome) => {
+              const { index, mirror } = round[outcome.index]!
+              const entry = entries[index]!
+              const mapped: Download.Outcome = { ...outcome, index }
+              if (tryNext(outcome, entry, mirror)) {
+                const why = outcome._tag === "Failure" ? failureText(outcome) : ""
+                return display.outcome(mapped, `mirror failed: ${why}; trying ${entry.mirrors[mirror + 1]}`)
+              }
+              finished.push(mapped)
+              display.outcome(mapped, describe(mapped))
+            }
+          }),
+          (outcomes) => {
+            const again: Array<{ readonly index: number; readonly mirror: number }> = []
+            const done: Array<readonly [number, Download.Outcome]> = []
+            for (const outcome of outcomes) {
+              const { index, mirror } = round[outcome.index]!
+              if (tryNext(outcome, entries[index]!, mirror)) again.push({ index, mirror: mirror + 1 })
+              else done.push([index, { ...outcome, index }])
+            }
+            return { again, done }
+          }
+        )
+      // Mirrors, tried in turn: each round retries the failures of the last with their next URL.
+      const run = Effect.gen(function*() {
+        const results: Array<Download.Outcome | undefined> = new Array(entries.length)
+        let round: ReadonlyArray<{ readonly index: number; readonly mirror: number }> = entries.map((_, index) => ({ index, mirror: 0 }))
+        while (round.length > 0) {
+          const { again, done } = yield* runRound(round)
+          for (const [index, outcome] of done) results[index] = outcome
+          round = again
         }
+        return results.filter((o): o is Download.Outcome => o !== undefined)
       })
       const ticker = tty ? Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")) : Effect.never
       const outcomes = yield* Effect.raceFirst(run, Effect.zipRight(ticker, Effect.never)).pipe(
