@@ -52,9 +52,11 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
     let total: number | undefined
     let summaryPrinted = false
     let stdoutGone = false
+    let flushOutput = () => {}
     const printSummary = (interrupted: boolean) => {
       if (summaryPrinted) return
       summaryPrinted = true
+      flushOutput() // records still buffered (an interruption) go first
       const summary = tally.summary(elapsed())
       const text = settings.summary === "json"
         ? summaryJson(summary, stats, invalid, interrupted)
@@ -108,21 +110,35 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
       if (settings.failFast) outcomes = Stream.takeUntil(outcomes, (o) => Either.isLeft(o.result))
       const format: (outcome: FetchOutcome) => string = settings.table ? tableRow : ndjson
       if (settings.table) progress.print(tableHeader, process.stdout)
+      // Records are written once per event-loop turn (or per 64 KiB), not once per outcome: a
+      // write per record was 5% of a 10k-URL run. They still appear as they complete.
+      let pending = ""
+      let scheduled = false
+      const flush = () => {
+        scheduled = false
+        if (pending !== "" && !stdoutGone) progress.print(pending, process.stdout)
+        pending = ""
+      }
+      flushOutput = flush
       const consume = outcomes.pipe(
         Stream.runForEachChunk((chunk) =>
           Effect.sync(() => {
-            let text = ""
             for (const outcome of chunk) {
               tally.add(outcome)
               stats.add(outcome)
-              text += format(outcome)
+              pending += format(outcome)
             }
-            if (!stdoutGone) progress.print(text, process.stdout)
+            if (pending.length >= 65_536) flush()
+            else if (!scheduled) {
+              scheduled = true
+              setImmediate(flush)
+            }
           })
         )
       )
       // Raced once for the whole run (Stream.interruptWhen would fork a fiber per pull).
       yield* Effect.raceFirst(consume, Deferred.await(stdoutClosed))
+      flush()
       endedAt = clock.unsafeCurrentTimeMillis() // before the pool's sockets are closed
       progress.stop()
     })
