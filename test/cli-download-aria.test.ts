@@ -62,15 +62,17 @@ describe("volley download: aria2-style input", () => {
     const file = list("mirrors.txt", [
       `${url}/fail ${url}/file/m.bin?size=1000 out=m.bin`,
       `http://127.0.0.1:1/r.bin\t${url}/file/r.bin?size=500`,
-      `${url}/file/plain.bin?size=200`
+      `${url}/file/plain.bin?size=200`,
+      `${url}/fail ${url.replace("//", "//user:s3cret@")}/file/cred.bin?size=20`
     ])
     const run = await runCli([file, "--dir", out, "--retries", "0"])
     expect(run.stderr).toMatch(/mirror failed: .*\/fail.*; trying .*\/file\/m\.bin/)
+    expect(run.stdout + run.stderr).not.toContain("s3cret") // a mirror's credentials stay redacted
     expect(run.code).toBe(0)
     expect(fs.readFileSync(path.join(out, "m.bin")).equals(content("m.bin", 1000))).toBe(true)
     expect(fs.readFileSync(path.join(out, "r.bin")).equals(content("r.bin", 500))).toBe(true)
-    expect(fs.readdirSync(out).sort()).toEqual(["m.bin", "plain.bin", "r.bin"])
-    expect(run.stdout).toMatch(/3 files: 3 ok, 0 failed/)
+    expect(fs.readdirSync(out).sort()).toEqual(["fail", "m.bin", "plain.bin", "r.bin"]) // named by its first URL, as aria2 does
+    expect(run.stdout).toMatch(/4 files: 4 ok, 0 failed/)
     const paths = requests.map((r) => r.path)
     expect(paths.indexOf("/fail")).toBeLessThan(paths.indexOf("/file/m.bin?size=1000"))
   })

@@ -13,6 +13,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Client from "../Client.js"
 import * as Download from "../Download.js"
+import { redactUrl } from "../Errors.js"
 import type { DownloadFlags } from "./download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
@@ -208,7 +209,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
               const mapped: Download.Outcome = { ...outcome, index }
               if (tryNext(outcome, entry, mirror)) {
                 const why = outcome._tag === "Failure" ? failureText(outcome) : ""
-                return display.outcome(mapped, `mirror failed: ${why}; trying ${entry.mirrors[mirror + 1]}`)
+                return display.outcome(mapped, `mirror failed: ${why}; trying ${redactUrl(entry.mirrors[mirror + 1]!)}`)
               }
               finished.push(mapped)
               display.outcome(mapped, describe(mapped))
