@@ -33,10 +33,15 @@ import { fileURLToPath } from "node:url"
 const here = path.dirname(fileURLToPath(import.meta.url))
 const runner = path.join(here, "internal", "downloadRunner.js")
 const serverScript = path.join(here, "internal", "downloadServer.js")
-const MiB = 1024 * 1024
+export const MiB = 1024 * 1024
+// `VOLLEY_BENCH_DOWNLOAD_SCALE=0.05`: every file (and the disk-write test) that much smaller,
+// for checking the bench itself.
+const SCALE = Number(process.env["VOLLEY_BENCH_DOWNLOAD_SCALE"] ?? "1")
+/** The one big file's size and each of the batch's files' (512 MiB and 16 MiB unless scaled). */
+export const sizes = { one: Math.round(512 * MiB * SCALE), each: Math.round(16 * MiB * SCALE) }
 const ROUNDS = Number(process.env["VOLLEY_BENCH_ROUNDS"] ?? "3")
 
-interface Measured {
+export interface Measured {
   readonly ms: number
   /** User + system CPU of the contender's process (node: the transfer only). */
   readonly cpuMs?: number | undefined
@@ -70,7 +75,7 @@ const childrenOf = (pid: number): Array<number> => {
  * Runs a shell command; returns wall time, its stdout, and the summed VmHWM of the processes
  * under it (polled every 20 ms; VmHWM only grows, so the last sample is close to the peak).
  */
-const runShell = (command: string): Promise<Measured & { readonly stdout: string }> =>
+export const runShell = (command: string): Promise<Measured & { readonly stdout: string }> =>
   new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const child = spawn("sh", ["-c", command], { stdio: ["ignore", "pipe", "inherit"] })
@@ -95,10 +100,10 @@ const runShell = (command: string): Promise<Measured & { readonly stdout: string
     })
   })
 
-/** Runs a contender of downloadRunner.js in its own node process. */
-const runNode = (args: ReadonlyArray<string>): Promise<Measured> =>
+/** Runs a contender of `downloadRunner.js` (this build's unless given) in its own node process. */
+export const runNode = (args: ReadonlyArray<string>, script: string = runner): Promise<Measured> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [runner, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    const child = spawn(process.execPath, [script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
     let out = ""
     child.stdout.setEncoding("utf8").on("data", (d: string) => (out += d))
     child.on("error", reject)
@@ -109,7 +114,7 @@ const runNode = (args: ReadonlyArray<string>): Promise<Measured> =>
     })
   })
 
-const startServer = (): Promise<{ readonly url: string; readonly child: ChildProcess }> =>
+export const startServer = (): Promise<{ readonly url: string; readonly child: ChildProcess }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [serverScript], { stdio: ["ignore", "pipe", "inherit"] })
     child.stdout!.setEncoding("utf8").once("data", (line: string) => {
@@ -121,7 +126,7 @@ const startServer = (): Promise<{ readonly url: string; readonly child: ChildPro
 
 // ---- formatting -----------------------------------------------------------------------------
 
-const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000)
+export const mibps = (bytes: number, ms: number) => bytes / MiB / (ms / 1000)
 const fmtRss = (kib: number) => `${(kib / 1024).toFixed(0)} MiB`
 const ratio = (a: number, b: number) => `${(a / b).toFixed(2)}x`
 
@@ -136,7 +141,7 @@ const table = (title: string, header: ReadonlyArray<string>, rows: ReadonlyArray
 }
 
 /** Best (fastest) of the rounds; peak RSS is the largest seen, to be conservative. */
-const best = (runs: ReadonlyArray<Measured>): Measured => {
+export const best = (runs: ReadonlyArray<Measured>): Measured => {
   const fastest = runs.reduce((a, b) => (b.ms < a.ms ? b : a))
   return { ...fastest, rssKiB: Math.max(...runs.map((r) => r.rssKiB)) }
 }
@@ -188,7 +193,7 @@ export const run = async (): Promise<void> => {
     for (const entry of fs.readdirSync(base)) fs.rmSync(path.join(base, entry), { recursive: true, force: true })
   }
   try {
-    const size = 512 * MiB
+    const size = sizes.one
     const url = `${server.url}/file?size=${size}`
 
     // -- the command against the library, whole processes --------------------------------------
@@ -227,7 +232,7 @@ export const run = async (): Promise<void> => {
     if (digests.size > 1) console.log(`WARNING: contenders disagree on the sha256: ${[...digests].join(", ")}`)
     const volley = one.get(contenders[0]!.name)!
     table(
-      `One 512 MiB file, best of ${ROUNDS} (ratio = volley / contender; >1 means volley is faster / lighter)`,
+      `One ${size / MiB} MiB file, best of ${ROUNDS} (ratio = volley / contender; >1 means volley is faster / lighter)`,
       ["contender", "MiB/s", "volley/this", "CPU s", "peak RSS", "this/volley RSS", "baseline"],
       [...one].map(([name, r]) => [
         name,
@@ -242,7 +247,7 @@ export const run = async (): Promise<void> => {
 
     // -- 32 x 16 MiB at concurrency 8 ----------------------------------------------------------
     const count = 32
-    const each = 16 * MiB
+    const each = sizes.each
     const manyUrl = `${server.url}/file?size=${each}`
     const many = new Map<string, Array<Measured>>()
     const manyContenders: Array<Contender> = [
@@ -274,7 +279,7 @@ export const run = async (): Promise<void> => {
     const manyBest = new Map([...many].map(([name, runs]) => [name, best(runs)]))
     const volleyMany = manyBest.get(manyContenders[0]!.name)!
     table(
-      `${count} files of 16 MiB at concurrency 8, best of ${ROUNDS}`,
+      `${count} files of ${each / MiB} MiB at concurrency 8, best of ${ROUNDS}`,
       ["contender", "MiB/s", "volley/this", "CPU s", "peak RSS", "this/volley RSS"],
       [...manyBest].map(([name, r]) => [
         name,
@@ -287,19 +292,20 @@ export const run = async (): Promise<void> => {
     )
 
     // -- peak RSS as the file grows ---------------------------------------------------------------
-    const sizes = [64 * MiB, 512 * MiB, ...(canBig ? [2048 * MiB] : [])]
+    const flatSizes = [64 * MiB * SCALE, size, ...(canBig ? [2048 * MiB * SCALE] : [])].map(Math.round)
     const flat: Array<[number, Measured]> = []
-    for (const s of sizes) {
+    for (const s of flatSizes) {
       const r = s === size ? volley : await runNode(["volley", `${server.url}/file?size=${s}`, out("flat.bin")])
       clean()
       flat.push([s, r])
     }
     const first = flat[0]![1]
+    const label = (s: number) => (s >= 1024 * MiB ? `${s / 1024 / MiB} GiB` : `${s / MiB} MiB`)
     table(
       "volley peak RSS as the file grows (baseline = RSS after imports, before the transfer)",
-      ["file", "MiB/s", "peak RSS", "vs 64 MiB", "baseline", "peak - baseline"],
+      ["file", "MiB/s", "peak RSS", `vs ${label(flatSizes[0]!)}`, "baseline", "peak - baseline"],
       flat.map(([s, r]) => [
-        s >= 1024 * MiB ? `${s / 1024 / MiB} GiB` : `${s / MiB} MiB`,
+        label(s),
         mibps(s, r.ms).toFixed(0),
         fmtRss(r.rssKiB),
         ratio(r.rssKiB, first.rssKiB),
@@ -311,14 +317,14 @@ export const run = async (): Promise<void> => {
     // -- disk write path ------------------------------------------------------------------------
     const writes: Array<[string, Measured]> = []
     for (const mode of ["write-node", "write-platform"] as const) {
-      const r = await runNode([mode, "", out("w.bin"), String(512 * MiB)])
+      const r = await runNode([mode, "", out("w.bin"), String(size)])
       clean()
       writes.push([mode === "write-node" ? "node:fs writev (Download's path)" : "@effect/platform FileSystem writeAll", r])
     }
     table(
-      "Writing 512 MiB in 256 KiB batches, one at a time (no network)",
+      `Writing ${size / MiB} MiB in 256 KiB batches, one at a time (no network)`,
       ["write path", "MiB/s", "node/this"],
-      writes.map(([name, r]) => [name, mibps(512 * MiB, r.ms).toFixed(0), ratio(mibps(512 * MiB, writes[0]![1].ms), mibps(512 * MiB, r.ms))])
+      writes.map(([name, r]) => [name, mibps(size, r.ms).toFixed(0), ratio(mibps(size, writes[0]![1].ms), mibps(size, r.ms))])
     )
 
     // -- targets -----------------------------------------------------------------------------------
@@ -344,8 +350,8 @@ export const run = async (): Promise<void> => {
     // For scale: the same 512 MiB through the hand-written pipeline, which loads no effect modules.
     console.log(`    (hand-written undici pipeline: peak ${fmtRss(undici.rssKiB)}, ${fmtRss(undici.rssKiB - (undici.baselineKiB ?? 0))} above its ${fmtRss(undici.baselineKiB ?? 0)} baseline)`)
     console.log(
-      `  peak RSS flat as the file grows: 512 MiB -> ${canBig ? "2 GiB" : "512 MiB"} ${(last / mid).toFixed(2)}x (${check(last / mid < 1.25)}); ` +
-        `64 MiB -> largest ${growth.toFixed(2)}x`
+      `  peak RSS flat as the file grows: ${label(size)} -> ${label(flatSizes[flatSizes.length - 1]!)} ${(last / mid).toFixed(2)}x (${check(last / mid < 1.25)}); ` +
+        `${label(flatSizes[0]!)} -> largest ${growth.toFixed(2)}x`
     )
   } finally {
     server.child.kill("SIGTERM")

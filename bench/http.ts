@@ -5,6 +5,7 @@
  *
  * 1. 20,000 GETs of a small body at concurrency 64 (throughput-bound);
  * 2. 10,000 GETs that each take 50 ms at concurrency 200 (latency-bound, ideal 2.5 s).
+ * (`VOLLEY_BENCH_HTTP_SCALE=0.1` runs a tenth of each, to check the bench itself.)
  *
  * The target is a plain node:http server (keep-alive) in its own process; each contender
  * runs in its own process (so peak RSS is its own), with a pool capped at the concurrency.
@@ -18,7 +19,7 @@
 import { type ChildProcess, fork } from "node:child_process"
 import { pathToFileURL } from "node:url"
 
-interface Workload {
+export interface Workload {
   readonly name: string
   readonly path: string
   readonly count: number
@@ -27,9 +28,21 @@ interface Workload {
   readonly target: number
 }
 
-const workloads: ReadonlyArray<Workload> = [
-  { name: "20,000 GETs, 128 B body, concurrency 64", path: "/small", count: 20_000, concurrency: 64, target: 1.25 },
-  { name: "10,000 GETs of 50 ms, concurrency 200 (ideal 2.5 s)", path: "/delay?ms=50", count: 10_000, concurrency: 200, target: 1.15 }
+// `VOLLEY_BENCH_HTTP_SCALE=0.1`: a tenth of the requests, for checking the bench itself.
+const scale = Number(process.env["VOLLEY_BENCH_HTTP_SCALE"] ?? "1")
+const small = Math.max(1, Math.round(20_000 * scale))
+const slow = Math.max(1, Math.round(10_000 * scale))
+const count = (n: number) => n.toLocaleString("en-US")
+
+export const workloads: ReadonlyArray<Workload> = [
+  { name: `${count(small)} GETs, 128 B body, concurrency 64`, path: "/small", count: small, concurrency: 64, target: 1.25 },
+  {
+    name: `${count(slow)} GETs of 50 ms, concurrency 200 (ideal ${((slow / 200) * 0.05).toFixed(2).replace(/\.?0+$/, "")} s)`,
+    path: "/delay?ms=50",
+    count: slow,
+    concurrency: 200,
+    target: 1.15
+  }
 ]
 
 const contenders: ReadonlyArray<{ readonly id: string; readonly label: string }> = [
@@ -42,7 +55,7 @@ const contenders: ReadonlyArray<{ readonly id: string; readonly label: string }>
 
 const rssBudget = 1.5
 
-interface Measured {
+export interface Measured {
   readonly ms: number
   /** CPU time (user + system) of the contender's process during the timed run. */
   readonly cpuMs: number
@@ -53,16 +66,17 @@ interface Measured {
 const workerPath = new URL("./internal/httpWorker.js", import.meta.url)
 const serverPath = new URL("./internal/targetServer.js", import.meta.url)
 
-const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
+export const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
   new Promise((resolve, reject) => {
     const child = fork(serverPath, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     child.once("error", reject)
     child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }))
   })
 
-const measure = (contender: string, url: string, workload: Workload): Promise<Measured> =>
+/** Runs one contender once; `worker` is the `httpWorker.js` of the build to measure (default this one). */
+export const measure = (contender: string, url: string, workload: Workload, worker: string | URL = workerPath): Promise<Measured> =>
   new Promise((resolve, reject) => {
-    const child = fork(workerPath, [contender, url, String(workload.count), String(workload.concurrency)], {
+    const child = fork(worker, [contender, url, String(workload.count), String(workload.concurrency)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"]
     })
     let result: Measured | undefined

@@ -1,13 +1,58 @@
 /**
  * `npm run bench`: every benchmark, in one process run, one after the other so they do not
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
- * `clientSteps`, `fetchCli`, `download`, `server`) runs one of them.
+ * `clientSteps`, `startup`, `fetchCli`, `download`, `server`) runs one of them.
+ *
+ * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
+ * build side by side instead: the ref is built in a temporary git worktree, and each suite
+ * that has a side-by-side mode (`clientSteps`, `http`, `download`, `server`) runs its volley contenders
+ * for both builds in the same run, alternating, and prints baseline vs current (see
+ * `internal/builds.ts`, `bench/README.md`).
  */
+import * as Builds from "./internal/builds.js"
+
 const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./fetchCli.js", "./download.js", "./server.js"] as const
 
+/** The side-by-side mode of each suite that has one. */
+const comparisons: Partial<Record<(typeof suites)[number], string>> = {
+  "./clientSteps.js": "./internal/clientStepsCompare.js",
+  "./http.js": "./internal/httpCompare.js",
+  "./download.js": "./internal/downloadCompare.js",
+  "./server.js": "./internal/serverCompare.js"
+}
+
 const only = process.env["VOLLEY_BENCH"]
-for (const suite of suites) {
-  if (only !== undefined && !suite.includes(only)) continue
-  const mod = (await import(suite)) as { run: () => Promise<void> }
-  await mod.run()
+const flag = process.argv.indexOf("--baseline")
+const baseline = flag >= 0 ? process.argv[flag + 1] : process.env["VOLLEY_BENCH_BASELINE"]
+if (flag >= 0 && baseline === undefined) throw new Error("--baseline needs a git ref (or a folder with a built volley)")
+
+if (baseline === undefined || baseline === "") {
+  for (const suite of suites) {
+    if (only !== undefined && !suite.includes(only)) continue
+    const mod = (await import(suite)) as { run: () => Promise<void> }
+    await mod.run()
+  }
+} else {
+  const { builds, dispose } = Builds.prepare(baseline)
+  // Ctrl-C still removes the temporary worktree.
+  const interrupted = () => {
+    dispose()
+    process.exit(130)
+  }
+  process.once("SIGINT", interrupted)
+  try {
+    for (const suite of suites) {
+      if (only !== undefined && !suite.includes(only)) continue
+      const comparison = comparisons[suite]
+      if (comparison === undefined) {
+        console.log(`\n${suite.slice(2, -3)}: no side-by-side mode, skipped`)
+        continue
+      }
+      const mod = (await import(comparison)) as { compare: (builds: readonly [Builds.Build, Builds.Build]) => Promise<void> }
+      await mod.compare(builds)
+    }
+  } finally {
+    process.off("SIGINT", interrupted)
+    dispose()
+  }
 }

@@ -81,15 +81,15 @@ const autocannon = createRequire(import.meta.url)("autocannon") as (options: Aut
 
 // ---- parameters -----------------------------------------------------------------------------
 
-const CONNECTIONS = 32 // below the example's per-route concurrency limit (64): nothing is shed
+export const CONNECTIONS = 32 // below the example's per-route concurrency limit (64): nothing is shed
 // `VOLLEY_BENCH_SERVER_SCALE=0.2`: shorter runs and a smaller prefill, for checking the bench
 // itself (not for numbers).
 const SCALE = Number(process.env["VOLLEY_BENCH_SERVER_SCALE"] ?? "1")
 const WARMUP_S = 1 * SCALE
-const SLICE_S = 2.5 * SCALE
+export const SLICE_S = 2.5 * SCALE
 // Alternating slices per server and route (`VOLLEY_BENCH_SERVER_SLICES`): on a shared 2-core
 // machine a ratio from 2 slices moved ±15% run to run; 6 average most of that out.
-const SLICES = Math.max(1, Number(process.env["VOLLEY_BENCH_SERVER_SLICES"] ?? "6"))
+export const SLICES = Math.max(1, Number(process.env["VOLLEY_BENCH_SERVER_SLICES"] ?? "6"))
 const QUEUE_TEST_S = 5 * SCALE
 const PREFILL = Math.round(10_000 * Math.min(1, SCALE))
 const BIG_QUEUE = 200_000
@@ -100,7 +100,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const runnerPath = path.join(here, "internal", "serverRunner.js")
 
 const json = { "content-type": "application/json" }
-const routes = {
+export const routes = {
   health: { method: "GET", path: "/health" },
   users: { method: "POST", path: "/users", headers: json, body: JSON.stringify({ name: "Ada Lovelace", email: "ada@example.com" }) },
   invalidUser: { method: "POST", path: "/users", headers: json, body: JSON.stringify({ name: "", email: "not-an-address" }) },
@@ -128,10 +128,11 @@ interface Server {
   readonly stop: () => Promise<void>
 }
 
-const startServer = (label: string, config: ServerConfig): Promise<Server> =>
+/** Starts `runner` (a build's `serverRunner.js`; this build's by default) with `config`. */
+const startServer = (label: string, config: ServerConfig, runner = runnerPath): Promise<Server> =>
   new Promise((resolve, reject) => {
     const profileDir = process.env["VOLLEY_BENCH_CPU_PROF"]
-    const child: ChildProcess = fork(runnerPath, [JSON.stringify(config)], {
+    const child: ChildProcess = fork(runner, [JSON.stringify(config)], {
       stdio: ["ignore", "pipe", "pipe", "ipc"],
       execArgv: ["--expose-gc", ...(profileDir === undefined ? [] : ["--cpu-prof", "--cpu-prof-dir", profileDir])]
     })
@@ -168,11 +169,11 @@ const startServer = (label: string, config: ServerConfig): Promise<Server> =>
   })
 
 /** Starts servers (together: start-up is not measured), runs `use`, and always stops them. */
-const withServers = async <A>(
-  specs: ReadonlyArray<readonly [string, ServerConfig]>,
+export const withServers = async <A>(
+  specs: ReadonlyArray<readonly [label: string, config: ServerConfig, runner?: string]>,
   use: (servers: ReadonlyArray<Server>) => Promise<A>
 ): Promise<A> => {
-  const started = await Promise.allSettled(specs.map(([label, config]) => startServer(label, config)))
+  const started = await Promise.allSettled(specs.map(([label, config, runner]) => startServer(label, config, runner)))
   const servers = started.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []))
   try {
     for (const s of started) if (s.status === "rejected") throw s.reason
@@ -204,7 +205,7 @@ const waitForIdlePool = async (server: Server, maxMs: number): Promise<boolean> 
 }
 
 /** A server whose emails take 1 ms (4 workers) and whose queue never fills. */
-const fastMailer = (tmp: string, dir: string, config: Pick<ServerConfig, "kind"> & Partial<ServerConfig>): ServerConfig => ({
+export const fastMailer = (tmp: string, dir: string, config: Pick<ServerConfig, "kind"> & Partial<ServerConfig>): ServerConfig => ({
   outbox: path.join(tmp, dir),
   mailLatencyMs: 1,
   workers: 4,
@@ -225,7 +226,7 @@ const load = (server: Server, request: AutocannonRequest, run: { readonly second
     ...("seconds" in run ? { duration: run.seconds } : { amount: run.amount })
   })
 
-interface Measured {
+export interface Measured {
   readonly requests: number
   readonly seconds: number
   /** Mean of the slices' p50 / p99 in ms (autocannon reports percentiles per run). */
@@ -256,7 +257,7 @@ const summarize = (slices: ReadonlyArray<Slice>, maxRssKiB: number): Measured =>
   }
 }
 
-const rate = (m: Measured) => m.requests / m.seconds
+export const rate = (m: Measured) => m.requests / m.seconds
 
 const describeBad = (slices: ReadonlyArray<Slice>): string =>
   slices.flatMap(({ result: r }) =>
@@ -275,7 +276,7 @@ const slice = async (server: Server, request: AutocannonRequest, run: { readonly
 }
 
 /** Measures each server on one route in alternating slices, after a warm-up each. */
-const alternate = async (servers: ReadonlyArray<Server>, request: AutocannonRequest): Promise<ReadonlyArray<Measured>> => {
+export const alternate = async (servers: ReadonlyArray<Server>, request: AutocannonRequest): Promise<ReadonlyArray<Measured>> => {
   const slices = servers.map((): Array<Slice> => [])
   for (const server of servers) await slice(server, request, { seconds: WARMUP_S })
   for (let n = 0; n < SLICES; n++) {

@@ -29,10 +29,36 @@ import * as internal from "./internal/batch.js"
 import { pool } from "./internal/batchStream.js"
 import type { RequestInput } from "./internal/request.js"
 
-export { BatchDeadlineError } from "./internal/batch.js"
-export type { Fetched, Options, Outcome, RateLimit } from "./internal/batch.js"
-export { outcomeKey, summarize, tally } from "./internal/batchSummary.js"
-export type { Latency, Summary, Tally } from "./internal/batchSummary.js"
+export {
+  /** @since 0.1.0 */
+  BatchDeadlineError
+} from "./internal/batch.js"
+export type {
+  /** @since 0.1.0 */
+  Fetched,
+  /** @since 0.1.0 */
+  Options,
+  /** @since 0.1.0 */
+  Outcome,
+  /** @since 0.1.0 */
+  RateLimit
+} from "./internal/batch.js"
+export {
+  /** @since 0.1.0 */
+  outcomeKey,
+  /** @since 0.1.0 */
+  summarize,
+  /** @since 0.1.0 */
+  tally
+} from "./internal/batchSummary.js"
+export type {
+  /** @since 0.1.0 */
+  Latency,
+  /** @since 0.1.0 */
+  Summary,
+  /** @since 0.1.0 */
+  Tally
+} from "./internal/batchSummary.js"
 
 type BatchDeadlineError = internal.BatchDeadlineError
 type Options<I, A, E, R> = internal.Options<I, A, E, R>

@@ -25,9 +25,22 @@ import type { Transport } from "./internal/transport.js"
 import * as UndiciTransport from "./internal/undiciTransport.js"
 import * as Retry from "./Retry.js"
 
-export type { ClientService, RequestOptions, Response } from "./internal/client.js"
-export type { ResponseTiming } from "./internal/transport.js"
-export type { RequestInput } from "./internal/request.js"
+export type {
+  /** @since 0.1.0 */
+  ClientService,
+  /** @since 0.1.0 */
+  RequestOptions,
+  /** @since 0.1.0 */
+  Response
+} from "./internal/client.js"
+export type {
+  /** @since 0.1.0 */
+  RequestInput
+} from "./internal/request.js"
+export type {
+  /** @since 0.1.0 */
+  ResponseTiming
+} from "./internal/transport.js"
 
 /**
  * The shared client.

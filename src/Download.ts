@@ -30,11 +30,36 @@ import * as FileName from "./internal/fileName.js"
 import { PlainGet } from "./internal/request.js"
 import * as Retry from "./Retry.js"
 
-export type { DownloadError, DownloadResult } from "./internal/download.js"
-export { ChecksumMismatch, DestinationExists, FileSystemError, FileTooLarge } from "./internal/downloadErrors.js"
-export type { FileSystemReason } from "./internal/downloadErrors.js"
-export type { Checksum, HashAlgorithm } from "./internal/downloadHash.js"
-export type { Progress } from "./internal/downloadProgress.js"
+export type {
+  /** @since 0.1.0 */
+  DownloadError,
+  /** @since 0.1.0 */
+  DownloadResult
+} from "./internal/download.js"
+export {
+  /** @since 0.1.0 */
+  ChecksumMismatch,
+  /** @since 0.1.0 */
+  DestinationExists,
+  /** @since 0.1.0 */
+  FileSystemError,
+  /** @since 0.1.0 */
+  FileTooLarge
+} from "./internal/downloadErrors.js"
+export type {
+  /** @since 0.1.0 */
+  FileSystemReason
+} from "./internal/downloadErrors.js"
+export type {
+  /** @since 0.1.0 */
+  Checksum,
+  /** @since 0.1.0 */
+  HashAlgorithm
+} from "./internal/downloadHash.js"
+export type {
+  /** @since 0.1.0 */
+  Progress
+} from "./internal/downloadProgress.js"
 
 /**
  * The file name a download of `url` is saved under by default: the URL path's last segment,

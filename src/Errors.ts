@@ -13,7 +13,10 @@ import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
 import { redactUrl } from "./internal/redact.js"
 
-export { redactUrl }
+export {
+  /** @since 0.1.0 */
+  redactUrl
+}
 
 /**
  * Why a request produced no usable response.
@@ -26,6 +29,8 @@ export { redactUrl }
  * - `Aborted`: the request was cancelled before it completed.
  * - `Protocol`: the peer spoke something that is not valid HTTP.
  * - `Other`: anything else the transport reported; `cause` has the details.
+ *
+ * @since 0.1.0
  */
 export type NetworkReason =
   | "Timeout"
@@ -40,6 +45,8 @@ export type NetworkReason =
 /**
  * Which deadline fired: establishing the connection, waiting for response headers, the
  * longest gap between body chunks, or the request's overall deadline.
+ *
+ * @since 0.1.0
  */
 export type TimeoutPhase = "connect" | "headers" | "body" | "deadline"
 
@@ -155,6 +162,8 @@ export class BodyTooLargeError extends Data.TaggedError("BodyTooLargeError")<{
  * - `Downgrade`: https redirected to http, refused unless allowed.
  * - `InvalidLocation`: the `Location` header is missing or not a valid http(s) URL.
  * - `BodyNotReplayable`: a 307/308 needs the body sent again, but it was a one-shot stream.
+ *
+ * @since 0.1.0
  */
 export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable"
 

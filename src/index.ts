@@ -3,13 +3,43 @@
  *
  * @since 0.1.0
  */
+/**
+ * @since 0.1.0
+ */
 export * as Batch from "./Batch.js"
+/**
+ * @since 0.1.0
+ */
 export * as Client from "./Client.js"
+/**
+ * @since 0.1.0
+ */
 export * as Download from "./Download.js"
+/**
+ * @since 0.1.0
+ */
 export * as Errors from "./Errors.js"
+/**
+ * @since 0.1.0
+ */
 export * as Retry from "./Retry.js"
+/**
+ * @since 0.1.0
+ */
 export * as FanOut from "./server/FanOut.js"
+/**
+ * @since 0.1.0
+ */
 export * as GracefulServer from "./server/GracefulServer.js"
+/**
+ * @since 0.1.0
+ */
 export * as JobPool from "./server/JobPool.js"
+/**
+ * @since 0.1.0
+ */
 export * as Middleware from "./server/Middleware.js"
+/**
+ * @since 0.1.0
+ */
 export * as Prometheus from "./server/Prometheus.js"

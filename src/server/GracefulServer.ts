@@ -30,11 +30,18 @@
  *
  * @example
  * ```ts
+ * import { HttpRouter, HttpServer, HttpServerResponse } from "@effect/platform"
+ * import { Layer } from "effect"
+ * import * as http from "node:http"
+ * import { GracefulServer, JobPool } from "volley/server"
+ *
+ * const app = HttpRouter.empty.pipe(HttpRouter.get("/health", HttpServerResponse.text("ok")))
  * const Main = HttpServer.serve(app).pipe(
  *   Layer.provide(JobPool.layer({ workers: 8 })), // released after the server drained
  *   Layer.provide(GracefulServer.layer(() => http.createServer(), { port: 8080, drainTimeout: "10 seconds" }))
  * )
- * NodeRuntime.runMain(Layer.launch(Main)) // SIGINT/SIGTERM close the scope: drain, then jobs
+ * // Run it with `NodeRuntime.runMain(main)`: SIGINT/SIGTERM close the scope: drain, then jobs.
+ * export const main = Layer.launch(Main)
  * ```
  *
  * @since 0.1.0
