@@ -1,9 +1,14 @@
 /**
  * The example REST API, served by `volley serve` and driven by the `npm start` demo.
  *
- * - `POST /users` validates its JSON body (400 names the field), stores the user, answers
- *   201 at once and queues a welcome email on the supervised job pool (503 + Retry-After
- *   when the queue is full). The email outlives the request and never touches its response.
+ * - `POST /users` takes a small JSON body (413 beyond 16 KiB, 411 without a length, both
+ *   before reading it), validates it (400 names the field), stores the user, answers 201 at
+ *   once and queues a welcome email. With a database (`db`, as `volley serve` runs it) the
+ *   user and its email job commit in one transaction on the durable queue
+ *   (examples/signups.ts); without one, in a bounded in-memory store (507 when full) with the
+ *   email on the in-memory job pool (503 + Retry-After when the queue is full). The email
+ *   outlives the request and never touches its response.
+ * - `GET /jobs` (durable queue): counts by state, the oldest queued job's age, dead letters.
  * - `GET /dashboard` fans out to three upstream services, each under its own deadline, and
  *   marks the ones that failed instead of failing the page.
  * - `GET /files/:name` serves a generated file with ETag and Range support (the demo
@@ -11,28 +16,55 @@
  * - `GET /health`, `GET /metrics` (Prometheus text).
  * Every route runs under a request deadline and a concurrency limit that sheds load.
  */
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Clock, Context, Duration, Effect, FiberRef, Layer, Metric, MetricBoundaries, MetricLabel, ParseResult, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Either, FiberRef, Layer, Metric, MetricBoundaries, MetricLabel, Option, ParseResult, Schema } from "effect"
 import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import * as Client from "../src/Client.js"
+import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as FanOut from "../src/server/FanOut.js"
 import * as GracefulServer from "../src/server/GracefulServer.js"
 import * as JobPool from "../src/server/JobPool.js"
 import * as Middleware from "../src/server/Middleware.js"
 import * as Prometheus from "../src/server/Prometheus.js"
+import * as SignUps from "./signups.js"
 
 // ---- users ----------------------------------------------------------------------------------
 
+/**
+ * What one sign-up may take. The body limit is checked on `Content-Length` before a byte is
+ * read; the field limits keep a stored user (and its email) small; the store is bounded so a
+ * flood of sign-ups cannot grow memory without end.
+ */
+export const limits = {
+  bodyBytes: 16 * 1024,
+  nameLength: 200,
+  /** RFC 5321's limit on a forward path. */
+  emailLength: 254,
+  users: 100_000
+} as const
+
+// C0, DEL and C1 controls: no name needs them, and CR/LF in one would be a header line in the email.
+// eslint-disable-next-line no-control-regex
+const controlChars = /[\u0000-\u001f\u007f-\u009f]/
+
 export const NewUser = Schema.Struct({
-  name: Schema.String.pipe(Schema.minLength(1, { message: () => "name must not be empty" })),
-  email: Schema.String.pipe(Schema.pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: () => "email must look like an address" }))
+  name: Schema.String.pipe(
+    Schema.minLength(1, { message: () => "name must not be empty" }),
+    Schema.maxLength(limits.nameLength, { message: () => `name must be at most ${limits.nameLength} characters` }),
+    Schema.filter((name) => !controlChars.test(name), { message: () => "name must not contain control characters" })
+  ),
+  email: Schema.String.pipe(
+    Schema.maxLength(limits.emailLength, { message: () => `email must be at most ${limits.emailLength} characters` }),
+    Schema.pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: () => "email must look like an address" })
+  )
 })
 
 export interface User {
@@ -41,33 +73,42 @@ export interface User {
   readonly email: string
 }
 
+/** The user store is full: the sign-up is refused (507) rather than memory growing without end. */
+export class UsersFull extends Schema.TaggedError<UsersFull>()("UsersFull", { capacity: Schema.Number }) {}
+
 /** In-memory user storage. */
 export class Users extends Context.Tag("example/Users")<Users, {
-  readonly add: (user: typeof NewUser.Type) => Effect.Effect<User>
+  readonly add: (user: typeof NewUser.Type) => Effect.Effect<User, UsersFull>
   /** Takes back a user whose sign-up could not complete. */
   readonly remove: (id: number) => Effect.Effect<void>
   readonly count: Effect.Effect<number>
 }>() {}
 
-/** The in-memory store as a Layer. */
-export const UsersLive = Layer.sync(
-  Users,
-  () => {
-    // Mutated in place: copying the map per insert made each sign-up O(n).
-    const users = new Map<number, User>()
-    let next = 1
-    return {
-      add: (input) =>
-        Effect.sync(() => {
-          const user: User = { id: next++, ...input }
-          users.set(user.id, user)
-          return user
-        }),
-      remove: (id) => Effect.sync(() => void users.delete(id)),
-      count: Effect.sync(() => users.size)
+/** The in-memory store as a Layer, holding at most `capacity` users. */
+export const usersLayer = (options: { readonly capacity?: number } = {}) =>
+  Layer.sync(
+    Users,
+    () => {
+      const capacity = options.capacity ?? limits.users
+      // Mutated in place: copying the map per insert made each sign-up O(n).
+      const users = new Map<number, User>()
+      let next = 1
+      return {
+        add: (input) =>
+          Effect.suspend(() => {
+            if (users.size >= capacity) return Effect.fail(new UsersFull({ capacity }))
+            const user: User = { id: next++, ...input }
+            users.set(user.id, user)
+            return Effect.succeed(user)
+          }),
+        remove: (id) => Effect.sync(() => void users.delete(id)),
+        count: Effect.sync(() => users.size)
+      }
     }
-  }
-)
+  )
+
+/** The in-memory store with the default capacity ({@link limits}). */
+export const UsersLive = usersLayer()
 
 // ---- mail -----------------------------------------------------------------------------------
 
@@ -86,9 +127,23 @@ export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 
       return {
         sendWelcome: (user) =>
           Effect.gen(function*() {
-            yield* Effect.sleep(latency)
+            // One file per job key (the user): a redelivered job finds it and does not send twice.
             const file = path.join(outbox, `welcome-${user.id}.eml`)
-            const body = `To: ${user.email}\nSubject: Welcome, ${user.name}!\n\nThanks for signing up.\n`
+            if (yield* Effect.promise(() => fs.access(file).then(() => true, () => false))) return
+            yield* Effect.sleep(latency)
+            // A header value is one line: an address with a control character is refused, and
+            // the name goes out as an RFC 2047 encoded word, so CR/LF in it cannot start a
+            // header line of its own (`Bob\r\nBcc: ...`), whoever built the `User`.
+            if (controlChars.test(user.email)) return yield* new MailError({ reason: "address contains a control character" })
+            const body = [
+              `To: ${user.email}`,
+              `Subject: ${encodedWord(`Welcome, ${user.name}!`)}`,
+              "MIME-Version: 1.0",
+              "Content-Type: text/plain; charset=utf-8",
+              "",
+              "Thanks for signing up.",
+              ""
+            ].join("\r\n")
             // Write then rename: a crash never leaves half an email in the outbox.
             yield* Effect.tryPromise({
               try: async () => {
@@ -101,6 +156,10 @@ export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 
       }
     })
   )
+
+/** A header value as printable ASCII: as is when it already is, else an RFC 2047 base64 word. */
+const encodedWord = (value: string): string =>
+  /^[\x20-\x7e]*$/.test(value) ? value : `=?UTF-8?B?${Buffer.from(value, "utf8").toString("base64")}?=`
 
 // ---- upstreams ------------------------------------------------------------------------------
 
@@ -253,7 +312,9 @@ export const badRequest = (error: ParseResult.ParseError | { readonly _tag: "Req
  * a 503 that had kept the user would make that retry a duplicate.
  */
 export const createUser = Effect.gen(function*() {
-  const input = yield* HttpServerRequest.schemaBodyJson(NewUser)
+  const body = yield* readSignUp
+  if (Either.isLeft(body)) return body.left
+  const input = body.right
   const users = yield* Users
   const user = yield* users.add(input)
   const mailer = yield* Mailer
@@ -268,9 +329,43 @@ export const createUser = Effect.gen(function*() {
   Effect.catchTags({
     ParseError: badRequest,
     RequestError: badRequest,
-    JobQueueFull: (e) => Effect.succeed(Middleware.serviceUnavailable(e.retryAfter, "email queue full"))
+    JobQueueFull: (e) => Effect.succeed(Middleware.serviceUnavailable(e.retryAfter, "email queue full")),
+    UsersFull: () => Effect.succeed(HttpServerResponse.text("user store full", { status: 507 }))
   })
 )
+
+/**
+ * A sign-up's body, read within {@link limits}: the user's fields, or the refusal to answer
+ * with (see {@link bodyRefusal}). Both sign-up handlers (in memory, durable) read it so.
+ */
+export const readSignUp = Effect.gen(function*() {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const refused = bodyRefusal(request.headers["content-length"])
+  if (refused !== undefined) return Either.left(refused)
+  const input = yield* HttpServerRequest.schemaBodyJson(NewUser).pipe(
+    // Node reads no more than Content-Length; this cap is the platform's own, in case it does.
+    HttpIncomingMessage.withMaxBodySize(Option.some(limits.bodyBytes))
+  )
+  return Either.right(input)
+})
+
+/**
+ * The body limit, decided on the headers alone, before any of the body is read (the
+ * platform reads a body whole and, by default, with no limit at all): 413 beyond
+ * {@link limits}, 411 when the length is not given. A sign-up is a small JSON document and
+ * every client sends its length; refusing a chunked body of unknown length is what lets the
+ * limit be checked up front. `Connection: close`, so Node does not read the rest of a refused
+ * body to reuse the connection.
+ */
+const bodyRefusal = (contentLength: string | undefined): HttpServerResponse.HttpServerResponse | undefined => {
+  const close = { connection: "close" }
+  if (contentLength === undefined) return HttpServerResponse.text("length required", { status: 411, headers: close })
+  if (!/^\d+$/.test(contentLength)) return HttpServerResponse.text("bad content-length", { status: 400, headers: close })
+  if (Number(contentLength) > limits.bodyBytes) {
+    return HttpServerResponse.text(`body larger than ${limits.bodyBytes} bytes`, { status: 413, headers: close })
+  }
+  return undefined
+}
 
 const Profile = Schema.Struct({ plan: Schema.String, since: Schema.Number })
 
@@ -287,20 +382,87 @@ const dashboard = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ complete, ...view })
 })
 
-/** `GET /health`: status and job pool counters. */
-export const health = Effect.map(Effect.flatMap(JobPool.JobPool, (pool) => pool.stats), (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+/**
+ * `GET /health`: status and the in-memory job pool's counters. On the durable queue it stays
+ * cheap (no database query per probe): counts are on `GET /jobs` and `/metrics`.
+ */
+export const health = Effect.flatMap(Effect.serviceOption(JobPool.JobPool), (pool) =>
+  pool._tag === "Some"
+    ? Effect.map(pool.value.stats, (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
+    : Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
 
-/** The router, each route instrumented, bounded and shedding load. */
-export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+/** Every route but the sign-up's, which depends on the job queue. */
+const commonRoutes = HttpRouter.empty.pipe(
   HttpRouter.get("/dashboard", dashboard.pipe(instrument("GET /dashboard"), Middleware.withConcurrencyLimit(64))),
   HttpRouter.get("/files/:name", serveFile.pipe(instrument("GET /files/:name"), Middleware.withConcurrencyLimit(16))),
   HttpRouter.get("/health", instrument("GET /health")(health)),
   HttpRouter.get("/metrics", Prometheus.handler)
 )
 
+/** The router on the in-memory job pool, each route instrumented, bounded and shedding load. */
+export const router = HttpRouter.concat(
+  HttpRouter.empty.pipe(HttpRouter.post("/users", createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64)))),
+  commonRoutes
+)
+
+/** The router on the durable queue: its own `POST /users` (one transaction), and `GET /jobs`. */
+export const durableRouter = HttpRouter.concat(
+  HttpRouter.empty.pipe(
+    HttpRouter.post("/users", SignUps.createUser.pipe(instrument("POST /users"), Middleware.withConcurrencyLimit(64))),
+    HttpRouter.get("/jobs", instrument("GET /jobs")(SignUps.jobsView))
+  ),
+  commonRoutes
+)
+
 /** The app: every request under a 5 s deadline (503 when it passes, 504 for an upstream timeout). */
 export const app = router.pipe(Middleware.withDeadline("5 seconds"))
+
+/**
+ * Node's own limits for the example server. Node's defaults suit a trusted network, not the
+ * open one: 60 s to send the headers and 300 s for the whole request let a slow client
+ * (a byte now and then) hold a socket for minutes, and nothing caps the sockets. Here:
+ * - `headersTimeout` 10 s, `requestTimeout` 30 s (headers plus body; a sign-up body is
+ *   16 KiB): past them Node answers 408 and closes. Checked every `connectionsCheckingInterval`
+ *   (Node's default, 30 s, would let a request outlive its timeout by as much).
+ * - `keepAliveTimeout` 5 s: an idle keep-alive socket is closed soon, yet a client reusing its
+ *   connection within a burst still can (Node 20's default, set so it is said).
+ * - `maxConnections` 1024: beyond it Node drops new sockets at once instead of running out
+ *   of file descriptors; raise it with `ulimit -n`.
+ * Request bodies are limited per route (see {@link createUser}); responses are not timed here,
+ * the app's deadline and a slow reader's drain are.
+ */
+export const serverLimits = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  connectionsCheckingInterval: 1_000,
+  keepAliveTimeout: 5_000,
+  maxConnections: 1_024
+} as const
+
+/** The example's Node server with {@link serverLimits} (overridable, e.g. by a test). */
+export const nodeServer = (overrides: Partial<Record<keyof typeof serverLimits, number>> = {}): http.Server => {
+  const settings = { ...serverLimits, ...overrides }
+  const server = http.createServer({
+    headersTimeout: settings.headersTimeout,
+    requestTimeout: settings.requestTimeout,
+    connectionsCheckingInterval: settings.connectionsCheckingInterval,
+    keepAliveTimeout: settings.keepAliveTimeout
+  })
+  server.keepAliveTimeout = settings.keepAliveTimeout
+  server.maxConnections = settings.maxConnections
+  return server
+}
+
+/** The graceful server over {@link nodeServer}, where `volley serve` and the demo listen. */
+const serverLayer = (options: ApiOptions) =>
+  GracefulServer.layer(() => nodeServer(), {
+    port: options.port ?? 8080,
+    host: options.host ?? "127.0.0.1",
+    drainTimeout: "10 seconds"
+  })
+
+/** The app on the durable queue. */
+export const durableApp = durableRouter.pipe(Middleware.withDeadline("5 seconds"))
 
 export interface ApiOptions {
   readonly port?: number
@@ -311,6 +473,16 @@ export interface ApiOptions {
   readonly queueCapacity?: number
   readonly drainTimeout?: Duration.DurationInput
 }
+
+/** {@link durableLayer}'s options: the database (`file:PATH` or `postgres://…`) and its job lease. */
+export interface DurableApiOptions extends ApiOptions {
+  readonly db: string
+  readonly lease?: Duration.DurationInput
+  /** On shutdown: send every ready email (default), or only finish the claimed ones (a shared queue). */
+  readonly drain?: "ready" | "claimed"
+}
+
+/** The Node server both layers run on: graceful shutdown, loopback by default. */
 
 /**
  * The whole server as a Layer. Closing it (SIGTERM/SIGINT under `NodeRuntime.runMain`)
@@ -330,9 +502,27 @@ export const layer = (options: ApiOptions) =>
     Layer.provide(UsersLive),
     Layer.provide(LocalUpstreams),
     Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
-    Layer.provideMerge(GracefulServer.layer(() => http.createServer(), {
-      port: options.port ?? 8080,
-      host: options.host ?? "127.0.0.1",
-      drainTimeout: "10 seconds"
-    }))
+    Layer.provideMerge(serverLayer(options))
+  )
+
+/**
+ * The server on the durable queue (`volley serve`): users and their email jobs in one database.
+ * Released in order: requests drain, then the queue drains, then the database closes.
+ */
+export const durableLayer = (options: DurableApiOptions) =>
+  HttpServer.serve(durableApp).pipe(
+    // Merged into the output so a host program (serve, the demo) can read stats and the drain report.
+    Layer.provideMerge(DurableJobs.layer({
+      name: "email",
+      handlers: [SignUps.welcomeEmails],
+      workers: options.workers ?? 4,
+      drain: options.drain ?? "ready",
+      drainTimeout: options.drainTimeout ?? "15 seconds"
+    })),
+    Layer.provide(MailerLive(options.outbox, options.mailLatency)),
+    Layer.provide(SignUps.UsersTable),
+    Layer.provideMerge(DurableJobs.layerUrl(options.db, options.lease === undefined ? {} : { lease: options.lease })),
+    Layer.provide(LocalUpstreams),
+    Layer.provide(Client.layer({ retry: { maxAttempts: 1 } })),
+    Layer.provideMerge(serverLayer(options))
   )

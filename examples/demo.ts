@@ -5,7 +5,8 @@
  * 1. starts the example REST API (examples/api.ts) on a free port;
  * 2. fans out a batch of requests at it with `Batch` (bounded, one outcome per input);
  * 3. downloads a file from it with `Download`, verified against its published checksum;
- * 4. registers users, each queueing a background welcome email on the job pool;
+ * 4. registers users, each stored with its welcome email job in one transaction on the
+ *    durable job queue (a SQLite file in the demo's temporary folder: no setup);
  * 5. prints a summary, then shuts the server down gracefully: in-flight requests finish and
  *    every queued email is sent before the process exits.
  *
@@ -22,7 +23,7 @@ import { pathToFileURL } from "node:url"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
 import * as Download from "../src/Download.js"
-import * as JobPool from "../src/server/JobPool.js"
+import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as Api from "./api.js"
 
 const line = (label: string, value: string) => Console.log(`  ${label.padEnd(22)} ${value}`)
@@ -59,8 +60,8 @@ const demo = (baseUrl: string, workDir: string) =>
       HttpClientRequest.post(`${baseUrl}/users`).pipe(HttpClientRequest.bodyUnsafeJson({ name: `user${i}`, email: `user${i}@example.com` })))
     const created = yield* Batch.settle(signUps, { concurrency: 8 })
     yield* printSummary("Sign-ups with Batch.settle (24 POST /users; each queues a background email)", Batch.summarize(created))
-    const jobs = yield* Effect.flatMap(JobPool.JobPool, (pool) => pool.stats)
-    yield* line("email jobs right now", `${jobs.queued} queued, ${jobs.running} running, ${jobs.succeeded} sent`)
+    const jobs = yield* Effect.flatMap(DurableJobs.DurableJobs, (queue) => queue.stats)
+    yield* line("email jobs right now", `${jobs.queued} queued, ${jobs.running} running, ${jobs.done} sent (stored in SQLite)`)
     return { signUps: created.filter(Batch.isSuccess).length }
   })
 
@@ -73,7 +74,7 @@ export const program = Effect.gen(function*() {
   // 1. The server lives in its own scope so the demo can close it (gracefully) and then report.
   const serverScope = yield* Scope.make()
   const serverContext = yield* Layer.buildWithScope(
-    Api.layer({ port: 0, outbox, mailLatency: "1 second", workers: 4 }),
+    Api.durableLayer({ port: 0, outbox, mailLatency: "1 second", workers: 4, db: `file:${path.join(workDir, "volley.db")}` }),
     serverScope
   )
   const address = yield* Effect.provide(HttpServer.HttpServer, serverContext).pipe(Effect.map((s) => s.address))
@@ -86,7 +87,7 @@ export const program = Effect.gen(function*() {
   )
 
   // 5. Graceful shutdown: stop accepting, finish in-flight requests, drain the email queue.
-  const pool = yield* Effect.provide(JobPool.JobPool, serverContext)
+  const pool = yield* Effect.provide(DurableJobs.DurableJobs, serverContext)
   const started = Date.now()
   yield* Console.log("\nShutting down: draining requests, then the email queue…")
   yield* Scope.close(serverScope, Exit.void)

@@ -20,49 +20,209 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type * as RateLimiter from "effect/RateLimiter"
 import * as Stream from "effect/Stream"
-import { Client } from "./Client.js"
+import { Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
 import type { HttpError } from "./Errors.js"
-import * as internal from "./internal/batch.js"
-import { pool } from "./internal/batchStream.js"
-import type { RequestInput } from "./internal/request.js"
+import * as internal from "./internal/batch/runner.js"
+import { runAll } from "./internal/batch/runAll.js"
+import { pool } from "./internal/batch/stream.js"
 
 export {
-  /** @since 0.1.0 */
+  /**
+   * The batch's overall deadline passed before the item finished.
+   *
+   * @since 0.1.0
+   */
   BatchDeadlineError
-} from "./internal/batch.js"
-export type {
-  /** @since 0.1.0 */
-  Fetched,
-  /** @since 0.1.0 */
-  Options,
-  /** @since 0.1.0 */
-  Outcome,
-  /** @since 0.1.0 */
-  RateLimit
-} from "./internal/batch.js"
+} from "./Errors.js"
 export {
-  /** @since 0.1.0 */
+  /**
+   * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason, or the error's tag.
+   *
+   * @since 0.1.0
+   */
   outcomeKey,
-  /** @since 0.1.0 */
+  /**
+   * Summarises finished outcomes (e.g. the result of `Batch.settle`).
+   *
+   * @since 0.1.0
+   */
   summarize,
-  /** @since 0.1.0 */
+  /**
+   * Starts an empty tally, for outcomes counted as they stream.
+   *
+   * @since 0.1.0
+   */
   tally
-} from "./internal/batchSummary.js"
-export type {
-  /** @since 0.1.0 */
-  Latency,
-  /** @since 0.1.0 */
-  Summary,
-  /** @since 0.1.0 */
-  Tally
-} from "./internal/batchSummary.js"
+} from "./internal/batch/summary.js"
 
-type BatchDeadlineError = internal.BatchDeadlineError
-type Options<I, A, E, R> = internal.Options<I, A, E, R>
-type Outcome<I, A, E> = internal.Outcome<I, A, E>
+import { BatchDeadlineError } from "./Errors.js"
+
+/**
+ * What the default handler returns: the status and the number of body bytes read.
+ *
+ * @since 0.1.0
+ */
+export interface Fetched {
+  readonly status: number
+  readonly bytes: number
+}
+
+/**
+ * A rate limit: request starts per second, or Effect `RateLimiter` options for full control
+ * (`{ limit, interval, algorithm }`).
+ *
+ * A plain number `n` is enforced exactly on average and smoothly: at most ~n/10 starts per
+ * ~100 ms window (fixed-window algorithm), one start every 1/n s below 10 per second.
+ *
+ * @since 0.1.0
+ */
+export type RateLimit = number | RateLimiter.RateLimiter.Options
+
+/**
+ * How a batch runs. Every field is optional.
+ *
+ * @since 0.1.0
+ */
+export interface Options<I, A, E, R> {
+  /** Items in progress at once (default 16). An item waiting for a host permit holds its slot. */
+  readonly concurrency?: number | undefined
+  /** Requests in flight at once to one host (`host:port`), hedges and retries included. */
+  readonly perHost?: number | undefined
+  /** Request starts per second across the batch (retries and hedges count). */
+  readonly rate?: RateLimit | undefined
+  /** Request starts per second to one host. */
+  readonly perHostRate?: RateLimit | undefined
+  /**
+   * Deadline of each item, counted from its first request: its attempts, the waits between
+   * retries and any hedge, together. When it passes the item fails with a `NetworkError`
+   * (`reason: "Timeout"`, `phase: "deadline"`) and its requests are aborted. `"none"` turns
+   * off the client's per-attempt deadline too. (`requestOptions.deadline` bounds each attempt.)
+   */
+  readonly itemDeadline?: Duration.DurationInput | "none" | undefined
+  /**
+   * Deadline of the whole batch. When it passes, every in-flight request is interrupted;
+   * see each mode for what it returns.
+   */
+  readonly batchDeadline?: Duration.DurationInput | undefined
+  /**
+   * Hedging, for idempotent requests only (GET, HEAD, PUT, DELETE, OPTIONS, or with an
+   * `Idempotency-Key`): when an attempt has not finished after this delay, a second one is
+   * sent; the first to succeed wins and the other is interrupted (its socket aborted). If one
+   * fails the other is awaited; if both fail, the first attempt's error is kept. An attempt
+   * that fails before the delay is not hedged (retries are the retry policy's job).
+   */
+  readonly hedge?: Duration.DurationInput | undefined
+  /** Further per-request options (`accept`, `retry`, `headersTimeout`, `maxBodyBytes`, …). */
+  readonly requestOptions?: RequestOptions | undefined
+  /** The request for an item; needed when items are not request inputs themselves. */
+  readonly toRequest?: ((item: I) => RequestInput) | undefined
+  /**
+   * What to do with each response (it may run more than once: retries and hedges). The body
+   * is released when it returns. Default: read and discard the body, returning
+   * {@link Fetched}.
+   */
+  readonly handle?: ((response: Response, item: I) => Effect.Effect<A, E, R>) | undefined
+}
+
+/**
+ * What became of one item.
+ *
+ * @since 0.1.0
+ */
+export interface Outcome<I, A, E> {
+  /** Position of the item in the input. */
+  readonly index: number
+  readonly item: I
+  /** The handler's value, or the item's own typed error. */
+  readonly result: Either.Either<A, E | HttpError | BatchDeadlineError>
+  /** Status of the last response received (a success or a `StatusError`), if any. */
+  readonly status: number | undefined
+  /**
+   * Body bytes: counted as read by the default handler; with a custom handler, the
+   * `Content-Length` the server announced (0 when it announced none).
+   */
+  readonly bytes: number
+  /** When the item's first request was sent, in ms since the batch started (Clock time). */
+  readonly startMs: number
+  /** From the first request sent to the outcome, in ms: retries, backoff and hedges included. */
+  readonly durationMs: number
+  /** Requests sent for this item: retries and hedges included; 0 if it was never sent. */
+  readonly attempts: number
+}
+
+/**
+ * Latency percentiles of a batch, in milliseconds, over the items that sent a request.
+ *
+ * @since 0.1.0
+ */
+export interface Latency {
+  readonly p50: number
+  readonly p90: number
+  readonly p99: number
+  readonly p999: number
+  readonly max: number
+  readonly mean: number
+}
+
+/**
+ * What a batch did, in numbers.
+ *
+ * @since 0.1.0
+ */
+export interface Summary {
+  /** Items that finished (with either outcome). */
+  readonly total: number
+  readonly succeeded: number
+  readonly failed: number
+  /**
+   * Items per outcome: `"ok"`, `"HTTP <status>"` for a status the caller did not accept, the
+   * network reason for a `NetworkError` (`"Timeout"`, `"ConnectionRefused"`, …), or the tag
+   * of any other error (`"DecodeError"`, `"BatchDeadlineError"`, …).
+   */
+  readonly outcomes: Readonly<Record<string, number>>
+  readonly latency: Latency
+  /** Body bytes read (see `Outcome.bytes`). */
+  readonly bytes: number
+  /** Clock time from the batch's start to its last outcome (or to when the summary was taken). */
+  readonly elapsedMs: number
+  /** Items finished per second of `elapsedMs`. */
+  readonly throughput: number
+}
+
+/**
+ * The part of an outcome a summary needs.
+ *
+ * @since 0.1.0
+ */
+export interface Tallied {
+  readonly result: Either.Either<unknown, unknown>
+  readonly bytes: number
+  readonly startMs: number
+  readonly durationMs: number
+  readonly attempts: number
+}
+
+/**
+ * A running summary: `add` each outcome as it arrives, read `summary` whenever (a progress
+ * line reads it many times). O(1) memory whatever the number of outcomes.
+ *
+ * @since 0.1.0
+ */
+export interface Tally {
+  readonly add: (outcome: Tallied) => void
+  /** Items added so far. */
+  readonly count: () => number
+  /** Failures added so far. */
+  readonly failures: () => number
+  /** The summary so far; `elapsedMs` defaults to the latest end among the outcomes added. */
+  readonly summary: (elapsedMs?: number) => Summary
+}
 
 /**
  * Options for items that are not request inputs themselves: `toRequest` is required.
@@ -81,11 +241,11 @@ export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toReque
  * @since 0.1.0
  */
 export const settle: {
-  <I extends RequestInput, A = internal.Fetched, E = never, R = never>(
+  <I extends RequestInput, A = Fetched, E = never, R = never>(
     inputs: Iterable<I>,
     options?: Options<I, A, E, R>
   ): Effect.Effect<Array<Outcome<I, A, E>>, never, Client | R>
-  <I, A = internal.Fetched, E = never, R = never>(
+  <I, A = Fetched, E = never, R = never>(
     inputs: Iterable<I>,
     options: MappedOptions<I, A, E, R>
   ): Effect.Effect<Array<Outcome<I, A, E>>, never, Client | R>
@@ -96,7 +256,7 @@ export const settle: {
       const runner = yield* internal.makeRunner(client, options, options.batchDeadline !== undefined)
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const slots: Array<Outcome<I, A, E>> = new Array(items.length)
-      const work = internal.runAll(items, runner.concurrency, (item, index) =>
+      const work = runAll(items, runner.concurrency, (item, index) =>
         Effect.map(runner.outcome(item, index), (outcome) => {
           slots[index] = outcome
         }))
@@ -122,11 +282,11 @@ export const settle: {
  * @since 0.1.0
  */
 export const failFast: {
-  <I extends RequestInput, A = internal.Fetched, E = never, R = never>(
+  <I extends RequestInput, A = Fetched, E = never, R = never>(
     inputs: Iterable<I>,
     options?: Options<I, A, E, R>
   ): Effect.Effect<Array<A>, E | HttpError | BatchDeadlineError, Client | R>
-  <I, A = internal.Fetched, E = never, R = never>(
+  <I, A = Fetched, E = never, R = never>(
     inputs: Iterable<I>,
     options: MappedOptions<I, A, E, R>
   ): Effect.Effect<Array<A>, E | HttpError | BatchDeadlineError, Client | R>
@@ -138,7 +298,7 @@ export const failFast: {
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const values: Array<A> = new Array(items.length)
       const work = Effect.as(
-        internal.runAll(items, runner.concurrency, (item, index) =>
+        runAll(items, runner.concurrency, (item, index) =>
           Effect.map(runner.value(item, index), (value) => {
             values[index] = value
           })),
@@ -148,7 +308,7 @@ export const failFast: {
       if (deadline === undefined) return yield* work
       return yield* Effect.timeoutFail(work, {
         duration: deadline,
-        onTimeout: () => new internal.BatchDeadlineError({ deadline, started: true })
+        onTimeout: () => new BatchDeadlineError({ deadline, started: true })
       })
     })
   )
@@ -166,11 +326,11 @@ export const failFast: {
  * @since 0.1.0
  */
 export const stream: {
-  <I extends RequestInput, A = internal.Fetched, E = never, R = never, IE = never, IR = never>(
+  <I extends RequestInput, A = Fetched, E = never, R = never, IE = never, IR = never>(
     inputs: Iterable<I> | Stream.Stream<I, IE, IR>,
     options?: Options<I, A, E, R>
   ): Stream.Stream<Outcome<I, A, E>, IE | BatchDeadlineError, Client | R | IR>
-  <I, A = internal.Fetched, E = never, R = never, IE = never, IR = never>(
+  <I, A = Fetched, E = never, R = never, IE = never, IR = never>(
     inputs: Iterable<I> | Stream.Stream<I, IE, IR>,
     options: MappedOptions<I, A, E, R>
   ): Stream.Stream<Outcome<I, A, E>, IE | BatchDeadlineError, Client | R | IR>

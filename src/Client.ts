@@ -14,40 +14,224 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { Agent } from "undici"
-import type { HttpError } from "./Errors.js"
-import * as internal from "./internal/client.js"
-import type { RequestInput } from "./internal/request.js"
-import type { Transport } from "./internal/transport.js"
-import * as UndiciTransport from "./internal/undiciTransport.js"
+import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
+import * as internal from "./internal/client/client.js"
+import { decodeWith } from "./internal/client/response.js"
+import { millis } from "./internal/duration.js"
+import * as settings from "./internal/client/settings.js"
+import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
+import * as Tls from "node:tls"
 
-export type {
-  /** @since 0.1.0 */
-  ClientService,
-  /** @since 0.1.0 */
-  RequestOptions,
-  /** @since 0.1.0 */
-  Response
-} from "./internal/client.js"
-export type {
-  /** @since 0.1.0 */
-  RequestInput
-} from "./internal/request.js"
-export type {
-  /** @since 0.1.0 */
-  ResponseTiming
-} from "./internal/transport.js"
+
+/**
+ * What the request helpers accept: a URL (string or `URL`, sent as a GET) or an
+ * `@effect/platform` `HttpClientRequest`.
+ *
+ * @since 0.1.0
+ */
+export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
+
+/**
+ * Per-request settings. Anything left out falls back to the client's configuration.
+ *
+ * @since 0.1.0
+ */
+export interface RequestOptions {
+  /** Overall deadline for one attempt (until the body is read); `"none"` disables it. */
+  readonly deadline?: Duration.DurationInput | "none" | undefined
+  /** Longest wait for response headers; `"none"` leaves it to the deadline. */
+  readonly headersTimeout?: Duration.DurationInput | "none" | undefined
+  /** Longest gap between body chunks; `"none"` disables it. */
+  readonly idleTimeout?: Duration.DurationInput | "none" | undefined
+  /** Which statuses count as success. Default: 200–299. */
+  readonly accept?: ((status: number) => boolean) | undefined
+  /** Retry overrides for this request, or `false` for a single attempt. */
+  readonly retry?: Retry.RetryOptions | false | undefined
+  /** Largest body the in-memory helpers read, and the largest a stream passes on. */
+  readonly maxBodyBytes?: number | undefined
+  /** Follow redirects (default) or hand 3xx responses back as they are. */
+  readonly followRedirects?: boolean | undefined
+  readonly maxRedirects?: number | undefined
+}
+
+/**
+ * A response whose body lives in a scope. The body can be read once, by one of `bytes`,
+ * `text`, `json` or `stream`; whatever is left unread when the scope closes is drained (if
+ * small) or the connection is aborted.
+ *
+ * @since 0.1.0
+ */
+export interface Response {
+  readonly status: number
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly method: string
+  /** The final URL, after redirects. */
+  readonly url: URL
+  /** How many redirects were followed to get here. */
+  readonly redirects: number
+  readonly contentLength: number | undefined
+  /** Time to first byte and, when this request opened a connection, its connect time (undici transport). */
+  readonly timing: ResponseTiming | undefined
+  readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
+  readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
+  readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
+  readonly stream: Stream.Stream<Uint8Array, NetworkError | BodyTooLargeError>
+}
+
+/**
+ * The client service: one shared transport plus the rules above it.
+ *
+ * @since 0.1.0
+ */
+export interface ClientService {
+  /**
+   * Sends a request and hands the response to `use`; the body is released when `use` ends.
+   * The whole exchange is retried by the policy, so `use` may run more than once.
+   */
+  readonly execute: <A, E, R>(
+    request: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ) => Effect.Effect<A, E | HttpError, R>
+  /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
+  readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
+
+// ---- the transport contract ------------------------------------------------------------------
+//
+// What carries bytes for the client: send a request, get status + headers + a body that can be
+// pulled, released (drained if small, aborted if large) or cancelled. The client's rules
+// (deadlines, retries, redirects, status checks, body scoping) sit above it, so the undici
+// transport ({@link layer}) and the virtual-time one (`volley/testing`) run the same code.
+// Each wait (for the headers, for more of the body) takes the client's {@link Timeout},
+// armed on the {@link Timer} of the fiber's clock: transports differ in how they carry
+// bytes, never in how a deadline fires.
+
+/**
+ * A timer source: runs `fire` once after `ms`, unless the returned cancel function runs
+ * first. The client derives one from the fiber's `Clock` and hands it to the transport with
+ * each {@link Timeout}.
+ *
+ * @since 0.1.0
+ */
+export type Timer = (ms: number, fire: () => void) => () => void
+
+/**
+ * Request body forms the transport can send. Only the first two can be replayed.
+ *
+ * @since 0.1.0
+ */
+export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportRequest {
+  readonly url: URL
+  readonly method: string
+  /** Header names in lower case. */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: TransportBody | undefined
+  /** The URL as printed in errors (credentials and secrets removed). */
+  readonly redactedUrl: string
+}
+
+/**
+ * A response body that the consumer pulls. Chunks already received are taken without
+ * waiting (`poll`); `wait` suspends until more arrives. The body must end in exactly one
+ * `release`, which the client guarantees with a finalizer.
+ *
+ * @since 0.1.0
+ */
+export interface BodySource {
+  /** `Content-Length` when the server sent one. */
+  readonly contentLength: number | undefined
+  /**
+   * A buffered chunk, `null` at the end of the body, or `undefined` when nothing is buffered
+   * yet (call `wait`). After a transport error it returns `undefined` and `wait` fails.
+   */
+  readonly poll: () => Uint8Array | null | undefined
+  /**
+   * Resolves when `poll` has something new to say; fails with the transport error, or with
+   * `timeout.error()` when the timeout fires first. Interruptible.
+   */
+  readonly wait: (timeout: Timeout | undefined) => Effect.Effect<void, NetworkError>
+  /**
+   * Ends the body's life. With `abort: false`, a small unread remainder (at most
+   * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
+   * aborted; with `abort: true` the connection is always closed. Idempotent.
+   */
+  readonly release: (abort: boolean) => void
+}
+
+/**
+ * @since 0.1.0
+ */
+export interface TransportResponse {
+  readonly status: number
+  /** Header names in lower case; repeated headers joined with ", ". */
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: BodySource
+  /** How the exchange went, in ms, when the transport measures it. */
+  readonly timing?: ResponseTiming | undefined
+}
+
+/**
+ * Timings of one request/response exchange (one hop), in milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface ResponseTiming {
+  /** From handing the request to the connection pool to the response headers. */
+  readonly ttfbMs: number
+  /** When this request opened a new connection: how long opening it took (TCP, and TLS). */
+  readonly connectMs: number | undefined
+}
+
+/**
+ * Sends one request. Interrupting the effect before the headers arrive aborts the request.
+ *
+ * `received`, when given, is called with the response the moment it exists, before the
+ * effect succeeds with it: the client uses it to release a response whose hand-over was cut
+ * short by an interruption, so no connection is ever orphaned.
+ *
+ * @since 0.1.0
+ */
+export interface Transport {
+  /** `timeout`, when given, bounds the wait for the headers (see {@link Timeout}). */
+  readonly send: (
+    request: TransportRequest,
+    timeout: Timeout | undefined,
+    received?: (response: TransportResponse) => void
+  ) => Effect.Effect<TransportResponse, NetworkError>
+}
+
+/**
+ * The bound on one wait, decided by the client : when `timer` fires
+ * after `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
+ * request is aborted, exactly as if the waiting fiber had been interrupted.
+ *
+ * @since 0.1.0
+ */
+export interface Timeout {
+  readonly ms: number
+  readonly error: () => NetworkError
+  readonly timer: Timer
+}
 
 /**
  * The shared client.
  *
  * @since 0.1.0
  */
-export class Client extends Context.Tag("volley/Client")<Client, internal.ClientService>() {}
+export class Client extends Context.Tag("volley/Client")<Client, ClientService>() {}
 
 /**
  * Client configuration. Every field has a sane default; see {@link defaults}.
@@ -89,35 +273,16 @@ export interface ClientOptions {
  *
  * @since 0.1.0
  */
-export const defaults = {
-  connectionsPerOrigin: 64,
-  keepAliveTimeout: Duration.seconds(4),
-  deadline: Duration.seconds(30),
-  connectTimeout: Duration.seconds(10),
-  idleTimeout: Duration.seconds(30),
-  maxRedirects: 10,
-  maxBodyBytes: 32 * 1024 * 1024,
-  userAgent: "volley/0.1"
-} as const
-
-const resolve = (options: ClientOptions): internal.ResolvedConfig => {
-  const ms = (input: Duration.DurationInput | "none" | undefined, fallback: Duration.DurationInput | undefined) => {
-    const value = input ?? fallback
-    if (value === undefined || value === "none") return undefined
-    const n = Duration.toMillis(Duration.decode(value))
-    return Number.isFinite(n) && n > 0 ? n : undefined
-  }
-  return {
-    deadlineMs: ms(options.deadline, defaults.deadline),
-    headersTimeoutMs: ms(options.headersTimeout, undefined),
-    idleTimeoutMs: ms(options.idleTimeout, defaults.idleTimeout),
-    maxRedirects: options.maxRedirects ?? defaults.maxRedirects,
-    maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
-    userAgent: options.userAgent ?? defaults.userAgent,
-    retry: Retry.policy(options.retry ?? {}),
-    allowHttpsDowngrade: options.allowHttpsDowngrade ?? false
-  }
-}
+export const defaults: {
+  readonly connectionsPerOrigin: 64
+  readonly keepAliveTimeout: Duration.Duration
+  readonly deadline: Duration.Duration
+  readonly connectTimeout: Duration.Duration
+  readonly idleTimeout: Duration.Duration
+  readonly maxRedirects: 10
+  readonly maxBodyBytes: number
+  readonly userAgent: "volley/0.1"
+} = settings.defaults
 
 /**
  * Builds a client over any transport: the real one ({@link layer}) or the virtual-time one
@@ -125,8 +290,8 @@ const resolve = (options: ClientOptions): internal.ResolvedConfig => {
  *
  * @since 0.1.0
  */
-export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): internal.ClientService =>
-  internal.make(transport, resolve(options))
+export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): ClientService =>
+  internal.make(transport, settings.resolve(options))
 
 /**
  * A Layer providing the client over a pooled undici `Agent`. The pool lives as long as the
@@ -145,24 +310,34 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         Effect.sync(() => makeAgent(options)),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
-      const idle = resolve(options).idleTimeoutMs ?? Duration.toMillis(defaults.idleTimeout)
+      const idle = settings.resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
       return makeWithTransport(UndiciTransport.make(agent, idle), options)
     })
   )
 
 const makeAgent = (options: ClientOptions): Agent => {
   const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
+  const keepAlive = millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0
   return new Agent({
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: Duration.toMillis(Duration.decode(options.keepAliveTimeout ?? defaults.keepAliveTimeout)),
+    keepAliveTimeout: keepAlive,
+    // A server's `Keep-Alive: timeout=N` hint may shorten it, never lengthen it: undici follows
+    // a longer hint up to `keepAliveMaxTimeout` (10 minutes by default), holding idle sockets.
+    keepAliveMaxTimeout: keepAlive,
     // Phase timeouts run on the Effect clock above the transport; undici's own are off so
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
     bodyTimeout: 0,
     connect: {
-      timeout: Duration.toMillis(Duration.decode(options.connectTimeout ?? defaults.connectTimeout)),
-      ...(ca !== undefined ? { ca } : {}),
-      ...(options.insecureTls === true ? { rejectUnauthorized: false } : {})
+      timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0,
+      // TLS trust is set here, never by the environment. Left unset, Node's `tls.connect` (which
+      // undici calls with these options) turns verification off under
+      // NODE_TLS_REJECT_UNAUTHORIZED=0 and trusts NODE_EXTRA_CA_CERTS: so verification is
+      // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
+      // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
+      // would parse every root again on each connect). To add a CA, pass it in `ca`.
+      secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
+      rejectUnauthorized: options.insecureTls !== true
     }
   })
 }
@@ -228,7 +403,7 @@ export const layerConfig = (overrides: ClientOptions = {}): Layer.Layer<Client, 
  *
  * @since 0.1.0
  */
-export const json = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
+export const json = (request: RequestInput, options?: RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.json, options))
 
 /**
@@ -240,17 +415,17 @@ export const json = (request: RequestInput, options?: internal.RequestOptions): 
 export const jsonSchema = <A, I, R>(
   schema: Schema.Schema<A, I, R>,
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Effect.Effect<A, HttpError, Client | R> =>
   Effect.flatMap(Client, (client) =>
-    client.execute(request, (response) => Effect.flatMap(response.json, internal.decodeWith(schema, response)), options))
+    client.execute(request, (response) => Effect.flatMap(response.json, decodeWith(schema, response)), options))
 
 /**
  * Reads the body as UTF-8 text.
  *
  * @since 0.1.0
  */
-export const text = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<string, HttpError, Client> =>
+export const text = (request: RequestInput, options?: RequestOptions): Effect.Effect<string, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.text, options))
 
 /**
@@ -258,7 +433,7 @@ export const text = (request: RequestInput, options?: internal.RequestOptions): 
  *
  * @since 0.1.0
  */
-export const bytes = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
+export const bytes = (request: RequestInput, options?: RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
   Effect.flatMap(Client, (client) => client.execute(request, (response) => response.bytes, options))
 
 /**
@@ -279,7 +454,7 @@ export interface ResponseHead {
  *
  * @since 0.1.0
  */
-export const discard = (request: RequestInput, options?: internal.RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
+export const discard = (request: RequestInput, options?: RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
   Effect.flatMap(Client, (client) =>
     client.execute(
       request,
@@ -296,7 +471,7 @@ export const discard = (request: RequestInput, options?: internal.RequestOptions
  */
 export const stream = (
   request: RequestInput,
-  options?: internal.RequestOptions
+  options?: RequestOptions
 ): Stream.Stream<Uint8Array, HttpError, Client> =>
   Stream.unwrapScoped(Effect.map(open(request, options), (response) => response.stream))
 
@@ -308,8 +483,8 @@ export const stream = (
  */
 export const open = (
   request: RequestInput,
-  options?: internal.RequestOptions
-): Effect.Effect<internal.Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
+  options?: RequestOptions
+): Effect.Effect<Response, HttpError, Client | Scope.Scope> => Effect.flatMap(Client, (client) => client.open(request, options))
 
 /**
  * Sends the request and hands the response to `use`; the body is released when `use`
@@ -320,6 +495,6 @@ export const open = (
  */
 export const withResponse = <A, E, R>(
   request: RequestInput,
-  use: (response: internal.Response) => Effect.Effect<A, E, R>,
-  options?: internal.RequestOptions
+  use: (response: Response) => Effect.Effect<A, E, R>,
+  options?: RequestOptions
 ): Effect.Effect<A, E | HttpError, Client | R> => Effect.flatMap(Client, (client) => client.execute(request, use, options))

@@ -10,7 +10,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
@@ -20,63 +19,122 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import * as path from "node:path"
 import { Client } from "./Client.js"
-import { redactUrl } from "./Errors.js"
-import * as internal from "./internal/download.js"
-import { FileSystemError } from "./internal/downloadErrors.js"
-import type { Checksum, HashAlgorithm } from "./internal/downloadHash.js"
-import * as Hash from "./internal/downloadHash.js"
-import type { Progress } from "./internal/downloadProgress.js"
-import * as FileName from "./internal/fileName.js"
-import { PlainGet } from "./internal/request.js"
+import type { HttpError } from "./Errors.js"
+import * as internal from "./internal/download/download.js"
+import { type ChecksumMismatch, type DestinationExists, FileSystemError, type FileTooLarge } from "./internal/download/errors.js"
+import * as Hash from "./internal/download/hash.js"
+import * as FileName from "./internal/download/fileName.js"
+import * as Many from "./internal/download/many.js"
+import * as Plan from "./internal/download/plan.js"
+import { hrefOf } from "./internal/url.js"
 import * as Retry from "./Retry.js"
 
-export type {
-  /** @since 0.1.0 */
-  DownloadError,
-  /** @since 0.1.0 */
-  DownloadResult
-} from "./internal/download.js"
 export {
-  /** @since 0.1.0 */
+  /**
+   * The file's digest did not match the expected one; nothing is left at the destination.
+   *
+   * @since 0.1.0
+   */
   ChecksumMismatch,
-  /** @since 0.1.0 */
+  /**
+   * The destination exists and `force` is not set.
+   *
+   * @since 0.1.0
+   */
   DestinationExists,
-  /** @since 0.1.0 */
+  /**
+   * A disk operation failed (`reason`: no space, read-only, permission, ...), naming the path.
+   *
+   * @since 0.1.0
+   */
   FileSystemError,
-  /** @since 0.1.0 */
+  /**
+   * The file is larger than announced or allowed; never buffered.
+   *
+   * @since 0.1.0
+   */
   FileTooLarge
-} from "./internal/downloadErrors.js"
+} from "./internal/download/errors.js"
 export type {
-  /** @since 0.1.0 */
+  /**
+   * Why a disk operation failed.
+   *
+   * @since 0.1.0
+   */
   FileSystemReason
-} from "./internal/downloadErrors.js"
-export type {
-  /** @since 0.1.0 */
-  Checksum,
-  /** @since 0.1.0 */
-  HashAlgorithm
-} from "./internal/downloadHash.js"
-export type {
-  /** @since 0.1.0 */
-  Progress
-} from "./internal/downloadProgress.js"
+} from "./internal/download/errors.js"
 
 /**
- * The file name a download of `url` is saved under by default: the URL path's last segment,
- * sanitized (no path separators, control characters or bidi overrides, no leading dots, no
- * device names, at most 200 bytes); `download` when nothing usable is left.
+ * Digest algorithms a download can compute and verify.
  *
  * @since 0.1.0
  */
-export const fileNameFromUrl = (url: Url): string => FileName.fromUrl(url)
+export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
 
 /**
- * Makes any suggested name safe as one file name inside a folder (the rules of
- * {@link fileNameFromUrl}).
+ * An expected digest: algorithm plus lower-case hex.
  *
  * @since 0.1.0
  */
-export const sanitizeFileName = (name: string): string => FileName.sanitize(name)
+export interface Checksum {
+  readonly algorithm: HashAlgorithm
+  readonly hex: string
+}
+
+/**
+ * Every way a download can fail.
+ *
+ * @since 0.1.0
+ */
+export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
+
+/**
+ * What a finished download reports.
+ *
+ * @since 0.1.0
+ */
+export interface DownloadResult {
+  /** The URL (redacted). */
+  readonly url: string
+  /** The absolute path of the file. */
+  readonly path: string
+  /** Its size in bytes. */
+  readonly size: number
+  /** Its digest, computed while it streamed (or while checking an existing file). */
+  readonly checksum: Checksum
+  /** An expected checksum was given and matched. */
+  readonly verified: boolean
+  /** The destination already had the expected content: nothing was fetched. */
+  readonly skipped: boolean
+  /** Bytes reused from a `.part` file left by an earlier attempt. */
+  readonly resumedFrom: number
+  /** Body bytes received by this call. */
+  readonly transferred: number
+}
+
+/**
+ * One progress report.
+ *
+ * @since 0.1.0
+ */
+export interface Progress {
+  /** The URL (redacted). */
+  readonly url: string
+  /** Where the file will end up. */
+  readonly path: string
+  /** Bytes in the file so far, resumed bytes included. */
+  readonly bytes: number
+  /** The full size, when the server announced it. */
+  readonly total: number | undefined
+  /** Bytes that were already in a `.part` file from an earlier attempt. */
+  readonly resumedFrom: number
+  /** Bytes per second over the last couple of seconds (0 until there is a sample). */
+  readonly rate: number
+  /** Milliseconds since this transfer started. */
+  readonly elapsedMs: number
+  /** The last report of this download: the body is complete. */
+  readonly done: boolean
+}
 
 /**
  * The absolute path of `name` directly inside `dir`, or `undefined` when it would land
@@ -95,13 +153,6 @@ export const resolveInside = (dir: string, name: string): string | undefined => 
 export const makeNameAllocator = (): { readonly claim: (name: string) => string } => FileName.makeAllocator()
 
 /**
- * A checksum as text: `sha256:9f86…`.
- *
- * @since 0.1.0
- */
-export const formatChecksum = (checksum: Checksum): string => Hash.formatChecksum(checksum)
-
-/**
  * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
  * implies the algorithm. `Left` carries what is wrong.
  *
@@ -111,6 +162,35 @@ export const parseChecksum = (input: string): Either.Either<Checksum, string> =>
   const parsed = Hash.parseChecksum(input)
   return typeof parsed === "string" ? Either.left(parsed) : Either.right(parsed)
 }
+
+/**
+ * Formats a checksum as `algorithm:hex`, the form {@link parseChecksum} reads.
+ *
+ * @since 0.1.0
+ */
+export const formatChecksum: (checksum: Checksum) => string = Hash.formatChecksum
+
+/**
+ * The algorithm whose digest has this many hex digits (`sha256sum`-style files name none).
+ *
+ * @since 0.1.0
+ */
+export const algorithmForLength: (hexDigits: number) => HashAlgorithm | undefined = Hash.algorithmForLength
+
+/**
+ * The file name a download of `url` gets when none is given: its last path segment, sanitized.
+ *
+ * @since 0.1.0
+ */
+export const nameFromUrl: (url: string) => string = FileName.fromUrl
+
+/**
+ * A file name made safe to create inside the download folder (no separators, no `..`, no
+ * control characters, no reserved names), as every name a download is given is.
+ *
+ * @since 0.1.0
+ */
+export const sanitizeName: (name: string) => string = FileName.sanitize
 
 /**
  * Where the file name comes from when only a folder is given: the URL's last path segment
@@ -197,87 +277,6 @@ export type FileOptions = Options & (
  */
 export type Url = string | URL
 
-const hrefOf = (url: Url): string => {
-  try {
-    return new URL(String(url)).href
-  } catch {
-    return String(url)
-  }
-}
-
-const ms = (input: Duration.DurationInput | undefined, fallback: number): number =>
-  input === undefined ? fallback : Duration.toMillis(Duration.decode(input))
-
-const idleMs = (input: Duration.DurationInput | "none" | undefined, fallback: number | undefined): number | undefined => {
-  if (input === undefined) return fallback
-  if (input === "none") return undefined
-  const n = Duration.toMillis(Duration.decode(input))
-  return Number.isFinite(n) && n > 0 ? n : undefined
-}
-
-const resolvePlan = (
-  url: Url,
-  options: Options,
-  target: { readonly dest: string | undefined; readonly dir: string; readonly part: string },
-  onProgress: ((progress: Progress) => void) | undefined
-): Effect.Effect<internal.Plan, never, Client> =>
-  Effect.map(Client, (client) => {
-    const idleTimeoutMs = idleMs(options.idleTimeout, client.config.idleTimeoutMs)
-    let expected: Checksum | undefined
-    if (options.checksum !== undefined) {
-      const parsed = typeof options.checksum === "string" ? Hash.parseChecksum(options.checksum) : options.checksum
-      if (typeof parsed === "string") throw new TypeError(`volley: ${parsed}`)
-      expected = { algorithm: parsed.algorithm, hex: parsed.hex.toLowerCase() }
-    }
-    const href = hrefOf(url)
-    const plan: internal.Plan = {
-      request: new PlainGet(href, options.headers),
-      url: href,
-      redactedUrl: redactUrl(href),
-      dest: target.dest,
-      dir: target.dir,
-      part: target.part,
-      expected,
-      algorithm: expected?.algorithm ?? options.algorithm ?? "sha256",
-      maxBytes: options.maxBytes,
-      resume: options.resume ?? true,
-      force: options.force ?? false,
-      requestOptions: {
-        deadline: options.deadline ?? "none",
-        // The body's idle timeout is enforced by the download (one watchdog, not a timer per chunk).
-        idleTimeout: "none",
-        headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
-        retry: false, // retried around the whole transfer instead, so a retry resumes
-        maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
-      },
-      idleTimeoutMs,
-      retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, client.config.retry),
-      progressIntervalMs: ms(options.progressInterval, 100),
-      onProgress,
-      limitRate: options.limitRate,
-      remoteTime: options.remoteTime ?? false
-    }
-    return plan
-  })
-
-/** A download named `name` is staged in `<name>.part` (with its `.part.meta`) beside it. */
-const partSuffix = ".part"
-const partPath = (dir: string, name: string): string => path.join(dir, name + partSuffix)
-
-const outside = (dir: string, name: string) =>
-  new FileSystemError({ reason: "PermissionDenied", operation: "resolve", path: path.join(dir, name), code: "EOUTSIDE" })
-
-const inside = (dir: string, name: string): Effect.Effect<string, FileSystemError> => {
-  const full = FileName.resolveInside(dir, name)
-  return full === undefined ? Effect.fail(outside(dir, name)) : Effect.succeed(full)
-}
-
-/** A plan whose destination is known: preflight, stage, finalize. */
-const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<internal.DownloadResult, internal.DownloadError, Client> =>
-  Effect.flatMap(internal.preflight(plan, dest), (existing) =>
-    Option.isSome(existing)
-      ? Effect.succeed(existing.value)
-      : Effect.flatMap(internal.stage(plan), (staged) => internal.finalize(plan, staged, dest)))
 
 /**
  * Downloads one URL to a file: streamed to `<dest>.part` in constant memory, hashed on the
@@ -288,7 +287,7 @@ const runKnown = (plan: internal.Plan, dest: string): Effect.Effect<internal.Dow
  *
  * @since 0.1.0
  */
-export const file = (url: Url, options: FileOptions): Effect.Effect<internal.DownloadResult, internal.DownloadError, Client> =>
+export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResult, DownloadError, Client> =>
   Effect.suspend(() => {
     const href = hrefOf(url)
     let dest: string | undefined
@@ -302,17 +301,17 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<internal.Dow
       dir = path.resolve(options.dir)
       const name = options.name !== undefined ? FileName.sanitize(options.name) : FileName.fromUrl(href)
       const full = FileName.resolveInside(dir, name)
-      if (full === undefined) return Effect.fail(outside(dir, name))
+      if (full === undefined) return Effect.fail(Plan.outside(dir, name))
       partName = name
       dest = options.name === undefined && options.nameFrom === "content-disposition" ? undefined : full
     }
     const known = dest
-    const target = { dest, dir, part: partPath(dir, partName) }
-    return Effect.flatMap(resolvePlan(url, options, target, options.onProgress), (plan) =>
+    const target = { dest, dir, name: partName }
+    return Effect.flatMap(Plan.resolve(url, options, target, options.onProgress), (plan) =>
       known !== undefined
-        ? runKnown(plan, known)
+        ? Plan.runKnown(plan, known)
         : Effect.flatMap(internal.stage(plan), (staged) =>
-          Effect.flatMap(inside(dir, staged.suggestedName ?? FileName.fromUrl(href)), (dest) => internal.finalize(plan, staged, dest))))
+          Effect.flatMap(Plan.inside(dir, staged.suggestedName ?? FileName.fromUrl(href)), (dest) => internal.finalize(plan, staged, dest))))
   })
 
 /**
@@ -322,7 +321,7 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<internal.Dow
  */
 export type DownloadEvent =
   | { readonly _tag: "Progress"; readonly progress: Progress }
-  | { readonly _tag: "Done"; readonly result: internal.DownloadResult }
+  | { readonly _tag: "Done"; readonly result: DownloadResult }
 
 /**
  * {@link file} as a stream of events: progress reports (bytes so far, total when known,
@@ -331,11 +330,11 @@ export type DownloadEvent =
  *
  * @since 0.1.0
  */
-export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, internal.DownloadError, Client> =>
+export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, DownloadError, Client> =>
   Stream.unwrapScoped(
     Effect.gen(function*() {
       const queue = yield* Effect.acquireRelease(
-        Queue.unbounded<Exit.Exit<DownloadEvent, Option.Option<internal.DownloadError>>>(),
+        Queue.unbounded<Exit.Exit<DownloadEvent, Option.Option<DownloadError>>>(),
         Queue.shutdown
       )
       const onProgress = (progress: Progress) => queue.unsafeOffer(Exit.succeed({ _tag: "Progress", progress }))
@@ -373,8 +372,8 @@ export type Item = Url | {
  * @since 0.1.0
  */
 export type Outcome =
-  | { readonly _tag: "Success"; readonly index: number; readonly item: Item; readonly url: string; readonly value: internal.DownloadResult }
-  | { readonly _tag: "Failure"; readonly index: number; readonly item: Item; readonly url: string; readonly error: internal.DownloadError }
+  | { readonly _tag: "Success"; readonly index: number; readonly item: Item; readonly url: string; readonly value: DownloadResult }
+  | { readonly _tag: "Failure"; readonly index: number; readonly item: Item; readonly url: string; readonly error: DownloadError }
 
 /**
  * Options of {@link many}.
@@ -397,13 +396,6 @@ export interface ManyOptions extends Options {
   readonly onOutcome?: ((outcome: Outcome) => void) | undefined
 }
 
-const hostOf = (href: string): string => {
-  try {
-    return new URL(href).host
-  } catch {
-    return ""
-  }
-}
 
 /**
  * Downloads many URLs into one folder with bounded concurrency (overall and per host) and one
@@ -418,94 +410,5 @@ const hostOf = (href: string): string => {
  *
  * @since 0.1.0
  */
-export const many = (
-  items: Iterable<Item>,
-  options: ManyOptions
-): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>
-  Effect.gen(function*() {
-    const dir = path.resolve(options.dir)
-    const fromServer = options.nameFrom === "content-disposition"
-    // One allocator for staging and final names, each claim taking its side files too: a
-    // file named `x.part` must not be another download's staging file.
-    const names = FileName.makeAllocator([partSuffix, internal.metaPath(partSuffix)])
-    const perHost = Math.max(1, options.perHost ?? 2)
-    const hosts = new Map<string, Effect.Semaphore>()
-    const semaphoreFor = (host: string): Effect.Semaphore => {
-      let semaphore = hosts.get(host)
-      if (semaphore === undefined) {
-        semaphore = Effect.unsafeMakeSemaphore(perHost)
-        hosts.set(host, semaphore)
-      }
-      return semaphore
-    }
-
-    // Claimed before anything runs, so names follow input order.
-    const prepared = Array.from(items, (item, index) => {
-      const input = typeof item === "string" || item instanceof URL ? { url: item } : item
-      const href = hrefOf(input.url)
-      const explicit = "name" in input && input.name !== undefined ? FileName.sanitize(input.name) : undefined
-      const base = explicit ?? FileName.fromUrl(href)
-      const final = fromServer && explicit === undefined ? undefined : names.claim(base)
-      const partName = final ?? names.claim(base)
-      const checksum = "checksum" in input && input.checksum !== undefined ? input.checksum : options.checksum
-      const headers = "headers" in input && input.headers !== undefined ? { ...options.headers, ...input.headers } : options.headers
-      return { index, item, href, url: redactUrl(href), partName, final, checksum, headers }
-    })
-
-    /** Done: a result. Staged: complete in its `.part`, waiting for its server-given name. */
-    type Step =
-      | { readonly _tag: "Done"; readonly result: internal.DownloadResult }
-      | { readonly _tag: "Staged"; readonly plan: internal.Plan; readonly staged: internal.Staged }
-
-    const onProgress = options.onProgress
-    const transfer = (p: (typeof prepared)[number]): Effect.Effect<Step, internal.DownloadError, Client> =>
-      Effect.gen(function*() {
-        const dest = p.final === undefined ? undefined : yield* inside(dir, p.final)
-        const target = { dest, dir, part: partPath(dir, p.partName) }
-        const plan = yield* resolvePlan(
-          p.href,
-          { ...options, checksum: p.checksum, headers: p.headers },
-          target,
-          onProgress === undefined ? undefined : (progress) => onProgress(p.index, progress)
-        )
-        if (dest !== undefined) return { _tag: "Done", result: yield* runKnown(plan, dest) } as const
-        return { _tag: "Staged", plan, staged: yield* internal.stage(plan) } as const
-      })
-
-    const toOutcome = (p: (typeof prepared)[number], result: Either.Either<internal.DownloadResult, internal.DownloadError>): Outcome =>
-      Either.isRight(result)
-        ? { _tag: "Success", index: p.index, item: p.item, url: p.url, value: result.right }
-        : { _tag: "Failure", index: p.index, item: p.item, url: p.url, error: result.left }
-
-    const steps = yield* Effect.forEach(prepared, () => Deferred.make<Either.Either<Step, internal.DownloadError>>())
-    const transfers = Effect.forEach(
-      prepared,
-      (p) =>
-        semaphoreFor(hostOf(p.href)).withPermits(1)(
-          Effect.zipRight(Effect.sync(() => options.onStart?.(p.index, p.url)), Effect.either(transfer(p)))
-        ).pipe(
-          Effect.tap((step) => {
-            // Completion order for what is already final; server-named files report when renamed.
-            if (Either.isLeft(step)) options.onOutcome?.(toOutcome(p, Either.left(step.left)))
-            else if (step.right._tag === "Done") options.onOutcome?.(toOutcome(p, Either.right(step.right.result)))
-          }),
-          Effect.flatMap((step) => Deferred.succeed(steps[p.index]!, step))
-        ),
-      { concurrency: Math.max(1, options.concurrency ?? 4), discard: true }
-    )
-    // In input order: the outcome of each input, claiming server-given names as it goes.
-    const outcomes = Effect.forEach(prepared, (p) =>
-      Effect.gen(function*() {
-        const step = yield* Deferred.await(steps[p.index]!)
-        if (Either.isLeft(step)) return toOutcome(p, Either.left(step.left))
-        if (step.right._tag === "Done") return toOutcome(p, Either.right(step.right.result))
-        const { plan, staged } = step.right
-        const name = names.claim(staged.suggestedName ?? FileName.fromUrl(p.href))
-        const result = yield* Effect.either(Effect.flatMap(inside(dir, name), (dest) => internal.finalize(plan, staged, dest)))
-        const outcome = toOutcome(p, result)
-        options.onOutcome?.(outcome)
-        return outcome
-      }))
-    const [, result] = yield* Effect.all([transfers, outcomes], { concurrency: 2 })
-    return result
-  })
+export const many = (items: Iterable<Item>, options: ManyOptions): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>
+  Many.run(items, options)

@@ -8,15 +8,81 @@
  *
  * @since 0.1.0
  */
+import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import type * as Types from "effect/Types"
 import { redactUrl } from "./internal/redact.js"
 
 export {
   /** @since 0.1.0 */
   redactUrl
 }
+
+/**
+ * The mark every volley error carries, whichever module declares it (HTTP, batch, download
+ * and server errors alike), so one guard tells volley's failures from a program's own.
+ *
+ * @since 0.1.0
+ */
+export const TypeId: unique symbol = Symbol.for("volley/Error")
+
+/**
+ * @since 0.1.0
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * What every volley error has: the {@link TypeId} mark, a `_tag` to switch on and a one-line
+ * `message`.
+ *
+ * @since 0.1.0
+ */
+export interface VolleyError extends Cause.YieldableError {
+  readonly [TypeId]: TypeId
+  readonly _tag: string
+}
+
+/**
+ * `Data.TaggedError` plus the {@link TypeId} mark: the base class of every volley error.
+ * The mark lives on the prototype, so it costs nothing per error and takes no part in
+ * structural equality.
+ *
+ * @example
+ * ```ts
+ * import { isVolleyError, TaggedError } from "volley/Errors"
+ *
+ * class QuotaExceeded extends TaggedError("QuotaExceeded")<{ readonly limit: number }> {}
+ *
+ * console.log(isVolleyError(new QuotaExceeded({ limit: 3 }))) // true
+ * ```
+ *
+ * @since 0.1.0
+ */
+export const TaggedError = <Tag extends string>(tag: Tag): TaggedErrorConstructor<Tag> => {
+  const Base = Data.TaggedError(tag)
+  Object.defineProperty(Base.prototype, TypeId, { value: TypeId })
+  return Base as unknown as TaggedErrorConstructor<Tag>
+}
+
+/**
+ * The class {@link TaggedError} returns: `A` is the error's fields.
+ *
+ * @since 0.1.0
+ */
+export interface TaggedErrorConstructor<Tag extends string> {
+  new<A extends Record<string, unknown> = {}>(
+    args: Types.VoidIfEmpty<{ readonly [P in keyof A as P extends "_tag" ? never : P]: A[P] }>
+  ): VolleyError & { readonly _tag: Tag } & Readonly<A>
+}
+
+/**
+ * Whether a value is one of volley's errors (any module's), as opposed to a program's own.
+ *
+ * @since 0.1.0
+ */
+export const isVolleyError = (u: unknown): u is VolleyError => typeof u === "object" && u !== null && TypeId in u
 
 /**
  * Why a request produced no usable response.
@@ -55,7 +121,7 @@ export type TimeoutPhase = "connect" | "headers" | "body" | "deadline"
  *
  * @since 0.1.0
  */
-export class NetworkError extends Data.TaggedError("NetworkError")<{
+export class NetworkError extends TaggedError("NetworkError")<{
   readonly reason: NetworkReason
   readonly method: string
   /** Redacted: no credentials, no secret query values. */
@@ -98,7 +164,7 @@ const describeReason = (reason: NetworkReason): string => {
  *
  * @since 0.1.0
  */
-export class StatusError extends Data.TaggedError("StatusError")<{
+export class StatusError extends TaggedError("StatusError")<{
   readonly status: number
   readonly method: string
   readonly url: string
@@ -123,7 +189,7 @@ export class StatusError extends Data.TaggedError("StatusError")<{
  *
  * @since 0.1.0
  */
-export class DecodeError extends Data.TaggedError("DecodeError")<{
+export class DecodeError extends TaggedError("DecodeError")<{
   readonly method: string
   readonly url: string
   readonly status: number
@@ -141,7 +207,7 @@ export class DecodeError extends Data.TaggedError("DecodeError")<{
  *
  * @since 0.1.0
  */
-export class BodyTooLargeError extends Data.TaggedError("BodyTooLargeError")<{
+export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
   readonly method: string
   readonly url: string
   readonly limit: number
@@ -172,7 +238,7 @@ export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation
  *
  * @since 0.1.0
  */
-export class RedirectError extends Data.TaggedError("RedirectError")<{
+export class RedirectError extends TaggedError("RedirectError")<{
   readonly reason: RedirectReason
   readonly method: string
   readonly url: string
@@ -191,13 +257,28 @@ export class RedirectError extends Data.TaggedError("RedirectError")<{
  *
  * @since 0.1.0
  */
-export class InvalidUrlError extends Data.TaggedError("InvalidUrlError")<{
+export class InvalidUrlError extends TaggedError("InvalidUrlError")<{
   /** The input as given (redacted when it parsed far enough to tell). */
   readonly input: string
   readonly detail: string
 }> {
   override get message(): string {
     return `invalid URL ${JSON.stringify(oneLine(this.input, 200))}: ${this.detail}`
+  }
+}
+
+/**
+ * A batch's overall deadline passed before this item finished (`started: true`: its
+ * request was interrupted) or before it was sent at all (`started: false`).
+ *
+ * @since 0.1.0
+ */
+export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
+  readonly deadline: Duration.Duration
+  readonly started: boolean
+}> {
+  override get message(): string {
+    return `batch deadline of ${Duration.format(this.deadline)} passed before this item ${this.started ? "finished" : "was sent"}`
   }
 }
 
@@ -225,17 +306,11 @@ const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502,
  *
  * @since 0.1.0
  */
-export const isTransient = (error: unknown): boolean => {
-  if (typeof error !== "object" || error === null || !("_tag" in error)) return false
-  switch (error._tag) {
-    case "NetworkError":
-      return (error as NetworkError).reason !== "Aborted"
-    case "StatusError":
-      return transientStatuses.has((error as StatusError).status)
-    default:
-      return false
-  }
-}
+export const isTransient = (error: unknown): boolean =>
+  error instanceof NetworkError
+    ? error.reason !== "Aborted"
+    : error instanceof StatusError && transientStatuses.has(error.status)
+
 
 /**
  * Whether an error is a timeout, whichever phase fired.

@@ -165,19 +165,29 @@ export const retry = (
 ) =>
 <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
   if (retry.maxAttempts <= 1) return effect
-  const options = {
-    schedule: schedule<E>(retry),
-    while: (error: E) => shouldRetry(retry, method, headers, error)
-  }
   // The schedule is only built after a first failure: the success path pays nothing.
-  return Effect.catchAll(effect, (first) => {
-    if (!options.while(first)) return Effect.fail(first)
-    let replayed = false
-    const again = Effect.suspend(() => {
-      if (replayed) return effect
-      replayed = true
-      return Effect.fail(first) // feeds the first error to the schedule without re-sending
-    })
-    return Effect.retry(again, options)
+  return Effect.catchAll(effect, (first) => shouldRetry(retry, method, headers, first) ? retryAfter(retry, method, headers, first, effect) : Effect.fail(first))
+}
+
+/**
+ * The rest of a retry plan once `effect` failed with `first` (a failure the policy retries):
+ * the schedule sees `first` as the first attempt's outcome, then `effect` runs again after
+ * each delay. Lets a caller (Batch) put its own bound around the retries alone.
+ *
+ * @since 0.1.0
+ */
+export const retryAfter = <A, E, R>(
+  retry: RetryPolicy,
+  method: string,
+  headers: Readonly<Record<string, string>> | undefined,
+  first: E,
+  effect: Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  let replayed = false
+  const again = Effect.suspend(() => {
+    if (replayed) return effect
+    replayed = true
+    return Effect.fail(first) // feeds the first error to the schedule without re-sending
   })
+  return Effect.retry(again, { schedule: schedule<E>(retry), while: (error: E) => shouldRetry(retry, method, headers, error) })
 }

@@ -27,8 +27,8 @@ import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as Client from "./Client.js"
 import type { NetworkError, NetworkReason, TimeoutPhase } from "./Errors.js"
-import * as internal from "./internal/testingTransport.js"
-import type { Transport } from "./internal/transport.js"
+import * as internal from "./internal/transport/virtual.js"
+import type { Transport } from "./Client.js"
 
 // ---- what a route answers ------------------------------------------------------------------
 

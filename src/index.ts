@@ -38,6 +38,10 @@ export * as JobPool from "./server/JobPool.js"
 /**
  * @since 0.1.0
  */
+export * as DurableJobs from "./server/DurableJobs.js"
+/**
+ * @since 0.1.0
+ */
 export * as Middleware from "./server/Middleware.js"
 /**
  * @since 0.1.0

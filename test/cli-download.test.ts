@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Input from "../src/cli/internal/downloadInput.js"
 import * as Display from "../src/cli/internal/downloadProgress.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
-import { hasScript, root, runInTerminal, runNode } from "./support/spawn.js"
+import { hasScript, missingOutsideCi, root, runInTerminal, runNode } from "./support/spawn.js"
 
 const cli = path.join(root, "bin", "volley.js")
 /** Runs the built CLI; the kill timer is generous because startup is slow on a loaded machine. */
@@ -239,7 +239,7 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
       expect(server.requests).toHaveLength(2)
     }))
 
-  it.skipIf(!hasScript)("on a terminal: a bar per active download and a total line, redrawn in place, then the summary", () =>
+  it.skipIf(missingOutsideCi(!hasScript))("on a terminal: a bar per active download and a total line, redrawn in place, then the summary", () =>
     trickle(async (server) => {
       const dir = caseDir("tty")
       const list = path.join(dir, "list.txt")

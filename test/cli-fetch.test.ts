@@ -12,7 +12,7 @@ import { makeStats, progressText, summaryText } from "../src/cli/internal/fetchO
 import * as Batch from "../src/Batch.js"
 import { Either, Option } from "effect"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
-import { type Finished, hasScript, root, runInTerminal, runNode } from "./support/spawn.js"
+import { type Finished, hasScript, missingOutsideCi, root, runInTerminal, runNode } from "./support/spawn.js"
 
 let server: FaultServer
 let dir: string
@@ -109,7 +109,7 @@ describe("volley fetch: output", () => {
 })
 
 describe("volley fetch: on a terminal", () => {
-  it.skipIf(!hasScript)("draws a live progress line (done/total, rate, failures, ETA) in place, then erases it for the summary", async () => {
+  it.skipIf(missingOutsideCi(!hasScript))("draws a live progress line (done/total, rate, failures, ETA) in place, then erases it for the summary", async () => {
     const file = input("tty.txt", Array.from({ length: 12 }, (_, i) => `${server.url}/slow?ms=150&i=${i}`))
     const run = await runInTerminal(["bin/volley.js", "fetch", file, "--concurrency", "2", "--output", "table"])
     expect(run.code).toBe(0)

@@ -6,13 +6,43 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
 import { ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Logger, Option, Schema, TestClock } from "effect"
+import dnsModule from "node:dns"
 import * as net from "node:net"
+import { internalsOf } from "../src/internal/client/client.js"
 import * as Client from "../src/Client.js"
 import type { HttpError } from "../src/Errors.js"
 import { testCertificate } from "./support/FaultServer.js"
 import { awaitSleepers, clientLayer, faultServer } from "./support/effect.js"
 
 /** Runs a client program and returns its failure (the test fails if it succeeded). */
+/**
+ * Replaces `dns.lookup` (what `net.connect`, and so undici, resolves with) for the test's scope
+ * by a table: names in it resolve there, every other name fails as an unknown host
+ * (`ENOTFOUND`). Returns the names asked, in order.
+ */
+const controlledDns = (table: Readonly<Record<string, string>>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const asked: Array<string> = []
+      const original = dnsModule.lookup
+      const lookup = (hostname: string, options: unknown, callback?: unknown) => {
+        const cb = (typeof options === "function" ? options : callback) as (...args: Array<unknown>) => void
+        const all = typeof options === "object" && options !== null && (options as { all?: boolean }).all === true
+        asked.push(hostname)
+        const address = table[hostname]
+        process.nextTick(() => {
+          if (address === undefined) {
+            return cb(Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND", syscall: "getaddrinfo", hostname }))
+          }
+          return all ? cb(null, [{ address, family: 4 }]) : cb(null, address, 4)
+        })
+      }
+      ;(dnsModule as { lookup: unknown }).lookup = lookup
+      return { asked, original }
+    }),
+    ({ original }) => Effect.sync(() => void ((dnsModule as { lookup: unknown }).lookup = original))
+  ).pipe(Effect.map(({ asked }) => asked))
+
 const failure = <A>(effect: Effect.Effect<A, HttpError, Client.Client>, options?: Client.ClientOptions) =>
   Effect.flip(effect).pipe(Effect.provide(clientLayer(options)))
 
@@ -102,10 +132,17 @@ describe("Client: typed failures", () => {
       expect(error._tag === "NetworkError" && error.reason).toBe("ConnectionRefused")
     }))
 
-  it.effect("an unresolvable host is a DnsLookup error", () =>
+  it.scoped("an unresolvable host is a DnsLookup error (a resolver the test controls: no real DNS, loopback only)", () =>
     Effect.gen(function*() {
+      const server = yield* faultServer()
+      const port = new URL(server.url).port
+      const asked = yield* controlledDns({ "api.volley.test": "127.0.0.1" })
       const error = yield* failure(Client.text("http://volley-test.invalid/"))
       expect(error._tag === "NetworkError" && error.reason).toBe("DnsLookup")
+      expect(error._tag === "NetworkError" && error.code).toBe("ENOTFOUND")
+      // The same resolver answers a known name: the request goes where it says (so it was used).
+      expect(yield* Effect.provide(Client.text(`http://api.volley.test:${port}/ok`), clientLayer())).toBe("ok")
+      expect(asked).toEqual(["volley-test.invalid", "api.volley.test"])
     }))
 
   it.effect("an invalid URL fails before anything is sent", () =>
@@ -466,10 +503,11 @@ describe("Client: configuration from the environment", () => {
       const echoed = (yield* Effect.provide(Client.json(`${server.url}/echo`), layer)) as { headers: Record<string, string> }
       expect(echoed.headers["user-agent"]).toBe("agent-from-env")
       const client = yield* Effect.provide(Client.Client, layer)
-      expect(client.config.deadlineMs).toBe(2000)
-      expect(client.config.retry.maxAttempts).toBe(1)
+      // The resolved configuration is internal (not on the public ClientService): read it there.
+      expect(internalsOf(client).config.deadlineMs).toBe(2000)
+      expect(internalsOf(client).config.retry.maxAttempts).toBe(1)
       const overridden = yield* Effect.provide(Client.Client, Client.layerConfig({ userAgent: "mine" }).pipe(Layer.provide(Layer.setConfigProvider(provider))))
-      expect(overridden.config.userAgent).toBe("mine")
+      expect(internalsOf(overridden).config.userAgent).toBe("mine")
     }))
 
   it.effect("every option the environment can set maps to its ClientOptions field", () =>

@@ -1,13 +1,18 @@
 /**
  * The download's write path: batches written behind the caller at explicit positions, with
- * background syncs along the way; the file ends up exactly as written, whatever the batching.
+ * background syncs along the way; the file ends up exactly as written, whatever the batching;
+ * and it is fsynced before it is renamed into place.
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
+import fsCjs from "node:fs"
+import { syncBuiltinESMExports } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import * as Fs from "../src/internal/downloadFs.js"
+import * as Download from "../src/Download.js"
+import * as Fs from "../src/internal/download/fs.js"
+import { clientLayer, faultServer } from "./support/effect.js"
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff)
 
@@ -33,5 +38,56 @@ describe("writeBehind", () => {
       const expected = Buffer.concat(batches.flat())
       expect(fs.readFileSync(target).equals(expected)).toBe(true)
       fs.rmSync(dir, { recursive: true, force: true })
+    }))
+})
+
+describe("a download's data reaches the disk before its name does", () => {
+  it.scoped("fsync of the .part after its last write, then the rename into place, then the folder's fsync (fs call order)", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-fsync-"))
+      const dest = path.join(dir, "f.bin")
+      // Call order is the claim, so a spy (on node:fs, which downloadFs calls) is the check.
+      const calls: Array<string> = []
+      const fds = new Map<number, string>()
+      const original = { open: fsCjs.open, writev: fsCjs.writev, fsync: fsCjs.fsync, rename: fsCjs.rename }
+      const patched = fsCjs as unknown as Record<string, unknown>
+      patched["open"] = (p: fs.PathLike, flags: unknown, ...rest: Array<unknown>) => {
+        const cb = rest.pop() as (err: NodeJS.ErrnoException | null, fd: number) => void
+        return (original.open as (...args: Array<unknown>) => void)(p, flags, ...rest, (err: NodeJS.ErrnoException | null, fd: number) => {
+          if (err === null) fds.set(fd, String(p))
+          cb(err, fd)
+        })
+      }
+      patched["writev"] = (fd: number, ...rest: Array<unknown>) => {
+        calls.push(`writev ${path.basename(fds.get(fd) ?? "?")}`)
+        return (original.writev as (...args: Array<unknown>) => void)(fd, ...rest)
+      }
+      patched["fsync"] = (fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push(`fsync ${path.basename(fds.get(fd) ?? "?")}`)
+        return original.fsync(fd, cb)
+      }
+      patched["rename"] = (from: fs.PathLike, to: fs.PathLike, cb: (err: NodeJS.ErrnoException | null) => void) => {
+        calls.push(`rename ${path.basename(String(from))} -> ${path.basename(String(to))}`)
+        return original.rename(from, to, cb)
+      }
+      syncBuiltinESMExports()
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          Object.assign(patched, original)
+          syncBuiltinESMExports()
+          fs.rmSync(dir, { recursive: true, force: true })
+        })
+      )
+      yield* Effect.provide(Download.file(`${server.url}/range-file?size=3000000`, { path: dest }), clientLayer())
+      const relevant = calls.filter((c) => !c.includes(".meta"))
+      const lastWrite = relevant.lastIndexOf("writev f.bin.part")
+      const partSync = relevant.lastIndexOf("fsync f.bin.part")
+      const renamed = relevant.indexOf("rename f.bin.part -> f.bin")
+      const dirSync = relevant.lastIndexOf(`fsync ${path.basename(dir)}`)
+      expect(lastWrite).toBeGreaterThanOrEqual(0)
+      expect(partSync).toBeGreaterThan(lastWrite)
+      expect(renamed).toBeGreaterThan(partSync)
+      expect(dirSync).toBeGreaterThan(renamed)
     }))
 })

@@ -7,9 +7,10 @@ import {
   NetworkError,
   RedirectError,
   redactUrl,
-  StatusError
+  StatusError,
+  TypeId
 } from "../src/Errors.js"
-import { parseRetryAfter } from "../src/internal/client.js"
+import { parseRetryAfter } from "../src/internal/client/response.js"
 
 const statusError = (status: number) =>
   new StatusError({ status, method: "GET", url: "http://h/", retryAfter: Option.none(), bodySnippet: "", headers: {} })
@@ -61,7 +62,7 @@ describe("Errors", () => {
 
 describe("transport error classification", () => {
   it("maps socket, DNS, TLS and undici codes to reasons", async () => {
-    const { classify } = await import("../src/internal/undiciTransport.js")
+    const { classify } = await import("../src/internal/transport/undici.js")
     expect(classify("ECONNREFUSED").reason).toBe("ConnectionRefused")
     expect(classify("ENOTFOUND").reason).toBe("DnsLookup")
     expect(classify("EAI_AGAIN").reason).toBe("DnsLookup")
@@ -74,5 +75,29 @@ describe("transport error classification", () => {
     expect(classify("HPE_INVALID_CONSTANT").reason).toBe("Protocol")
     expect(classify("SOMETHING_NEW").reason).toBe("Other")
     expect(classify(undefined).reason).toBe("Other")
+  })
+})
+
+describe("isVolleyError", () => {
+  it("marks every module's errors with one type id, and nothing else", async () => {
+    const { BatchDeadlineError, isVolleyError } = await import("../src/Errors.js")
+    const { ChecksumMismatch, FileSystemError } = await import("../src/Download.js")
+    const { JobQueueFull } = await import("../src/server/JobPool.js")
+    const ours = [
+      new NetworkError({ reason: "Timeout", method: "GET", url: "u" }),
+      statusError(503),
+      new InvalidUrlError({ input: "x", detail: "d" }),
+      new BatchDeadlineError({ deadline: Duration.seconds(1), started: false }),
+      new ChecksumMismatch({ url: "u", path: "p", algorithm: "sha256", expected: "a", actual: "b" }),
+      new FileSystemError({ reason: "Other", operation: "open", path: "p" }),
+      new JobQueueFull({ pool: "p", capacity: 1, retryAfter: Duration.seconds(1) })
+    ]
+    for (const error of ours) {
+      expect(isVolleyError(error)).toBe(true)
+      expect(error[TypeId]).toBe(TypeId)
+    }
+    for (const other of [new Error("x"), { _tag: "NetworkError" }, null, "NetworkError", 1]) expect(isVolleyError(other)).toBe(false)
+    // The mark takes no part in structural equality.
+    expect(Object.keys(statusError(503))).not.toContain(String(TypeId))
   })
 })

@@ -20,6 +20,8 @@ describe("the package's entry points", () => {
     ["volley", "m.Client.layer"],
     ["volley", "m.Batch.settle"],
     ["volley/server", "m.JobPool.layer"],
+    ["volley/server", "m.DurableJobs.layerSqlite"],
+    ["volley", "m.DurableJobs.layerConfig"],
     ["volley/testing", "m.layer"],
     // One module at a time, so a client-only program never loads the server side.
     ["volley/Client", "m.layer"],

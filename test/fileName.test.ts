@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "vitest"
 import * as path from "node:path"
-import * as FileName from "../src/internal/fileName.js"
+import * as FileName from "../src/internal/download/fileName.js"
 
 describe("sanitize", () => {
   it.each([

@@ -87,12 +87,18 @@ describe("Retry", () => {
       expect(Retry.isIdempotent("POST", { "idempotency-key": "k1" })).toBe(true)
     }))
 
-  it.effect("jitter keeps delays within ±20% of the backoff", () =>
+  it.effect("jitter keeps delays within ±20% of the backoff, and does vary them", () =>
     Effect.gen(function*() {
       const jittered = Retry.policy({ jitter: true, baseDelay: "1 second", maxAttempts: 2 })
-      const { times } = yield* attemptTimes(jittered, [refused])
-      expect(times[1]).toBeGreaterThanOrEqual(800)
-      expect(times[1]).toBeLessThanOrEqual(1200)
+      const delays: Array<number> = []
+      for (let i = 0; i < 12; i++) delays.push((yield* attemptTimes(jittered, [refused])).times[1]!)
+      for (const delay of delays) {
+        expect(delay).toBeGreaterThanOrEqual(800)
+        expect(delay).toBeLessThanOrEqual(1200)
+      }
+      // Without jitter every delay would be exactly 1000: twelve draws are not all the same.
+      expect(new Set(delays).size).toBeGreaterThan(1)
+      expect(delays.some((d) => d !== 1000)).toBe(true)
     }))
 
   it.effect("interrupting the caller stops the plan during a wait", () =>

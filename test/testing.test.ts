@@ -8,7 +8,7 @@ import { HttpClientRequest } from "@effect/platform"
 import { Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
 import * as Client from "../src/Client.js"
 import type { NetworkError } from "../src/Errors.js"
-import type { TransportRequest } from "../src/internal/transport.js"
+import type { TransportRequest } from "../src/Client.js"
 import * as Testing from "../src/Testing.js"
 
 const noRetry = { retry: { maxAttempts: 1 } } as const
@@ -25,7 +25,7 @@ const request = (url: string, method = "GET", body?: string): TransportRequest =
 const send = (routes: Testing.Routes, req: TransportRequest) =>
   Effect.gen(function*() {
     const test = Testing.make(routes)
-    const response = yield* test.transport.send(req)
+    const response = yield* test.transport.send(req, undefined)
     return { test, response }
   })
 
@@ -416,7 +416,7 @@ describe("Testing: the body contract (poll / wait / release)", () => {
       expect(body.contentLength).toBeUndefined()
       expect(decode(body.poll())).toBe("a")
       expect(body.poll()).toBeUndefined()
-      const waiting = yield* Effect.fork(body.wait)
+      const waiting = yield* Effect.fork(body.wait(undefined))
       yield* TestClock.adjust("1999 millis")
       expect(waiting.unsafePoll()).toBeNull()
       expect(body.poll()).toBeUndefined()
@@ -426,7 +426,7 @@ describe("Testing: the body contract (poll / wait / release)", () => {
       expect(body.poll()).toBeNull()
       expect(body.poll()).toBeNull()
       // wait at the end resolves at once.
-      yield* body.wait
+      yield* body.wait(undefined)
       body.release(false)
       body.release(true) // idempotent
       const [record] = yield* test.requests
@@ -442,13 +442,13 @@ describe("Testing: the body contract (poll / wait / release)", () => {
       const body = response.body
       expect(body.poll()?.length).toBe(3)
       expect(body.poll()).toBeUndefined()
-      const waiting = yield* Effect.fork(body.wait)
+      const waiting = yield* Effect.fork(body.wait(undefined))
       yield* TestClock.adjust("1 second")
       yield* Fiber.join(waiting) // the failure is now due
       expect(body.poll()).toBeUndefined()
-      const error = yield* Effect.flip(body.wait)
+      const error = yield* Effect.flip(body.wait(undefined))
       expect([error.reason, error.code, error.method, error.url]).toEqual(["ConnectionReset", "ECONNRESET", "GET", "https://api.test/t"])
-      expect(yield* Effect.flip(body.wait)).toBe(error)
+      expect(yield* Effect.flip(body.wait(undefined))).toBe(error)
       body.release(true)
       const [record] = yield* test.requests
       expect(record).toMatchObject({ responseBody: "failed", endedAt: 1000, bytesRead: 3 })
@@ -459,7 +459,7 @@ describe("Testing: the body contract (poll / wait / release)", () => {
     Effect.gen(function*() {
       const { test, response } = yield* send({ "/t": { body: ["x", Testing.stall] } }, request("https://api.test/t"))
       expect(response.body.poll()?.length).toBe(1)
-      const exit = yield* Effect.exit(Effect.timeout(response.body.wait, "1 hour").pipe(TestClock.adjustWith("1 hour")))
+      const exit = yield* Effect.exit(Effect.timeout(response.body.wait(undefined), "1 hour").pipe(TestClock.adjustWith("1 hour")))
       expect(Exit.isFailure(exit)).toBe(true)
       response.body.release(false)
       const [record] = yield* test.requests
@@ -497,7 +497,7 @@ describe("Testing: the body contract (poll / wait / release)", () => {
       response.body.release(true)
       yield* TestClock.adjust("10 seconds")
       expect(response.body.poll()).toBeUndefined()
-      yield* response.body.wait // resolves at once, like the real transport after release
+      yield* response.body.wait(undefined) // resolves at once, like the real transport after release
       const [record] = yield* test.requests
       expect(record).toMatchObject({ responseBody: "aborted", bytesRead: 1, endedAt: 0 })
       expect(yield* test.inFlight).toBe(0)

@@ -17,6 +17,7 @@ import { redactUrl } from "../Errors.js"
 import type { DownloadFlags } from "./download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
+import { terminalSafe } from "./internal/terminalText.js"
 
 const stderr = (text: string) => Effect.sync(() => void process.stderr.write(text))
 const stdout = (text: string) => Effect.sync(() => void process.stdout.write(text))
@@ -24,7 +25,7 @@ const stdout = (text: string) => Effect.sync(() => void process.stdout.write(tex
 /** Reports usage errors and ends with exit code 2. */
 const usage = (messages: ReadonlyArray<string>) =>
   Effect.zipRight(
-    stderr(messages.map((m) => `volley download: ${m}\n`).join("")),
+    stderr(messages.map((m) => `volley download: ${terminalSafe(m)}\n`).join("")),
     Effect.sync(() => void (process.exitCode = 2))
   )
 
@@ -36,7 +37,7 @@ const readText = (source: string): Effect.Effect<string, string> =>
 
 /** The error's message, prefixed by the URL unless it already names it. */
 const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
-  outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`
+  terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
 
 /** Relative to the working folder when inside it, absolute otherwise. */
 const relative = (p: string): string => {
@@ -149,7 +150,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
         if (pem._tag === "Left") return yield* usage([pem.left])
         caPem = pem.right
       }
-      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${e} (skipped)\n`).join(""))
+      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
       const inputErrors = lineErrors.length > 0
       if (list.entries.length === 0) {
         return yield* usage([`no URLs in ${flags.file}`])
@@ -162,7 +163,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       const itemFor = (entry: Input.Entry, mirror: number): Download.Item => ({
         url: entry.mirrors[mirror]!,
         // A mirror's file keeps the name the first URL gives it (unless the server names it).
-        name: entry.name ?? (mirror > 0 && !flags.contentDisposition ? Download.fileNameFromUrl(entry.url) : undefined),
+        name: entry.name ?? (mirror > 0 && !flags.contentDisposition ? Download.nameFromUrl(entry.url) : undefined),
         checksum: entry.checksum ?? sums.get(Input.lookupName(entry)),
         headers: entry.headers
       })
@@ -209,7 +210,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
               const mapped: Download.Outcome = { ...outcome, index }
               if (tryNext(outcome, entry, mirror)) {
                 const why = outcome._tag === "Failure" ? failureText(outcome) : ""
-                return display.outcome(mapped, `mirror failed: ${why}; trying ${redactUrl(entry.mirrors[mirror + 1]!)}`)
+                return display.outcome(mapped, `mirror failed: ${why}; trying ${terminalSafe(redactUrl(entry.mirrors[mirror + 1]!))}`)
               }
               finished.push(mapped)
               display.outcome(mapped, describe(mapped))

@@ -24,6 +24,7 @@ import {
 } from "./internal/fetchOutput.js"
 import * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
+import { terminalSafe } from "./internal/terminalText.js"
 
 const usageError = (message: string): Effect.Effect<void> =>
   Effect.sync(() => {
@@ -66,7 +67,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
           fs.writeFileSync(settings.summaryFile, text)
           return
         } catch (error) {
-          process.stderr.write(`volley fetch: cannot write ${settings.summaryFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`)
+          process.stderr.write(`volley fetch: cannot write ${terminalSafe(settings.summaryFile)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`)
         }
       }
       const to = settings.table && !stdoutGone && settings.summary === "text" ? process.stdout : process.stderr
@@ -91,7 +92,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
         if (parsed._tag === "Item") return Option.some(parsed.item)
         if (parsed._tag === "Invalid") {
           invalid++
-          progress.print(`${name}:${line.number}: ${parsed.message}\n`)
+          progress.print(`${name}:${line.number}: ${terminalSafe(parsed.message)}\n`)
         }
         return Option.none()
       })
@@ -155,7 +156,7 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
       )
     )
     if (Either.isLeft(result)) {
-      process.stderr.write(`volley fetch: ${result.left.message}\n`)
+      process.stderr.write(`volley fetch: ${terminalSafe(result.left.message)}\n`)
       printSummary(false)
       return exitWith(2)
     }
@@ -172,7 +173,7 @@ export const fetch = (flags: FetchFlags): Effect.Effect<void> =>
       ? Lines.checkReadable(settings.source)
       : Effect.zipRight(Lines.checkReadable(settings.source), ensureDir(settings.outputDir))
     return Effect.matchEffect(checks, {
-      onFailure: (error) => usageError(error.message),
+      onFailure: (error) => usageError(terminalSafe(error.message)),
       onSuccess: () => execute(settings)
     })
   })

@@ -20,12 +20,13 @@ import { normalizeArgv, plainConsole } from "./args.js"
 import { demoCommand } from "./demo.js"
 import { downloadCommand, downloadValueFlags } from "./download.js"
 import { fetchCommand, fetchValueFlags } from "./fetch.js"
+import { jobsCommand } from "./jobs.js"
 import { serveCommand } from "./serve.js"
 
 const volley = Command.make("volley", {}, () =>
   Console.log("volley: structured-concurrency HTTP for Effect. Run `volley --help` for the commands.")).pipe(
     Command.withDescription("Structured-concurrency HTTP toolkit: bounded fan-out, verified downloads, supervised servers."),
-    Command.withSubcommands([fetchCommand, downloadCommand, serveCommand, demoCommand])
+    Command.withSubcommands([fetchCommand, downloadCommand, serveCommand, jobsCommand, demoCommand])
   )
 
 const cli = Command.run(volley, { name: "volley", version: "0.1.0" })

@@ -56,6 +56,7 @@ import type * as HttpPlatform from "@effect/platform/HttpPlatform"
 import * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -160,8 +161,17 @@ const serveDraining = (
       const request = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest)
       inflight.set(fiber, request)
       fiber.addObserver(() => inflight.delete(fiber))
+      const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+      // An upgrade (WebSocket) request has no response of its own: asking for it would make one.
+      if (incoming.headers.upgrade !== undefined) return app
+      // Once the response closed (answered, or its connection gone) the request is no longer in
+      // flight: a fiber still running then has no client to answer (the platform interrupts it).
+      NodeHttpServerRequest.toServerResponse(request).once("close", () => inflight.delete(fiber))
       if (draining) closeAfterAnswer(request)
-      return app
+      // An answer with a body for a destroyed connection would park the fiber for good: the
+      // platform waits for `end`'s callback, which Node never calls then (see
+      // `Middleware.withDeadline`'s notes on upstream behaviour). Sent bodiless, it ends at once.
+      return Effect.map(app, (response) => incoming.socket.destroyed ? HttpServerResponse.empty({ status: response.status }) : response)
     })
 
     // Interruptible on purpose: the drain runs as a finalizer (uninterruptible), and a timeout

@@ -21,7 +21,6 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as Brand from "effect/Brand"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -34,6 +33,7 @@ import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import { TaggedError } from "../Errors.js"
 
 /**
  * Identifies one submitted job in logs, stats and drain reports (`<pool>-<n>`).
@@ -80,7 +80,7 @@ export interface Job<E = never, R = never> {
  *
  * @since 0.1.0
  */
-export class JobQueueFull extends Data.TaggedError("JobQueueFull")<{
+export class JobQueueFull extends TaggedError("JobQueueFull")<{
   readonly pool: string
   readonly capacity: number
   readonly retryAfter: Duration.Duration
@@ -95,7 +95,7 @@ export class JobQueueFull extends Data.TaggedError("JobQueueFull")<{
  *
  * @since 0.1.0
  */
-export class JobPoolClosed extends Data.TaggedError("JobPoolClosed")<{
+export class JobPoolClosed extends TaggedError("JobPoolClosed")<{
   readonly pool: string
 }> {
   override get message(): string {
@@ -108,7 +108,7 @@ export class JobPoolClosed extends Data.TaggedError("JobPoolClosed")<{
  *
  * @since 0.1.0
  */
-export class JobTimeout extends Data.TaggedError("JobTimeout")<{
+export class JobTimeout extends TaggedError("JobTimeout")<{
   readonly jobId: JobId
   /** The job's name (`name` is taken by `Error`). */
   readonly job: string

@@ -26,6 +26,7 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Predicate from "effect/Predicate"
 import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as Http from "node:http"
 import { isTimeout } from "../Errors.js"
 import { isLiveClock } from "../internal/liveClock.js"
 
@@ -115,31 +116,34 @@ export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default
 export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
   const duration = Duration.decode(deadline)
   const handler = Effect.interruptible(app)
-  const exceeded = Effect.zipRight(
-    logWithRequest(`request deadline (${Duration.format(duration)}) exceeded; handler interrupted`),
-    Effect.sync(() => HttpServerResponse.text("request deadline exceeded", { status: 503 }))
-  )
+  type RequestFiber = Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, E>
+  const exceeded = (fiber: RequestFiber) =>
+    Effect.zipRight(
+      logWithRequest(`request deadline (${Duration.format(duration)}) exceeded; handler interrupted`),
+      Effect.sync(() => answer(fiber, 503, "request deadline exceeded"))
+    )
   // Once the handler settled and the deadline is disarmed, one continuation on the handler's
   // outcome gives the 503, the 504 or the handler's own answer.
-  const onSuccess = (expired: boolean, response: HttpServerResponse.HttpServerResponse) => expired ? exceeded : Effect.succeed(response)
-  const onFailure = (expired: boolean, cause: Cause.Cause<E>) => {
+  const onSuccess = (fiber: RequestFiber, expired: boolean, response: HttpServerResponse.HttpServerResponse) =>
+    expired ? exceeded(fiber) : Effect.succeed(connectionGone(fiber) ? HttpServerResponse.empty({ status: response.status }) : response)
+  const onFailure = (fiber: RequestFiber, expired: boolean, cause: Cause.Cause<E>) => {
     // Someone else interrupted too (the client left, the server shuts down): theirs to answer.
-    if (expired && onlyDeadlineInterrupted(cause)) return exceeded
+    if (expired && onlyDeadlineInterrupted(cause)) return exceeded(fiber)
     // As `Effect.catchIf(isUpstreamTimeout, ...)` would: the first failure decides.
     const failure = Cause.failureOrCause(cause)
     return failure._tag === "Left" && isUpstreamTimeout(failure.left)
-      ? Effect.as(logWithRequest("upstream timed out", failure.left), HttpServerResponse.text("upstream timed out", { status: 504 }))
+      ? Effect.as(logWithRequest("upstream timed out", failure.left), answer(fiber, 504, "upstream timed out"))
       : Effect.failCause(cause)
   }
   const queue = new DeadlineQueue(Duration.toMillis(duration))
   // Must run uninterruptibly: once a deadline is armed, the continuation that disarms it runs.
-  const run = (fiber: Fiber.RuntimeFiber<HttpServerResponse.HttpServerResponse, E>) => {
+  const run = (fiber: RequestFiber) => {
     const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
     if (isLiveClock(clock)) {
       const pending = queue.add(fiber)
       return Effect.matchCauseEffect(handler, {
-        onFailure: (cause) => onFailure(queue.settle(pending), cause),
-        onSuccess: (response) => onSuccess(queue.settle(pending), response)
+        onFailure: (cause) => onFailure(fiber, queue.settle(pending), cause),
+        onSuccess: (response) => onSuccess(fiber, queue.settle(pending), response)
       })
     }
     // Any other clock: sleep on it in a child fiber (interrupted with the request, too).
@@ -160,8 +164,8 @@ export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: Ht
       Effect.fork(Effect.interruptible(Effect.zipRight(clock.sleep(duration), expire))),
       (sleeper) =>
         Effect.matchCauseEffect(handler, {
-          onFailure: (cause) => onFailure(settle(sleeper), cause),
-          onSuccess: (response) => onSuccess(settle(sleeper), response)
+          onFailure: (cause) => onFailure(fiber, settle(sleeper), cause),
+          onSuccess: (response) => onSuccess(fiber, settle(sleeper), response)
         })
     )
   }
@@ -170,8 +174,36 @@ export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: Ht
   return Effect.withFiberRuntime((fiber, status) => RuntimeFlags.interruption(status.runtimeFlags) ? inRegion : run(fiber))
 }
 
-/** Who a deadline interrupts as, so its interruption is told apart from anyone else's. */
-const deadlineFiberId = FiberId.runtime(-503, 0)
+/**
+ * Who a deadline interrupts as, so its interruption is told apart from anyone else's (a client
+ * disconnect, a shutdown): an id of its own, made once, which no fiber ever has.
+ */
+const deadlineFiberId: FiberId.FiberId = FiberId.unsafeMake()
+
+/**
+ * Whether the request's connection is already destroyed (Node's server; elsewhere, never).
+ *
+ * Why it matters, upstream behaviour in @effect/platform-node 0.108 (Effect 3, branch v3):
+ * - a body read that is interrupted destroys the request stream (`NodeStream.toString` /
+ *   `toUint8Array` release with `stream.destroy()`, platform-node-shared
+ *   `src/internal/stream.ts`), and Node destroys the socket of an incomplete `IncomingMessage`
+ *   with it: a deadline that fires while the body still arrives closes the connection;
+ * - `handleResponse` (platform-node `src/internal/httpServer.ts`) sends a body with
+ *   `nodeResponse.end(body, cb)` and waits for `cb`, in the request's uninterruptible region.
+ *   Node hangs `cb` on `'finish'`, which a destroyed socket never emits (it emits `'close'`,
+ *   and `_writeRaw` drops the bytes): the request fiber waits forever, the drain reports it in
+ *   flight and then "ignored interruption". Effect 4 fixed this for HEAD answers only, by also
+ *   resuming on `'close'` (Effect-TS/effect#6506).
+ * So an answer for a gone connection has no body: the platform ends it without waiting.
+ */
+const connectionGone = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean => {
+  const source = Context.unsafeGet(fiber.currentContext, HttpServerRequest.HttpServerRequest).source
+  return source instanceof Http.IncomingMessage && source.socket.destroyed
+}
+
+/** A text answer, or (its connection gone, see {@link connectionGone}) a bodiless one. */
+const answer = (fiber: Fiber.RuntimeFiber<unknown, unknown>, status: number, text: string): HttpServerResponse.HttpServerResponse =>
+  connectionGone(fiber) ? HttpServerResponse.empty({ status }) : HttpServerResponse.text(text, { status })
 
 /** One request's deadline in a {@link DeadlineQueue}. */
 interface PendingDeadline {

@@ -1,5 +1,5 @@
 /**
- * Server-side building blocks: supervised background jobs, request guards (deadline,
+ * Server-side building blocks: supervised background jobs (in memory and durable), request guards (deadline,
  * concurrency limit) and a Node HTTP server that drains on shutdown.
  *
  * @since 0.1.0
@@ -12,6 +12,10 @@ export * as GracefulServer from "./GracefulServer.js"
  * @since 0.1.0
  */
 export * as JobPool from "./JobPool.js"
+/**
+ * @since 0.1.0
+ */
+export * as DurableJobs from "./DurableJobs.js"
 /**
  * @since 0.1.0
  */

@@ -138,9 +138,12 @@ describe("GracefulServer with a JobPool", () => {
       expect(yield* pool.drained).toEqual({ completed: 1, abandoned: [], timedOut: false })
       // ...and drains only after the server did.
       const messages = logs.entries.map((e) => e.message)
-      expect(messages.indexOf("http server drained (all requests completed)")).toBeLessThan(
-        messages.indexOf("job pool draining: 1 job(s) queued or running")
-      )
+      const serverDrained = messages.indexOf("http server drained (all requests completed)")
+      const poolDraining = messages.indexOf("job pool draining: 1 job(s) queued or running")
+      // Both logged (indexOf is -1 otherwise, which would pass the order check on its own).
+      expect(serverDrained).toBeGreaterThanOrEqual(0)
+      expect(poolDraining).toBeGreaterThanOrEqual(0)
+      expect(serverDrained).toBeLessThan(poolDraining)
       expect(Object.keys(agent.freeSockets)).toEqual([])
     }).pipe(Effect.provide(logs.layer))
   })

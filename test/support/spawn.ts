@@ -41,6 +41,13 @@ const collect = (
   })
 }
 
+/**
+ * For `it.skipIf`: whether to skip a test whose capability (`script`, mounting a tmpfs) is
+ * missing. Never in CI (`CI=true`): there the test runs and fails, naming what is missing,
+ * instead of passing by being skipped.
+ */
+export const missingOutsideCi = (missing: boolean): boolean => missing && process.env["CI"] !== "true"
+
 /** Whether util-linux `script` is on PATH, to run a command under a pseudo-terminal. */
 export const hasScript: boolean = spawnSync("script", ["--version"], { stdio: "ignore" }).status === 0
 

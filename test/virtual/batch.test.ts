@@ -196,7 +196,7 @@ describe("virtual time: Batch deadlines and fail-fast", () => {
       })
     ))
 
-  // Batch runs its own workers for this (src/internal/batch.ts `runAll`): with a plain
+  // Batch runs its own workers for this (src/internal/batch/runAll.ts): with a plain
   // Effect.forEach a sibling inside the client's Effect.timeoutFail is not interrupted and its
   // response leaks (see the fan-out tests in client.test.ts).
   it.effect("failFast: the first error interrupts every other request at once", () =>

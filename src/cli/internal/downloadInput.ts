@@ -3,9 +3,14 @@
  * `sha256sum`-style checksum file, and the human-friendly sizes and durations of its flags.
  * Pure functions, so every rule is unit-tested without a process.
  */
-import type { Checksum } from "../../internal/downloadHash.js"
-import { algorithmForLength, parseChecksum } from "../../internal/downloadHash.js"
-import * as FileName from "../../internal/fileName.js"
+import * as Either from "effect/Either"
+import * as Download from "../../Download.js"
+import type { Checksum } from "../../Download.js"
+import { redactUrl } from "../../Errors.js"
+
+const { algorithmForLength } = Download
+const parseChecksum = (input: string): Checksum | string => Either.merge(Download.parseChecksum(input))
+const FileName = { sanitize: Download.sanitizeName, fromUrl: Download.nameFromUrl }
 
 /** One entry of the list: its URLs (mirrors, tried in turn), optional checksum, file name and headers. */
 export interface Entry {
@@ -36,7 +41,8 @@ const urlProblem = (token: string): string | undefined => {
   try {
     url = new URL(token)
   } catch {
-    return `not a URL: ${JSON.stringify(token)}`
+    // Echoed redacted: a rejected line may still carry a password or a token.
+    return `not a URL: ${JSON.stringify(redactUrl(token))}`
   }
   return url.protocol === "http:" || url.protocol === "https:" ? undefined : `unsupported scheme ${url.protocol.slice(0, -1)} (http or https)`
 }
@@ -66,7 +72,8 @@ const applyOption = (entry: Building, key: string, value: string): string | unde
   }
   const colon = value.indexOf(":")
   const name = colon < 0 ? "" : value.slice(0, colon).trim()
-  if (!headerName.test(name)) return `header= must be "Name: value", got ${JSON.stringify(value)}`
+  // Only the name is echoed: the value may be a credential.
+  if (!headerName.test(name)) return `header= must be "Name: value", got ${colon < 0 ? "no colon" : `the name ${JSON.stringify(name)}`}`
   entry.headers = { ...entry.headers, [name.toLowerCase()]: value.slice(colon + 1).trim() }
   return undefined
 }

@@ -6,7 +6,8 @@
  */
 import * as path from "node:path"
 import type { Outcome, Progress } from "../../Download.js"
-import * as FileName from "../../internal/fileName.js"
+import { nameFromUrl } from "../../Download.js"
+import { terminalSafe } from "./terminalText.js"
 
 /** One download in flight. */
 export interface Active {
@@ -162,11 +163,11 @@ export const makeDisplay = (options: {
   const tag = (index: number) => `[${String(index + 1).padStart(pad)}/${options.files}]`
   if (!options.tty) {
     return {
-      start: (index, url) => options.write(`${tag(index)} start ${url}\n`),
+      start: (index, url) => options.write(`${tag(index)} start ${terminalSafe(url)}\n`),
       progress: (index, progress) => applyProgress(state, index, progress),
       outcome: (outcome, line) => {
         applyOutcome(state, outcome)
-        options.write(`${tag(outcome.index)} ${line}\n`)
+        options.write(`${tag(outcome.index)} ${terminalSafe(line)}\n`)
       },
       tick: () => {},
       close: () => {}
@@ -187,13 +188,13 @@ export const makeDisplay = (options: {
   return {
     start: (index, url) => {
       if (!state.active.has(index)) {
-        state.active.set(index, { index, label: FileName.fromUrl(url), bytes: 0, total: undefined, rate: 0, resumedFrom: 0 })
+        state.active.set(index, { index, label: nameFromUrl(url), bytes: 0, total: undefined, rate: 0, resumedFrom: 0 })
       }
     },
     progress: (index, progress) => applyProgress(state, index, progress),
     outcome: (outcome, line) => {
       applyOutcome(state, outcome)
-      pending.push(`${tag(outcome.index)} ${line}`)
+      pending.push(`${tag(outcome.index)} ${terminalSafe(line)}`)
     },
     tick: () => redraw(true),
     close: () => redraw(false)

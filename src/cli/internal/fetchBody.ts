@@ -88,7 +88,7 @@ export const makeNamer = (dir: string) => {
   return (line: number, url: URL): string | undefined => {
     const known = byLine.get(line)
     if (known !== undefined) return known
-    const wanted = Download.fileNameFromUrl(url)
+    const wanted = Download.nameFromUrl(url.href)
     // The allocator knows this run's names; the folder may hold others (bounded: a claim never repeats).
     for (let tries = 0; tries < 10_000; tries++) {
       const full = Download.resolveInside(dir, allocator.claim(wanted))

@@ -44,7 +44,9 @@ const checkUrl = (text: string): URL | string => {
   try {
     url = new URL(text)
   } catch {
-    return /^[a-z][a-z0-9+.-]*:/i.test(text) ? `invalid URL ${JSON.stringify(text)}` : `not an absolute http(s) URL: ${JSON.stringify(text)}`
+    // Echoed redacted: a rejected line may still carry a password or a token.
+    const shown = JSON.stringify(redactUrl(text))
+    return /^[a-z][a-z0-9+.-]*:/i.test(text) ? `invalid URL ${shown}` : `not an absolute http(s) URL: ${shown}`
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return `unsupported scheme ${url.protocol.slice(0, -1)} in ${JSON.stringify(redactUrl(url))}`
   return url
@@ -102,7 +104,10 @@ export const parseLine = (raw: string, line: number, defaults: LineDefaults): Pa
   const text = raw.trim()
   if (text === "" || text.startsWith("#")) return skip
   if (text.startsWith("{")) return parseJsonLine(text, line, defaults)
-  if (/\s/.test(text)) return invalid(`expected one URL per line, got ${JSON.stringify(text.length > 80 ? `${text.slice(0, 79)}…` : text)}`)
+  if (/\s/.test(text)) {
+    const shown = redactUrl(text)
+    return invalid(`expected one URL per line, got ${JSON.stringify(shown.length > 80 ? `${shown.slice(0, 79)}…` : shown)}`)
+  }
   const url = checkUrl(text)
   if (typeof url === "string") return invalid(url)
   return { _tag: "Item", item: { line, url: redactUrl(url), request: build(text, defaults.method, defaults.headers, undefined) } }

@@ -7,6 +7,7 @@ import type * as Batch from "../../Batch.js"
 import type { FetchedBody } from "./fetchBody.js"
 import type { FetchItem } from "./fetchInput.js"
 import { bytes, count, eta, millis } from "./progress.js"
+import { jsonSafe, terminalSafe } from "./terminalText.js"
 
 /** An outcome of the fetch batch (the value is `Batch.Fetched`, or `FetchedBody` with --body / -O). */
 export type FetchOutcome = Batch.Outcome<FetchItem, unknown, unknown>
@@ -56,14 +57,14 @@ const errorFields = (error: unknown): Record<string, unknown> => {
  */
 export const ndjson = (outcome: FetchOutcome): string => {
   const ok = Either.isRight(outcome.result)
-  let text = `{"line":${outcome.item.line},"url":${JSON.stringify(outcome.item.url)},"ok":${ok}`
+  let text = `{"line":${outcome.item.line},"url":${jsonSafe(outcome.item.url)},"ok":${ok}`
   if (outcome.status !== undefined) text += `,"status":${outcome.status}`
   if (Either.isLeft(outcome.result)) {
     const fields = errorFields(outcome.result.left)
     text += `,"error":${JSON.stringify(fields["error"])}`
     if (fields["reason"] !== undefined) text += `,"reason":${JSON.stringify(fields["reason"])}`
     if (fields["phase"] !== undefined) text += `,"phase":${JSON.stringify(fields["phase"])}`
-    text += `,"message":${JSON.stringify(fields["message"])}`
+    text += `,"message":${jsonSafe(String(fields["message"]))}`
   }
   text += `,"ms":${round(outcome.durationMs)},"bytes":${bytesOf(outcome)},"attempts":${outcome.attempts}`
   return Either.isRight(outcome.result) ? `${text}${valueFields(outcome.result.right)}}\n` : `${text}}\n`
@@ -82,8 +83,10 @@ export const tableRow = (outcome: FetchOutcome): string => {
       if (fields["error"] === "NetworkError") return `${String(fields["reason"])}${fields["phase"] !== undefined ? `(${String(fields["phase"])})` : ""}`
       return String(fields["error"])
     })()
-  const note = Either.isLeft(outcome.result) ? `  # ${String(errorFields(outcome.result.left)["message"])}` : ""
-  return `${String(outcome.item.line).padStart(6)}  ${result.padEnd(18)} ${millis(outcome.durationMs).padStart(9)} ${bytes(bytesOf(outcome)).padStart(9)}  ${outcome.item.url}${note}\n`
+  const note = Either.isLeft(outcome.result) ? `  # ${terminalSafe(String(errorFields(outcome.result.left)["message"]))}` : ""
+  return `${String(outcome.item.line).padStart(6)}  ${terminalSafe(result).padEnd(18)} ${millis(outcome.durationMs).padStart(9)} ${bytes(bytesOf(outcome)).padStart(9)}  ${
+    terminalSafe(outcome.item.url)
+  }${note}\n`
 }
 
 /** Live counters for the progress line. */

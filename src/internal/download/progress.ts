@@ -4,30 +4,7 @@
  * transfer does not drown its observer. Time comes from the Effect clock.
  */
 import type * as Clock from "effect/Clock"
-
-/**
- * One progress report.
- *
- * @since 0.1.0
- */
-export interface Progress {
-  /** The URL (redacted). */
-  readonly url: string
-  /** Where the file will end up. */
-  readonly path: string
-  /** Bytes in the file so far, resumed bytes included. */
-  readonly bytes: number
-  /** The full size, when the server announced it. */
-  readonly total: number | undefined
-  /** Bytes that were already in a `.part` file from an earlier attempt. */
-  readonly resumedFrom: number
-  /** Bytes per second over the last couple of seconds (0 until there is a sample). */
-  readonly rate: number
-  /** Milliseconds since this transfer started. */
-  readonly elapsedMs: number
-  /** The last report of this download: the body is complete. */
-  readonly done: boolean
-}
+import type { Progress } from "../../Download.js"
 
 /** Rate window: long enough to smooth bursts, short enough to follow a change of pace. */
 const windowMs = 2_000

@@ -4,8 +4,8 @@
  * Defined here (not in `Download.ts`) so the internal modules can raise them without an
  * import cycle; `Download.ts` re-exports them.
  */
-import * as Data from "effect/Data"
-import type { HashAlgorithm } from "./downloadHash.js"
+import { TaggedError } from "../../Errors.js"
+import type { HashAlgorithm } from "../../Download.js"
 
 /**
  * The body arrived in full but its digest is not the expected one. Nothing is left at the
@@ -13,7 +13,7 @@ import type { HashAlgorithm } from "./downloadHash.js"
  *
  * @since 0.1.0
  */
-export class ChecksumMismatch extends Data.TaggedError("ChecksumMismatch")<{
+export class ChecksumMismatch extends TaggedError("ChecksumMismatch")<{
   readonly url: string
   /** The destination that was not written. */
   readonly path: string
@@ -32,7 +32,7 @@ export class ChecksumMismatch extends Data.TaggedError("ChecksumMismatch")<{
  *
  * @since 0.1.0
  */
-export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
+export class FileTooLarge extends TaggedError("FileTooLarge")<{
   readonly url: string
   readonly path: string
   readonly limit: number
@@ -51,7 +51,7 @@ export class FileTooLarge extends Data.TaggedError("FileTooLarge")<{
  *
  * @since 0.1.0
  */
-export class DestinationExists extends Data.TaggedError("DestinationExists")<{
+export class DestinationExists extends TaggedError("DestinationExists")<{
   readonly url: string
   readonly path: string
 }> {
@@ -71,7 +71,7 @@ export type FileSystemReason = "DiskFull" | "PermissionDenied" | "Other"
  *
  * @since 0.1.0
  */
-export class FileSystemError extends Data.TaggedError("FileSystemError")<{
+export class FileSystemError extends TaggedError("FileSystemError")<{
   readonly reason: FileSystemReason
   /** What was being done: `open`, `write`, `rename`, … */
   readonly operation: string

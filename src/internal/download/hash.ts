@@ -2,15 +2,7 @@
  * Digests for downloads: which algorithms, how an expected checksum is written, and how it
  * is compared.
  */
-
-/** Digest algorithms a download can compute and verify. */
-export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
-
-/** An expected digest: algorithm plus lower-case hex. */
-export interface Checksum {
-  readonly algorithm: HashAlgorithm
-  readonly hex: string
-}
+import type { Checksum, HashAlgorithm } from "../../Download.js"
 
 /** Hex length of each algorithm's digest. */
 export const hexLength: Readonly<Record<HashAlgorithm, number>> = { sha256: 64, sha512: 128, sha1: 40, md5: 32 }

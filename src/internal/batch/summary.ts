@@ -4,70 +4,7 @@
  * items is summarised with the same few kilobytes as a batch of ten.
  */
 import * as Either from "effect/Either"
-
-/**
- * Latency percentiles of a batch, in milliseconds, over the items that sent a request.
- *
- * @since 0.1.0
- */
-export interface Latency {
-  readonly p50: number
-  readonly p90: number
-  readonly p99: number
-  readonly p999: number
-  readonly max: number
-  readonly mean: number
-}
-
-/**
- * What a batch did, in numbers.
- *
- * @since 0.1.0
- */
-export interface Summary {
-  /** Items that finished (with either outcome). */
-  readonly total: number
-  readonly succeeded: number
-  readonly failed: number
-  /**
-   * Items per outcome: `"ok"`, `"HTTP <status>"` for a status the caller did not accept, the
-   * network reason for a `NetworkError` (`"Timeout"`, `"ConnectionRefused"`, …), or the tag
-   * of any other error (`"DecodeError"`, `"BatchDeadlineError"`, …).
-   */
-  readonly outcomes: Readonly<Record<string, number>>
-  readonly latency: Latency
-  /** Body bytes read (see `Outcome.bytes`). */
-  readonly bytes: number
-  /** Clock time from the batch's start to its last outcome (or to when the summary was taken). */
-  readonly elapsedMs: number
-  /** Items finished per second of `elapsedMs`. */
-  readonly throughput: number
-}
-
-/** The part of an outcome a summary needs. */
-export interface Tallied {
-  readonly result: Either.Either<unknown, unknown>
-  readonly bytes: number
-  readonly startMs: number
-  readonly durationMs: number
-  readonly attempts: number
-}
-
-/**
- * A running summary: `add` each outcome as it arrives, read `summary` whenever (a progress
- * line reads it many times). O(1) memory whatever the number of outcomes.
- *
- * @since 0.1.0
- */
-export interface Tally {
-  readonly add: (outcome: Tallied) => void
-  /** Items added so far. */
-  readonly count: () => number
-  /** Failures added so far. */
-  readonly failures: () => number
-  /** The summary so far; `elapsedMs` defaults to the latest end among the outcomes added. */
-  readonly summary: (elapsedMs?: number) => Summary
-}
+import type { Summary, Tallied, Tally } from "../../Batch.js"
 
 /**
  * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason such as

@@ -6,12 +6,11 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Stream from "effect/Stream"
-import { InvalidUrlError } from "../Errors.js"
-import { redactUrl } from "./redact.js"
-import type { TransportBody, TransportRequest } from "./transport.js"
+import type { RequestInput } from "../../Client.js"
+import { InvalidUrlError } from "../../Errors.js"
+import { redactUrl } from "../redact.js"
+import type { TransportBody, TransportRequest } from "../../Client.js"
 
-/** What the request helpers accept. */
-export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
 
 /** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */
 export interface PreparedRequest extends TransportRequest {

@@ -5,7 +5,7 @@
  *
  * The `.part` file is only ever appended to by one writer, one batch in flight, so after any
  * crash it holds a clean prefix of the body; `<dest>.part.meta` (written before any data)
- * records the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
+ * records (a hash of) the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
@@ -18,24 +18,24 @@ import type * as Scope from "effect/Scope"
 import { createHash, type Hash } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Client } from "../Client.js"
-import { type HttpError, NetworkError } from "../Errors.js"
-import * as Retry from "../Retry.js"
-import { forEachChunk, openPlain, type RequestOptions, type Response } from "./client.js"
-import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./downloadErrors.js"
-import * as Fs from "./downloadFs.js"
-import type { Checksum, HashAlgorithm } from "./downloadHash.js"
-import { makeTracker, type Progress, type Tracker } from "./downloadProgress.js"
+import { Client } from "../../Client.js"
+import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
+import { NetworkError } from "../../Errors.js"
+import * as Retry from "../../Retry.js"
+import type { RequestOptions, Response } from "../../Client.js"
+import { internalsOf } from "../client/client.js"
+import { forEachChunk } from "../client/hotPath.js"
+import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
+import * as Fs from "./fs.js"
+import * as Meta from "./meta.js"
+import { makeTracker, type Tracker } from "./progress.js"
 import * as FileName from "./fileName.js"
-import type { PlainGet } from "./request.js"
-
-/** Every way a download can fail. */
-export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
+import type { PlainGet } from "../client/request.js"
 
 /** Everything one download needs, resolved from the public options. */
 export interface Plan {
   readonly request: PlainGet
-  /** The URL as given (href when it parses), recorded in the `.part.meta` to match a resume. */
+  /** The URL as given (href when it parses); its hash in the `.part.meta` matches a resume. */
   readonly url: string
   readonly redactedUrl: string
   /** The final path when known up front; `undefined` when the server's `Content-Disposition` names it. */
@@ -44,14 +44,14 @@ export interface Plan {
   readonly dir: string
   /** `<name>.part` */
   readonly part: string
+  /** Where the file will end up, as progress reports show it: the destination, or its stand-in until the server names it. */
+  readonly shownPath: string
   readonly expected: Checksum | undefined
   readonly algorithm: HashAlgorithm
   readonly maxBytes: number | undefined
   readonly resume: boolean
   readonly force: boolean
   readonly requestOptions: RequestOptions
-  /** Longest gap between body chunks (enforced by the download itself, see `makeIdleWatch`). */
-  readonly idleTimeoutMs: number | undefined
   readonly retry: Retry.RetryPolicy
   readonly progressIntervalMs: number
   readonly onProgress: ((progress: Progress) => void) | undefined
@@ -73,43 +73,11 @@ export interface Staged {
   readonly lastModified: string | undefined
 }
 
-/**
- * What a finished download reports.
- *
- * @since 0.1.0
- */
-export interface DownloadResult {
-  /** The URL (redacted). */
-  readonly url: string
-  /** The absolute path of the file. */
-  readonly path: string
-  /** Its size in bytes. */
-  readonly size: number
-  /** Its digest, computed while it streamed (or while checking an existing file). */
-  readonly checksum: Checksum
-  /** An expected checksum was given and matched. */
-  readonly verified: boolean
-  /** The destination already had the expected content: nothing was fetched. */
-  readonly skipped: boolean
-  /** Bytes reused from a `.part` file left by an earlier attempt. */
-  readonly resumedFrom: number
-  /** Body bytes received by this call. */
-  readonly transferred: number
-}
-
-export const metaPath = (part: string): string => `${part}.meta`
-
-/** What `<dest>.part.meta` holds. */
-interface Meta {
-  readonly url: string
-  readonly etag?: string | undefined
-  readonly lastModified?: string | undefined
-  readonly total?: number | undefined
-}
+export const metaPath = Meta.metaPath
 
 interface ResumeState {
   readonly offset: number
-  readonly meta: Meta
+  readonly meta: Meta.Meta
   /** The value sent as `If-Range`. */
   readonly validator: string
 }
@@ -118,23 +86,19 @@ interface ResumeState {
 const strongEtag = (value: string | undefined): string | undefined =>
   value !== undefined && value.startsWith("\"") ? value : undefined
 
-const readMeta = (part: string): Effect.Effect<Meta | undefined> =>
-  Effect.map(Fs.readSmall(metaPath(part)), (text) => {
-    if (text === undefined) return undefined
-    try {
-      const value = JSON.parse(text) as Partial<Meta>
-      return typeof value.url === "string" ? (value as Meta) : undefined
-    } catch {
-      return undefined // torn write after a crash: start over
-    }
-  })
-
 const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
   Effect.gen(function*() {
     const stats = yield* Fs.statOrUndefined(plan.part)
-    if (stats === undefined || !stats.isFile() || stats.size === 0) return undefined
-    const meta = yield* readMeta(plan.part)
-    if (meta === undefined || meta.url !== plan.url) return undefined
+    // A link (symbolic or hard) is never resumed: the fresh start replaces it.
+    if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
+    const found = yield* Meta.read(plan.part)
+    if (found._tag === "Invalid") {
+      // Not a meta we wrote (or a torn one): its .part cannot be trusted to be any URL's prefix.
+      yield* discardPart(plan.part)
+      return undefined
+    }
+    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url)) return undefined
+    const meta = found.meta
     const validator = strongEtag(meta.etag) ?? meta.lastModified
     if (validator === undefined) return undefined
     if (meta.total !== undefined && stats.size > meta.total) return undefined
@@ -159,42 +123,11 @@ const parseContentRange = (value: string | undefined) => {
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
 
-/**
- * The idle timeout of a body, as one watchdog on the Effect clock: it sleeps until `idleMs`
- * after the last chunk, and fails only if no chunk came meanwhile. The client's own idle
- * timeout arms and clears a timer around every wait, which for a download (thousands of
- * chunk waits per second) costs more CPU than the rest of the read path; this costs one sleep
- * per idle period. Time spent waiting for the disk does not count as idle.
- */
-const makeIdleWatch = (clock: Clock.Clock, idleMs: number | undefined, url: string) => {
-  let last = clock.unsafeCurrentTimeMillis()
-  let pausedSince: number | undefined
-  const watch: Effect.Effect<never, NetworkError> = idleMs === undefined ? Effect.never : Effect.suspend(function loop(): Effect.Effect<never, NetworkError> {
-    const now = clock.unsafeCurrentTimeMillis()
-    const due = (pausedSince === undefined ? last : now) + idleMs
-    if (now >= due) return Effect.fail(new NetworkError({ reason: "Timeout", phase: "body", method: "GET", url }))
-    return Effect.zipRight(Effect.sleep(due - now), Effect.suspend(loop))
-  })
-  return {
-    watch,
-    touch: () => void (last = clock.unsafeCurrentTimeMillis()),
-    /** Runs `effect` (a disk wait) with the watch paused. */
-    paused: <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-      Effect.suspend(() => {
-        pausedSince = clock.unsafeCurrentTimeMillis()
-        return Effect.ensuring(effect, Effect.sync(() => {
-          pausedSince = undefined
-          last = clock.unsafeCurrentTimeMillis()
-        }))
-      })
-  }
-}
-
 /** Received bytes allowed to wait for the disk while a write is in flight. */
 const maxQueuedBytes = 4 * 1024 * 1024
 
 const isTooLarge = (exit: Exit.Exit<unknown, DownloadError>): boolean =>
-  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e._tag === "FileTooLarge")
+  Exit.isFailure(exit) && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof FileTooLarge)
 
 const isOk = (status: number) => status >= 200 && status < 300
 
@@ -224,7 +157,6 @@ const attempt = (
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
-    const clock = yield* Effect.clock
     yield* Fs.mkdirp(path.dirname(plan.part))
     const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
     let hash: Hash = createHash(plan.algorithm)
@@ -233,7 +165,7 @@ const attempt = (
     const request = state === undefined
       ? plan.request
       : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* openPlain(client, request, {
+    const response: Response = yield* internalsOf(client).open(request, {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     })
@@ -271,8 +203,7 @@ const attempt = (
       }
       total = response.contentLength
       if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
-      const meta: Meta = { url: plan.url, etag, lastModified, total }
-      yield* Fs.writeSmall(metaPath(plan.part), JSON.stringify(meta))
+      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total }))
     }
     if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
 
@@ -293,9 +224,7 @@ const attempt = (
       written = received
       queued = []
     }
-    const idle = makeIdleWatch(clock, plan.idleTimeoutMs, plan.redactedUrl)
     const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
-      idle.touch()
       if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
       hash.update(chunk)
       queued.push(chunk)
@@ -304,7 +233,7 @@ const attempt = (
       if (writer.busy()) {
         // Keep receiving while the disk catches up, up to a bound; then wait for it.
         if (received - written < maxQueuedBytes) return undefined
-        return Effect.map(idle.paused(writer.flush), startWrite)
+        return Effect.map(writer.flush, startWrite)
       }
       // The common case, the disk is idle: start the next write right away (no Effect needed).
       const failed = writer.takeError()
@@ -317,17 +246,19 @@ const attempt = (
       startWrite()
       return writer.flush
     })
-    // --limit-rate: after each chunk, wait until the bytes so far are due (Clock time, paused
-    // for the idle watch); the transport's bounded buffer then holds the socket back.
-    const pace = plan.limitRate === undefined ? undefined : makePace(clock, plan.limitRate)
+    // --limit-rate: after each chunk, wait until the bytes so far are due (Clock time); the
+    // transport's bounded buffer then holds the socket back. Each wait for the next chunk is
+    // bounded by the client's idle timeout; time spent waiting for the disk or for the pace is
+    // not a wait for the network, so it never counts as idle.
+    const pace = plan.limitRate === undefined ? undefined : makePace(yield* Effect.clock, plan.limitRate)
     const paced = pace === undefined ? onChunk : (chunk: Uint8Array) => {
       const next = onChunk(chunk)
       const ms = pace(chunk.length)
       if (ms <= 0) return next
-      const wait = idle.paused(Effect.sleep(Duration.millis(ms)))
+      const wait = Effect.sleep(Duration.millis(ms))
       return next === undefined ? wait : Effect.zipRight(next, wait)
     }
-    yield* Effect.raceFirst(forEachChunk(response, paced), idle.watch).pipe(
+    yield* forEachChunk(response, paced).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )
@@ -345,7 +276,7 @@ const attempt = (
  */
 export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
   Effect.flatMap(Effect.clock, (clock) => {
-    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.dest ?? plan.part.slice(0, -5), plan.onProgress)
+    const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
     const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
       Effect.flatMap((staged) =>
         staged === restart
@@ -358,7 +289,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
       )
     )
     return Retry.retry(plan.retry, "GET")(once).pipe(
-      Effect.tapError((error) => error._tag === "FileTooLarge" ? discardPart(plan.part) : Effect.void)
+      Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
     )
   })
 
@@ -416,6 +347,7 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
         return existing.value
       }
     }
+    yield* Fs.assertOwnFile(plan.part)
     if (plan.remoteTime && staged.lastModified !== undefined) {
       const time = new Date(staged.lastModified)
       // Best effort, as curl's --remote-time: a server's odd date never fails a download.

@@ -18,7 +18,9 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { BatchDeadlineError, type Outcome, type Runner } from "./batch.js"
+import { BatchDeadlineError } from "../../Errors.js"
+import type { Outcome } from "../../Batch.js"
+import type { Runner } from "./runner.js"
 
 type Resume<A, E> = (effect: Effect.Effect<A, E>) => void
 

@@ -2,37 +2,84 @@
  * The file operations a download needs, as Effects failing with a typed `FileSystemError`
  * that names the path.
  *
+ * Never through a link: the download folder may hold links it did not make (a cloned repo
+ * shipping `x.tar.gz.part -> ~/.bashrc`). Every open here is `O_NOFOLLOW`, checks are `lstat`,
+ * a fresh staging file is unlinked and created exclusively (`O_EXCL`, mode 0600), small files
+ * are written to an exclusive temp file and renamed over the name (a rename replaces a link,
+ * it never writes through it), and a file to be reopened must be regular with one link (a
+ * hard link to a file elsewhere is as bad as a symlink).
+ *
  * Plain `node:fs` callbacks rather than `@effect/platform`'s `FileSystem`: the write path
  * runs once per received batch, and a direct `writev` at an explicit position (no promise,
  * no stream) measured faster; see `bench/download.ts`.
  */
 import * as Effect from "effect/Effect"
-import type { Hash } from "node:crypto"
+import { type Hash, randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as path from "node:path"
-import { fileSystemError, type FileSystemError } from "./downloadErrors.js"
+import { fileSystemError, type FileSystemError } from "./errors.js"
+
+const { O_CREAT, O_EXCL, O_RDONLY, O_RDWR, O_WRONLY } = fs.constants
+/** Undefined on Windows, which has no symlinks an unprivileged process can plant. */
+const O_NOFOLLOW = fs.constants.O_NOFOLLOW ?? 0
+/** Staging files hold what the user fetched, perhaps private: theirs alone. */
+const privateMode = 0o600
 
 const call = <A>(operation: string, target: string, run: (cb: (err: NodeJS.ErrnoException | null, value?: A) => void) => void) =>
   Effect.async<A, FileSystemError>((resume) => {
     run((err, value) => resume(err ? Effect.fail(fileSystemError(operation, target, err)) : Effect.succeed(value as A)))
   })
 
-/** `stat`, or `undefined` when nothing is there. */
+/** `lstat` (a link is reported as itself, not followed), or `undefined` when nothing is there. */
 export const statOrUndefined = (target: string): Effect.Effect<fs.Stats | undefined, FileSystemError> =>
   Effect.async((resume) => {
-    fs.stat(target, (err, stats) => {
+    fs.lstat(target, (err, stats) => {
       if (err === null) return resume(Effect.succeed(stats))
       resume(err.code === "ENOENT" ? Effect.succeed(undefined) : Effect.fail(fileSystemError("stat", target, err)))
     })
   })
 
+/** A regular file with no other name: safe to reopen and write in place. */
+export const isOwnFile = (stats: fs.Stats): boolean => stats.isFile() && stats.nlink === 1
+
+/** The typed error for a staging path that is not a regular file of its own. */
+const notOwnFile = (operation: string, target: string) =>
+  fileSystemError(operation, target, Object.assign(new Error("not a regular file with a single link"), { code: "ENOTREG" }))
+
 /** Creates a folder and its parents. */
 export const mkdirp = (dir: string): Effect.Effect<void, FileSystemError> =>
   call<string | undefined>("mkdir", dir, (cb) => fs.mkdir(dir, { recursive: true }, cb)).pipe(Effect.asVoid)
 
-/** Opens a file for writing: truncated (`fresh`) or as it is, to write at explicit positions. */
+/**
+ * Opens a staging file to write at explicit positions. `fresh`: whatever is at the name (a
+ * file, a link) is unlinked and a new private file created exclusively. Otherwise the file is
+ * reopened without following a link, and must be regular with a single link (else a typed
+ * error, `ENOTREG`: the resume check should have started fresh, so something swapped it).
+ */
 export const openForWrite = (target: string, fresh: boolean): Effect.Effect<number, FileSystemError> =>
-  call<number>("open", target, (cb) => fs.open(target, fresh ? "w" : "r+", 0o644, cb))
+  fresh
+    ? Effect.zipRight(
+      remove(target),
+      call<number>("open", target, (cb) => fs.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, privateMode, cb))
+    )
+    : Effect.flatMap(call<number>("open", target, (cb) => fs.open(target, O_RDWR | O_NOFOLLOW, cb)), (fd) => checkOwnFile(fd, target))
+
+/** Keeps `fd` when it is a regular file with one link; closes it and fails otherwise. */
+const checkOwnFile = (fd: number, target: string): Effect.Effect<number, FileSystemError> =>
+  Effect.async((resume) => {
+    fs.fstat(fd, (err, stats) => {
+      if (err === null && isOwnFile(stats)) return resume(Effect.succeed(fd))
+      fs.close(fd, () => resume(Effect.fail(err !== null ? fileSystemError("stat", target, err) : notOwnFile("open", target))))
+    })
+  })
+
+/**
+ * Fails (typed, `ENOTREG`) unless `target` is a regular file with one link: checked on a
+ * staging file right before it is renamed into place, so the destination never becomes a
+ * link that something swapped in meanwhile.
+ */
+export const assertOwnFile = (target: string): Effect.Effect<void, FileSystemError> =>
+  Effect.flatMap(statOrUndefined(target), (stats) =>
+    stats !== undefined && isOwnFile(stats) ? Effect.void : Effect.fail(notOwnFile("rename", target)))
 
 export const close = (fd: number, target: string): Effect.Effect<void, FileSystemError> =>
   call<void>("close", target, (cb) => fs.close(fd, cb))
@@ -63,14 +110,41 @@ export const fsyncDir = (dir: string): Effect.Effect<void> =>
     })
   })
 
-/** Reads a small UTF-8 file, or `undefined` when it is missing or unreadable. */
+/** Largest file {@link readSmall} reads: a `.part.meta` is a few hundred bytes. */
+const smallFileLimit = 64 * 1024
+
+/**
+ * Reads a small UTF-8 file, or `undefined` when it is missing, unreadable, a link, not a
+ * regular file, or larger than 64 KiB.
+ */
 export const readSmall = (target: string): Effect.Effect<string | undefined> =>
   Effect.async((resume) => {
-    fs.readFile(target, "utf8", (err, text) => resume(Effect.succeed(err === null ? text : undefined)))
+    fs.open(target, O_RDONLY | O_NOFOLLOW, (err, fd) => {
+      if (err !== null) return resume(Effect.succeed(undefined))
+      const done = (text: string | undefined) => fs.close(fd, () => resume(Effect.succeed(text)))
+      fs.fstat(fd, (err, stats) => {
+        if (err !== null || !stats.isFile() || stats.size > smallFileLimit) return done(undefined)
+        const buffer = Buffer.allocUnsafe(smallFileLimit + 1)
+        fs.read(fd, buffer, 0, buffer.length, 0, (err, n) =>
+          done(err !== null || n > smallFileLimit ? undefined : buffer.toString("utf8", 0, n)))
+      })
+    })
   })
 
-export const writeSmall = (target: string, text: string): Effect.Effect<void, FileSystemError> =>
-  call<void>("write", target, (cb) => fs.writeFile(target, text, cb))
+/**
+ * Replaces `target` with a private file holding `text`: written to an exclusive temp file
+ * beside it (mode 0600, never through a link), then renamed over the name, which replaces
+ * whatever was there (a link included) in one step.
+ */
+export const writeSmall = (target: string, text: string): Effect.Effect<void, FileSystemError> => {
+  const temp = `${target}.${randomBytes(6).toString("hex")}.tmp`
+  const write = Effect.acquireUseRelease(
+    call<number>("open", temp, (cb) => fs.open(temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, privateMode, cb)),
+    (fd) => call<number>("write", temp, (cb) => fs.write(fd, text, 0, "utf8", cb)),
+    (fd) => Effect.ignore(close(fd, temp))
+  )
+  return Effect.zipRight(write, rename(temp, target)).pipe(Effect.onError(() => Effect.ignore(remove(temp))))
+}
 
 const readBufferSize = 1024 * 1024
 
@@ -80,7 +154,7 @@ const readBufferSize = 1024 * 1024
  */
 export const hashFile = (target: string, hash: Hash, limit?: number): Effect.Effect<number, FileSystemError> =>
   Effect.acquireUseRelease(
-    call<number>("open", target, (cb) => fs.open(target, "r", cb)),
+    call<number>("open", target, (cb) => fs.open(target, O_RDONLY | O_NOFOLLOW, cb)),
     (fd) =>
       Effect.async<number, FileSystemError>((resume) => {
         const buffer = Buffer.allocUnsafe(readBufferSize)
@@ -227,6 +301,3 @@ export const writeBehind = (fd: number, target: string, syncEvery: number = defa
     settled: Effect.zipRight(Effect.ignore(flush), syncDone)
   }
 }
-
-/** The folder a path lives in. */
-export const dirOf = (target: string): string => path.dirname(target)

@@ -9,9 +9,10 @@
  */
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
-import { NetworkError, type NetworkReason, type TimeoutPhase } from "../Errors.js"
+import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
+import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Client.js"
+import { drainLimit } from "./transport.js"
 import * as ConnectTiming from "./connectTiming.js"
-import { type BodySource, drainLimit, type Timeout, type Transport, type TransportRequest, type TransportResponse } from "./transport.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024
@@ -52,10 +53,7 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
       }
       return Effect.sync(() => exchange.cancel())
     })
-  return {
-    send: (request, received) => send(request, undefined, received),
-    sendWithin: send
-  }
+  return { send }
 }
 
 /**
@@ -77,8 +75,8 @@ class Exchange implements BodySource {
   private waiter: ((effect: Effect.Effect<void, NetworkError>) => void) | undefined
   private error: NetworkError | undefined
   private drainTimer: ReturnType<typeof setTimeout> | undefined
-  /** Live-clock deadline of the current wait (headers or body), when the client asked for one. */
-  private waitTimer: ReturnType<typeof setTimeout> | undefined
+  /** Cancels the timer of the current wait (headers or body), when the client bounded it. */
+  private cancelWaitTimer: (() => void) | undefined
   contentLength: number | undefined = undefined
   /** Set by connectTiming when this request opened its connection. */
   connectMs: number | undefined = undefined
@@ -170,23 +168,24 @@ class Exchange implements BodySource {
     this.wake()
   }
 
-  // ---- live-clock deadlines ------------------------------------------------------------
+  // ---- deadlines (armed on the client's timer source) ---------------------------------------
 
   /** Fails the pending headers wait when the timer fires, then aborts like an interruption. */
   armHeadersTimer(timeout: Timeout): void {
-    this.waitTimer = setTimeout(() => {
-      this.waitTimer = undefined
+    this.cancelWaitTimer = timeout.timer(timeout.ms, () => {
+      this.cancelWaitTimer = undefined
       const done = this.resumeHeaders
       if (done === undefined) return
       this.cancel()
       done(Effect.fail(timeout.error()))
-    }, timeout.ms)
+    })
   }
 
   private clearWaitTimer(): void {
-    if (this.waitTimer !== undefined) {
-      clearTimeout(this.waitTimer)
-      this.waitTimer = undefined
+    const cancel = this.cancelWaitTimer
+    if (cancel !== undefined) {
+      this.cancelWaitTimer = undefined
+      cancel()
     }
   }
 
@@ -230,28 +229,19 @@ class Exchange implements BodySource {
     return this.state === "done" ? null : undefined
   }
 
-  get wait(): Effect.Effect<void, NetworkError> {
+  wait(timeout: Timeout | undefined): Effect.Effect<void, NetworkError> {
     if (this.error !== undefined) return Effect.fail(this.error)
     if (this.head < this.chunks.length || this.state !== "body") return Effect.void
     return Effect.async<void, NetworkError>((resume) => {
       this.waiter = resume
-      return Effect.sync(() => {
-        if (this.waiter === resume) this.waiter = undefined
-      })
-    })
-  }
-
-  waitWithin(timeout: Timeout): Effect.Effect<void, NetworkError> {
-    if (this.error !== undefined) return Effect.fail(this.error)
-    if (this.head < this.chunks.length || this.state !== "body") return Effect.void
-    return Effect.async<void, NetworkError>((resume) => {
-      this.waiter = resume
-      this.waitTimer = setTimeout(() => {
-        this.waitTimer = undefined
-        if (this.waiter !== resume) return
-        this.waiter = undefined
-        resume(Effect.fail(timeout.error()))
-      }, timeout.ms)
+      if (timeout !== undefined) {
+        this.cancelWaitTimer = timeout.timer(timeout.ms, () => {
+          this.cancelWaitTimer = undefined
+          if (this.waiter !== resume) return
+          this.waiter = undefined
+          resume(Effect.fail(timeout.error()))
+        })
+      }
       return Effect.sync(() => {
         if (this.waiter === resume) this.waiter = undefined
         this.clearWaitTimer()

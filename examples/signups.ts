@@ -1,0 +1,75 @@
+/**
+ * The example API's sign-ups on the durable job queue, as a real backend does it: the user row
+ * and its welcome-email job are committed in one transaction in the same database (SQLite by
+ * default, PostgreSQL with `--db postgres://…`), so a crash can leave neither a user without
+ * an email nor an email without a user. The email is sent at least once; the mailer writes one
+ * outbox file per job key and skips a key already sent, so a redelivered job does not send twice.
+ */
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect, Either, Layer, Schema } from "effect"
+import * as DurableJobs from "../src/server/DurableJobs.js"
+import * as Middleware from "../src/server/Middleware.js"
+import { badRequest, Mailer, readSignUp, type User } from "./api.js"
+
+/** The welcome email: its payload is the user it greets. */
+export const WelcomeEmail = DurableJobs.kind("welcome-email", {
+  payload: Schema.Struct({ id: Schema.Number, name: Schema.String, email: Schema.String }),
+  timeout: "10 seconds",
+  retry: { times: 3, base: "200 millis" }
+})
+
+/** Sends a welcome email job through the Mailer. */
+export const welcomeEmails = DurableJobs.handle(WelcomeEmail, (user) => Effect.flatMap(Mailer, (mailer) => mailer.sendWelcome(user)))
+
+/** The users table, beside the job table in the same database. */
+export const UsersTable = Layer.effectDiscard(
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const id = sql.onDialectOrElse({
+      pg: () => sql.literal("SERIAL PRIMARY KEY"),
+      orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT")
+    })
+    yield* sql`CREATE TABLE IF NOT EXISTS users (id ${id}, name TEXT NOT NULL, email TEXT NOT NULL)`
+  })
+)
+
+/**
+ * `POST /users` on the durable queue: validate, then store the user and queue its email in one
+ * transaction, answer 201. A store that cannot be written answers 503 and keeps nothing.
+ */
+export const createUser = Effect.gen(function*() {
+  const body = yield* readSignUp
+  if (Either.isLeft(body)) return body.left
+  const input = body.right
+  const sql = yield* SqlClient.SqlClient
+  const jobs = yield* DurableJobs.DurableJobs
+  const { job, user } = yield* sql.withTransaction(Effect.gen(function*() {
+    const rows = yield* sql<{ readonly id: number | string }>`INSERT INTO users (name, email) VALUES (${input.name}, ${input.email}) RETURNING id`
+    const user: User = { id: Number(rows[0]!.id), ...input }
+    // Keyed by the user: a retried transaction cannot queue two emails for one user.
+    const job = yield* jobs.submit(WelcomeEmail, user, { key: String(user.id) })
+    return { job, user }
+  }))
+  return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: job }, { status: 201 })
+}).pipe(
+  Effect.catchTags({
+    // Arrow functions: api.ts imports this module too, so its bindings are read lazily.
+    ParseError: (e) => badRequest(e),
+    RequestError: (e) => badRequest(e),
+    SqlError: (e) => Effect.as(Effect.logError("sign-up not stored", e), Middleware.serviceUnavailable("1 second", "could not store the sign-up")),
+    JobStoreError: (e) => Effect.as(Effect.logError("sign-up not stored", e), Middleware.serviceUnavailable("1 second", "could not store the sign-up"))
+  })
+)
+
+/** `GET /jobs`: counts by state, the age of the oldest job not yet done, the dead letters. */
+export const jobsView = Effect.gen(function*() {
+  const jobs = yield* DurableJobs.DurableJobs
+  const stats = yield* jobs.stats
+  const dead = yield* jobs.list({ state: "dead", limit: 100 })
+  return HttpServerResponse.unsafeJson({
+    counts: { queued: stats.queued, running: stats.running, done: stats.done, dead: stats.dead },
+    oldestQueuedAgeMs: stats.oldestQueuedAgeMs,
+    deadLetters: dead.map((j) => ({ id: j.id, kind: j.kind, attempts: j.attempts, error: j.lastError, payload: j.payload }))
+  })
+}).pipe(Effect.catchTag("JobStoreError", (e) => Effect.succeed(HttpServerResponse.unsafeJson({ error: e.message }, { status: 503 }))))

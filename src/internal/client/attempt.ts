@@ -1,0 +1,92 @@
+/**
+ * One attempt: send (bounded by the headers timeout and the deadline), follow redirects,
+ * and release the body however the caller's use of it ends.
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
+import { BodyTooLargeError, type HttpError, NetworkError, RedirectError } from "../../Errors.js"
+import type { BodySource, Transport, TransportResponse } from "../../Client.js"
+import { type Attempt, boundFor } from "./deadline.js"
+import { nextHop, redirectStatuses } from "./redirect.js"
+import type { PreparedRequest } from "./request.js"
+import type { Acquired } from "./response.js"
+
+/** Sends one request, bounded by the headers timeout and the deadline. */
+const sendBounded = (
+  transport: Transport,
+  attempt: Attempt,
+  received: (response: TransportResponse) => void
+): Effect.Effect<TransportResponse, NetworkError> => {
+  const bound = boundFor(attempt, attempt.settings.headersTimeoutMs, "headers")
+  if (bound !== undefined && bound.ms <= 0) return Effect.fail(bound.error())
+  return transport.send(attempt.request, bound, received)
+}
+
+/**
+ * Sends the request and follows redirects. Must run with interruption masked: only the
+ * transport waits are made interruptible (`restore`), so an intermediate response is
+ * always released and the final one is always handed to the caller to release.
+ */
+export const sendFollowing = (
+  transport: Transport,
+  attempt: Attempt,
+  restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+): Effect.Effect<Acquired, HttpError> => {
+  const settings = attempt.settings
+  let visited: Set<string> | undefined
+  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> => {
+    // The transport reports its response the moment it has one. If this wait then ends in
+    // anything but handing it over (an interruption crossing the headers, a timer firing at
+    // the same instant), the response would be dropped with its connection: release it.
+    // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
+    let received: TransportResponse | undefined
+    const sent = restore(sendBounded(transport, request === attempt.request ? attempt : { ...attempt, request }, (r) => {
+      received = r
+    }))
+    return Effect.matchCauseEffect(sent, {
+      onFailure: (cause) => {
+        received?.body.release(true)
+        return Effect.failCause(cause)
+      },
+      onSuccess: (response) => {
+        if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
+          return Effect.succeed({ response, request, redirects })
+        }
+        visited ??= new Set([`${attempt.request.method} ${attempt.request.url.href}`])
+        const next = nextHop(request, response, redirects, visited, settings)
+        if (next === undefined) return Effect.succeed({ response, request, redirects })
+        response.body.release(false)
+        return next instanceof RedirectError ? Effect.fail(next) : hop(next, redirects + 1)
+      }
+    })
+  }
+  return hop(attempt.request, 0)
+}
+
+/** Errors after which the connection is in an unknown state: close it rather than drain it. */
+export const mustAbort = (exit: Exit.Exit<unknown, unknown>): boolean => Exit.isFailure(exit) && mustAbortCause(exit.cause)
+
+export const mustAbortCause = (cause: Cause.Cause<unknown>): boolean => {
+  if (Cause.isInterrupted(cause)) return true
+  const failure = Cause.failureOption(cause)
+  if (Option.isNone(failure)) return true // a defect
+  return failure.value instanceof NetworkError || failure.value instanceof BodyTooLargeError
+}
+
+/**
+ * Runs `effect` (already made interruptible by the caller's `restore`), then releases the
+ * body however it ended. Must run masked: what `Effect.onExit` does, in fewer steps.
+ */
+export const releasing = <A, E, R>(effect: Effect.Effect<A, E, R>, body: BodySource): Effect.Effect<A, E, R> =>
+  Effect.matchCauseEffect(effect, {
+    onFailure: (cause) => {
+      body.release(mustAbortCause(cause))
+      return Effect.failCause(cause)
+    },
+    onSuccess: (value) => {
+      body.release(false)
+      return Effect.succeed(value)
+    }
+  })

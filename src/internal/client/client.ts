@@ -1,0 +1,133 @@
+/**
+ * The client's logic above the transport: deadlines, redirects, status checks, body reads
+ * with limits, scoped release, retries. Shared by the real and the test transports.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import type * as Scope from "effect/Scope"
+import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
+import type { HttpError, InvalidUrlError } from "../../Errors.js"
+import * as Retry from "../../Retry.js"
+import { timerFor } from "../transport/timer.js"
+import { mustAbort, releasing, sendFollowing } from "./attempt.js"
+import type { Attempt } from "./deadline.js"
+import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareGet } from "./request.js"
+import { makeResponse, type ScopedResponse, statusError } from "./response.js"
+import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
+
+/** What volley's own modules (Batch, Download) need of a client beyond its public interface. */
+export interface Internals {
+  /** The client's resolved configuration (durations in ms), for the retry policy and timeouts. */
+  readonly config: ResolvedConfig
+  /** `open`, also for a {@link PlainGet}. */
+  readonly open: (input: AnyRequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+}
+
+const internalsKey: unique symbol = Symbol.for("volley/Client/internals")
+
+/** A client built by {@link make}: the public service plus its internals, under a symbol. */
+interface Built extends ClientService {
+  readonly [internalsKey]: Internals
+}
+
+/**
+ * The internals of a client. One built by {@link make} carries them; a hand-written
+ * `ClientService` gets the defaults and its own `open`, with a {@link PlainGet} sent as the
+ * equivalent `HttpClientRequest` (whose module, ~8 MiB of RSS, is loaded only then).
+ */
+export const internalsOf = (client: ClientService): Internals =>
+  internalsKey in client ? (client as Built)[internalsKey] : {
+    config: resolve({}),
+    open: (input, options) =>
+      input instanceof PlainGet
+        ? Effect.flatMap(
+          Effect.promise(() => import("@effect/platform/HttpClientRequest")),
+          (HttpClientRequest) => client.open(HttpClientRequest.get(input.url, { headers: input.headers }), options)
+        )
+        : client.open(input, options)
+  }
+
+/**
+ * Builds the client over a transport. `execute` and `open` share one attempt path and one
+ * retry wrap; they differ only in when the body is released (when `use` ends, or with the
+ * caller's scope).
+ */
+export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
+  /** The settings of a call without options, resolved once. */
+  const plain = settingsFor(config, {})
+  const settingsOf = (options: RequestOptions | undefined): CallSettings => options === undefined ? plain : settingsFor(config, options)
+
+  /** Prepares the request, then continues with it; a plain URL takes no effect step. */
+  const withPrepared = <A, E, R>(
+    input: AnyRequestInput,
+    f: (request: PreparedRequest) => Effect.Effect<A, E, R>
+  ): Effect.Effect<A, E | InvalidUrlError, R> => {
+    if (typeof input === "string" || input instanceof URL) {
+      const prepared = prepareGet(input, config.userAgent)
+      return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
+    }
+    return Effect.flatMap(prepare(input, config.userAgent), f)
+  }
+
+  /** Starts an attempt on the fiber's clock: its deadline and its timer source. */
+  const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
+    Effect.clockWith<A, E, R>((clock) => {
+      const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
+      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock) })
+    })
+
+  /**
+   * One attempt: send, follow redirects, then hand an accepted response to `accepted` (still
+   * masked; `restore` makes the caller's part interruptible). A refused status becomes a
+   * `StatusError` and its body is released at once: a retry must not hold this connection.
+   */
+  const attempt = <A, E, R>(
+    request: PreparedRequest,
+    settings: CallSettings,
+    accepted: (
+      response: ScopedResponse,
+      body: BodySource,
+      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+    ) => Effect.Effect<A, E | HttpError, R>
+  ): Effect.Effect<A, E | HttpError, R> =>
+    begin(request, settings, (started) =>
+      Effect.uninterruptibleMask((restore) =>
+        Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
+          const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
+          const { response } = acquired
+          if (!settings.accept(response.status)) {
+            return releasing(restore(statusError(final, response, acquired.request.url, acquired.request.method)), response.body)
+          }
+          return accepted(makeResponse(final, acquired), response.body, restore)
+        })
+      ))
+
+  /** Prepares the request and runs its attempts, retried by the policy when it can be sent again. */
+  const run = <A, E, R>(
+    input: AnyRequestInput,
+    options: RequestOptions | undefined,
+    once: (request: PreparedRequest, settings: CallSettings) => Effect.Effect<A, E | HttpError, R>
+  ): Effect.Effect<A, E | HttpError, R> => {
+    const settings = settingsOf(options)
+    return withPrepared(input, (request) => {
+      const attempts = once(request, settings)
+      return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(attempts) : attempts
+    })
+  }
+
+  const execute = <A, E, R>(
+    input: RequestInput,
+    use: (response: Response) => Effect.Effect<A, E, R>,
+    options?: RequestOptions
+  ): Effect.Effect<A, E | HttpError, R> =>
+    run(input, options, (request, settings) =>
+      attempt(request, settings, (response, body, restore) => releasing(restore(use(response)), body)))
+
+  const open = (input: AnyRequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> =>
+    run(input, options, (request, settings) =>
+      attempt(request, settings, (response, body) =>
+        Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
+
+  const built: Built = { execute, open, [internalsKey]: { config, open } }
+  return built
+}

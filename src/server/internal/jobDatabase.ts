@@ -1,0 +1,107 @@
+/**
+ * Opening the job database from a URL: SQLite through libsql (one file, in process) or
+ * PostgreSQL through node-postgres. Each driver is imported when its layer is built, so a
+ * program that loads `volley/server` for something else never loads either. Errors name the database and the cause; the URL's password
+ * never appears in them.
+ */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Config from "effect/Config"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { DatabaseOpenError, DatabaseUrlError, defaultDatabaseUrl, JobStore, type StoreOptions } from "../DurableJobs.js"
+import * as store from "./jobStore.js"
+
+
+export type ParsedUrl = { readonly _tag: "Sqlite"; readonly filename: string } | { readonly _tag: "Postgres"; readonly url: string }
+
+export const parseUrl = (url: string): Effect.Effect<ParsedUrl, DatabaseUrlError> =>
+  Effect.suspend((): Effect.Effect<ParsedUrl, DatabaseUrlError> => {
+    const fail = (reason: string) => Effect.fail(new DatabaseUrlError({ url: redact(url), reason }))
+    if (url.startsWith("file:")) {
+      const filename = url.slice("file:".length)
+      if (filename === "" || filename.includes("\0")) return fail("empty file path")
+      if (filename === ":memory:") return fail("an in-memory database would lose every job on exit")
+      return Effect.succeed({ _tag: "Sqlite" as const, filename })
+    }
+    if (/^postgres(ql)?:\/\//.test(url)) {
+      let parsed: URL
+      try {
+        parsed = new URL(url)
+      } catch {
+        return fail("not a valid URL")
+      }
+      if (parsed.hostname === "") return fail("no host")
+      if (parsed.pathname.length <= 1) return fail("no database name (…/DBNAME)")
+      return Effect.succeed({ _tag: "Postgres" as const, url })
+    }
+    return fail("unknown scheme")
+  })
+
+/** The URL with its password replaced, for messages. */
+export const redact = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.password !== "") parsed.password = "***"
+    return parsed.protocol === "file:" ? url : parsed.toString()
+  } catch {
+    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@")
+  }
+}
+
+const openFailed = (database: string) => (error: unknown) => {
+  const cause = (error as { cause?: unknown }).cause ?? error
+  const reason = cause instanceof Error ? cause.message : String(cause)
+  return new DatabaseOpenError({ database, reason })
+}
+
+const storeLayer = (options: StoreOptions, database: string) =>
+  Layer.scoped(JobStore, store.make(options)).pipe(Layer.mapError(openFailed(database)))
+
+export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
+  const filename = path.resolve(options.filename)
+  const client = Layer.unwrapEffect(
+    Effect.try({
+      try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
+      catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
+    }).pipe(
+      Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),
+      Effect.map((LibsqlClient) => LibsqlClient.layer({ url: `file:${filename}` }))
+    )
+  )
+  // WAL: readers (GET /jobs) do not block the writer; busy_timeout: a second process on the
+  // same file (the CLI) waits for the lock instead of failing at once.
+  const pragmas = Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.zipRight(sql`PRAGMA busy_timeout = 5000`, sql`PRAGMA journal_mode = WAL`)).pipe(Effect.mapError(openFailed(filename)))
+  )
+  return Layer.provideMerge(storeLayer(options, filename), Layer.provideMerge(pragmas, client))
+}
+
+export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
+  const name = redact(options.url)
+  const client = Layer.unwrapEffect(
+    Effect.map(Effect.promise(() => import("@effect/sql-pg/PgClient")), (PgClient) =>
+      PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds", maxConnections: 10 }))
+  ).pipe(Layer.mapError(openFailed(name)))
+  return Layer.provideMerge(storeLayer(options, name), client)
+}
+
+export const layerUrl = (url: string, options: StoreOptions = {}): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseUrlError | DatabaseOpenError> =>
+  Layer.unwrapEffect(
+    Effect.map(parseUrl(url), (parsed) =>
+      parsed._tag === "Sqlite"
+        ? layerSqlite({ ...options, filename: parsed.filename })
+        : layerPostgres({ ...options, url: parsed.url }))
+  )
+
+export const layerConfig = (options: StoreOptions = {}): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseUrlError | DatabaseOpenError> =>
+  Layer.unwrapEffect(
+    Effect.map(
+      Config.option(Config.string("VOLLEY_DB")).pipe(Effect.orElseSucceed(() => Option.none<string>())),
+      (url) => layerUrl(Option.getOrElse(url, () => defaultDatabaseUrl), options)
+    )
+  )

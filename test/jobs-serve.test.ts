@@ -1,0 +1,91 @@
+/**
+ * `volley serve` on its embedded default (a SQLite file) as a user runs it: crash recovery
+ * after `kill -9`, the `volley jobs` commands on the same file, and clear errors for a bad
+ * `--db`, an unreachable database and a corrupt file.
+ */
+import * as fs from "node:fs"
+import * as net from "node:net"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { inBatches, killAll, postUser, serve, until } from "./support/serve.js"
+import { runNode } from "./support/spawn.js"
+
+afterEach(() => killAll())
+
+const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "volley-jobs-serve-"))
+const emails = (outbox: string) => fs.readdirSync(outbox).filter((f) => f.endsWith(".eml")).sort()
+
+describe("volley serve on the durable queue (SQLite)", () => {
+  it("kill -9 with 100 accepted sign-ups queued: after a restart on the same file, all 100 emails are in the outbox exactly once", async () => {
+    const dir = tempDir()
+    const outbox = path.join(dir, "outbox")
+    const db = `file:${path.join(dir, "volley.db")}`
+    // A slow mailer: most of the 100 emails are still queued when the process dies.
+    const first = await serve(["--db", db, "--outbox", outbox, "--workers", "2", "--mail-latency", "300", "--lease", "1"])
+    const statuses = await inBatches(Array.from({ length: 100 }, (_, i) => i), 10, async (i) => (await postUser(first.url, i)).status)
+    expect(statuses.filter((s) => s !== 201)).toEqual([])
+    first.child.kill("SIGKILL")
+    await first.exited
+    const beforeRestart = emails(outbox).length
+    expect(beforeRestart).toBeLessThan(100)
+
+    const second = await serve(["--db", db, "--outbox", outbox, "--workers", "4", "--mail-latency", "10", "--lease", "1"])
+    await until(() => emails(outbox).length === 100, "100 emails after the restart", 30_000)
+    const expected = Array.from({ length: 100 }, (_, i) => `welcome-${i + 1}.eml`).sort()
+    expect(emails(outbox)).toEqual(expected)
+    // One email per user, each to the right address (users and jobs were committed together).
+    const bodies = expected.map((f) => fs.readFileSync(path.join(outbox, f), "utf8"))
+    expect(new Set(bodies.map((b) => /^To: (.*)$/m.exec(b)?.[1])).size).toBe(100)
+    const jobs = await (await fetch(`${second.url}/jobs`)).json() as { counts: Record<string, number>; deadLetters: Array<unknown> }
+    await until(async () => ((await (await fetch(`${second.url}/jobs`)).json()) as typeof jobs).counts["done"] === 100, "100 jobs done", 10_000)
+    expect(jobs.deadLetters).toEqual([])
+    second.child.kill("SIGTERM")
+    expect(await second.exited).toBe(0)
+
+    // The same file through the CLI.
+    const list = await runNode(["bin/volley.js", "jobs", "list", "--db", db, "--limit", "3"])
+    expect(list.code).toBe(0)
+    expect(list.stdout).toContain("queue email: 0 queued, 0 running, 100 done, 0 dead")
+    expect(list.stdout).toMatch(/^welcome-email:1 {2}done {2}attempts 1/m)
+    const retry = await runNode(["bin/volley.js", "jobs", "retry", "welcome-email:1", "--db", db])
+    expect({ code: retry.code, stderr: retry.stderr.trim() }).toEqual({ code: 2, stderr: "volley jobs retry: no dead job with id welcome-email:1" })
+    fs.rmSync(dir, { recursive: true, force: true })
+  }, 90_000)
+
+  it("a bad --db URL is a usage error (exit 2) naming it; VOLLEY_DB is read the same way", async () => {
+    const bad = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", "mysql://localhost/x"])
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain("volley serve: bad database URL \"mysql://localhost/x\": unknown scheme")
+    const env = await runNode(["bin/volley.js", "jobs", "list"], { env: { VOLLEY_DB: "postgres://u:hunter2@/db" } })
+    expect(env.code).toBe(2)
+    expect(env.stderr).toContain("bad database URL")
+    expect(env.stderr).not.toContain("hunter2")
+  })
+
+  it("an unreachable PostgreSQL and a corrupt SQLite file each fail with the cause named, and the file is left as it was", async () => {
+    // A port nobody listens on: bind one, note it, close it.
+    const port = await new Promise<number>((resolve) => {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const p = (s.address() as net.AddressInfo).port
+        s.close(() => resolve(p))
+      })
+    })
+    const down = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", `postgres://volley:hunter2@127.0.0.1:${port}/volley`])
+    expect(down.code).toBe(1)
+    expect(down.stderr).toContain(`cannot open database postgres://volley:***@127.0.0.1:${port}/volley`)
+    expect(down.stderr).toMatch(/ECONNREFUSED|connect/)
+    expect(down.stderr + down.stdout).not.toContain("hunter2")
+
+    const dir = tempDir()
+    const file = path.join(dir, "volley.db")
+    const data = Buffer.from("precious, but not SQLite\n".repeat(500))
+    fs.writeFileSync(file, data)
+    const corrupt = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", `file:${file}`])
+    expect(corrupt.code).toBe(1)
+    expect(corrupt.stderr).toContain(`cannot open database ${file}`)
+    expect(corrupt.stderr).toMatch(/not a database/i)
+    expect(fs.readFileSync(file).equals(data)).toBe(true)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }, 30_000)
+})

@@ -1,0 +1,169 @@
+/**
+ * One table of timeout cases, run against the real transport (undici over loopback sockets,
+ * live clock) and the virtual one (volley/testing, TestClock): both must report the same
+ * outcome (reason and phase, or an interruption) and both must give the connection up.
+ * The deadline code is the same for both (client/deadline.ts decides each bound, the
+ * transport arms it on the clock's timer source); this table is what holds them to it.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Fiber, TestContext } from "effect"
+import * as net from "node:net"
+import * as Client from "../src/Client.js"
+import type { HttpError } from "../src/Errors.js"
+import * as Testing from "../src/Testing.js"
+import { faultServer } from "./support/effect.js"
+
+/** What a case ended in, in a form both transports can be compared on. */
+type Outcome = string
+
+const outcomeOf = (exit: Exit.Exit<unknown, HttpError>): Outcome => {
+  if (Exit.isSuccess(exit)) return "success"
+  if (Exit.isInterrupted(exit)) return "interrupted"
+  const failure = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+  return failure?._tag === "NetworkError" ? `${failure.reason}/${failure.phase ?? "-"}` : `other: ${String(failure?._tag)}`
+}
+
+interface Case {
+  readonly name: string
+  readonly options: Client.ClientOptions
+  /** What both transports must report. */
+  readonly expected: Outcome
+  /** Path on the fault server (its behaviour matches `virtual`). */
+  readonly real: string
+  readonly virtual: Testing.Handler
+  /** Interrupt the caller once the request is under way, instead of waiting for a timer. */
+  readonly interrupt?: boolean
+}
+
+const ms = 200
+const cases: ReadonlyArray<Case> = [
+  {
+    name: "connect",
+    options: { connectTimeout: `${ms} millis` },
+    expected: "Timeout/connect",
+    real: "silent-tls",
+    virtual: Testing.networkError("Timeout", { phase: "connect", latency: `${ms} millis` })
+  },
+  {
+    name: "headers",
+    options: { headersTimeout: `${ms} millis` },
+    expected: "Timeout/headers",
+    real: "/hang",
+    virtual: Testing.text("late", { latency: "1 hour" })
+  },
+  {
+    name: "idle body",
+    options: { idleTimeout: `${ms} millis` },
+    expected: "Timeout/body",
+    real: "/hang-body?size=100000&sent=10",
+    virtual: Testing.text(["x".repeat(10), Testing.stall], { headers: { "content-length": "100000" } })
+  },
+  {
+    name: "overall deadline, waiting for headers",
+    options: { deadline: `${ms} millis` },
+    expected: "Timeout/deadline",
+    real: "/hang",
+    virtual: Testing.text("late", { latency: "1 hour" })
+  },
+  {
+    name: "overall deadline, mid-body",
+    options: { deadline: `${ms} millis` },
+    expected: "Timeout/deadline",
+    real: "/hang-body?size=100000&sent=10",
+    virtual: Testing.text(["x".repeat(10), Testing.stall], { headers: { "content-length": "100000" } })
+  },
+  {
+    name: "interruption mid-wait",
+    options: {},
+    expected: "interrupted",
+    real: "/hang",
+    virtual: Testing.text("late", { latency: "1 hour" }),
+    interrupt: true
+  }
+]
+
+const once = { retry: { maxAttempts: 1 } } as const
+
+/** A TLS port that accepts TCP and never answers the handshake: the loopback stand-in for a blackholed address. */
+const silentTls = Effect.acquireRelease(
+  Effect.async<{ readonly port: number; readonly closed: () => boolean; readonly close: () => void }>((resume) => {
+    const sockets: Array<net.Socket> = []
+    let closed = 0
+    const server = net.createServer((socket) => {
+      sockets.push(socket)
+      socket.resume()
+      socket.on("close", () => closed++)
+    })
+    server.listen(0, "127.0.0.1", () =>
+      resume(Effect.succeed({
+        port: (server.address() as net.AddressInfo).port,
+        closed: () => sockets.length > 0 && closed === sockets.length,
+        close: () => {
+          for (const socket of sockets) socket.destroy()
+          server.close()
+        }
+      })))
+  }),
+  (silent) => Effect.sync(() => silent.close())
+)
+
+const poll = (check: () => boolean) =>
+  Effect.promise(async () => {
+    for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20))
+    return check()
+  })
+
+/** Runs a case over undici and loopback sockets: its outcome, and whether the connection was given up. */
+const runReal = (c: Case) =>
+  Effect.gen(function*() {
+    const layer = Client.layer({ ...once, ...c.options })
+    if (c.real === "silent-tls") {
+      const silent = yield* silentTls
+      const exit = yield* Effect.exit(Effect.provide(Client.text(`https://127.0.0.1:${silent.port}/`), layer))
+      return { outcome: outcomeOf(exit), gaveUp: yield* poll(silent.closed) }
+    }
+    const server = yield* faultServer()
+    const path = c.real.split("?")[0]!
+    const fiber = yield* Effect.fork(Effect.provide(Client.text(`${server.url}${c.real}`), layer))
+    if (c.interrupt === true) {
+      yield* Effect.promise(() => server.waitForRequest(path))
+      yield* Fiber.interrupt(fiber)
+    }
+    const exit = yield* Fiber.await(fiber)
+    const gaveUp = yield* Effect.promise(() => server.waitForClientAbort(path, 5_000).then(() => true, () => false))
+    return { outcome: outcomeOf(exit), gaveUp }
+  }).pipe(Effect.scoped)
+
+/** Runs a case over the virtual transport in virtual time: the same two answers. */
+const runVirtual = (c: Case) =>
+  Effect.gen(function*() {
+    const url = "https://api.test/case"
+    const fiber = yield* Effect.fork(Client.text(url))
+    if (c.interrupt === true) {
+      yield* Testing.awaitRequests(1)
+      yield* Fiber.interrupt(fiber)
+    }
+    const exit = yield* Testing.inVirtualTime(Fiber.await(fiber))
+    const [record] = yield* Testing.requests
+    const gaveUp = record !== undefined && record.endedAt !== undefined &&
+      (record.interrupted || record.responseBody === "aborted" || record.error !== undefined) &&
+      (yield* Testing.inFlight) === 0
+    return { outcome: outcomeOf(exit), gaveUp }
+  }).pipe(Effect.provide(Testing.layer({ "/case": c.virtual }, { ...once, ...c.options })))
+
+describe("timeouts: the real and the virtual transport agree", () => {
+  for (const c of cases) {
+    it.live(`${c.name}: real transport`, () =>
+      Effect.map(runReal(c), (real) => expect(real).toEqual({ outcome: c.expected, gaveUp: true })))
+
+    it.effect(`${c.name}: virtual transport`, () =>
+      Effect.map(runVirtual(c), (virtual) => expect(virtual).toEqual({ outcome: c.expected, gaveUp: true })))
+  }
+
+  it.live("both transports, side by side, give the same answer for every case", () =>
+    Effect.gen(function*() {
+      const real = yield* Effect.forEach(cases, runReal, { concurrency: cases.length })
+      const virtual = yield* Effect.forEach(cases, (c) => runVirtual(c).pipe(Effect.provide(TestContext.TestContext)))
+      expect(virtual).toEqual(real)
+    }))
+})
