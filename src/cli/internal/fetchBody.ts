@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import type * as Client from "../../Client.js"
 import * as Download from "../../Download.js"
 import type { HttpError } from "../../Errors.js"
+import { escapeJson, jsonSafe } from "./terminalText.js"
 
 /** What the handler hands back for one response. */
 export interface FetchedBody {
@@ -44,14 +45,14 @@ export const bodyFields = (head: Uint8Array, truncated: boolean, contentType: st
   if (text !== undefined && !truncated && jsonType.test(type)) {
     try {
       // Re-serialized: one line whatever the server's formatting.
-      return `,"body":${JSON.stringify(JSON.parse(text))},"bodyEncoding":"json"${cut}`
+      return `,"body":${escapeJson(JSON.stringify(JSON.parse(text)))},"bodyEncoding":"json"${cut}`
     } catch {
       // Declared JSON but is not: kept as text.
     }
   }
   // eslint-disable-next-line no-control-regex
   if (text !== undefined && (textType.test(type) || jsonType.test(type) || (type === "" && !/[\x00-\x08\x0e-\x1f]/.test(text)))) {
-    return `,"body":${JSON.stringify(text)},"bodyEncoding":"text"${cut}`
+    return `,"body":${jsonSafe(text)},"bodyEncoding":"text"${cut}`
   }
   return `,"body":${JSON.stringify(Buffer.from(head.buffer, head.byteOffset, head.byteLength).toString("base64"))},"bodyEncoding":"base64"${cut}`
 }

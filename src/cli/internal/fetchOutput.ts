@@ -21,7 +21,7 @@ const valueFields = (value: unknown): string => {
     text += `,"ttfbMs":${round(v.timing.ttfbMs)}`
     if (v.timing.connectMs !== undefined) text += `,"connectMs":${round(v.timing.connectMs)}`
   }
-  if (v.file !== undefined) text += `,"file":${JSON.stringify(v.file)}`
+  if (v.file !== undefined) text += `,"file":${jsonSafe(v.file)}`
   return text + v.bodyFields
 }
 
