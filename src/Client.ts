@@ -18,15 +18,14 @@ import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Agent } from "undici"
 import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
 import { decodeWith } from "./internal/client/response.js"
 import { millis } from "./internal/duration.js"
 import * as settings from "./internal/client/settings.js"
+import { invalidProxy, makeAgent, proxyAddresses } from "./internal/transport/agent.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
-import * as Tls from "node:tls"
 
 
 /**
@@ -58,6 +57,11 @@ export interface RequestOptions {
   /** Follow redirects (default) or hand 3xx responses back as they are. */
   readonly followRedirects?: boolean | undefined
   readonly maxRedirects?: number | undefined
+  /**
+   * Send `Accept-Encoding` and decode gzip, deflate, br (and zstd where Node has it) while
+   * streaming. Default: the client's (on). `maxBodyBytes` counts decoded bytes.
+   */
+  readonly decompress?: boolean | undefined
 }
 
 /**
@@ -141,6 +145,12 @@ export interface TransportRequest {
   readonly body: TransportBody | undefined
   /** The URL as printed in errors (credentials and secrets removed). */
   readonly redactedUrl: string
+  /**
+   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node has it) while streaming;
+   * the response then has no `content-encoding` / `content-length`. The virtual transport
+   * serves what the test scripted and ignores it.
+   */
+  readonly decompress?: boolean | undefined
 }
 
 /**
@@ -265,6 +275,41 @@ export interface ClientOptions {
    * warning when the layer starts.
    */
   readonly insecureTls?: boolean
+  /**
+   * Ask for compressed bodies (`Accept-Encoding: gzip, deflate, br`, plus `zstd` where Node
+   * has it) and decode them while streaming; `maxBodyBytes` counts decoded bytes; a body
+   * that does not decode is a `NetworkError` with reason `ContentDecoding`. Default: on.
+   * Downloads never decode: they store the bytes as served.
+   */
+  readonly decompress?: boolean
+  /**
+   * A forward proxy: one URL for http and https (`"http://user:pass@proxy:3128"`, its
+   * credentials sent as `Proxy-Authorization` to the proxy only), or one per scheme plus
+   * hosts that bypass it, as curl's `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY`. https goes
+   * through a CONNECT tunnel; http is forwarded (what curl does, and what proxies that only
+   * allow CONNECT to 443 accept). A failing proxy is a `NetworkError` with reason `Proxy`.
+   * {@link layerConfig} reads the environment; {@link layer} uses only what is given here.
+   */
+  readonly proxy?: string | ProxyOptions
+  /**
+   * Offer HTTP/2 by ALPN on https origins (undici's `allowH2`); servers that do not pick it
+   * get HTTP/1.1. Deadlines and interruption reset the stream; the rest is unchanged.
+   */
+  readonly http2?: boolean
+}
+
+/**
+ * Per-scheme proxies, as the `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables set them.
+ *
+ * @since 0.1.0
+ */
+export interface ProxyOptions {
+  /** Proxy for http:// URLs. */
+  readonly http?: string | undefined
+  /** Proxy for https:// URLs. */
+  readonly https?: string | undefined
+  /** Hosts that bypass the proxy: comma- or space-separated names, `.suffix`, `host:port`, or `*`. */
+  readonly noProxy?: string | undefined
 }
 
 /**
@@ -307,51 +352,38 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
         yield* Effect.logWarning("volley: TLS certificate verification is DISABLED (insecureTls); use only against test servers")
       }
       const agent = yield* Effect.acquireRelease(
-        Effect.sync(() => makeAgent(options)),
+        Effect.suspend(() => {
+          const invalid = invalidProxy(options.proxy)
+          return invalid === undefined ? Effect.sync(() => makeAgent(options)) : Effect.dieMessage(invalid)
+        }),
         (agent) => Effect.promise(() => agent.destroy().catch(() => undefined))
       )
       const idle = settings.resolve(options).idleTimeoutMs ?? millis(defaults.idleTimeout)!
-      return makeWithTransport(UndiciTransport.make(agent, idle), options)
+      return makeWithTransport(UndiciTransport.make(agent, idle, proxyAddresses(options.proxy)), options)
     })
   )
 
-const makeAgent = (options: ClientOptions): Agent => {
-  const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
-  const keepAlive = millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0
-  return new Agent({
-    connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
-    keepAliveTimeout: keepAlive,
-    // A server's `Keep-Alive: timeout=N` hint may shorten it, never lengthen it: undici follows
-    // a longer hint up to `keepAliveMaxTimeout` (10 minutes by default), holding idle sockets.
-    keepAliveMaxTimeout: keepAlive,
-    // Phase timeouts run on the Effect clock above the transport; undici's own are off so
-    // they never race ours. The connect timeout is a socket-level matter and stays here.
-    headersTimeout: 0,
-    bodyTimeout: 0,
-    connect: {
-      timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0,
-      // TLS trust is set here, never by the environment. Left unset, Node's `tls.connect` (which
-      // undici calls with these options) turns verification off under
-      // NODE_TLS_REJECT_UNAUTHORIZED=0 and trusts NODE_EXTRA_CA_CERTS: so verification is
-      // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
-      // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
-      // would parse every root again on each connect). To add a CA, pass it in `ca`.
-      secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
-      rejectUnauthorized: options.insecureTls !== true
-    }
-  })
-}
+/** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
+const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
+  Config.all([Config.withDefault(Config.string(lower), ""), Config.withDefault(Config.string(lower.toUpperCase()), "")]).pipe(
+    Config.map(([first, second]) => Option.fromNullable([first, second].find((value) => value.trim() !== "")))
+  )
 
 /**
- * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
- * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
- * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …). Unset variables keep the
- * defaults. TLS trust (`ca`, `insecureTls`) is not read from the environment: a variable
- * must not be able to turn certificate checks off unseen; set it in code.
+ * The proxy as curl reads it from the environment: `http_proxy` / `HTTP_PROXY`,
+ * `https_proxy` / `HTTPS_PROXY`, `no_proxy` / `NO_PROXY` (lower case first; empty = unset);
+ * `undefined` when neither proxy is set. Part of {@link config}; the CLI reads it alone.
  *
  * @since 0.1.0
  */
-export const config: Config.Config<ClientOptions> = Config.all({
+export const proxyConfig: Config.Config<ProxyOptions | undefined> = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
+  Config.map(({ http, https, noProxy }): ProxyOptions | undefined =>
+    Option.isNone(http) && Option.isNone(https)
+      ? undefined
+      : { http: Option.getOrUndefined(http), https: Option.getOrUndefined(https), noProxy: Option.getOrUndefined(noProxy) })
+)
+
+const volleyConfig = Config.all({
   connectionsPerOrigin: Config.option(Config.integer("CONNECTIONS_PER_ORIGIN")),
   keepAliveTimeout: Config.option(Config.duration("KEEP_ALIVE_TIMEOUT")),
   deadline: Config.option(Config.duration("DEADLINE")),
@@ -368,7 +400,8 @@ export const config: Config.Config<ClientOptions> = Config.all({
   retryFactor: Config.option(Config.number("RETRY_FACTOR")),
   retryJitter: Config.option(Config.boolean("RETRY_JITTER")),
   retryNonIdempotent: Config.option(Config.boolean("RETRY_NON_IDEMPOTENT")),
-  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE"))
+  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE")),
+  decompress: Config.option(Config.boolean("DECOMPRESS"))
 }).pipe(
   Config.nested("VOLLEY"),
   Config.map(({ retryBaseDelay, retryFactor, retryJitter, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, retryNonIdempotent, ...client }) => {
@@ -383,6 +416,20 @@ export const config: Config.Config<ClientOptions> = Config.all({
     })
     return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
   })
+)
+
+/**
+ * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
+ * (`VOLLEY_CONNECTIONS_PER_ORIGIN=32`, `VOLLEY_DEADLINE="10 seconds"`,
+ * `VOLLEY_RETRY_MAX_ATTEMPTS=5`, `VOLLEY_RETRY_JITTER=false`, …), plus the proxy as curl
+ * reads it (`http_proxy` / `HTTP_PROXY`, `https_proxy` / `HTTPS_PROXY`, `no_proxy` /
+ * `NO_PROXY`). Unset variables keep the defaults. TLS trust (`ca`, `insecureTls`) is not read
+ * from the environment: a variable must not be able to turn certificate checks off unseen.
+ *
+ * @since 0.1.0
+ */
+export const config: Config.Config<ClientOptions> = Config.all([volleyConfig, proxyConfig]).pipe(
+  Config.map(([client, proxy]) => (proxy === undefined ? client : { ...client, proxy }))
 )
 
 /** Keeps the variables that were set: an unset one must fall back to the default, not to `undefined`. */

@@ -94,6 +94,10 @@ export const isVolleyError = (u: unknown): u is VolleyError => typeof u === "obj
  * - `ConnectionReset`: the peer closed or reset the connection mid-exchange.
  * - `Aborted`: the request was cancelled before it completed.
  * - `Protocol`: the peer spoke something that is not valid HTTP.
+ * - `ContentDecoding`: the body's `Content-Encoding` (gzip, deflate, br, zstd) did not decode:
+ *   truncated or corrupt. The response is unusable, like a reset mid-body; retried like one.
+ * - `Proxy`: the proxy refused or failed the request (CONNECT not answered 200, proxy
+ *   authentication required, proxy unreachable).
  * - `Other`: anything else the transport reported; `cause` has the details.
  *
  * @since 0.1.0
@@ -106,6 +110,8 @@ export type NetworkReason =
   | "ConnectionReset"
   | "Aborted"
   | "Protocol"
+  | "ContentDecoding"
+  | "Proxy"
   | "Other"
 
 /**
@@ -152,6 +158,10 @@ const describeReason = (reason: NetworkReason): string => {
       return "aborted"
     case "Protocol":
       return "invalid HTTP response"
+    case "ContentDecoding":
+      return "body did not decode (Content-Encoding)"
+    case "Proxy":
+      return "proxy failed"
     case "Timeout":
       return "timeout"
     case "Other":

@@ -14,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Stream from "effect/Stream"
+import { readFileSync } from "node:fs"
 import pLimit from "p-limit"
 import { Agent, request, setGlobalDispatcher } from "undici"
 import * as Batch from "../../src/Batch.js"
@@ -114,7 +115,17 @@ const volleyClient = (): Run => {
     )
 }
 
+/** volley over one https origin, HTTP/1.1 or h2 (ALPN), trusting the test CA (bench/h2.ts). */
+const volleyTls = (http2: boolean) => (): Run => {
+  const ca = readFileSync(new URL("../../../test/support/certs/cert.pem", import.meta.url), "utf8")
+  const runtime = ManagedRuntime.make(Client.layer({ connectionsPerOrigin: concurrency, ca, http2 }))
+  return (urls) =>
+    runtime.runPromise(Effect.map(Batch.settle(urls, { concurrency }), (outcomes) => outcomes.filter(Batch.isSuccess).length))
+}
+
 const contenders: Record<string, () => Run> = {
+  "volley-h1": volleyTls(false),
+  "volley-h2": volleyTls(true),
   "undici": undiciPLimit,
   "fetch": fetchPLimit,
   "platform": effectPlatform,

@@ -14,6 +14,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription(
@@ -61,6 +62,8 @@ export interface DownloadFlags {
   readonly contentDisposition: boolean
   readonly ca: Option.Option<string>
   readonly insecure: boolean
+  readonly proxy: Option.Option<string>
+  readonly user: Option.Option<string>
 }
 
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
@@ -77,11 +80,14 @@ export const downloadValueFlags: ReadonlySet<string> = new Set([
   "--timeout",
   "--max-size",
   "--limit-rate",
-  "--ca"
+  "--ca",
+  "--proxy",
+  "-u",
+  "--user"
 ])
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, ca, insecure },
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
   (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

@@ -18,6 +18,7 @@ import type { DownloadFlags } from "./download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
 import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, resolveProxy } from "./internal/webFlags.js"
 
 const stderr = (text: string) => Effect.sync(() => void process.stderr.write(text))
 const stdout = (text: string) => Effect.sync(() => void process.stdout.write(text))
@@ -130,6 +131,8 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
         if (n === undefined) problems.push(`--max-size must be a size like 500M or 2GiB, got ${JSON.stringify(s)}`)
         return n ?? 0
       })
+      const proxyOption = yield* Effect.either(resolveProxy(flags.proxy))
+      if (proxyOption._tag === "Left") problems.push(proxyOption.left)
       if (problems.length > 0) return yield* usage(problems)
 
       const listText = yield* Effect.either(readText(flags.file))
@@ -180,7 +183,8 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
         idleTimeout: idleMs,
         retry: { maxAttempts: retriesN + 1 },
         ...(caPem !== undefined ? { ca: caPem } : {}),
-        ...(flags.insecure ? { insecureTls: true } : {})
+        ...(flags.insecure ? { insecureTls: true } : {}),
+        ...(proxyOption._tag === "Right" && proxyOption.right !== undefined ? { proxy: proxyOption.right } : {})
       })
       /** A failure another mirror may not have: not a local problem, not a file kept as it is. */
       const tryNext = (outcome: Download.Outcome, entry: Input.Entry, mirror: number): boolean =>
@@ -198,6 +202,9 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
             perHost: perHostN,
             force: flags.force,
             remoteTime: true,
+            // Files are stored as served (no Accept-Encoding, nothing decoded): see README.
+            // -u goes under each line's own header= options, which win.
+            headers: basicAuth(flags.user),
             nameFrom: flags.contentDisposition ? "content-disposition" : "url",
             ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
             ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),

@@ -24,6 +24,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
   Args.withDescription("Requests to run: one URL per line, or NDJSON lines {\"url\",\"method\",\"headers\",\"body\"}; - reads stdin")
@@ -84,7 +85,19 @@ const options = {
     Options.optional,
     Options.withDescription("Write the summary to this file instead of stderr")
   ),
-  failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failure, aborting requests in flight"))
+  failFast: Options.boolean("fail-fast").pipe(Options.withDescription("Stop at the first failure, aborting requests in flight")),
+  proxy: proxyFlag,
+  user: userFlag,
+  // On by default: fetch reports what a program would read (decoded bodies), and asking for
+  // compression saves the bytes on the wire; curl's default is off because it writes bodies
+  // verbatim, which fetch never does.
+  // (Two flags, not a negation: @effect/cli's boolean defaults to false when absent.)
+  compressed: Options.boolean("compressed").pipe(
+    Options.withDescription("Ask for gzip/deflate/br and decode bodies (the default; accepted as in curl)")
+  ),
+  noCompressed: Options.boolean("no-compressed").pipe(
+    Options.withDescription("Send no Accept-Encoding; bodies (and byte counts) as served")
+  )
 }
 
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
@@ -106,7 +119,10 @@ export const fetchValueFlags: ReadonlySet<string> = new Set([
   "-O",
   "--output-dir",
   "--summary",
-  "--summary-file"
+  "--summary-file",
+  "--proxy",
+  "-u",
+  "--user"
 ])
 
 /**

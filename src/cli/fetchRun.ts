@@ -25,6 +25,7 @@ import {
 import * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
 import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, resolveProxy } from "./internal/webFlags.js"
 
 const usageError = (message: string): Effect.Effect<void> =>
   Effect.sync(() => {
@@ -40,7 +41,20 @@ const exitWith = (code: number): void => {
   })
 }
 
-const execute = (settings: FetchSettings): Effect.Effect<void> =>
+interface WebSettings {
+  readonly proxy: Client.ClientOptions["proxy"]
+  readonly decompress: boolean
+}
+
+/** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
+export interface FetchRunFlags extends FetchFlags {
+  readonly proxy: Option.Option<string>
+  readonly user: Option.Option<string>
+  readonly compressed: boolean
+  readonly noCompressed: boolean
+}
+
+const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void> =>
   Effect.gen(function*() {
     const name = Lines.displayName(settings.source)
     const tally = Batch.tally()
@@ -146,7 +160,11 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
 
     const result = yield* run.pipe(
       Effect.scoped,
-      Effect.provide(Client.layer({ connectionsPerOrigin: settings.connections })),
+      Effect.provide(Client.layer({
+        connectionsPerOrigin: settings.connections,
+        decompress: web.decompress,
+        ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
+      })),
       Effect.either,
       Effect.onInterrupt(() =>
         Effect.sync(() => {
@@ -165,16 +183,22 @@ const execute = (settings: FetchSettings): Effect.Effect<void> =>
   })
 
 /** Runs `volley fetch` with the flags @effect/cli parsed. */
-export const fetch = (flags: FetchFlags): Effect.Effect<void> =>
+export const fetch = (flags: FetchRunFlags): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const settings = resolveFlags(flags)
+    // -u is one more default header: an NDJSON line's own Authorization wins, as with -H.
+    const auth = basicAuth(flags.user).authorization
+    const settings = resolveFlags(auth === undefined ? flags : { ...flags, header: [...flags.header, `Authorization: ${auth}`] })
     if (typeof settings === "string") return usageError(settings)
     const checks = settings.outputDir === undefined
       ? Lines.checkReadable(settings.source)
       : Effect.zipRight(Lines.checkReadable(settings.source), ensureDir(settings.outputDir))
-    return Effect.matchEffect(checks, {
-      onFailure: (error) => usageError(terminalSafe(error.message)),
-      onSuccess: () => execute(settings)
+    return Effect.matchEffect(resolveProxy(flags.proxy), {
+      onFailure: usageError,
+      onSuccess: (proxy) =>
+        Effect.matchEffect(checks, {
+          onFailure: (error) => usageError(terminalSafe(error.message)),
+          onSuccess: () => execute(settings, { proxy, decompress: !flags.noCompressed })
+        })
     })
   })
 

@@ -60,13 +60,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   /** Prepares the request, then continues with it; a plain URL takes no effect step. */
   const withPrepared = <A, E, R>(
     input: AnyRequestInput,
+    settings: CallSettings,
     f: (request: PreparedRequest) => Effect.Effect<A, E, R>
   ): Effect.Effect<A, E | InvalidUrlError, R> => {
     if (typeof input === "string" || input instanceof URL) {
-      const prepared = prepareGet(input, config.userAgent)
+      const prepared = prepareGet(input, config.userAgent, settings.decompress)
       return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
     }
-    return Effect.flatMap(prepare(input, config.userAgent), f)
+    return Effect.flatMap(prepare(input, config.userAgent, settings.decompress), f)
   }
 
   /** Starts an attempt on the fiber's clock: its deadline and its timer source. */
@@ -109,7 +110,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     once: (request: PreparedRequest, settings: CallSettings) => Effect.Effect<A, E | HttpError, R>
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
-    return withPrepared(input, (request) => {
+    return withPrepared(input, settings, (request) => {
       const attempts = once(request, settings)
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(attempts) : attempts
     })

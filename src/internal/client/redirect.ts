@@ -65,6 +65,7 @@ export const nextHop = (
     headers,
     body: toGet ? undefined : current.body,
     redactedUrl: redactUrl(target),
-    replayable: current.replayable
+    replayable: current.replayable,
+    decompress: current.decompress
   }
 }

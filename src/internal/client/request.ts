@@ -10,6 +10,7 @@ import type { RequestInput } from "../../Client.js"
 import { InvalidUrlError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
 import type { TransportBody, TransportRequest } from "../../Client.js"
+import { acceptEncoding } from "../transport/transport.js"
 
 
 /** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */
@@ -34,6 +35,28 @@ export const parseUrl = (input: string | URL): Either.Either<URL, InvalidUrlErro
     return Either.left(new InvalidUrlError({ input: redactUrl(url), detail: "missing host" }))
   }
   return Either.right(url)
+}
+
+/**
+ * Credentials in the URL (`http://user:pass@host/`) become `Authorization: Basic`, as curl,
+ * got and axios do, unless the caller set an `Authorization` of their own; either way they
+ * are removed from the URL that is sent (and printed). Percent-decoded first: `p%40ss` is
+ * `p@ss`. The header is a credential like any other, so a cross-origin redirect drops it.
+ */
+const takeCredentials = (url: URL, headers: Record<string, string>): InvalidUrlError | undefined => {
+  if (url.username === "" && url.password === "") return undefined
+  let user: string
+  let password: string
+  try {
+    user = decodeURIComponent(url.username)
+    password = decodeURIComponent(url.password)
+  } catch {
+    return new InvalidUrlError({ input: redactUrl(url), detail: "the credentials in the URL are not valid percent-encoding" })
+  }
+  url.username = ""
+  url.password = ""
+  headers["authorization"] ??= `Basic ${Buffer.from(`${user}:${password}`, "utf8").toString("base64")}`
+  return undefined
 }
 
 /** `URL` objects are mutable: copy one handed in so a later change by the caller cannot race us. */
@@ -87,35 +110,50 @@ const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["u
 }
 
 /** A GET of `url` with these headers: nothing to encode, so it can always be sent again. */
-const get = (url: URL, headers: Record<string, string>): PreparedRequest => ({
-  url,
-  method: "GET",
-  headers,
-  body: undefined,
-  redactedUrl: redactUrl(url),
-  replayable: true
-})
+const get = (url: URL, headers: Record<string, string>, decompress: boolean): Either.Either<PreparedRequest, InvalidUrlError> => {
+  // Printed as the caller wrote it (credentials masked as `***@`), sent without them.
+  const redactedUrl = redactUrl(url)
+  const refused = takeCredentials(url, headers)
+  if (refused !== undefined) return Either.left(refused)
+  return Either.right({
+    url,
+    method: "GET",
+    headers,
+    body: undefined,
+    redactedUrl,
+    replayable: true,
+    decompress
+  })
+}
+
+/** The headers volley adds unless the caller set them. */
+const defaultHeaders = (userAgent: string, decompress: boolean): Record<string, string> =>
+  decompress ? { "user-agent": userAgent, "accept-encoding": acceptEncoding } : { "user-agent": userAgent }
 
 /**
  * Prepares a plain GET of a URL, without an effect step (the common case of a fan-out):
  * the request, or why the URL is not one. An `Either` is itself an effect.
  */
-export const prepareGet = (input: string | URL, userAgent: string): Either.Either<PreparedRequest, InvalidUrlError> =>
-  Either.map(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => get(url, { "user-agent": userAgent }))
+export const prepareGet = (input: string | URL, userAgent: string, decompress: boolean): Either.Either<PreparedRequest, InvalidUrlError> =>
+  Either.flatMap(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => get(url, defaultHeaders(userAgent, decompress), decompress))
 
 /**
- * Prepares a request. `userAgent` is added unless the caller set one. Never fails with
+ * Prepares a request. `userAgent` is added unless the caller set one; with `decompress`, so
+ * is `Accept-Encoding`, and the body is decoded. A {@link PlainGet} (a download) never
+ * decodes: it keeps the bytes as served. Never fails with
  * anything but `InvalidUrlError`; a body that cannot be encoded is a defect of the caller's
  * request construction, as in `@effect/platform`.
  */
-export const prepare = (input: AnyRequestInput, userAgent: string): Effect.Effect<PreparedRequest, InvalidUrlError> => {
-  if (input instanceof PlainGet) return Either.map(requestUrl(input.url), (url) => get(url, { "user-agent": userAgent, ...input.headers }))
-  if (!isHttpClientRequest(input)) return prepareGet(input, userAgent)
+export const prepare = (input: AnyRequestInput, userAgent: string, decompress: boolean): Effect.Effect<PreparedRequest, InvalidUrlError> => {
+  if (input instanceof PlainGet) return Either.flatMap(requestUrl(input.url), (url) => get(url, { "user-agent": userAgent, ...input.headers }, false))
+  if (!isHttpClientRequest(input)) return prepareGet(input, userAgent, decompress)
   const parsed = requestUrl(input.url, input.urlParams)
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)
   const url = parsed.right
-  const headers: Record<string, string> = { "user-agent": userAgent, ...input.headers }
-  const base = { url, method: input.method, redactedUrl: redactUrl(url) }
+  const headers: Record<string, string> = { ...defaultHeaders(userAgent, decompress), ...input.headers }
+  const base = { url, method: input.method, redactedUrl: redactUrl(url), decompress }
+  const refused = takeCredentials(url, headers)
+  if (refused !== undefined) return Effect.fail(refused)
   const body = input.body
   switch (body._tag) {
     case "Empty":

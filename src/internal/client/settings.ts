@@ -29,6 +29,7 @@ export interface ResolvedConfig {
   readonly userAgent: string
   readonly retry: Retry.RetryPolicy
   readonly allowHttpsDowngrade: boolean
+  readonly decompress: boolean
 }
 
 /** The client's options, resolved against {@link defaults}. */
@@ -40,7 +41,8 @@ export const resolve = (options: ClientOptions): ResolvedConfig => ({
   maxBodyBytes: options.maxBodyBytes ?? defaults.maxBodyBytes,
   userAgent: options.userAgent ?? defaults.userAgent,
   retry: Retry.policy(options.retry ?? {}),
-  allowHttpsDowngrade: options.allowHttpsDowngrade ?? false
+  allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
+  decompress: options.decompress ?? true
 })
 
 export const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -56,6 +58,7 @@ export interface CallSettings {
   readonly followRedirects: boolean
   readonly maxRedirects: number
   readonly allowHttpsDowngrade: boolean
+  readonly decompress: boolean
 }
 
 /** The call's settings: `options` over the client's `config`. */
@@ -68,5 +71,6 @@ export const settingsFor = (config: ResolvedConfig, options: RequestOptions): Ca
   maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
   followRedirects: options.followRedirects ?? true,
   maxRedirects: options.maxRedirects ?? config.maxRedirects,
-  allowHttpsDowngrade: config.allowHttpsDowngrade
+  allowHttpsDowngrade: config.allowHttpsDowngrade,
+  decompress: options.decompress ?? config.decompress
 })

@@ -3,6 +3,11 @@
  * diagnostics channels (`undici:client:beforeConnect` / `connected` / `sendHeaders`): the
  * handler API never sees the socket. Channels are subscribed once, on first use; when
  * nothing here can be matched (another undici version), requests simply carry no connect time.
+ *
+ * The request is matched to its exchange by order, not through undici's request object: the
+ * handler undici holds may be a wrapper (a composed interceptor such as decompression), so the
+ * exchange announces itself (`starting`) from `onRequestStart`, which undici calls in the same
+ * synchronous step that writes the headers and publishes `sendHeaders` (HTTP/1.1 and HTTP/2).
  */
 import * as diagnostics from "node:diagnostics_channel"
 
@@ -12,6 +17,13 @@ export interface ConnectTimed {
 }
 
 let installed = false
+/** The exchange whose headers undici is writing now (set by `starting`, taken by sendHeaders). */
+let current: ConnectTimed | undefined
+
+/** Called by an exchange as undici starts writing its request. */
+export const starting = (exchange: ConnectTimed): void => {
+  current = exchange
+}
 
 /** Subscribes to undici's channels (idempotent). */
 export const install = (): void => {
@@ -25,7 +37,6 @@ export const install = (): void => {
     params === undefined ? "" : `${String(params.hostname ?? params.host)}:${String(params.port)}`
   // A new socket's connect time, until its first request is sent.
   const fresh = new WeakMap<object, number>()
-  let handlerKey: symbol | undefined
   type Params = { host?: unknown; hostname?: unknown; port?: unknown }
   diagnostics.subscribe("undici:client:beforeConnect", (message) => {
     const k = key((message as { connectParams?: Params }).connectParams)
@@ -43,14 +54,15 @@ export const install = (): void => {
   diagnostics.subscribe("undici:client:connected", (message) => settle(message, (message as { socket?: object }).socket))
   diagnostics.subscribe("undici:client:connectError", (message) => settle(message, undefined))
   diagnostics.subscribe("undici:client:sendHeaders", (message) => {
-    const { request, socket } = message as { request?: Record<symbol, unknown>; socket?: object }
-    if (request === undefined || socket === undefined) return
+    // Taken even when unused: a stale exchange (aborted before its headers were written) must
+    // not receive the time of another dispatcher's request.
+    const exchange = current
+    current = undefined
+    const { socket } = message as { socket?: object }
+    if (socket === undefined) return
     const ms = fresh.get(socket)
     if (ms === undefined) return
     fresh.delete(socket)
-    // undici keeps the dispatch handler (our exchange) under a private symbol named "handler".
-    handlerKey ??= Object.getOwnPropertySymbols(request).find((s) => s.description === "handler")
-    const handler = handlerKey === undefined ? undefined : request[handlerKey]
-    if (typeof handler === "object" && handler !== null && "connectMs" in handler) (handler as ConnectTimed).connectMs = ms
+    if (exchange !== undefined) exchange.connectMs = ms
   })
 }

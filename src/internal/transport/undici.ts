@@ -8,7 +8,7 @@
  * decides between drain and abort without allocating an exception.
  */
 import * as Effect from "effect/Effect"
-import type { Dispatcher } from "undici"
+import { type Dispatcher, interceptors } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
 import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Client.js"
 import { drainLimit } from "./transport.js"
@@ -17,7 +17,7 @@ import * as ConnectTiming from "./connectTiming.js"
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024
 
-/** One shared reason for aborts we start ourselves: undici only passes it to `onError`, which we ignore then. */
+/** One shared reason for aborts we start ourselves: undici only passes it to `onResponseError`, which we ignore then. */
 const releasedError: Error = Object.freeze(Object.assign(new Error("volley: body released"), { code: "VOLLEY_RELEASED" }))
 const interruptedError: Error = Object.freeze(Object.assign(new Error("volley: request interrupted"), { code: "VOLLEY_INTERRUPTED" }))
 
@@ -30,11 +30,13 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
  * the Effect clock (it never decides an outcome a caller sees).
  */
-export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport => {
+export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
   ConnectTiming.install()
+  const dispatcher = base.compose(decompressing)
+  const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
-      const exchange = new Exchange(request, drainBudgetMs, resume, received)
+      const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
       try {
         dispatcher.dispatch(
@@ -49,11 +51,40 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
           exchange
         )
       } catch (error) {
-        exchange.onError(error as Error)
+        exchange.onResponseError(undefined, error as Error)
       }
       return Effect.sync(() => exchange.cancel())
     })
   return { send }
+}
+
+let decompressInterceptor: Dispatcher.DispatcherComposeInterceptor | undefined
+
+/**
+ * undici's decompress interceptor (Node zlib streams, backpressure honoured, at most five
+ * stacked codings), applied only to requests that asked for decoding: a download keeps the
+ * bytes as served. Error responses are decoded too, so a status error's snippet is readable.
+ * Made once, on first use: undici prints an ExperimentalWarning when it is made, which says
+ * nothing a volley user can act on and would land in the CLI's stderr, so it is muted then.
+ */
+const decompressing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => {
+  let decoded: Dispatcher["dispatch"] | undefined
+  return (options, handler) => {
+    if (!(handler instanceof Exchange) || handler.decompress !== true) return dispatch(options, handler)
+    if (decoded === undefined) {
+      if (decompressInterceptor === undefined) {
+        const emitWarning = process.emitWarning
+        process.emitWarning = () => undefined
+        try {
+          decompressInterceptor = interceptors.decompress({ skipErrorResponses: false })
+        } finally {
+          process.emitWarning = emitWarning
+        }
+      }
+      decoded = decompressInterceptor(dispatch)
+    }
+    return decoded(options, handler)
+  }
 }
 
 /**
@@ -61,10 +92,9 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number): Transport =
  * object, so the hot path allocates little. A class here because undici calls it as a
  * handler object with many callbacks sharing mutable state.
  */
-class Exchange implements BodySource {
+class Exchange implements BodySource, Dispatcher.DispatchHandler {
   private state: State = "pending"
-  private abortFn: ((err: Error) => void) | undefined
-  private resumeSocket: (() => void) | undefined
+  private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
   private paused = false
   private chunks: Array<Uint8Array> = []
@@ -78,6 +108,7 @@ class Exchange implements BodySource {
   /** Cancels the timer of the current wait (headers or body), when the client bounded it. */
   private cancelWaitTimer: (() => void) | undefined
   contentLength: number | undefined = undefined
+  readonly decompress: boolean | undefined
   /** Set by connectTiming when this request opened its connection. */
   connectMs: number | undefined = undefined
   private readonly startedAt = performance.now()
@@ -86,24 +117,30 @@ class Exchange implements BodySource {
     private readonly request: TransportRequest,
     private readonly drainBudgetMs: number,
     private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
-    private readonly onResponse: ((response: TransportResponse) => void) | undefined
-  ) {}
-
-  // ---- undici handler -------------------------------------------------------------------
-
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.cancelled) {
-      abort(interruptedError)
-      return
-    }
-    this.abortFn = abort
+    private readonly onResponse: ((response: TransportResponse) => void) | undefined,
+    private readonly proxies: ReadonlySet<string> | undefined
+  ) {
+    this.decompress = request.decompress
   }
 
-  onHeaders(statusCode: number, rawHeaders: Array<Buffer>, resume: () => void): boolean {
-    if (statusCode < 200) return true // informational (100 Continue, 103 Early Hints): wait for the final one
-    this.resumeSocket = resume
+  // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    if (this.cancelled) {
+      controller.abort(interruptedError)
+      return
+    }
+    this.controller = controller
+    // undici calls this right before it writes the headers (and publishes sendHeaders), in
+    // one synchronous step: connectTiming attributes a new socket's connect time to us then.
+    ConnectTiming.starting(this)
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, rawHeaders: IncomingHeaders): void {
+    if (statusCode < 200) return // informational (100 Continue, 103 Early Hints): wait for the final one
+    this.controller = controller
     this.clearWaitTimer()
-    const headers = parseRawHeaders(rawHeaders)
+    const headers = joinHeaders(rawHeaders)
     const length = headers["content-length"]
     if (length !== undefined) {
       const n = Number(length)
@@ -112,7 +149,7 @@ class Exchange implements BodySource {
     this.state = "body"
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
-    if (done === undefined) return true
+    if (done === undefined) return
     const response: TransportResponse = {
       status: statusCode,
       headers,
@@ -121,41 +158,40 @@ class Exchange implements BodySource {
     }
     this.onResponse?.(response)
     done(Effect.succeed(response))
-    return true
   }
 
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.state === "released") {
       // Draining a released body: drop the bytes, give up if it is not small after all.
       this.drained += chunk.length
       if (this.drained > drainLimit) this.abortNow(releasedError)
-      return true
+      return
     }
     this.received += chunk.length
     this.chunks.push(chunk)
     this.buffered += chunk.length
     this.wake()
-    if (this.buffered >= highWaterMark) {
+    if (this.buffered >= highWaterMark && !this.paused) {
       this.paused = true
-      return false
+      controller.pause()
     }
-    return true
   }
 
-  onComplete(): void {
+  onResponseEnd(): void {
     this.clearDrainTimer()
     if (this.state === "body") this.state = "done"
     else if (this.state === "released") this.state = "done"
-    this.abortFn = undefined
+    this.controller = undefined
     this.wake()
   }
 
-  onError(err: Error): void {
+  /** `controller` is absent when undici refuses the request before starting it. */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.clearDrainTimer()
     this.clearWaitTimer()
-    this.abortFn = undefined
-    if (this.state === "released" || this.state === "done") return
-    const error = toNetworkError(err, this.request)
+    this.controller = undefined
+    if (this.state === "released" || this.state === "done" || this.state === "failed") return
+    const error = toNetworkError(err, this.request, this.proxies)
     if (this.resumeHeaders !== undefined) {
       const done = this.resumeHeaders
       this.resumeHeaders = undefined
@@ -203,9 +239,9 @@ class Exchange implements BodySource {
 
   private abortNow(reason: Error): void {
     this.clearDrainTimer()
-    const abort = this.abortFn
-    this.abortFn = undefined
-    abort?.(reason)
+    const controller = this.controller
+    this.controller = undefined
+    controller?.abort(reason)
   }
 
   // ---- BodySource --------------------------------------------------------------------------
@@ -222,7 +258,7 @@ class Exchange implements BodySource {
       this.buffered -= chunk.length
       if (this.paused && this.buffered < highWaterMark / 2) {
         this.paused = false
-        this.resumeSocket?.()
+        this.controller?.resume()
       }
       return chunk
     }
@@ -275,7 +311,7 @@ class Exchange implements BodySource {
     // Drain: keep reading (and dropping) so the connection can go back to the pool.
     if (this.paused) {
       this.paused = false
-      this.resumeSocket?.()
+      this.controller?.resume()
     }
     this.drainTimer = setTimeout(() => this.abortNow(releasedError), this.drainBudgetMs)
     this.drainTimer.unref()
@@ -291,16 +327,18 @@ class Exchange implements BodySource {
 
 const EMPTY = new Uint8Array(0)
 
-/** Lower-cases names and joins repeated headers, as the Fetch standard does. */
-const parseRawHeaders = (raw: Array<Buffer>): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString("latin1").toLowerCase()
-    const value = raw[i + 1]!.toString("latin1")
-    const previous = headers[name]
-    headers[name] = previous === undefined ? value : `${previous}, ${value}`
+type IncomingHeaders = Record<string, string | Array<string> | undefined>
+
+/**
+ * undici hands the headers over with names in lower case and repeated ones as arrays; join
+ * those as the Fetch standard does (in place: the object is ours).
+ */
+const joinHeaders = (headers: IncomingHeaders): Record<string, string> => {
+  for (const name in headers) {
+    const value = headers[name]
+    if (typeof value !== "string") headers[name] = value === undefined ? "" : value.join(", ")
   }
-  return headers
+  return headers as Record<string, string>
 }
 
 const tlsCodes = new Set([
@@ -357,6 +395,10 @@ export const classify = (code: string | undefined): { reason: NetworkReason; pha
     case "UND_ERR_RES_EXCEEDED_MAX_SIZE":
       return { reason: "Protocol" }
     default:
+      // zlib's codes: Z_DATA_ERROR, Z_BUF_ERROR (truncated), ERR__ERROR_* (brotli), ZSTD_*.
+      if (code !== undefined && (code.startsWith("Z_") || code.startsWith("ERR__ERROR") || code.startsWith("ZSTD_") || code === "ERR_ZSTD")) {
+        return { reason: "ContentDecoding" }
+      }
       if (code !== undefined && (tlsCodes.has(code) || code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))) {
         return { reason: "Tls" }
       }
@@ -381,9 +423,31 @@ const findCode = (error: unknown): string | undefined => {
   return fallback
 }
 
-const toNetworkError = (error: Error, request: TransportRequest): NetworkError => {
+/**
+ * Whether the proxy, not the target, failed: undici's CONNECT refusal ("Proxy response (407)
+ * !== 200 when HTTP Tunneling"), its 407 on a forwarded request ("Proxy Authentication
+ * Required (407)"), its TLS-to-proxy error, or a socket error naming a proxy's address
+ * (connection refused by the proxy). undici gives these no codes of their own.
+ */
+const proxyFailed = (error: unknown, proxies: ReadonlySet<string>): boolean => {
+  let current: unknown = error
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const { address, code, message, port } = current as { address?: unknown; code?: unknown; message?: unknown; port?: unknown }
+    if (code === "UND_ERR_PRX_TLS") return true
+    if (typeof message === "string" && (message.startsWith("Proxy response (") || message.startsWith("Proxy Authentication Required"))) return true
+    if (typeof address === "string" && port !== undefined && proxies.has(`${address}:${String(port)}`)) return true
+    const errors = (current as { errors?: unknown }).errors
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause
+  }
+  return false
+}
+
+const toNetworkError = (error: Error, request: TransportRequest, proxies?: ReadonlySet<string>): NetworkError => {
   const code = findCode(error)
-  const { reason, phase } = classify(code)
+  const classified = classify(code)
+  const { reason, phase } = proxies !== undefined && classified.reason !== "Timeout" && proxyFailed(error, proxies)
+    ? { reason: "Proxy" as const, phase: undefined }
+    : classified
   return new NetworkError({
     reason,
     phase,

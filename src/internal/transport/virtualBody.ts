@@ -32,6 +32,10 @@ export const defaultCode = (reason: NetworkReason, phase: TimeoutPhase | undefin
       return "UND_ERR_ABORTED"
     case "Timeout":
       return phase === "connect" ? "UND_ERR_CONNECT_TIMEOUT" : phase === "headers" ? "UND_ERR_HEADERS_TIMEOUT" : phase === "body" ? "UND_ERR_BODY_TIMEOUT" : undefined
+    case "ContentDecoding":
+      return "Z_DATA_ERROR"
+    case "Proxy":
+      return "UND_ERR_PRX_TLS"
     case "Other":
       return undefined
   }

@@ -1,0 +1,82 @@
+/**
+ * The undici dispatcher under the real transport, built from the client's options: a pooled
+ * `Agent`, or undici's `EnvHttpProxyAgent` when a proxy is set; HTTP/2 by ALPN when asked.
+ */
+import * as Tls from "node:tls"
+import { Agent, type Dispatcher, EnvHttpProxyAgent } from "undici"
+import type { ClientOptions } from "../../Client.js"
+import { defaults } from "../client/settings.js"
+import { millis } from "../duration.js"
+import { redactUrl } from "../redact.js"
+
+/** `host:port` of each proxy, so the transport can tell a proxy that failed from a target that did. */
+export const proxyAddresses = (proxy: ClientOptions["proxy"]): ReadonlyArray<string> => {
+  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
+  return urls.flatMap((url) => {
+    if (url === undefined || url === "") return []
+    const parsed = new URL(url)
+    return [`${parsed.hostname.replace(/^\[|\]$/g, "")}:${parsed.port || (parsed.protocol === "https:" ? "443" : "80")}`]
+  })
+}
+
+/** Why a proxy setting is unusable (naming it, credentials masked), or `undefined`. */
+export const invalidProxy = (proxy: ClientOptions["proxy"]): string | undefined => {
+  const urls = typeof proxy === "string" ? [proxy] : proxy === undefined ? [] : [proxy.http, proxy.https]
+  for (const url of urls) {
+    if (url === undefined || url === "") continue
+    let parsed: URL | undefined
+    try {
+      parsed = new URL(url)
+    } catch {
+      parsed = undefined
+    }
+    if (parsed === undefined || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+      return `volley: the proxy must be an http:// or https:// URL, got ${redactUrl(url)}`
+    }
+  }
+  return undefined
+}
+
+export const makeAgent = (options: ClientOptions): Dispatcher => {
+  const ca = options.ca === undefined ? undefined : Array.isArray(options.ca) ? [...options.ca] : (options.ca as string | Buffer)
+  // TLS trust is set here, never by the environment. Left unset, Node's `tls.connect` (which
+  // undici calls with these options) turns verification off under
+  // NODE_TLS_REJECT_UNAUTHORIZED=0 and trusts NODE_EXTRA_CA_CERTS: so verification is
+  // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
+  // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
+  // would parse every root again on each connect). To add a CA, pass it in `ca`.
+  const tls = {
+    secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
+    rejectUnauthorized: options.insecureTls !== true
+  }
+  const keepAlive = millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0
+  const agentOptions: Agent.Options = {
+    connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
+    keepAliveTimeout: keepAlive,
+    // A server's `Keep-Alive: timeout=N` hint may shorten it, never lengthen it: undici follows
+    // a longer hint up to `keepAliveMaxTimeout` (10 minutes by default), holding idle sockets.
+    keepAliveMaxTimeout: keepAlive,
+    // Phase timeouts run on the Effect clock above the transport; undici's own are off so
+    // they never race ours. The connect timeout is a socket-level matter and stays here.
+    headersTimeout: 0,
+    bodyTimeout: 0,
+    connect: { timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0, ...tls },
+    ...(options.http2 === true ? { allowH2: true } : {})
+  }
+  const proxy = typeof options.proxy === "string" ? { http: options.proxy, https: options.proxy } : options.proxy
+  if (proxy === undefined || (!proxy.http && !proxy.https)) return new Agent(agentOptions)
+  // undici's own proxy agent; "" (not undefined) so it never falls back to process.env:
+  // the environment is read by `layerConfig`, through Effect's Config.
+  return new EnvHttpProxyAgent({
+    ...agentOptions,
+    httpProxy: proxy.http ?? "",
+    httpsProxy: proxy.https ?? "",
+    noProxy: proxy.noProxy ?? "",
+    // http is forwarded, https tunnelled (CONNECT), as curl does.
+    proxyTunnel: false,
+    // TLS to the target through the tunnel, and to an https proxy, trusts what the client does.
+    requestTls: tls,
+    proxyTls: tls
+  } as EnvHttpProxyAgent.Options)
+}
+
