@@ -12,6 +12,8 @@
  * - Peak RSS of volley at 64 MiB, 512 MiB and 2 GiB: flat, not growing with the file.
  * - The disk-write path: node:fs `writev` vs @effect/platform `FileSystem` (why Download uses
  *   the former).
+ * - First, `volley download` against a program calling `Download.file`, whole process against
+ *   whole process (`VOLLEY_BENCH_DOWNLOAD=cli` runs only this).
  *
  * Every contender runs in its own process (peak RSS is its own); node contenders time the
  * transfer inside the process (imports excluded, as in a long-running program); shell
@@ -146,6 +148,35 @@ export const best = (runs: ReadonlyArray<Measured>): Measured => {
 
 // ---- the benchmark ---------------------------------------------------------------------------
 
+/**
+ * `volley download` against a small program calling `Download.file` (downloadRunner.js), each
+ * timed as a whole process from spawn to exit: what the command costs over the library.
+ */
+const commandVsLibrary = async (url: string, size: number, out: (name: string) => string, clean: () => void): Promise<void> => {
+  const cli = path.join(here, "..", "..", "bin", "volley.js")
+  const command: Array<Measured> = []
+  const library: Array<Measured> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    fs.writeFileSync(out("list.txt"), `${url} c.bin\n`)
+    command.push(await runShell(`'${process.execPath}' '${cli}' download '${out("list.txt")}' --dir '${out("cli")}' >/dev/null 2>&1`))
+    clean()
+    library.push(await runShell(`'${process.execPath}' '${runner}' volley '${url}' '${out("v.bin")}' >/dev/null`))
+    clean()
+  }
+  const c = best(command)
+  const l = best(library)
+  const r = mibps(size, c.ms) / mibps(size, l.ms)
+  table(
+    `volley download vs Download.file, ${size / MiB} MiB, whole processes (spawn to exit), best of ${ROUNDS}`,
+    ["contender", "MiB/s", "peak RSS"],
+    [
+      ["volley download LIST (sha256, fsync)", mibps(size, c.ms).toFixed(0), fmtRss(c.rssKiB)],
+      ["node program: Download.file (sha256, fsync)", mibps(size, l.ms).toFixed(0), fmtRss(l.rssKiB)]
+    ]
+  )
+  console.log(`target: the command at least 0.95x the library: ${r.toFixed(2)}x ${r >= 0.95 ? "met" : "MISSED"}`)
+}
+
 export const run = async (): Promise<void> => {
   const hasCurl = spawnSync("sh", ["-c", "command -v curl"]).status === 0
   const base = fs.mkdtempSync(path.join(os.tmpdir(), "volley-bench-dl-"))
@@ -164,6 +195,10 @@ export const run = async (): Promise<void> => {
   try {
     const size = sizes.one
     const url = `${server.url}/file?size=${size}`
+
+    // -- the command against the library, whole processes --------------------------------------
+    await commandVsLibrary(url, size, out, clean)
+    if (process.env["VOLLEY_BENCH_DOWNLOAD"] === "cli") return
 
     // -- one 512 MiB file --------------------------------------------------------------------
     type Contender = { readonly name: string; readonly run: () => Promise<Measured> }

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, in one process run, one after the other so they do not
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
- * `clientSteps`, `h2`, `fetchCli`, `download`, `server`, `jobs`) runs one of them.
+ * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`) runs one of them.
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
  * build side by side instead: the ref is built in a temporary git worktree, and each suite
@@ -11,7 +11,7 @@
  */
 import * as Builds from "./internal/builds.js"
 
-const suites = ["./clientSteps.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js"] as const
+const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js"] as const
 
 /** The side-by-side mode of each suite that has one. */
 const comparisons: Partial<Record<(typeof suites)[number], string>> = {

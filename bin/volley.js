@@ -1,9 +1,45 @@
 #!/usr/bin/env node
-// The CLI is compiled to dist/ by `npm ci` (the package's `prepare` script).
-import("../dist/src/cli/main.js").catch((error) => {
-  if (error && error.code === "ERR_MODULE_NOT_FOUND") {
+// The `volley` command: runs the one-file bundle dist/cli/volley.cjs (built by `npm run build`,
+// which `npm ci` runs as the package's `prepare` script) with the V8 code cache recorded at
+// build time, so start-up skips most of the compile. Node 20 has no module compile cache of
+// its own; a cache from another Node version is rejected by V8 and the file compiles as usual.
+import * as fs from "node:fs"
+import { createRequire } from "node:module"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as vm from "node:vm"
+
+const file = new URL("../dist/cli/volley.cjs", import.meta.url)
+const cacheFile = new URL("../dist/cli/volley.cjs.cache", import.meta.url)
+
+let source
+try {
+  source = fs.readFileSync(file, "utf8")
+} catch (error) {
+  if (error && error.code === "ENOENT") {
     process.stderr.write("volley: not built yet; run `npm run build` (npm ci does it for you)\n")
     process.exit(2)
   }
   throw error
+}
+const writeCache = process.env.VOLLEY_CODE_CACHE === "write"
+let cachedData
+if (!writeCache) {
+  try {
+    cachedData = fs.readFileSync(cacheFile)
+  } catch {
+    // No cache: compile from source.
+  }
+}
+const filename = fileURLToPath(file)
+const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
+  filename,
+  cachedData,
+  importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
 })
+if (writeCache) {
+  // The build runs the command once with this set; by exit, the functions it ran are compiled.
+  process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()))
+}
+const module = { exports: {} }
+script.runInThisContext()(module.exports, createRequire(filename), module, filename, path.dirname(filename))

@@ -165,6 +165,7 @@ export interface Latency {
   readonly p50: number
   readonly p90: number
   readonly p99: number
+  readonly p999: number
   readonly max: number
   readonly mean: number
 }

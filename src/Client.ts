@@ -87,6 +87,8 @@ export interface Response {
   /** How many redirects were followed to get here. */
   readonly redirects: number
   readonly contentLength: number | undefined
+  /** Time to first byte and, when this request opened a connection, its connect time (undici transport). */
+  readonly timing: ResponseTiming | undefined
   readonly bytes: Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError>
   readonly text: Effect.Effect<string, NetworkError | BodyTooLargeError>
   readonly json: Effect.Effect<unknown, NetworkError | BodyTooLargeError | DecodeError>
@@ -193,6 +195,20 @@ export interface TransportResponse {
   /** Header names in lower case; repeated headers joined with ", ". */
   readonly headers: Readonly<Record<string, string>>
   readonly body: BodySource
+  /** How the exchange went, in ms, when the transport measures it. */
+  readonly timing?: ResponseTiming | undefined
+}
+
+/**
+ * Timings of one request/response exchange (one hop), in milliseconds.
+ *
+ * @since 0.1.0
+ */
+export interface ResponseTiming {
+  /** From handing the request to the connection pool to the response headers. */
+  readonly ttfbMs: number
+  /** When this request opened a new connection: how long opening it took (TCP, and TLS). */
+  readonly connectMs: number | undefined
 }
 
 /**

@@ -137,6 +137,22 @@ export interface Progress {
 }
 
 /**
+ * The absolute path of `name` directly inside `dir`, or `undefined` when it would land
+ * anywhere else.
+ *
+ * @since 0.1.0
+ */
+export const resolveInside = (dir: string, name: string): string | undefined => FileName.resolveInside(dir, name)
+
+/**
+ * Hands out unique names within one run: the first claim of `name` keeps it, the next get
+ * `name (1)`, `name (2)`… (case-insensitively, so also unique on case-insensitive disks).
+ *
+ * @since 0.1.0
+ */
+export const makeNameAllocator = (): { readonly claim: (name: string) => string } => FileName.makeAllocator()
+
+/**
  * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
  * implies the algorithm. `Left` carries what is wrong.
  *
@@ -226,6 +242,10 @@ export interface Options {
   readonly retry?: Retry.RetryOptions | false | undefined
   /** Least time between two progress reports of one download (default 100 ms). */
   readonly progressInterval?: Duration.DurationInput | undefined
+  /** Most body bytes per second, per download (default: no limit). Timed on the Clock. */
+  readonly limitRate?: number | undefined
+  /** Give the file the server's `Last-Modified` as its modification time (curl's `--remote-time`). */
+  readonly remoteTime?: boolean | undefined
 }
 
 /**
@@ -341,6 +361,8 @@ export type Item = Url | {
   /** File name inside the folder (sanitized). Default: from the URL or `Content-Disposition`. */
   readonly name?: string | undefined
   readonly checksum?: Checksum | string | undefined
+  /** Request headers for this URL, over `headers` of the options. */
+  readonly headers?: Readonly<Record<string, string>> | undefined
 }
 
 /**

@@ -8,7 +8,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
 import { type FetchFlags, parseDuration, parseLine, resolveFlags } from "../src/cli/internal/fetchInput.js"
-import { progressText, summaryText } from "../src/cli/internal/fetchOutput.js"
+import { makeStats, progressText, summaryText } from "../src/cli/internal/fetchOutput.js"
 import * as Batch from "../src/Batch.js"
 import { Either, Option } from "effect"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
@@ -263,10 +263,16 @@ describe("volley fetch: parsing (no process)", () => {
     perHost: Option.none(),
     rate: Option.none(),
     timeout: Option.none(),
+    maxTime: Option.none(),
     retries: 2,
     method: "GET",
     header: [],
     output: "ndjson",
+    body: false,
+    bodyLimit: "1M",
+    outputDir: Option.none(),
+    summary: "text",
+    summaryFile: Option.none(),
     failFast: false
   }
 
@@ -322,10 +328,15 @@ describe("volley fetch: parsing (no process)", () => {
       { result: Either.right(1), bytes: 2048, startMs: 0, durationMs: 10, attempts: 1 },
       { result: Either.left({ _tag: "StatusError", status: 503 }), bytes: 0, startMs: 0, durationMs: 20, attempts: 3 }
     ])
-    expect(summaryText(summary, 1, true)).toBe(
+    const stats = makeStats()
+    stats.add({ index: 0, item: { line: 1, url: "u", request: "u" }, result: Either.right(1), status: 200, bytes: 2048, startMs: 0, durationMs: 10, attempts: 1 })
+    stats.add({ index: 1, item: { line: 2, url: "u", request: "u" }, result: Either.left(1), status: 503, bytes: 0, startMs: 0, durationMs: 20, attempts: 3 })
+    expect(summaryText(summary, stats, 1, true)).toBe(
       "volley fetch: interrupted after 2 requests in 20 ms (100/s): 1 ok, 1 failed, 1 invalid line skipped\n" +
         "  outcomes: ok 1, HTTP 503 1\n" +
-        "  latency: p50 10 ms, p90 20 ms, p99 20 ms, max 20 ms\n" +
+        "  statuses: 200 1, 503 1\n" +
+        "  latency: p50 10 ms, p90 20 ms, p99 20 ms, p99.9 20 ms, max 20 ms\n" +
+        "  histogram: <=10 ms 1  <=20 ms 1\n" +
         "  received: 2.0 KiB\n"
     )
   })

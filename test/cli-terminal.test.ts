@@ -18,7 +18,16 @@ let url: string
 let dir: string
 
 beforeAll(async () => {
-  server = http.createServer((_req, res) => {
+  server = http.createServer((req, res) => {
+    // 200 bodies for `fetch --body`; every other path is the hostile 500.
+    if (req.url === "/ok.txt") {
+      res.writeHead(200, { "content-type": "text/plain" })
+      return res.end(hostile)
+    }
+    if (req.url === "/ok.json") {
+      res.writeHead(200, { "content-type": "application/json" })
+      return res.end(JSON.stringify({ note: hostile }))
+    }
     res.writeHead(500, { "content-type": "text/plain" })
     res.end(hostile)
   })
@@ -58,6 +67,20 @@ describe("server text printed by the CLI is terminal-safe", () => {
     expect(controls.test(run.stderr)).toBe(false)
     const record = JSON.parse(run.stdout.trim()) as { message: string }
     expect(record.message).toContain("oops")
+  })
+
+  it("fetch --body: text and JSON bodies stay the same values to a JSON reader, with no raw control character", async () => {
+    const file = path.join(dir, "bodies.txt")
+    fs.writeFileSync(file, `${url}/ok.txt\n${url}/ok.json\n`)
+    const run = await runNode(["bin/volley.js", "fetch", file, "--body", "-c", "1"])
+    expect(run.code).toBe(0)
+    expect(controls.test(run.stdout)).toBe(false)
+    expect(controls.test(run.stderr)).toBe(false)
+    const records = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { url: string; body: unknown; bodyEncoding: string })
+    const text = records.find((r) => r.url.endsWith("/ok.txt"))!
+    const json = records.find((r) => r.url.endsWith("/ok.json"))!
+    expect(text).toMatchObject({ body: hostile, bodyEncoding: "text" })
+    expect(json).toMatchObject({ body: { note: hostile }, bodyEncoding: "json" })
   })
 
   it("download: the failure line shows the snippet escaped", async () => {

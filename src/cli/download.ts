@@ -1,6 +1,9 @@
 /**
- * `volley download FILE --dir OUT`: downloads every URL listed in FILE (`URL [algo:HEX]
- * [NAME]` per line) into OUT, concurrently, verified, resumable.
+ * `volley download FILE --dir OUT`: downloads every file listed in FILE (`URL [MIRROR...]
+ * [algo:HEX] [out=NAME] [checksum=...] [header=...] [NAME]` per line, aria2-style indented
+ * option lines too) into OUT, concurrently, verified, resumable, mirrors tried in turn, each
+ * file's mtime from its `Last-Modified`. This module declares the
+ * flags; the work is in `downloadRun.ts`, loaded when the command runs.
  *
  * Exit codes: 0 all downloaded, 1 some failed, 2 usage or input errors (a bad line is
  * reported as `FILE:LINE` and skipped, the rest still run), 130 interrupted (Ctrl-C). After
@@ -9,37 +12,32 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Logger from "effect/Logger"
-import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
-import * as path from "node:path"
-import * as Client from "../Client.js"
-import * as Download from "../Download.js"
-import * as Input from "./internal/downloadInput.js"
-import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
-import { terminalSafe } from "./internal/terminalText.js"
-import { basicAuth, proxyFlag, resolveProxy, userFlag } from "./internal/webFlags.js"
+import type * as Option from "effect/Option"
+import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
-  Args.withDescription("A list of URLs, one per line: URL [sha256:HEX] [NAME]. `-` reads stdin.")
+  Args.withDescription(
+    "A list, one file per line: URL [MIRROR-URL...] [sha256:HEX] [out=NAME] [checksum=ALGO=HEX] [header=Name:value] [NAME]; " +
+      "an indented `key=value` line adds an option to the line above (aria2 style). Mirrors are tried in turn. `-` reads stdin."
+  )
 )
 const dir = Options.text("dir").pipe(Options.withAlias("d"), Options.withDefault("."), Options.withDescription("Folder to download into (created if missing)."))
 const checksums = Options.text("checksums").pipe(
   Options.optional,
   Options.withDescription("A sha256sum-style file (`HEX  name` / `HEX *name`) matched by file name.")
 )
-const concurrency = Options.text("concurrency").pipe(Options.withAlias("c"), Options.withDefault("4"), Options.withDescription("Downloads at once."))
-const perHost = Options.text("per-host").pipe(Options.withDefault("2"), Options.withDescription("Downloads at once per host."))
-const retries = Options.text("retries").pipe(Options.withDefault("3"), Options.withDescription("Retries per download after a transient failure; each resumes."))
+const concurrency = Options.integer("concurrency").pipe(Options.withAlias("c"), Options.withDefault(4), Options.withDescription("Downloads at once."))
+const perHost = Options.integer("per-host").pipe(Options.withDefault(2), Options.withDescription("Downloads at once per host."))
+const retries = Options.integer("retries").pipe(Options.withDefault(3), Options.withDescription("Retries per download after a transient failure; each resumes."))
 const connectTimeout = Options.text("connect-timeout").pipe(Options.withDefault("10s"), Options.withDescription("e.g. 10s, 500ms."))
 const idleTimeout = Options.text("idle-timeout").pipe(Options.withDefault("30s"), Options.withDescription("Longest stall between body chunks."))
 const timeout = Options.text("timeout").pipe(Options.optional, Options.withDescription("Deadline of one download attempt (default: none)."))
 const maxSize = Options.text("max-size").pipe(Options.optional, Options.withDescription("Largest file accepted, e.g. 500M, 2GiB."))
+const limitRate = Options.text("limit-rate").pipe(
+  Options.optional,
+  Options.withDescription("Most bytes per second per download, e.g. 500K, 2M (K/M/G are binary).")
+)
 const force = Options.boolean("force").pipe(Options.withDescription("Replace existing files that do not match."))
 const contentDisposition = Options.boolean("content-disposition").pipe(
   Options.withDescription("Name files as the server suggests (sanitized) instead of by URL.")
@@ -47,208 +45,49 @@ const contentDisposition = Options.boolean("content-disposition").pipe(
 const ca = Options.text("ca").pipe(Options.optional, Options.withDescription("Extra trusted CA certificate(s), PEM file."))
 const insecure = Options.boolean("insecure").pipe(Options.withDescription("Do NOT verify TLS certificates (test servers only)."))
 
-const stderr = (text: string) => Effect.sync(() => void process.stderr.write(text))
-const stdout = (text: string) => Effect.sync(() => void process.stdout.write(text))
-
-/** Reports usage errors and ends with exit code 2. */
-const usage = (messages: ReadonlyArray<string>) =>
-  Effect.zipRight(
-    stderr(messages.map((m) => `volley download: ${terminalSafe(m)}\n`).join("")),
-    Effect.sync(() => void (process.exitCode = 2))
-  )
-
-const readText = (source: string): Effect.Effect<string, string> =>
-  Effect.try({
-    try: () => fs.readFileSync(source === "-" ? 0 : source, "utf8"),
-    catch: (error) => `cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
-  })
-
-/** The error's message, prefixed by the URL unless it already names it. */
-const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
-  terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
-
-/** Relative to the working folder when inside it, absolute otherwise. */
-const relative = (p: string): string => {
-  const r = path.relative(process.cwd(), p)
-  return r === "" || r.startsWith("..") || path.isAbsolute(r) ? p : r
+/** The flags as @effect/cli parsed them. */
+export interface DownloadFlags {
+  readonly file: string
+  readonly dir: string
+  readonly checksums: Option.Option<string>
+  readonly concurrency: number
+  readonly perHost: number
+  readonly retries: number
+  readonly connectTimeout: string
+  readonly idleTimeout: string
+  readonly timeout: Option.Option<string>
+  readonly maxSize: Option.Option<string>
+  readonly limitRate: Option.Option<string>
+  readonly force: boolean
+  readonly contentDisposition: boolean
+  readonly ca: Option.Option<string>
+  readonly insecure: boolean
+  readonly proxy: Option.Option<string>
+  readonly user: Option.Option<string>
 }
 
-/**
- * An existing file with no checksum to compare is kept, and a rerun (to resume after Ctrl-C)
- * must not call every finished file a failure; one that contradicts its checksum is a failure.
- */
-const isKept = (outcome: Download.Outcome): boolean => {
-  if (outcome._tag !== "Failure" || outcome.error._tag !== "DestinationExists") return false
-  const item = outcome.item
-  return typeof item === "string" || item instanceof URL || item.checksum === undefined
-}
-
-const describe = (outcome: Download.Outcome): string => {
-  if (outcome._tag === "Failure") {
-    if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
-      return `kept ${relative(outcome.error.path)} (already exists, no checksum to verify; --force replaces it)`
-    }
-    return `FAILED ${failureText(outcome)}`
-  }
-  const r = outcome.value
-  if (r.skipped) return `ok ${relative(r.path)} (already present, ${r.checksum.algorithm} matches)`
-  const resumed = r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""
-  return `ok ${relative(r.path)} ${formatBytes(r.size)}${resumed}${r.verified ? `, ${r.checksum.algorithm} verified` : ""}`
-}
-
-/** The per-file lines and the counts line of a (possibly partial) run. */
-const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number) => {
-  let ok = 0
-  let skipped = 0
-  let kept = 0
-  let resumed = 0
-  let failed = 0
-  let received = 0
-  const lines: Array<string> = []
-  for (const outcome of outcomes) {
-    if (outcome._tag === "Success") {
-      const r = outcome.value
-      ok++
-      if (r.skipped) skipped++
-      if (r.resumedFrom > 0) resumed++
-      received += r.transferred
-      lines.push(`ok      ${Download.formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
-    } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
-      kept++
-      lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
-    } else {
-      failed++
-      lines.push(`failed  ${failureText(outcome)}\n`)
-    }
-  }
-  const notes = [skipped > 0 ? `${skipped} already present` : "", resumed > 0 ? `${resumed} resumed` : ""].filter((s) => s !== "")
-  const keptText = kept > 0 ? `, ${kept} kept (already exist)` : ""
-  const badLines = badLineCount > 0 ? `, ${badLineCount} bad line${badLineCount === 1 ? "" : "s"} skipped` : ""
-  const summary = `${ok} ok${notes.length > 0 ? ` (${notes.join(", ")})` : ""}${keptText}, ${failed} failed${badLines}; ${formatBytes(received)} received`
-  return { failed, lines, summary }
-}
+/** The flags that take a value, for reading flags after `-` (see args.ts). */
+export const downloadValueFlags: ReadonlySet<string> = new Set([
+  "-d",
+  "--dir",
+  "--checksums",
+  "-c",
+  "--concurrency",
+  "--per-host",
+  "--retries",
+  "--connect-timeout",
+  "--idle-timeout",
+  "--timeout",
+  "--max-size",
+  "--limit-rate",
+  "--ca",
+  "--proxy",
+  "-u",
+  "--user"
+])
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
-  (flags) =>
-    Effect.gen(function*() {
-      // Flags are validated here (not by @effect/cli types) so every usage error exits with 2.
-      const problems: Array<string> = []
-      const positive = (name: string, value: string) => {
-        const n = Input.parsePositiveInt(value)
-        if (n === undefined) problems.push(`--${name} must be a positive integer, got ${JSON.stringify(value)}`)
-        return n ?? 1
-      }
-      const duration = (name: string, value: string) => {
-        const ms = Input.parseDuration(value)
-        if (ms === undefined) problems.push(`--${name} must be a duration like 30s or 500ms, got ${JSON.stringify(value)}`)
-        return ms ?? 1
-      }
-      const concurrencyN = positive("concurrency", flags.concurrency)
-      const perHostN = positive("per-host", flags.perHost)
-      const retriesN = /^\d+$/.test(flags.retries.trim()) ? Number(flags.retries) : (problems.push(`--retries must be 0 or more, got ${JSON.stringify(flags.retries)}`), 0)
-      const connectMs = duration("connect-timeout", flags.connectTimeout)
-      const idleMs = duration("idle-timeout", flags.idleTimeout)
-      const deadlineMs = Option.map(flags.timeout, (t) => duration("timeout", t))
-      const maxBytes = Option.map(flags.maxSize, (s) => {
-        const n = Input.parseSize(s)
-        if (n === undefined) problems.push(`--max-size must be a size like 500M or 2GiB, got ${JSON.stringify(s)}`)
-        return n ?? 0
-      })
-      const proxyOption = yield* Effect.either(resolveProxy(flags.proxy))
-      if (proxyOption._tag === "Left") problems.push(proxyOption.left)
-      if (problems.length > 0) return yield* usage(problems)
-
-      const listText = yield* Effect.either(readText(flags.file))
-      if (listText._tag === "Left") return yield* usage([listText.left])
-      const list = Input.parseList(listText.right)
-      const lineErrors = list.errors.map((e) => `${flags.file}:${e.line}: ${e.message}`)
-      let sums: ReadonlyMap<string, Download.Checksum> = new Map()
-      if (Option.isSome(flags.checksums)) {
-        const sumsText = yield* Effect.either(readText(flags.checksums.value))
-        if (sumsText._tag === "Left") return yield* usage([sumsText.left])
-        const parsed = Input.parseChecksums(sumsText.right)
-        sums = parsed.sums
-        lineErrors.push(...parsed.errors.map((e) => `${flags.checksums.pipe(Option.getOrElse(() => ""))}:${e.line}: ${e.message}`))
-      }
-      let caPem: string | undefined
-      if (Option.isSome(flags.ca)) {
-        const pem = yield* Effect.either(readText(flags.ca.value))
-        if (pem._tag === "Left") return yield* usage([pem.left])
-        caPem = pem.right
-      }
-      if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
-      const inputErrors = lineErrors.length > 0
-      if (list.entries.length === 0) {
-        return yield* usage([`no URLs in ${flags.file}`])
-      }
-      if (flags.insecure) {
-        yield* stderr("volley download: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read or alter these downloads\n")
-      }
-
-      const items: Array<Download.Item> = list.entries.map((entry) => ({
-        url: entry.url,
-        name: entry.name,
-        checksum: entry.checksum ?? sums.get(Input.lookupName(entry))
-      }))
-      const tty = process.stderr.isTTY === true
-      const display = makeDisplay({ files: items.length, tty, columns: () => process.stderr.columns || 80, write: (t) => void process.stderr.write(t) })
-      const startedAt = yield* Clock.currentTimeMillis
-      // Outcomes as they complete, for the partial summary after Ctrl-C.
-      const finished: Array<Download.Outcome> = []
-
-      const layer = Client.layer({
-        connectionsPerOrigin: perHostN,
-        connectTimeout: connectMs,
-        idleTimeout: idleMs,
-        retry: { maxAttempts: retriesN + 1 },
-        ...(caPem !== undefined ? { ca: caPem } : {}),
-        ...(flags.insecure ? { insecureTls: true } : {}),
-        ...(proxyOption._tag === "Right" && proxyOption.right !== undefined ? { proxy: proxyOption.right } : {})
-      })
-      const run = Download.many(items, {
-        dir: flags.dir,
-        concurrency: concurrencyN,
-        perHost: perHostN,
-        force: flags.force,
-        nameFrom: flags.contentDisposition ? "content-disposition" : "url",
-        // Files are stored as served (no Accept-Encoding, nothing decoded): see README.
-        headers: basicAuth(flags.user),
-        ...(Option.isSome(maxBytes) ? { maxBytes: maxBytes.value } : {}),
-        ...(Option.isSome(deadlineMs) ? { deadline: deadlineMs.value } : {}),
-        onStart: display.start,
-        onProgress: display.progress,
-        onOutcome: (outcome) => {
-          finished.push(outcome)
-          display.outcome(outcome, describe(outcome))
-        }
-      })
-      const ticker = tty ? Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")) : Effect.never
-      const outcomes = yield* Effect.raceFirst(run, Effect.zipRight(ticker, Effect.never)).pipe(
-        Effect.provide(layer),
-        Effect.onInterrupt(() =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => {
-            display.close()
-            const elapsed = now - startedAt
-            const { summary } = report(finished, lineErrors.length)
-            process.stderr.write(
-              `volley download: interrupted after ${finished.length} of ${items.length} file${items.length === 1 ? "" : "s"}: ${summary} in ${formatDuration(elapsed)}\n` +
-                "volley download: partial files are kept as .part; run the same command again to resume\n"
-            )
-            // The runtime exits 0 on a signal; an interrupted download is not a success.
-            process.exitCode = 130
-            process.once("exit", () => void (process.exitCode = 130))
-          }))
-        )
-      )
-      display.close()
-      const elapsed = (yield* Clock.currentTimeMillis) - startedAt
-      const { failed, lines, summary } = report(outcomes, lineErrors.length)
-      yield* stdout(`${lines.join("")}${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${summary} in ${formatDuration(elapsed)}\n`)
-      process.exitCode = inputErrors ? 2 : failed > 0 ? 1 : 0
-    }).pipe(
-      // Logs go to stderr, and only errors: the --insecure warning above replaces the client's own.
-      Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger)), Logger.minimumLogLevel(LogLevel.Error)))
-    )
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
+  (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

@@ -1,19 +1,25 @@
 /**
- * The `volley` command line. Each subcommand lives in its own module; this file wires them
- * and runs the program with Node's runtime (SIGINT/SIGTERM interrupt the main fiber).
+ * The `volley` command line. Each subcommand's flags live in its own module and its work in a
+ * module loaded on use, so `volley --help` loads only @effect/cli and effect's core; this
+ * file wires them and runs the program with Node's runtime (SIGINT/SIGTERM interrupt the
+ * main fiber). Shipped as one bundled file (scripts/bundle-cli.mjs) for a fast start.
  */
 import * as Command from "@effect/cli/Command"
-import * as NodeContext from "@effect/platform-node/NodeContext"
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeFileSystem from "@effect/platform-node/NodeFileSystem"
+import * as NodePath from "@effect/platform-node/NodePath"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as NodeTerminal from "@effect/platform-node/NodeTerminal"
 import type { Teardown } from "@effect/platform/Runtime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import { normalizeArgv, plainConsole } from "./args.js"
 import { demoCommand } from "./demo.js"
-import { downloadCommand } from "./download.js"
-import { fetchCommand } from "./fetch.js"
+import { downloadCommand, downloadValueFlags } from "./download.js"
+import { fetchCommand, fetchValueFlags } from "./fetch.js"
 import { jobsCommand } from "./jobs.js"
 import { serveCommand } from "./serve.js"
 
@@ -38,16 +44,26 @@ process.once("SIGTERM", () => (signal ??= "SIGTERM"))
  */
 const teardown: Teardown = (exit, onExit) => {
   const requested = typeof process.exitCode === "number" ? process.exitCode : 0
-  if (Exit.isSuccess(exit)) return onExit(requested)
-  if (Cause.isInterruptedOnly(exit.cause)) return onExit(signal === "SIGINT" ? 130 : requested)
-  onExit(1)
+  const code = Exit.isSuccess(exit) ? requested : Cause.isInterruptedOnly(exit.cause) ? (signal === "SIGINT" ? 130 : requested) : 1
+  onExit(code)
+  // The work is over (the client's pool is closed by now): exit as soon as the output is
+  // flushed, rather than idling until every unref'd timer and closing handle is gone
+  // (measured: 0.3-0.7 s after a one-URL fetch).
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)))
 }
 
-cli(process.argv).pipe(
+// What @effect/cli needs (files for config, paths, the terminal for prompts); the full
+// NodeContext would also load the command executor and worker modules.
+const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
+
+const argv = normalizeArgv(process.argv, { fetch: fetchValueFlags, download: downloadValueFlags })
+
+cli(argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () =>
     Effect.sync(() => {
       process.exitCode = 2
     })),
-  Effect.provide(NodeContext.layer),
+  plainConsole(process, process.env),
+  Effect.provide(platform),
   (program) => NodeRuntime.runMain(program, { teardown })
 )

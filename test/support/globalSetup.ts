@@ -1,6 +1,6 @@
 /**
- * Builds dist/ once before the suite, so tests that spawn the real CLI and examples run
- * what the sources say. Skipped when dist/ is newer than every source file.
+ * Builds dist/ once before the suite (tsc, then the CLI bundle), so tests that spawn the real
+ * CLI and examples run what the sources say. Skipped when dist/ is newer than every source file.
  */
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -19,8 +19,10 @@ const newest = (dir: string): number => {
 
 export default function setup(): void {
   const marker = path.join(root, "dist", "src", "index.js")
-  const sources = Math.max(...["src", "examples", "bench"].map((d) => fs.existsSync(path.join(root, d)) ? newest(path.join(root, d)) : 0))
-  if (fs.existsSync(marker) && fs.statSync(marker).mtimeMs >= sources) return
+  const bundle = path.join(root, "dist", "cli", "volley.cjs")
+  const sources = Math.max(...["src", "examples", "bench", "scripts"].map((d) => fs.existsSync(path.join(root, d)) ? newest(path.join(root, d)) : 0))
+  const fresh = (file: string) => fs.existsSync(file) && fs.statSync(file).mtimeMs >= sources
+  if (fresh(marker) && fresh(bundle)) return
   // Type errors are the typecheck's business (CI runs it first); tsc still emits, so go on.
   const built = spawnSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], {
     cwd: root,
@@ -30,4 +32,6 @@ export default function setup(): void {
   // tsc leaves untouched outputs alone; mark the build as fresh.
   const now = new Date()
   fs.utimesSync(marker, now, now)
+  const bundled = spawnSync(process.execPath, [path.join(root, "scripts", "bundle-cli.mjs")], { cwd: root, stdio: "inherit" })
+  if (bundled.status !== 0 || !fs.existsSync(bundle)) throw new Error(`CLI bundle failed (exit ${bundled.status})`)
 }

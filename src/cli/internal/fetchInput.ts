@@ -9,6 +9,7 @@ import * as Option from "effect/Option"
 import type * as Batch from "../../Batch.js"
 import { redactUrl } from "../../Errors.js"
 import type { RequestInput } from "../../Client.js"
+import { parseSize } from "./downloadInput.js"
 
 /** A request to run, with where it came from. */
 export interface FetchItem {
@@ -177,10 +178,16 @@ export interface FetchFlags {
   readonly perHost: Option.Option<number>
   readonly rate: Option.Option<number>
   readonly timeout: Option.Option<string>
+  readonly maxTime: Option.Option<string>
   readonly retries: number
   readonly method: string
   readonly header: ReadonlyArray<string>
   readonly output: "ndjson" | "table"
+  readonly body: boolean
+  readonly bodyLimit: string
+  readonly outputDir: Option.Option<string>
+  readonly summary: "text" | "json"
+  readonly summaryFile: Option.Option<string>
   readonly failFast: boolean
 }
 
@@ -192,6 +199,11 @@ export interface FetchSettings {
   readonly defaults: LineDefaults
   readonly table: boolean
   readonly failFast: boolean
+  /** With `--body`: the largest body recorded whole, in bytes. */
+  readonly bodyLimit: number | undefined
+  readonly outputDir: string | undefined
+  readonly summary: "text" | "json"
+  readonly summaryFile: string | undefined
 }
 
 /** Checks the flags and resolves them into settings, or returns the usage error to report. */
@@ -205,6 +217,13 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
   const timeoutFlag = Option.getOrUndefined(config.timeout)
   const timeoutMs = timeoutFlag === undefined ? undefined : parseDuration(timeoutFlag)
   if (timeoutFlag !== undefined && timeoutMs === undefined) return `invalid --timeout ${JSON.stringify(timeoutFlag)} (e.g. 500ms, 10s, 2m)`
+  const maxTimeFlag = Option.getOrUndefined(config.maxTime)
+  const maxTimeMs = maxTimeFlag === undefined ? undefined : parseDuration(maxTimeFlag)
+  if (maxTimeFlag !== undefined && maxTimeMs === undefined) return `invalid --max-time ${JSON.stringify(maxTimeFlag)} (e.g. 500ms, 10s, 2m)`
+  const bodyLimit = parseSize(config.bodyLimit)
+  if (bodyLimit === undefined) return `invalid --body-limit ${JSON.stringify(config.bodyLimit)} (e.g. 64K, 1M)`
+  const outputDir = Option.getOrUndefined(config.outputDir)
+  if (outputDir !== undefined && outputDir.trim() === "") return "--output-dir needs a folder"
   const method = parseMethod(config.method)
   if (typeof method !== "string") return method.error
   const headers = parseHeaders(config.header)
@@ -215,12 +234,20 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
     defaults: { method, headers },
     table: config.output === "table",
     failFast: config.failFast,
+    bodyLimit: config.body ? bodyLimit : undefined,
+    outputDir,
+    summary: config.summary,
+    summaryFile: Option.getOrUndefined(config.summaryFile),
     batch: {
       concurrency: config.concurrency,
       perHost,
       rate,
-      itemDeadline: timeoutMs === undefined ? undefined : Duration.millis(timeoutMs),
-      requestOptions: { retry: { maxAttempts: config.retries + 1 } }
+      // --max-time bounds the item (attempts, backoff and Retry-After waits); --timeout each attempt.
+      itemDeadline: maxTimeMs === undefined ? undefined : Duration.millis(maxTimeMs),
+      requestOptions: {
+        retry: { maxAttempts: config.retries + 1 },
+        ...(timeoutMs === undefined ? {} : { deadline: Duration.millis(timeoutMs) })
+      }
     }
   }
 }

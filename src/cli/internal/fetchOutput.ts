@@ -4,12 +4,35 @@
  */
 import * as Either from "effect/Either"
 import type * as Batch from "../../Batch.js"
+import type { FetchedBody } from "./fetchBody.js"
 import type { FetchItem } from "./fetchInput.js"
 import { bytes, count, eta, millis } from "./progress.js"
 import { jsonSafe, terminalSafe } from "./terminalText.js"
 
-/** An outcome of the fetch batch. */
-export type FetchOutcome = Batch.Outcome<FetchItem, Batch.Fetched, never>
+/** An outcome of the fetch batch (the value is `Batch.Fetched`, or `FetchedBody` with --body / -O). */
+export type FetchOutcome = Batch.Outcome<FetchItem, unknown, unknown>
+
+/** The extra record fields the CLI's handler produced (see fetchBody.ts): timings, file, body. */
+const valueFields = (value: unknown): string => {
+  if (typeof value !== "object" || value === null || !("bodyFields" in value)) return ""
+  const v = value as FetchedBody
+  let text = ""
+  if (v.timing !== undefined) {
+    text += `,"ttfbMs":${round(v.timing.ttfbMs)}`
+    if (v.timing.connectMs !== undefined) text += `,"connectMs":${round(v.timing.connectMs)}`
+  }
+  if (v.file !== undefined) text += `,"file":${jsonSafe(v.file)}`
+  return text + v.bodyFields
+}
+
+/** Bytes of an outcome: what a body handler counted, else the batch's count. */
+const bytesOf = (outcome: FetchOutcome): number => {
+  if (Either.isRight(outcome.result)) {
+    const value = outcome.result.right
+    if (typeof value === "object" && value !== null && "bodyFields" in value) return (value as unknown as { readonly bytes: number }).bytes
+  }
+  return outcome.bytes
+}
 
 const round = (ms: number): number => Math.round(ms * 100) / 100
 
@@ -27,7 +50,9 @@ const errorFields = (error: unknown): Record<string, unknown> => {
 
 /**
  * One NDJSON line (with its newline): `line`, `url`, `ok`, `status` when a response
- * arrived, `error`/`reason`/`phase`/`message` on failure, `ms`, `bytes`, `attempts`. Built by
+ * arrived, `error`/`reason`/`phase`/`message` on failure, `ms`, `bytes`, `attempts`; on
+ * success `ttfbMs` (time to first byte of the last attempt), `connectMs` when that request
+ * opened a new connection, `file` (-O) and `body`/`bodyEncoding`/`bodyTruncated` (--body). Built by
  * hand: it runs once per request, and a spread + `JSON.stringify` per line shows in profiles.
  */
 export const ndjson = (outcome: FetchOutcome): string => {
@@ -41,7 +66,8 @@ export const ndjson = (outcome: FetchOutcome): string => {
     if (fields["phase"] !== undefined) text += `,"phase":${JSON.stringify(fields["phase"])}`
     text += `,"message":${jsonSafe(String(fields["message"]))}`
   }
-  return `${text},"ms":${round(outcome.durationMs)},"bytes":${outcome.bytes},"attempts":${outcome.attempts}}\n`
+  text += `,"ms":${round(outcome.durationMs)},"bytes":${bytesOf(outcome)},"attempts":${outcome.attempts}`
+  return Either.isRight(outcome.result) ? `${text}${valueFields(outcome.result.right)}}\n` : `${text}}\n`
 }
 
 /** The table's header line. */
@@ -58,7 +84,7 @@ export const tableRow = (outcome: FetchOutcome): string => {
       return String(fields["error"])
     })()
   const note = Either.isLeft(outcome.result) ? `  # ${terminalSafe(String(errorFields(outcome.result.left)["message"]))}` : ""
-  return `${String(outcome.item.line).padStart(6)}  ${terminalSafe(result).padEnd(18)} ${millis(outcome.durationMs).padStart(9)} ${bytes(outcome.bytes).padStart(9)}  ${
+  return `${String(outcome.item.line).padStart(6)}  ${terminalSafe(result).padEnd(18)} ${millis(outcome.durationMs).padStart(9)} ${bytes(bytesOf(outcome)).padStart(9)}  ${
     terminalSafe(outcome.item.url)
   }${note}\n`
 }
@@ -88,8 +114,43 @@ export const progressText = (c: Counters): string => {
   return parts.join("  ")
 }
 
+/** Upper bounds (ms) of the summary's latency histogram; the last bucket is everything slower. */
+const histogramBounds = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000] as const
+
+/** What the summary adds to `Batch.Summary`: the status distribution and a coarse latency histogram. */
+export interface Stats {
+  readonly add: (outcome: FetchOutcome) => void
+  /** Responses per HTTP status (any status, accepted or not). */
+  readonly statuses: () => Readonly<Record<string, number>>
+  /** Sent requests per latency bucket: `le` is the bucket's upper bound in ms (`null`: slower than the last). */
+  readonly histogram: () => ReadonlyArray<{ readonly le: number | null; readonly count: number }>
+}
+
+export const makeStats = (): Stats => {
+  const statuses: Record<string, number> = {}
+  const counts = new Array<number>(histogramBounds.length + 1).fill(0)
+  return {
+    add: (outcome) => {
+      if (outcome.status !== undefined) statuses[outcome.status] = (statuses[outcome.status] ?? 0) + 1
+      if (outcome.attempts === 0) return
+      let i = 0
+      while (i < histogramBounds.length && outcome.durationMs > histogramBounds[i]!) i++
+      counts[i]!++
+    },
+    statuses: () => ({ ...statuses }),
+    histogram: () => counts.map((count, i) => ({ le: histogramBounds[i] ?? null, count }))
+  }
+}
+
+/** The histogram as one text line of its non-empty buckets: `<=1 ms 12  <=2 ms 480  >10 s 1`. */
+const histogramText = (stats: Stats): string =>
+  stats.histogram()
+    .filter((b) => b.count > 0)
+    .map((b) => `${b.le === null ? `>${millis(histogramBounds[histogramBounds.length - 1]!)}` : `<=${millis(b.le)}`} ${count(b.count)}`)
+    .join("  ")
+
 /** The final report, several lines, each ending in a newline. */
-export const summaryText = (summary: Batch.Summary, invalid: number, interrupted: boolean): string => {
+export const summaryText = (summary: Batch.Summary, stats: Stats, invalid: number, interrupted: boolean): string => {
   const head = interrupted ? "volley fetch: interrupted after" : "volley fetch:"
   const rate = summary.throughput.toFixed(summary.throughput < 10 ? 1 : 0)
   const lines = [
@@ -99,10 +160,40 @@ export const summaryText = (summary: Batch.Summary, invalid: number, interrupted
   ]
   const outcomes = Object.entries(summary.outcomes).sort((a, b) => b[1] - a[1])
   if (outcomes.length > 0) lines.push(`  outcomes: ${outcomes.map(([key, n]) => `${key} ${count(n)}`).join(", ")}`)
+  const statuses = Object.entries(stats.statuses()).sort((a, b) => Number(a[0]) - Number(b[0]))
+  if (statuses.length > 0) lines.push(`  statuses: ${statuses.map(([status, n]) => `${status} ${count(n)}`).join(", ")}`)
   if (summary.total > 0) {
     const l = summary.latency
-    lines.push(`  latency: p50 ${millis(l.p50)}, p90 ${millis(l.p90)}, p99 ${millis(l.p99)}, max ${millis(l.max)}`)
+    lines.push(`  latency: p50 ${millis(l.p50)}, p90 ${millis(l.p90)}, p99 ${millis(l.p99)}, p99.9 ${millis(l.p999)}, max ${millis(l.max)}`)
+    const histogram = histogramText(stats)
+    if (histogram !== "") lines.push(`  histogram: ${histogram}`)
     lines.push(`  received: ${bytes(summary.bytes)}`)
   }
   return `${lines.join("\n")}\n`
 }
+
+/** The final report as one JSON object (and a newline), for `--summary json`. */
+export const summaryJson = (summary: Batch.Summary, stats: Stats, invalid: number, interrupted: boolean): string =>
+  `${
+    JSON.stringify({
+      total: summary.total,
+      succeeded: summary.succeeded,
+      failed: summary.failed,
+      invalid,
+      interrupted,
+      elapsedMs: round(summary.elapsedMs),
+      throughput: round(summary.throughput),
+      bytes: summary.bytes,
+      outcomes: summary.outcomes,
+      statuses: stats.statuses(),
+      latency: {
+        p50: round(summary.latency.p50),
+        p90: round(summary.latency.p90),
+        p99: round(summary.latency.p99),
+        p999: round(summary.latency.p999),
+        max: round(summary.latency.max),
+        mean: round(summary.latency.mean)
+      },
+      histogram: stats.histogram()
+    })
+  }\n`

@@ -63,8 +63,19 @@ export const make = (
     return line
   })
 
-/** `1234` -> `"1,234"`. */
-export const count = (n: number): string => Math.round(n).toLocaleString("en-US")
+/**
+ * `1234` -> `"1,234"`. By hand: the first `toLocaleString` call loads ICU's locale data, which
+ * cost 0.1-0.2 s of a one-URL `volley fetch`.
+ */
+export const count = (n: number): string => {
+  const digits = String(Math.abs(Math.round(n)))
+  let out = ""
+  for (let i = 0; i < digits.length; i++) {
+    if (i > 0 && (digits.length - i) % 3 === 0) out += ","
+    out += digits[i]
+  }
+  return n < 0 && out !== "0" ? `-${out}` : out
+}
 
 /** Seconds as a short duration: `"42s"`, `"3m07s"`, `"1h02m"`. */
 export const eta = (seconds: number): string => {

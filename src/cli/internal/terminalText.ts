@@ -39,8 +39,14 @@ const jsonUnsafe = /[\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g
  * `\uXXXX` too: the same string to a JSON reader, nothing a terminal acts on when the NDJSON
  * is shown on one.
  */
-export const jsonSafe = (text: string): string => {
-  const json = JSON.stringify(text)
+export const jsonSafe = (text: string): string => escapeJson(JSON.stringify(text))
+
+/**
+ * Serialized JSON (any value) with the controls `JSON.stringify` leaves raw escaped as
+ * `\uXXXX`: outside strings JSON text is ASCII, so only string contents change, and a JSON
+ * reader gets the same value back.
+ */
+export const escapeJson = (json: string): string => {
   jsonUnsafe.lastIndex = 0
   return jsonUnsafe.test(json) ? json.replace(jsonUnsafe, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : json
 }

@@ -3,21 +3,13 @@
  * resolved into client options. Without `--proxy`, the proxy comes from the environment
  * (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`, lower case too), as curl does.
  */
-import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Client from "../../Client.js"
 
-export const proxyFlag = Options.text("proxy").pipe(
-  Options.optional,
-  Options.withDescription("Forward proxy URL, e.g. http://user:pass@proxy:3128 (default: HTTP_PROXY / HTTPS_PROXY / NO_PROXY)")
-)
-
-export const userFlag = Options.text("user").pipe(
-  Options.withAlias("u"),
-  Options.optional,
-  Options.withDescription("user:password for HTTP Basic auth (sent to the URLs' own origins only, never across a redirect)")
-)
+// The flag definitions live in webOptions.ts: the command modules load them eagerly, and this
+// module (which pulls in the client) only with the lazily loaded run.
+export { proxyFlag, userFlag } from "./webOptions.js"
 
 /** The proxy to use: the flag's, else the environment's; or why the flag's is unusable. */
 export const resolveProxy = (flag: Option.Option<string>): Effect.Effect<Client.ClientOptions["proxy"], string> =>

@@ -94,6 +94,7 @@ export const tally = (): Tally => {
         p50: percentile(0.5),
         p90: percentile(0.9),
         p99: percentile(0.99),
+        p999: percentile(0.999),
         max,
         mean: timed === 0 ? 0 : sum / timed
       },

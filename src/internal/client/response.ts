@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import type { Response } from "../../Client.js"
 import { type BodyTooLargeError, DecodeError, type NetworkError, StatusError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
-import type { TransportResponse } from "../../Client.js"
+import type { ResponseTiming, TransportResponse } from "../../Client.js"
 import { eachChunk, readAll, snippet, snippetBytes, streamBody, utf8 } from "./body.js"
 import type { Attempt } from "./deadline.js"
 import type { PreparedRequest } from "./request.js"
@@ -65,6 +65,7 @@ export class ScopedResponse implements Response {
   readonly url: URL
   readonly redirects: number
   readonly contentLength: number | undefined
+  readonly timing: ResponseTiming | undefined
   private consumed = false
 
   constructor(private readonly attempt: Attempt, private readonly acquired: Acquired) {
@@ -75,6 +76,7 @@ export class ScopedResponse implements Response {
     this.url = request.url
     this.redirects = acquired.redirects
     this.contentLength = response.body.contentLength
+    this.timing = response.timing
   }
 
   private once<A, E>(read: () => Effect.Effect<A, E>): Effect.Effect<A, E> {

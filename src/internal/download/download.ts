@@ -8,12 +8,15 @@
  * records (a hash of) the URL and the validator (ETag or Last-Modified) that the prefix belongs to.
  */
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createHash, type Hash } from "node:crypto"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Client } from "../../Client.js"
 import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
@@ -52,6 +55,10 @@ export interface Plan {
   readonly retry: Retry.RetryPolicy
   readonly progressIntervalMs: number
   readonly onProgress: ((progress: Progress) => void) | undefined
+  /** Most body bytes per second (`undefined`: no limit). */
+  readonly limitRate: number | undefined
+  /** Give the file the server's `Last-Modified` as its modification time. */
+  readonly remoteTime: boolean
 }
 
 /** A complete, hashed body in its `.part` file, not yet verified or renamed. */
@@ -62,6 +69,8 @@ export interface Staged {
   readonly suggestedName: string | undefined
   readonly resumedFrom: number
   readonly transferred: number
+  /** The response's `Last-Modified`, if any. */
+  readonly lastModified: string | undefined
 }
 
 export const metaPath = Meta.metaPath
@@ -129,6 +138,18 @@ const restart = Symbol("restart")
  * One request: resume from the `.part` when possible (and `fresh` is not set), or start it
  * over. Fails with the request's error, leaving the `.part` for the next attempt.
  */
+/** Ms to wait after `n` more bytes so that the bytes so far arrive no faster than `rate` per second. */
+const makePace = (clock: Clock.Clock, rate: number) => {
+  let start: number | undefined
+  let bytes = 0
+  return (n: number): number => {
+    const now = clock.unsafeCurrentTimeMillis()
+    start ??= now
+    bytes += n
+    return start + (bytes * 1000) / rate - now
+  }
+}
+
 const attempt = (
   plan: Plan,
   tracker: Tracker,
@@ -161,7 +182,7 @@ const attempt = (
       yield* Fiber.join(hasher!)
       tracker.start(state.offset, state.offset, state.offset)
       tracker.finish()
-      return { size: state.offset, digest: hash.digest("hex"), suggestedName, resumedFrom: state.offset, transferred: 0 }
+      return { size: state.offset, digest: hash.digest("hex"), suggestedName, resumedFrom: state.offset, transferred: 0, lastModified }
     }
     if (response.status === 206) {
       if (state === undefined) {
@@ -225,9 +246,19 @@ const attempt = (
       startWrite()
       return writer.flush
     })
-    // Each wait for the next chunk is bounded by the client's idle timeout; time spent waiting
-    // for the disk is not a wait for the network, so it never counts as idle.
-    yield* forEachChunk(response, onChunk).pipe(
+    // --limit-rate: after each chunk, wait until the bytes so far are due (Clock time); the
+    // transport's bounded buffer then holds the socket back. Each wait for the next chunk is
+    // bounded by the client's idle timeout; time spent waiting for the disk or for the pace is
+    // not a wait for the network, so it never counts as idle.
+    const pace = plan.limitRate === undefined ? undefined : makePace(yield* Effect.clock, plan.limitRate)
+    const paced = pace === undefined ? onChunk : (chunk: Uint8Array) => {
+      const next = onChunk(chunk)
+      const ms = pace(chunk.length)
+      if (ms <= 0) return next
+      const wait = Effect.sleep(Duration.millis(ms))
+      return next === undefined ? wait : Effect.zipRight(next, wait)
+    }
+    yield* forEachChunk(response, paced).pipe(
       // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
       Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
     )
@@ -235,7 +266,7 @@ const attempt = (
     const position = received
     yield* writer.fsync
     tracker.finish()
-    return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset }
+    return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset, lastModified }
   })
 
 /**
@@ -317,6 +348,11 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
       }
     }
     yield* Fs.assertOwnFile(plan.part)
+    if (plan.remoteTime && staged.lastModified !== undefined) {
+      const time = new Date(staged.lastModified)
+      // Best effort, as curl's --remote-time: a server's odd date never fails a download.
+      if (!Number.isNaN(time.getTime())) yield* Effect.promise(() => fs.promises.utimes(plan.part, time, time).catch(() => undefined))
+    }
     yield* Fs.rename(plan.part, dest)
     yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
     yield* Fs.fsyncDir(path.dirname(dest))

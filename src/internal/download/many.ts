@@ -44,7 +44,8 @@ export const run = (
       const final = fromServer && explicit === undefined ? undefined : names.claim(base)
       const partName = final ?? names.claim(base)
       const checksum = "checksum" in input && input.checksum !== undefined ? input.checksum : options.checksum
-      return { index, item, href, url: redactUrl(href), partName, final, checksum }
+      const headers = "headers" in input && input.headers !== undefined ? { ...options.headers, ...input.headers } : options.headers
+      return { index, item, href, url: redactUrl(href), partName, final, checksum, headers }
     })
 
     /** Done: a result. Staged: complete in its `.part`, waiting for its server-given name. */
@@ -59,7 +60,7 @@ export const run = (
         const target = { dest, dir, name: p.partName }
         const plan = yield* Plan.resolve(
           p.href,
-          { ...options, checksum: p.checksum },
+          { ...options, checksum: p.checksum, headers: p.headers },
           target,
           onProgress === undefined ? undefined : (progress) => onProgress(p.index, progress)
         )

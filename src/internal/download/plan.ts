@@ -61,7 +61,9 @@ export const resolve = (
       },
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, config.retry),
       progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
-      onProgress
+      onProgress,
+      limitRate: options.limitRate,
+      remoteTime: options.remoteTime ?? false
     }
     return plan
   })

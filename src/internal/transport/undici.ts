@@ -12,6 +12,7 @@ import { type Dispatcher, interceptors } from "undici"
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
 import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Client.js"
 import { drainLimit } from "./transport.js"
+import * as ConnectTiming from "./connectTiming.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
 const highWaterMark = 256 * 1024
@@ -30,6 +31,7 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * the Effect clock (it never decides an outcome a caller sees).
  */
 export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
+  ConnectTiming.install()
   const dispatcher = base.compose(decompressing)
   const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
@@ -107,6 +109,9 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
   private cancelWaitTimer: (() => void) | undefined
   contentLength: number | undefined = undefined
   readonly decompress: boolean | undefined
+  /** Set by connectTiming when this request opened its connection. */
+  connectMs: number | undefined = undefined
+  private readonly startedAt = performance.now()
 
   constructor(
     private readonly request: TransportRequest,
@@ -126,6 +131,9 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
       return
     }
     this.controller = controller
+    // undici calls this right before it writes the headers (and publishes sendHeaders), in
+    // one synchronous step: connectTiming attributes a new socket's connect time to us then.
+    ConnectTiming.starting(this)
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, rawHeaders: IncomingHeaders): void {
@@ -142,7 +150,12 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
     if (done === undefined) return
-    const response: TransportResponse = { status: statusCode, headers, body: this }
+    const response: TransportResponse = {
+      status: statusCode,
+      headers,
+      body: this,
+      timing: { ttfbMs: performance.now() - this.startedAt, connectMs: this.connectMs }
+    }
     this.onResponse?.(response)
     done(Effect.succeed(response))
   }

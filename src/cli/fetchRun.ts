@@ -1,0 +1,210 @@
+/**
+ * The work of `volley fetch` (flags in fetch.ts): read the input as a stream, run it through
+ * `Batch.stream`, write each outcome as it completes, then the summary. Loaded on use.
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
+import * as Batch from "../Batch.js"
+import * as Client from "../Client.js"
+import { countBody, makeNamer, readBody } from "./internal/fetchBody.js"
+import { type FetchFlags, type FetchSettings, parseLine, resolveFlags } from "./internal/fetchInput.js"
+import {
+  type FetchOutcome,
+  makeStats,
+  ndjson,
+  progressText,
+  summaryJson,
+  summaryText,
+  tableHeader,
+  tableRow
+} from "./internal/fetchOutput.js"
+import * as Lines from "./internal/lines.js"
+import * as Progress from "./internal/progress.js"
+import { terminalSafe } from "./internal/terminalText.js"
+import { basicAuth, resolveProxy } from "./internal/webFlags.js"
+
+const usageError = (message: string): Effect.Effect<void> =>
+  Effect.sync(() => {
+    process.stderr.write(`volley fetch: ${message}\n`)
+    process.exitCode = 2
+  })
+
+/** Makes the process exit with `code` even though the runtime's teardown asks for 0 after a signal. */
+const exitWith = (code: number): void => {
+  process.exitCode = code
+  process.once("exit", () => {
+    process.exitCode = code
+  })
+}
+
+interface WebSettings {
+  readonly proxy: Client.ClientOptions["proxy"]
+  readonly decompress: boolean
+}
+
+/** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
+export interface FetchRunFlags extends FetchFlags {
+  readonly proxy: Option.Option<string>
+  readonly user: Option.Option<string>
+  readonly compressed: boolean
+  readonly noCompressed: boolean
+}
+
+const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const name = Lines.displayName(settings.source)
+    const tally = Batch.tally()
+    const stats = makeStats()
+    const clock = yield* Effect.clock
+    const started = clock.unsafeCurrentTimeMillis()
+    let endedAt: number | undefined
+    const elapsed = () => (endedAt ?? clock.unsafeCurrentTimeMillis()) - started
+    let invalid = 0
+    let total: number | undefined
+    let summaryPrinted = false
+    let stdoutGone = false
+    let flushOutput = () => {}
+    const printSummary = (interrupted: boolean) => {
+      if (summaryPrinted) return
+      summaryPrinted = true
+      flushOutput() // records still buffered (an interruption) go first
+      const summary = tally.summary(elapsed())
+      const text = settings.summary === "json"
+        ? summaryJson(summary, stats, invalid, interrupted)
+        : summaryText(summary, stats, invalid, interrupted)
+      if (settings.summaryFile !== undefined) {
+        try {
+          fs.writeFileSync(settings.summaryFile, text)
+          return
+        } catch (error) {
+          process.stderr.write(`volley fetch: cannot write ${terminalSafe(settings.summaryFile)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}\n`)
+        }
+      }
+      const to = settings.table && !stdoutGone && settings.summary === "text" ? process.stdout : process.stderr
+      to.write(text)
+    }
+
+    const run = Effect.gen(function*() {
+      const progress = yield* Progress.make(() => progressText({ done: tally.count(), failed: tally.failures(), invalid, total, elapsedMs: elapsed() }))
+      if (progress.live) {
+        yield* Effect.forkScoped(Effect.map(Lines.countMeaningful(settings.source), (n) => (total = n)))
+      }
+      // A reader that went away (`| head`) ends the run instead of crashing it with EPIPE.
+      const stdoutClosed = yield* Deferred.make<void>()
+      // The listener stays: a late write error must not crash the process either.
+      process.stdout.on("error", () => {
+        stdoutGone = true
+        Deferred.unsafeDone(stdoutClosed, Effect.void)
+      })
+
+      const items = Stream.filterMap(Lines.read(settings.source), (line) => {
+        const parsed = parseLine(line.text, line.number, settings.defaults)
+        if (parsed._tag === "Item") return Option.some(parsed.item)
+        if (parsed._tag === "Invalid") {
+          invalid++
+          progress.print(`${name}:${line.number}: ${terminalSafe(parsed.message)}\n`)
+        }
+        return Option.none()
+      })
+      const { bodyLimit, outputDir } = settings
+      const nameFor = outputDir === undefined ? undefined : makeNamer(outputDir)
+      let outcomes: Stream.Stream<FetchOutcome, Lines.InputError | Batch.BatchDeadlineError, Client.Client> =
+        bodyLimit === undefined && nameFor === undefined
+          ? Batch.stream(items, { ...settings.batch, toRequest: (item) => item.request, handle: countBody })
+          : Batch.stream(items, {
+            ...settings.batch,
+            // -O saves bodies of any size; --body alone keeps only the head anyway.
+            requestOptions: { ...settings.batch.requestOptions, maxBodyBytes: Number.MAX_SAFE_INTEGER },
+            toRequest: (item) => item.request,
+            handle: (response, item) => readBody(response, bodyLimit, nameFor?.(item.line, response.url))
+          })
+      if (settings.failFast) outcomes = Stream.takeUntil(outcomes, (o) => Either.isLeft(o.result))
+      const format: (outcome: FetchOutcome) => string = settings.table ? tableRow : ndjson
+      if (settings.table) progress.print(tableHeader, process.stdout)
+      // Records are written once per event-loop turn (or per 64 KiB), not once per outcome: a
+      // write per record was 5% of a 10k-URL run. They still appear as they complete.
+      let pending = ""
+      let scheduled = false
+      const flush = () => {
+        scheduled = false
+        if (pending !== "" && !stdoutGone) progress.print(pending, process.stdout)
+        pending = ""
+      }
+      flushOutput = flush
+      const consume = outcomes.pipe(
+        Stream.runForEachChunk((chunk) =>
+          Effect.sync(() => {
+            for (const outcome of chunk) {
+              tally.add(outcome)
+              stats.add(outcome)
+              pending += format(outcome)
+            }
+            if (pending.length >= 65_536) flush()
+            else if (!scheduled) {
+              scheduled = true
+              setImmediate(flush)
+            }
+          })
+        )
+      )
+      // Raced once for the whole run (Stream.interruptWhen would fork a fiber per pull).
+      yield* Effect.raceFirst(consume, Deferred.await(stdoutClosed))
+      flush()
+      endedAt = clock.unsafeCurrentTimeMillis() // before the pool's sockets are closed
+      progress.stop()
+    })
+
+    const result = yield* run.pipe(
+      Effect.scoped,
+      Effect.provide(Client.layer({
+        connectionsPerOrigin: settings.connections,
+        decompress: web.decompress,
+        ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
+      })),
+      Effect.either,
+      Effect.onInterrupt(() =>
+        Effect.sync(() => {
+          printSummary(true)
+          exitWith(130)
+        })
+      )
+    )
+    if (Either.isLeft(result)) {
+      process.stderr.write(`volley fetch: ${terminalSafe(result.left.message)}\n`)
+      printSummary(false)
+      return exitWith(2)
+    }
+    printSummary(false)
+    exitWith(invalid > 0 ? 2 : tally.failures() > 0 ? 1 : 0)
+  })
+
+/** Runs `volley fetch` with the flags @effect/cli parsed. */
+export const fetch = (flags: FetchRunFlags): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    // -u is one more default header: an NDJSON line's own Authorization wins, as with -H.
+    const auth = basicAuth(flags.user).authorization
+    const settings = resolveFlags(auth === undefined ? flags : { ...flags, header: [...flags.header, `Authorization: ${auth}`] })
+    if (typeof settings === "string") return usageError(settings)
+    const checks = settings.outputDir === undefined
+      ? Lines.checkReadable(settings.source)
+      : Effect.zipRight(Lines.checkReadable(settings.source), ensureDir(settings.outputDir))
+    return Effect.matchEffect(resolveProxy(flags.proxy), {
+      onFailure: usageError,
+      onSuccess: (proxy) =>
+        Effect.matchEffect(checks, {
+          onFailure: (error) => usageError(terminalSafe(error.message)),
+          onSuccess: () => execute(settings, { proxy, decompress: !flags.noCompressed })
+        })
+    })
+  })
+
+/** Creates the `-O` folder (and parents) before anything is sent. */
+const ensureDir = (dir: string): Effect.Effect<void, { readonly message: string }> =>
+  Effect.tryPromise({
+    try: () => fs.promises.mkdir(dir, { recursive: true }),
+    catch: (error) => ({ message: `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` })
+  })
