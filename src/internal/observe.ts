@@ -170,7 +170,8 @@ export const start = (fiber: Fiber.RuntimeFiber<unknown, unknown>, clock: Clock.
         end(outcome, Exit.void, bodyError ?? statusError)
       }
     }
-    return { status: response.status, headers: response.headers, body: counted }
+    // The transport's response as it is, with the counting body in place of its own.
+    return { ...response, body: counted }
   }
 
   const fail = (cause: Cause.Cause<NetworkError | InvalidRequestError>) => {

@@ -21,7 +21,8 @@ import type { Acquired } from "./response.js"
 const refusedCodes: ReadonlySet<string | undefined> = new Set(["UND_ERR_INVALID_ARG", "UND_ERR_NOT_SUPPORTED"])
 
 const callerError = (error: NetworkError, request: PreparedRequest): NetworkError | InvalidRequestError =>
-  refusedCodes.has(error.code)
+  // A proxy's refusal is the proxy's failure, whatever code undici gave it.
+  error.reason !== "Proxy" && refusedCodes.has(error.code)
     ? new InvalidRequestError({
       method: request.method,
       url: request.redactedUrl,
