@@ -60,27 +60,29 @@ const fetchPLimit = (): Run => {
   }
 }
 
+/** GET every URL through whichever `HttpClient.HttpClient` is provided, counting the 200s. */
+const httpClientLoop = (urls: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    let ok = 0
+    yield* Effect.forEach(
+      urls,
+      (u) =>
+        Effect.flatMap(client.get(u), (response) =>
+          Effect.map(response.text, () => {
+            if (response.status === 200) ok++
+          })),
+      { concurrency, discard: true }
+    )
+    return ok
+  })
+
 const effectPlatform = (): Run => {
   const runtime = ManagedRuntime.make(NodeHttpClient.layerUndiciWithoutDispatcher.pipe(
     Layer.provide(Layer.succeed(NodeHttpClient.Dispatcher, new Agent({ connections: concurrency })))
   ))
   return (urls) =>
-    runtime.runPromise(
-      Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        let ok = 0
-        yield* Effect.forEach(
-          urls,
-          (u) =>
-            Effect.flatMap(client.get(u), (response) =>
-              Effect.map(response.text, () => {
-                if (response.status === 200) ok++
-              })),
-          { concurrency, discard: true }
-        )
-        return ok
-      })
-    )
+    runtime.runPromise(httpClientLoop(urls))
 }
 
 /** One client for the warm-up and the timed run, as for the others. */
@@ -116,26 +118,11 @@ const volleyClient = (): Run => {
     )
 }
 
-/** The same loop as `effectPlatform`, over volley's HttpClient layer instead of NodeHttpClient. */
+/** {@link httpClientLoop} over volley's HttpClient layer instead of NodeHttpClient. */
 const volleyHttpClient = (): Run => {
   const runtime = ManagedRuntime.make(VolleyHttpClient.layer({ connectionsPerOrigin: concurrency }))
   return (urls) =>
-    runtime.runPromise(
-      Effect.gen(function*() {
-        const client = yield* HttpClient.HttpClient
-        let ok = 0
-        yield* Effect.forEach(
-          urls,
-          (u) =>
-            Effect.flatMap(client.get(u), (response) =>
-              Effect.map(response.text, () => {
-                if (response.status === 200) ok++
-              })),
-          { concurrency, discard: true }
-        )
-        return ok
-      })
-    )
+    runtime.runPromise(httpClientLoop(urls))
 }
 
 /** volley over one https origin, HTTP/1.1 or h2 (ALPN), trusting the test CA (bench/h2.ts). */
