@@ -1,9 +1,10 @@
 /**
  * HTTP/2 against HTTP/1.1, same run, same https origin: 20,000 small GETs through volley's
  * `Batch.settle` at concurrency 64, once with `http2: true` (h2 by ALPN, streams multiplexed)
- * and once without (HTTP/1.1, up to 64 TLS connections). Each side runs in its own process
- * (`internal/httpWorker.js`), alternating over `VOLLEY_BENCH_ROUNDS` rounds (default 2); the
- * table shows the best wall and CPU time and the highest peak RSS, as ratios to HTTP/1.1.
+ * and once without (HTTP/1.1, up to 64 TLS connections), and undici alone both ways. Each
+ * side runs in its own process (`internal/httpWorker.js`), alternating over
+ * `VOLLEY_BENCH_ROUNDS` rounds (default 2); the table shows the best wall and CPU time and the
+ * highest peak RSS, as ratios to volley over HTTP/1.1.
  * `VOLLEY_BENCH_H2_COUNT` shrinks the workload for a quick check.
  *
  *   npm run build && VOLLEY_BENCH=h2 node dist/bench/run.js
@@ -47,7 +48,10 @@ export const run = async (): Promise<void> => {
   const concurrency = 64
   const contenders = [
     { id: "volley-h1", label: "volley Batch.settle, HTTP/1.1 (TLS)" },
-    { id: "volley-h2", label: "volley Batch.settle, h2 (http2: true)" }
+    { id: "volley-h2", label: "volley Batch.settle, h2 (http2: true)" },
+    // undici alone on both protocols: tells undici's own h2 cost from volley's.
+    { id: "undici-h1", label: "undici request + p-limit, HTTP/1.1" },
+    { id: "undici-h2", label: "undici request + p-limit, h2 (allowH2)" }
   ] as const
   const { child: server, port } = await startServer()
   try {

@@ -43,6 +43,24 @@ const undiciPLimit = (): Run => {
   }
 }
 
+/** undici alone over one https origin, HTTP/1.1 or h2 (ALPN): tells undici's h2 cost from volley's (bench/h2.ts). */
+const undiciTls = (http2: boolean) => (): Run => {
+  const ca = readFileSync(new URL("../../../test/support/certs/cert.pem", import.meta.url), "utf8")
+  const agent = new Agent({ connections: concurrency, allowH2: http2, connect: { ca } })
+  const limit = pLimit(concurrency)
+  return async (urls) => {
+    let ok = 0
+    await Promise.all(urls.map((u) =>
+      limit(async () => {
+        const response = await request(u, { dispatcher: agent })
+        await response.body.text()
+        if (response.statusCode === 200) ok++
+      })
+    ))
+    return ok
+  }
+}
+
 const fetchPLimit = (): Run => {
   // Global fetch uses the global dispatcher: cap its pool like everyone else's.
   setGlobalDispatcher(new Agent({ connections: concurrency }))
@@ -136,6 +154,8 @@ const volleyTls = (http2: boolean) => (): Run => {
 const contenders: Record<string, () => Run> = {
   "volley-h1": volleyTls(false),
   "volley-h2": volleyTls(true),
+  "undici-h1": undiciTls(false),
+  "undici-h2": undiciTls(true),
   "volley-httpclient": volleyHttpClient,
   "undici": undiciPLimit,
   "fetch": fetchPLimit,
