@@ -62,7 +62,7 @@ describe("Errors", () => {
 
 describe("transport error classification", () => {
   it("maps socket, DNS, TLS and undici codes to reasons", async () => {
-    const { classify } = await import("../src/internal/transport/undici.js")
+    const { classify } = await import("../src/internal/transport/undiciErrors.js")
     expect(classify("ECONNREFUSED").reason).toBe("ConnectionRefused")
     expect(classify("ENOTFOUND").reason).toBe("DnsLookup")
     expect(classify("EAI_AGAIN").reason).toBe("DnsLookup")
