@@ -12,7 +12,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["test/virtual/**/*.test.ts", "test/testing.test.ts", "test/docs-testing.test.ts"],
+    include: ["test/virtual/**/*.test.ts", "test/testing*.test.ts", "test/docs-testing.test.ts"],
     pool: "threads",
     isolate: false,
     fileParallelism: false,

@@ -8,24 +8,25 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
+import type * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
+import * as internalConfig from "./internal/config.js"
 import { decodeWith } from "./internal/client/response.js"
 import { millis } from "./internal/duration.js"
 import * as settings from "./internal/client/settings.js"
 import { invalidProxy, makeAgent, proxyAddresses } from "./internal/transport/agent.js"
 import * as UndiciTransport from "./internal/transport/undici.js"
 import * as Retry from "./Retry.js"
+import type { ResponseTiming, Transport } from "./Transport.js"
 
 
 /**
@@ -114,133 +115,14 @@ export interface ClientService {
   readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
 }
 
-// ---- the transport contract ------------------------------------------------------------------
-//
-// What carries bytes for the client: send a request, get status + headers + a body that can be
-// pulled, released (drained if small, aborted if large) or cancelled. The client's rules
-// (deadlines, retries, redirects, status checks, body scoping) sit above it, so the undici
-// transport ({@link layer}) and the virtual-time one (`volley/testing`) run the same code.
-// Each wait (for the headers, for more of the body) takes the client's {@link Timeout},
-// armed on the {@link Timer} of the fiber's clock: transports differ in how they carry
-// bytes, never in how a deadline fires.
-
 /**
- * A timer source: runs `fire` once after `ms`, unless the returned cancel function runs
- * first. The client derives one from the fiber's `Clock` and hands it to the transport with
- * each {@link Timeout}.
+ * The transport contract, declared in `volley/Transport` and exported here too, so a program
+ * building a client over its own transport needs one import: `Transport`, `TransportRequest`,
+ * `TransportResponse`, `TransportBody`, `BodySource`, `ResponseTiming`, `Timeout`, `Timer`.
  *
  * @since 0.1.0
  */
-export type Timer = (ms: number, fire: () => void) => () => void
-
-/**
- * Request body forms the transport can send. Only the first two can be replayed.
- *
- * @since 0.1.0
- */
-export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
-
-/**
- * @since 0.1.0
- */
-export interface TransportRequest {
-  readonly url: URL
-  readonly method: string
-  /** Header names in lower case. */
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: TransportBody | undefined
-  /** The URL as printed in errors (credentials and secrets removed). */
-  readonly redactedUrl: string
-  /**
-   * Decode a `Content-Encoding` (gzip, deflate, br, zstd where Node has it) while streaming;
-   * the response then has no `content-encoding` / `content-length`. The virtual transport
-   * serves what the test scripted and ignores it.
-   */
-  readonly decompress?: boolean | undefined
-}
-
-/**
- * A response body that the consumer pulls. Chunks already received are taken without
- * waiting (`poll`); `wait` suspends until more arrives. The body must end in exactly one
- * `release`, which the client guarantees with a finalizer.
- *
- * @since 0.1.0
- */
-export interface BodySource {
-  /** `Content-Length` when the server sent one. */
-  readonly contentLength: number | undefined
-  /**
-   * A buffered chunk, `null` at the end of the body, or `undefined` when nothing is buffered
-   * yet (call `wait`). After a transport error it returns `undefined` and `wait` fails.
-   */
-  readonly poll: () => Uint8Array | null | undefined
-  /**
-   * Resolves when `poll` has something new to say; fails with the transport error, or with
-   * `timeout.error()` when the timeout fires first. Interruptible.
-   */
-  readonly wait: (timeout: Timeout | undefined) => Effect.Effect<void, NetworkError>
-  /**
-   * Ends the body's life. With `abort: false`, a small unread remainder (at most
-   * `drainLimit` bytes) is drained so the connection can be reused, and anything larger is
-   * aborted; with `abort: true` the connection is always closed. Idempotent.
-   */
-  readonly release: (abort: boolean) => void
-}
-
-/**
- * @since 0.1.0
- */
-export interface TransportResponse {
-  readonly status: number
-  /** Header names in lower case; repeated headers joined with ", ". */
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: BodySource
-  /** How the exchange went, in ms, when the transport measures it. */
-  readonly timing?: ResponseTiming | undefined
-}
-
-/**
- * Timings of one request/response exchange (one hop), in milliseconds.
- *
- * @since 0.1.0
- */
-export interface ResponseTiming {
-  /** From handing the request to the connection pool to the response headers. */
-  readonly ttfbMs: number
-  /** When this request opened a new connection: how long opening it took (TCP, and TLS). */
-  readonly connectMs: number | undefined
-}
-
-/**
- * Sends one request. Interrupting the effect before the headers arrive aborts the request.
- *
- * `received`, when given, is called with the response the moment it exists, before the
- * effect succeeds with it: the client uses it to release a response whose hand-over was cut
- * short by an interruption, so no connection is ever orphaned.
- *
- * @since 0.1.0
- */
-export interface Transport {
-  /** `timeout`, when given, bounds the wait for the headers (see {@link Timeout}). */
-  readonly send: (
-    request: TransportRequest,
-    timeout: Timeout | undefined,
-    received?: (response: TransportResponse) => void
-  ) => Effect.Effect<TransportResponse, NetworkError>
-}
-
-/**
- * The bound on one wait, decided by the client : when `timer` fires
- * after `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
- * request is aborted, exactly as if the waiting fiber had been interrupted.
- *
- * @since 0.1.0
- */
-export interface Timeout {
-  readonly ms: number
-  readonly error: () => NetworkError
-  readonly timer: Timer
-}
+export type * from "./Transport.js"
 
 /**
  * The shared client.
@@ -371,12 +253,6 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
     })
   )
 
-/** A proxy variable as curl reads it: lower case first, then upper case; empty means unset. */
-const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
-  Config.all([Config.withDefault(Config.string(lower), ""), Config.withDefault(Config.string(lower.toUpperCase()), "")]).pipe(
-    Config.map(([first, second]) => Option.fromNullable([first, second].find((value) => value.trim() !== "")))
-  )
-
 /**
  * The proxy as curl reads it from the environment: `http_proxy` / `HTTP_PROXY`,
  * `https_proxy` / `HTTPS_PROXY`, `no_proxy` / `NO_PROXY` (lower case first; empty = unset);
@@ -384,47 +260,7 @@ const proxyVariable = (lower: string): Config.Config<Option.Option<string>> =>
  *
  * @since 0.1.0
  */
-export const proxyConfig: Config.Config<ProxyOptions | undefined> = Config.all({ http: proxyVariable("http_proxy"), https: proxyVariable("https_proxy"), noProxy: proxyVariable("no_proxy") }).pipe(
-  Config.map(({ http, https, noProxy }): ProxyOptions | undefined =>
-    Option.isNone(http) && Option.isNone(https)
-      ? undefined
-      : { http: Option.getOrUndefined(http), https: Option.getOrUndefined(https), noProxy: Option.getOrUndefined(noProxy) })
-)
-
-const volleyConfig = Config.all({
-  connectionsPerOrigin: Config.option(Config.integer("CONNECTIONS_PER_ORIGIN")),
-  keepAliveTimeout: Config.option(Config.duration("KEEP_ALIVE_TIMEOUT")),
-  deadline: Config.option(Config.duration("DEADLINE")),
-  connectTimeout: Config.option(Config.duration("CONNECT_TIMEOUT")),
-  headersTimeout: Config.option(Config.duration("HEADERS_TIMEOUT")),
-  idleTimeout: Config.option(Config.duration("IDLE_TIMEOUT")),
-  maxRedirects: Config.option(Config.integer("MAX_REDIRECTS")),
-  maxBodyBytes: Config.option(Config.integer("MAX_BODY_BYTES")),
-  userAgent: Config.option(Config.string("USER_AGENT")),
-  retryMaxAttempts: Config.option(Config.integer("RETRY_MAX_ATTEMPTS")),
-  retryBaseDelay: Config.option(Config.duration("RETRY_BASE_DELAY")),
-  retryMaxDelay: Config.option(Config.duration("RETRY_MAX_DELAY")),
-  retryMaxRetryAfter: Config.option(Config.duration("RETRY_MAX_RETRY_AFTER")),
-  retryFactor: Config.option(Config.number("RETRY_FACTOR")),
-  retryJitter: Config.option(Config.boolean("RETRY_JITTER")),
-  retryNonIdempotent: Config.option(Config.boolean("RETRY_NON_IDEMPOTENT")),
-  allowHttpsDowngrade: Config.option(Config.boolean("ALLOW_HTTPS_DOWNGRADE")),
-  decompress: Config.option(Config.boolean("DECOMPRESS"))
-}).pipe(
-  Config.nested("VOLLEY"),
-  Config.map(({ retryBaseDelay, retryFactor, retryJitter, retryMaxAttempts, retryMaxDelay, retryMaxRetryAfter, retryNonIdempotent, ...client }) => {
-    const retry = present({
-      maxAttempts: retryMaxAttempts,
-      baseDelay: retryBaseDelay,
-      factor: retryFactor,
-      maxDelay: retryMaxDelay,
-      jitter: retryJitter,
-      maxRetryAfter: retryMaxRetryAfter,
-      retryNonIdempotent
-    })
-    return { ...present(client), ...(Object.keys(retry).length > 0 ? { retry } : {}) } as ClientOptions
-  })
-)
+export const proxyConfig: Config.Config<ProxyOptions | undefined> = internalConfig.proxyConfig
 
 /**
  * Client options read from the environment, each `VOLLEY_` + the option in upper snake case
@@ -436,13 +272,7 @@ const volleyConfig = Config.all({
  *
  * @since 0.1.0
  */
-export const config: Config.Config<ClientOptions> = Config.all([volleyConfig, proxyConfig]).pipe(
-  Config.map(([client, proxy]) => (proxy === undefined ? client : { ...client, proxy }))
-)
-
-/** Keeps the variables that were set: an unset one must fall back to the default, not to `undefined`. */
-const present = (options: Record<string, Option.Option<unknown>>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(options).flatMap(([key, value]) => Option.isSome(value) ? [[key, value.value]] : []))
+export const config: Config.Config<ClientOptions> = internalConfig.config
 
 /**
  * The client Layer configured from the environment (see {@link config}), with `overrides`

@@ -34,6 +34,10 @@ export * as Retry from "./Retry.js"
 /**
  * @since 0.1.0
  */
+export * as Transport from "./Transport.js"
+/**
+ * @since 0.1.0
+ */
 export * as FanOut from "./server/FanOut.js"
 /**
  * @since 0.1.0

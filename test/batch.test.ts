@@ -1,71 +1,18 @@
 /**
  * Batch: fan-out over real loopback sockets for the network claims (order, typed errors,
  * fail-fast aborts, per-host limits, interruption), and over a tiny virtual transport on the
- * TestClock for the time rules (rate limits, batch deadline, hedging).
+ * TestClock for the time rules (rate limits, batch deadline). Batch.stream and hedging have
+ * their own files (test/batchStream.test.ts, test/hedging.test.ts).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Chunk, Clock, Data, Effect, Either, Fiber, Layer, Stream, TestClock } from "effect"
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
+import { Data, Effect, Either, Fiber, TestClock } from "effect"
 import * as Batch from "../src/Batch.js"
-import * as Client from "../src/Client.js"
-import { within } from "../src/internal/transport/timer.js"
-import type { Timeout, Transport, TransportRequest, TransportResponse } from "../src/Client.js"
-import { awaitSleepers, clientLayer, faultServer, realDelay } from "./support/effect.js"
+import { awaitSleepers, clientLayer, faultServer } from "./support/effect.js"
 import { runNode } from "./support/spawn.js"
-
-// ---------------------------------------------------------------------------------------------
-// A virtual transport: answers on the Effect clock, records when each request went out and
-// whether it was interrupted. For timing rules only; network claims use real sockets.
-
-interface Sent {
-  readonly url: string
-  readonly method: string
-  readonly at: number
-  interrupted: boolean
-}
-
-const bound = <A, E>(timeout: Timeout | undefined, effect: Effect.Effect<A, E>) =>
-  timeout === undefined ? effect : within(effect, timeout.ms, timeout.error, timeout.timer)
-
-const emptyBody: TransportResponse["body"] = { contentLength: 0, poll: () => null, wait: () => Effect.void, release: () => {} }
-
-const virtual = (answer: (request: TransportRequest, nth: number) => Effect.Effect<number>, options: Client.ClientOptions = {}) => {
-  const sent: Array<Sent> = []
-  const perUrl = new Map<string, number>()
-  const transport: Transport = {
-    // Bounded as the contract asks: the client's timeout, armed on its timer (the one `within`).
-    send: (request, timeout) =>
-      bound(timeout, Effect.gen(function*() {
-        const entry: Sent = { url: request.url.href, method: request.method, at: yield* Clock.currentTimeMillis, interrupted: false }
-        sent.push(entry)
-        const nth = (perUrl.get(entry.url) ?? 0) + 1
-        perUrl.set(entry.url, nth)
-        const status = yield* Effect.onInterrupt(answer(request, nth), () => Effect.sync(() => (entry.interrupted = true)))
-        return { status, headers: {}, body: emptyBody }
-      }))
-  }
-  const layer = Layer.succeed(Client.Client, Client.makeWithTransport(transport, { retry: { maxAttempts: 1 }, ...options }))
-  return { sent, layer }
-}
-
-/** Answers 200 after `ms` of Clock time. */
-const after = (ms: number, status = 200) => Effect.as(Effect.sleep(ms), status)
+import { after, eventually, virtual } from "./support/batch.js"
 
 class Rejected extends Data.TaggedError("Rejected")<{ readonly reason: string }> {}
-
-/** Waits (real time, bounded) until `check` holds: for server-side counters that lag the client. */
-const eventually = (check: () => boolean, timeoutMs = 5_000) =>
-  Effect.gen(function*() {
-    const started = Date.now()
-    while (!check()) {
-      if (Date.now() - started > timeoutMs) return yield* Effect.dieMessage("condition not met in time")
-      yield* realDelay(5)
-    }
-  })
-
-// ---------------------------------------------------------------------------------------------
 
 describe("Batch.settle", () => {
   it.scopedLive("keeps input order, and each failure keeps its own typed error", () =>
@@ -243,150 +190,6 @@ describe("Batch.failFast", () => {
       const error = yield* Fiber.join(fiber)
       expect(error._tag).toBe("BatchDeadlineError")
       expect(sent.every((s) => s.interrupted)).toBe(true)
-    }))
-})
-
-describe("Batch.stream", () => {
-  it.scopedLive("emits outcomes as they complete, with their input positions", () =>
-    Effect.gen(function*() {
-      const server = yield* faultServer()
-      const inputs = [`${server.url}/slow?ms=150`, `${server.url}/ok`, `${server.url}/status/500`]
-      const outcomes = yield* Batch.stream(inputs, { concurrency: 3 }).pipe(Stream.runCollect, Effect.provide(clientLayer()))
-      const order = Chunk.toReadonlyArray(outcomes).map((o) => o.index)
-      expect(order[2]).toBe(0) // the slow one finishes last
-      expect([...order].sort()).toEqual([0, 1, 2])
-    }))
-
-  it.scopedLive("ending the stream early aborts the requests still in flight", () =>
-    Effect.gen(function*() {
-      const server = yield* faultServer()
-      const inputs = [`${server.url}/ok`, `${server.url}/hang?1`, `${server.url}/hang?2`]
-      const first = yield* Batch.stream(inputs, { concurrency: 3 }).pipe(
-        Stream.tap(() => Effect.promise(() => server.waitForRequest("/hang", 2))),
-        Stream.take(1),
-        Stream.runCollect,
-        Effect.provide(clientLayer())
-      )
-      expect(Chunk.size(first)).toBe(1)
-      yield* eventually(() => server.stats.abortedByClient === 2 && server.stats.inFlight === 0)
-    }))
-
-  // What is measured is how far input is pulled ahead of the outcomes (the bound that keeps
-  // memory flat), not memory itself: a heap figure without a forced GC would be noise.
-  it.effect("reads a large input lazily: never more than an input chunk plus in-flight work pulled ahead", () =>
-    Effect.gen(function*() {
-      // No deadline: this is about the pool, not the client's timers.
-      const { layer } = virtual(() => Effect.succeed(200), { deadline: "none", idleTimeout: "none" })
-      let pulled = 0
-      let maxAhead = 0
-      let emitted = 0
-      function* inputs() {
-        for (let i = 0; i < 10_000; i++) {
-          pulled++
-          maxAhead = Math.max(maxAhead, pulled - emitted)
-          yield `http://a.test/${i}`
-        }
-      }
-      const tally = Batch.tally()
-      yield* Batch.stream(inputs(), { concurrency: 32 }).pipe(
-        Stream.runForEach((outcome) => Effect.sync(() => {
-          emitted++
-          tally.add(outcome)
-        })),
-        Effect.provide(layer)
-      )
-      expect(tally.summary().total).toBe(10_000)
-      expect(tally.summary().outcomes).toEqual({ ok: 10_000 })
-      // Never more than an input chunk plus the in-flight and buffered outcomes ahead.
-      expect(maxAhead).toBeLessThan(4096 + 64 + 32 + 1)
-    }))
-
-  it.effect("fails with BatchDeadlineError after emitting what finished in time", () =>
-    Effect.gen(function*() {
-      const { layer, sent } = virtual((request) => (request.url.pathname === "/hang" ? Effect.never : after(10)))
-      const fiber = yield* Effect.fork(
-        Batch.stream(["http://a.test/ok", "http://a.test/hang"], { batchDeadline: "1 second" }).pipe(
-          Stream.either,
-          Stream.runCollect,
-          Effect.provide(layer)
-        )
-      )
-      yield* awaitSleepers(2)
-      yield* TestClock.adjust("10 millis")
-      yield* awaitSleepers(1)
-      yield* TestClock.adjust("990 millis")
-      const results = Chunk.toReadonlyArray(yield* Fiber.join(fiber))
-      expect(results.length).toBe(2)
-      const [first, second] = results
-      expect(first?._tag === "Right" && first.right.index).toBe(0)
-      expect(second?._tag === "Left" && second.left._tag).toBe("BatchDeadlineError")
-      expect(sent.find((s) => s.url.endsWith("/hang"))!.interrupted).toBe(true)
-    }))
-})
-
-describe("hedging", () => {
-  it.effect("sends the second attempt only after the delay, and interrupts the loser", () =>
-    Effect.gen(function*() {
-      // The first attempt would take 1 s, the hedge 10 ms.
-      const { layer, sent } = virtual((_request, nth) => after(nth === 1 ? 1000 : 10))
-      const fiber = yield* Effect.fork(Effect.provide(Batch.settle(["http://a.test/x"], { hedge: "100 millis" }), layer))
-      yield* awaitSleepers(2)
-      yield* TestClock.adjust("99 millis")
-      expect(sent.length).toBe(1)
-      yield* TestClock.adjust("1 millis")
-      yield* awaitSleepers(2)
-      expect(sent.map((s) => s.at)).toEqual([0, 100])
-      yield* TestClock.adjust("10 millis")
-      const [outcome] = yield* Fiber.join(fiber)
-      expect(outcome!.result).toEqual(Either.right({ status: 200, bytes: 0 }))
-      expect(outcome!.attempts).toBe(2)
-      expect(outcome!.durationMs).toBe(110)
-      expect(sent[0]!.interrupted).toBe(true)
-      expect(sent[1]!.interrupted).toBe(false)
-    }))
-
-  it.effect("does not hedge a POST, nor an attempt that failed before the delay", () =>
-    Effect.gen(function*() {
-      const { layer, sent } = virtual((request) => (request.url.pathname === "/fail" ? after(10, 500) : after(500)))
-      const fiber = yield* Effect.fork(Effect.provide(
-        Batch.settle([HttpClientRequest.post("http://a.test/post"), "http://a.test/fail"], { hedge: "100 millis", concurrency: 2 }),
-        layer
-      ))
-      yield* awaitSleepers(2)
-      yield* TestClock.adjust("500 millis")
-      const outcomes = yield* Fiber.join(fiber)
-      expect(sent.map((s) => s.url)).toEqual(["http://a.test/post", "http://a.test/fail"])
-      expect(outcomes[0]!.result._tag).toBe("Right")
-      expect(outcomes[1]!.status).toBe(500)
-      expect(outcomes.map((o) => o.attempts)).toEqual([1, 1])
-    }))
-
-  it.scopedLive("over real sockets: the hedge answers and the stuck first request is aborted", () =>
-    Effect.gen(function*() {
-      let calls = 0
-      let abortedFirst = false
-      const server = yield* Effect.acquireRelease(
-        Effect.async<http.Server>((resume) => {
-          const s = http.createServer((_req, res) => {
-            calls++
-            if (calls === 1) {
-              res.on("close", () => (abortedFirst = !res.writableFinished))
-              return // the first request hangs
-            }
-            res.end("fast")
-          })
-          s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
-        }),
-        (s) => Effect.async<void>((resume) => {
-          s.closeAllConnections()
-          s.close(() => resume(Effect.void))
-        })
-      )
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`
-      const [outcome] = yield* Effect.provide(Batch.settle([url], { hedge: "50 millis" }), clientLayer())
-      expect(outcome!.result).toEqual(Either.right({ status: 200, bytes: 4 }))
-      expect(outcome!.attempts).toBe(2)
-      yield* eventually(() => abortedFirst)
     }))
 })
 

@@ -62,7 +62,7 @@ describe("Errors", () => {
 
 describe("transport error classification", () => {
   it("maps socket, DNS, TLS and undici codes to reasons", async () => {
-    const { classify } = await import("../src/internal/transport/undici.js")
+    const { classify } = await import("../src/internal/transport/undiciErrors.js")
     expect(classify("ECONNREFUSED").reason).toBe("ConnectionRefused")
     expect(classify("ENOTFOUND").reason).toBe("DnsLookup")
     expect(classify("EAI_AGAIN").reason).toBe("DnsLookup")
@@ -99,5 +99,24 @@ describe("isVolleyError", () => {
     for (const other of [new Error("x"), { _tag: "NetworkError" }, null, "NetworkError", 1]) expect(isVolleyError(other)).toBe(false)
     // The mark takes no part in structural equality.
     expect(Object.keys(statusError(503))).not.toContain(String(TypeId))
+  })
+
+  it("the server's UpstreamTimeout and the CLI's InputError carry it too, and keep their tag and message", async () => {
+    const { isVolleyError } = await import("../src/Errors.js")
+    const { isUpstreamTimeout, UpstreamTimeout } = await import("../src/server/Middleware.js")
+    const { InputError } = await import("../src/cli/internal/lines.js")
+    const upstream = new UpstreamTimeout({ upstream: "billing" })
+    expect(isVolleyError(upstream)).toBe(true)
+    expect(upstream[TypeId]).toBe(TypeId)
+    expect(upstream._tag).toBe("UpstreamTimeout")
+    expect(upstream.message).toBe("upstream billing timed out")
+    expect(isUpstreamTimeout(upstream)).toBe(true)
+    const input = new InputError({ source: "urls.txt", detail: "no such file" })
+    expect(isVolleyError(input)).toBe(true)
+    expect(input[TypeId]).toBe(TypeId)
+    expect(input._tag).toBe("InputError")
+    expect(input.message).toBe("cannot read urls.txt: no such file")
+    // The mark lives on the prototype, as for every other volley error.
+    for (const error of [upstream, input]) expect(Object.getOwnPropertySymbols(error)).not.toContain(TypeId)
   })
 })

@@ -1,33 +1,17 @@
 /**
- * The test kit itself: route matching, replies, the request log, and the simulated body's
- * poll/wait/release contract (the same one the undici transport honours). Everything runs on
- * the TestClock; nothing touches the network.
+ * The test kit itself: route matching, replies, composing, and virtual time. The request log
+ * and the simulated body's poll/wait/release contract have their own files
+ * (test/testing*.test.ts). Everything runs on the TestClock; nothing touches the network.
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Chunk, Clock, Duration, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
+import { Clock, Duration, Effect, Exit, Option, Ref } from "effect"
 import * as Client from "../src/Client.js"
 import type { NetworkError } from "../src/Errors.js"
-import type { TransportRequest } from "../src/Client.js"
 import * as Testing from "../src/Testing.js"
+import { request, send } from "./support/transport.js"
 
 const noRetry = { retry: { maxAttempts: 1 } } as const
-
-/** A transport request as the client would build it. */
-const request = (url: string, method = "GET", body?: string): TransportRequest => ({
-  url: new URL(url),
-  method,
-  headers: { "user-agent": "test" },
-  body,
-  redactedUrl: url
-})
-
-const send = (routes: Testing.Routes, req: TransportRequest) =>
-  Effect.gen(function*() {
-    const test = Testing.make(routes)
-    const response = yield* test.transport.send(req, undefined)
-    return { test, response }
-  })
 
 describe("Testing: routes", () => {
   it.effect("matches paths with :params and *, on any host, and full URLs per origin", () =>
@@ -245,152 +229,6 @@ describe("Testing: replies", () => {
     }))
 })
 
-describe("Testing: the request log", () => {
-  it.effect("records method, URL, headers, body text (streamed bodies too), route and times", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        yield* Client.text(
-          HttpClientRequest.post("https://api.test/upload").pipe(HttpClientRequest.bodyText("hello", "text/plain"))
-        )
-        yield* Client.text(
-          HttpClientRequest.post("https://api.test/upload").pipe(
-            HttpClientRequest.bodyStream(Stream.make(new TextEncoder().encode("str"), new TextEncoder().encode("eam")))
-          )
-        )
-        const records = yield* Testing.requests
-        expect(records.map((r) => ({ id: r.id, method: r.method, url: r.url, body: r.body, streamed: r.streamedBody, route: r.route })))
-          .toEqual([
-            { id: 1, method: "POST", url: "https://api.test/upload", body: "hello", streamed: false, route: "POST /upload" },
-            { id: 2, method: "POST", url: "https://api.test/upload", body: "stream", streamed: true, route: "POST /upload" }
-          ])
-        expect(records[0]!.headers["content-type"]).toBe("text/plain")
-        expect(records[0]!.headers["user-agent"]).toMatch(/^volley\//)
-        expect(records.every((r) => r.responseBody === "consumed" && r.at === 0 && r.endedAt === 0)).toBe(true)
-        // Records are snapshots: they do not change under the test's feet.
-        expect(Object.isFrozen(records[0])).toBe(true)
-      })
-      yield* Effect.provide(program, Testing.layer({ "POST /upload": (req) => Testing.text(req.body ?? "") }))
-    }))
-
-  it.effect("requestsTo filters by any pattern; maxInFlight and maxInFlightTo count overlapping exchanges", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const urls = [
-          ...Array.from({ length: 6 }, (_, i) => `https://a.test/item/${i}`),
-          ...Array.from({ length: 3 }, (_, i) => `https://b.test/item/${i}`)
-        ]
-        yield* Effect.forEach(urls, (url) => Client.text(url), { concurrency: 4 })
-        expect(yield* Testing.maxInFlight).toBe(4)
-        expect(yield* Testing.inFlight).toBe(0)
-        expect(yield* Testing.requestsTo("https://a.test/item/:n")).toHaveLength(6)
-        expect(yield* Testing.requestsTo(/b\.test/)).toHaveLength(3)
-        expect(yield* Testing.requestsTo("POST /item/:n")).toHaveLength(0)
-        expect(yield* Testing.maxInFlightTo("https://a.test/*")).toBe(4)
-        // b/0 and b/1 start at 1 s with a/4 and a/5; b/2 only at 2 s, when they have finished.
-        expect(yield* Testing.maxInFlightTo("https://b.test/*")).toBe(2)
-        const records = yield* Testing.requests
-        // Exchanges due at the same instant end together, before the pool starts the next ones.
-        expect(records.map((r) => r.concurrent)).toEqual([1, 2, 3, 4, 1, 2, 3, 4, 1])
-        // Four at a time, one second each.
-        expect(records.map((r) => r.at)).toEqual([0, 0, 0, 0, 1000, 1000, 1000, 1000, 2000])
-      })
-      yield* Testing.inVirtualTime(program).pipe(Effect.provide(Testing.layer({ "/item/:n": Testing.text("x", { latency: "1 second" }) })))
-    }))
-
-  it.effect("awaitRequests suspends until that many requests have arrived", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Effect.forEach([1, 2, 3], (i) => Client.text(`https://api.test/${i}`), { concurrency: "unbounded" }))
-        yield* Testing.awaitRequests(3)
-        expect((yield* Testing.requests).map((r) => r.path)).toEqual(["/1", "/2", "/3"])
-        expect(yield* Testing.inFlight).toBe(3)
-        yield* TestClock.adjust("5 seconds")
-        expect(yield* Fiber.join(fiber)).toEqual(["ok", "ok", "ok"])
-        expect(yield* Testing.inFlight).toBe(0)
-      })
-      yield* Effect.provide(program, Testing.layer({ "/:n": Testing.text("ok", { latency: "5 seconds" }) }))
-    }))
-
-  it.effect("awaitRequests: several waiters for different counts each wake when their count is reached", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const woke: Array<[number, number, number]> = []
-        const waitFor = (count: number) =>
-          Effect.fork(Effect.gen(function*() {
-            yield* Testing.awaitRequests(count)
-            woke.push([count, (yield* Testing.requests).length, yield* Clock.currentTimeMillis])
-          }))
-        const five = yield* waitFor(5)
-        const two = yield* waitFor(2)
-        const never = yield* waitFor(100)
-        const three = yield* waitFor(3)
-        // One request a second, one after the other: request n arrives at (n - 1) s.
-        yield* Testing.inVirtualTime(Effect.forEach([1, 2, 3, 4, 5], (i) => Client.text(`https://api.test/${i}`)))
-        yield* Fiber.joinAll([five, two, three])
-        expect(woke).toEqual([[2, 2, 1000], [3, 3, 2000], [5, 5, 4000]])
-        // A waiter interrupted before its count came is forgotten; the others still wake.
-        yield* Fiber.interrupt(never)
-        const six = yield* waitFor(6)
-        yield* Testing.inVirtualTime(Client.text("https://api.test/6"))
-        yield* Fiber.join(six)
-        expect(woke.at(-1)).toEqual([6, 6, 5000])
-      })
-      yield* Effect.provide(program, Testing.layer({ "/:n": Testing.text("ok", { latency: "1 second" }) }))
-    }))
-
-  it.effect("exchanges due at the same instant share one clock sleep; interrupting the one that sleeps leaves the others on time", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const calls = yield* Effect.forEach(
-          [1, 2, 3, 4, 5],
-          (i) => Effect.fork(Client.text(`https://api.test/${i}`)),
-          { concurrency: "unbounded" }
-        )
-        yield* Testing.awaitRequests(5)
-        // Five requests answering at 1 s: one timer on the TestClock, not five.
-        expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toEqual([1000])
-        yield* TestClock.adjust("400 millis")
-        // The first one is the one sleeping on the clock; interrupting it hands the sleep over.
-        yield* Fiber.interrupt(calls[0]!)
-        expect(Chunk.toReadonlyArray(yield* TestClock.sleeps())).toContain(1000)
-        yield* TestClock.adjust("599 millis")
-        expect(yield* Testing.inFlight).toBe(4)
-        yield* TestClock.adjust("1 millis")
-        expect(yield* Fiber.join(Fiber.zip(calls[1]!, calls[2]!))).toEqual(["ok 2", "ok 3"])
-        expect(yield* Fiber.join(Fiber.zip(calls[3]!, calls[4]!))).toEqual(["ok 4", "ok 5"])
-        const records = yield* Testing.requests
-        expect(records.map((r) => [r.interrupted, r.endedAt, r.respondedAt])).toEqual([
-          [true, 400, undefined],
-          [false, 1000, 1000],
-          [false, 1000, 1000],
-          [false, 1000, 1000],
-          [false, 1000, 1000]
-        ])
-        expect(yield* Testing.inFlight).toBe(0)
-      })
-      yield* Effect.provide(
-        program,
-        Testing.layer(
-          { "/:n": (req) => Testing.text(`ok ${req.params["n"]}`, { latency: "1 second" }) },
-          { retry: { maxAttempts: 1 }, deadline: "none", idleTimeout: "none" }
-        )
-      )
-    }))
-
-  it.effect("interrupting a call before the headers marks its record interrupted, at the virtual time it happened", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const fiber = yield* Effect.fork(Client.text("https://api.test/slow"))
-        yield* TestClock.adjust("1500 millis")
-        yield* Fiber.interrupt(fiber)
-        const [record] = yield* Testing.requests
-        expect(record).toMatchObject({ at: 0, endedAt: 1500, interrupted: true, status: undefined, responseBody: "none" })
-        expect(yield* Testing.inFlight).toBe(0)
-      })
-      yield* Effect.provide(program, Testing.layer({ "/slow": Testing.text("late", { latency: "1 minute" }) }))
-    }))
-})
-
 describe("Testing: composing", () => {
   it.effect("one transport can serve several clients with different options, and records them all", () =>
     Effect.gen(function*() {
@@ -405,118 +243,6 @@ describe("Testing: composing", () => {
       })
       yield* Testing.inVirtualTime(Effect.provide(program, Testing.layerClient({ retry: { maxAttempts: 1 } })))
     }).pipe(Effect.provide(Testing.layerTransport({ "/x": [Testing.status(503), Testing.status(503), Testing.text("ok")] }))))
-})
-
-describe("Testing: the body contract (poll / wait / release)", () => {
-  it.effect("poll hands out what has arrived, undefined while waiting, null at the end; wait sleeps on the clock", () =>
-    Effect.gen(function*() {
-      const { test, response } = yield* send({ "/t": Testing.text(Testing.trickle(["a", "b"], "2 seconds")) }, request("https://api.test/t"))
-      const body = response.body
-      const decode = (chunk: Uint8Array | null | undefined) => (chunk instanceof Uint8Array ? new TextDecoder().decode(chunk) : chunk)
-      expect(body.contentLength).toBeUndefined()
-      expect(decode(body.poll())).toBe("a")
-      expect(body.poll()).toBeUndefined()
-      const waiting = yield* Effect.fork(body.wait(undefined))
-      yield* TestClock.adjust("1999 millis")
-      expect(waiting.unsafePoll()).toBeNull()
-      expect(body.poll()).toBeUndefined()
-      yield* TestClock.adjust("1 millis")
-      yield* Fiber.join(waiting)
-      expect(decode(body.poll())).toBe("b")
-      expect(body.poll()).toBeNull()
-      expect(body.poll()).toBeNull()
-      // wait at the end resolves at once.
-      yield* body.wait(undefined)
-      body.release(false)
-      body.release(true) // idempotent
-      const [record] = yield* test.requests
-      expect(record).toMatchObject({ responseBody: "consumed", bytesRead: 2, respondedAt: 0, endedAt: 2000 })
-    }))
-
-  it.effect("a failure mid-body: buffered chunks first, then poll is undefined and wait fails with the error", () =>
-    Effect.gen(function*() {
-      const { test, response } = yield* send(
-        { "/t": { body: ["abc", Testing.pause("1 second"), Testing.failBody("ConnectionReset")] } },
-        request("https://api.test/t")
-      )
-      const body = response.body
-      expect(body.poll()?.length).toBe(3)
-      expect(body.poll()).toBeUndefined()
-      const waiting = yield* Effect.fork(body.wait(undefined))
-      yield* TestClock.adjust("1 second")
-      yield* Fiber.join(waiting) // the failure is now due
-      expect(body.poll()).toBeUndefined()
-      const error = yield* Effect.flip(body.wait(undefined))
-      expect([error.reason, error.code, error.method, error.url]).toEqual(["ConnectionReset", "ECONNRESET", "GET", "https://api.test/t"])
-      expect(yield* Effect.flip(body.wait(undefined))).toBe(error)
-      body.release(true)
-      const [record] = yield* test.requests
-      expect(record).toMatchObject({ responseBody: "failed", endedAt: 1000, bytesRead: 3 })
-      expect(record!.error).toBe(error)
-    }))
-
-  it.effect("a stall never resolves wait; interrupting the wait marks the record interrupted", () =>
-    Effect.gen(function*() {
-      const { test, response } = yield* send({ "/t": { body: ["x", Testing.stall] } }, request("https://api.test/t"))
-      expect(response.body.poll()?.length).toBe(1)
-      const exit = yield* Effect.exit(Effect.timeout(response.body.wait(undefined), "1 hour").pipe(TestClock.adjustWith("1 hour")))
-      expect(Exit.isFailure(exit)).toBe(true)
-      response.body.release(false)
-      const [record] = yield* test.requests
-      // A stalled remainder cannot be drained: the connection would be closed.
-      expect(record).toMatchObject({ interrupted: true, responseBody: "aborted", endedAt: 3_600_000 })
-    }))
-
-  it.effect("release drains when at most 64 KiB are still to come, aborts otherwise or when asked", () =>
-    Effect.gen(function*() {
-      const big = "x".repeat(64 * 1024 + 1)
-      const fate = (body: Testing.ResponseSpec["body"], abort: boolean) =>
-        Effect.gen(function*() {
-          const { test, response } = yield* send({ "/t": { body } }, request("https://api.test/t"))
-          response.body.release(abort)
-          response.body.release(!abort)
-          return (yield* test.requests)[0]!.responseBody
-        })
-      expect(yield* fate("small", false)).toBe("drained")
-      expect(yield* fate("small", true)).toBe("aborted")
-      // A whole body has arrived with the headers: it is buffered, so nothing is left to read.
-      expect(yield* fate(big, false)).toBe("drained")
-      // Still to come over the wire: too much to drain.
-      expect(yield* fate(["a", Testing.pause("1 second"), big], false)).toBe("aborted")
-      expect(yield* fate(["a", Testing.pause("1 second"), "small"], false)).toBe("drained")
-      expect(yield* fate(["a", Testing.failBody()], false)).toBe("aborted")
-    }))
-
-  it.effect("a released trickle stops: nothing more is handed out, the record's byte count stays put", () =>
-    Effect.gen(function*() {
-      const { test, response } = yield* send(
-        { "/t": Testing.text(Testing.trickle(["1", "2", "3", "4"], "1 second")) },
-        request("https://api.test/t")
-      )
-      expect(response.body.poll()?.length).toBe(1)
-      response.body.release(true)
-      yield* TestClock.adjust("10 seconds")
-      expect(response.body.poll()).toBeUndefined()
-      yield* response.body.wait(undefined) // resolves at once, like the real transport after release
-      const [record] = yield* test.requests
-      expect(record).toMatchObject({ responseBody: "aborted", bytesRead: 1, endedAt: 0 })
-      expect(yield* test.inFlight).toBe(0)
-    }))
-
-  it.effect("a whole body arrives with the headers in chunks of up to 64 KiB; a trickle one chunk per step", () =>
-    Effect.gen(function*() {
-      const program = Effect.gen(function*() {
-        const whole = yield* Stream.runCollect(Client.stream("https://api.test/whole"))
-        expect(Chunk.toReadonlyArray(whole).map((c) => c.length)).toEqual([65536, 65536, 68])
-        expect(yield* Clock.currentTimeMillis).toBe(0)
-        const trickled = yield* Stream.runCollect(Client.stream("https://api.test/trickle"))
-        expect(Chunk.toReadonlyArray(trickled).map((c) => new TextDecoder().decode(c))).toEqual(["a", "b", "c"])
-        expect(yield* Clock.currentTimeMillis).toBe(200)
-      })
-      yield* Testing.inVirtualTime(program).pipe(
-        Effect.provide(Testing.layer({ "/whole": Testing.text("w".repeat(131_140)), "/trickle": Testing.text(Testing.trickle(["a", "b", "c"], 100)) }))
-      )
-    }))
 })
 
 describe("Testing: inVirtualTime", () => {

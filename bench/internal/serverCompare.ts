@@ -9,7 +9,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { alternate, CONNECTIONS, fastMailer, type Measured, rate, routes, SLICE_S, SLICES, withServers } from "../server.js"
+import { alternate, CONNECTIONS, fastMailer, type Measured, rate, routes, SLICE_S, SLICES, withServers } from "./serverLoad.js"
 import { type Build, scriptOf } from "./builds.js"
 import { print, type Row } from "./compareTable.js"
 

@@ -18,7 +18,6 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Equal from "effect/Equal"
@@ -27,7 +26,7 @@ import * as FiberId from "effect/FiberId"
 import * as Predicate from "effect/Predicate"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Http from "node:http"
-import { isTimeout } from "../Errors.js"
+import { isTimeout, TaggedError } from "../Errors.js"
 import { isLiveClock } from "../internal/liveClock.js"
 
 /**
@@ -37,7 +36,7 @@ import { isLiveClock } from "../internal/liveClock.js"
  *
  * @since 0.1.0
  */
-export class UpstreamTimeout extends Data.TaggedError("UpstreamTimeout")<{
+export class UpstreamTimeout extends TaggedError("UpstreamTimeout")<{
   /** What timed out, for the log (a service name or a redacted URL). */
   readonly upstream: string
   readonly cause?: unknown

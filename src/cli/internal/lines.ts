@@ -4,10 +4,10 @@
  * progress totals. Shared by the subcommands that take a list of inputs.
  */
 import * as NodeStream from "@effect/platform-node/NodeStream"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
+import { TaggedError } from "../../Errors.js"
 
 /** One line of input, numbered from 1, without its line terminator. */
 export interface Line {
@@ -16,7 +16,7 @@ export interface Line {
 }
 
 /** The input could not be opened or read. */
-export class InputError extends Data.TaggedError("InputError")<{
+export class InputError extends TaggedError("InputError")<{
   readonly source: string
   readonly detail: string
 }> {

@@ -15,7 +15,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
-import type { Timer } from "../../Client.js"
+import type { Timer } from "../../Transport.js"
 import { isLiveClock } from "../liveClock.js"
 
 

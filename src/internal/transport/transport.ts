@@ -1,6 +1,6 @@
 /**
  * Shared by the transports. The transport contract itself (`Transport`, `BodySource`,
- * `Timeout`, …) is declared in the public `Client.ts`, so a program can build its own.
+ * `Timeout`, …) is declared in the public `Transport.ts`, so a program can build its own.
  */
 import * as zlib from "node:zlib"
 

@@ -15,7 +15,7 @@ import type * as Testing from "../../Testing.js"
 import { compilePattern, compileRoutes, type CompiledRoute, isFailure, type Params, resolveReply, type Target } from "./virtualRoutes.js"
 import { type Entry, makeBody, makeSleepUntil, networkError, type Recorder, split, timeline, toBytes, toMs } from "./virtualBody.js"
 import { within } from "./timer.js"
-import type { Timeout, Transport, TransportBody, TransportRequest, TransportResponse } from "../../Client.js"
+import type { Timeout, Transport, TransportBody, TransportRequest, TransportResponse } from "../../Transport.js"
 
 // ---- records -------------------------------------------------------------------------------------
 

@@ -1,0 +1,81 @@
+/**
+ * The fault server's state: what it recorded and counted, and the waiters that resolve when
+ * a recorded fact appears (see `FaultServer.ts`).
+ */
+import type * as net from "node:net"
+import type { RecordedRequest } from "./FaultServer.js"
+
+// ---------------------------------------------------------------------------------------------
+// State
+
+interface Waiter {
+  readonly check: () => boolean
+  readonly timer: NodeJS.Timeout
+  readonly reject: (error: Error) => void
+}
+
+export interface State {
+  readonly requests: Array<RecordedRequest>
+  readonly abortedPaths: Array<string>
+  readonly flaky: Map<string, number>
+  readonly maxInFlightByHost: Map<string, number>
+  readonly inFlightByHost: Map<string, number>
+  readonly sockets: Set<net.Socket>
+  /** Every pending timer (trickle, slow), so close() leaves no handles behind. */
+  readonly timers: Set<NodeJS.Timeout>
+  readonly waiters: Set<Waiter>
+  opened: number
+  abortedByClient: number
+  inFlight: number
+  maxInFlight: number
+  bytesSent: number
+  closing: boolean
+}
+
+export const makeState = (): State => ({
+  requests: [],
+  abortedPaths: [],
+  flaky: new Map(),
+  maxInFlightByHost: new Map(),
+  inFlightByHost: new Map(),
+  sockets: new Set(),
+  timers: new Set(),
+  waiters: new Set(),
+  opened: 0,
+  abortedByClient: 0,
+  inFlight: 0,
+  maxInFlight: 0,
+  bytesSent: 0,
+  closing: false
+})
+
+/** Re-evaluates pending waiters after anything they may be waiting on changed. */
+export const notify = (state: State): void => {
+  for (const waiter of state.waiters) {
+    if (waiter.check()) {
+      clearTimeout(waiter.timer)
+      state.waiters.delete(waiter)
+    }
+  }
+}
+
+/** A promise settled by `poll` (returns a value when satisfied), or rejected after `timeoutMs`. */
+export const waitFor = <A>(state: State, poll: () => A | undefined, timeoutMs: number, what: string): Promise<A> =>
+  new Promise<A>((resolve, reject) => {
+    const now = poll()
+    if (now !== undefined) return resolve(now)
+    const waiter: Waiter = {
+      check: () => {
+        const value = poll()
+        if (value === undefined) return false
+        resolve(value)
+        return true
+      },
+      timer: setTimeout(() => {
+        state.waiters.delete(waiter)
+        reject(new Error(`FaultServer: timed out after ${timeoutMs} ms waiting for ${what}`))
+      }, timeoutMs),
+      reject
+    }
+    state.waiters.add(waiter)
+  })
