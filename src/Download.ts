@@ -7,6 +7,9 @@
  * Ctrl-C or `kill -9` is resumed with `Range` + `If-Range` (the validator is saved beside it
  * in `<dest>.part.meta`) when the server allows; otherwise it starts over cleanly.
  *
+ * Bytes are stored as served: no `Accept-Encoding` is sent and nothing is decoded, unless
+ * `decompress` asks for it (see {@link Options}).
+ *
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
@@ -246,6 +249,18 @@ export interface Options {
   readonly limitRate?: number | undefined
   /** Give the file the server's `Last-Modified` as its modification time (curl's `--remote-time`). */
   readonly remoteTime?: boolean | undefined
+  /**
+   * Ask for a compressed transfer (`Accept-Encoding: gzip, deflate, br`) and store the
+   * **decoded** bytes (curl's `--compressed`). Default `false`: no `Accept-Encoding` is sent
+   * and the file is stored exactly as served (a `.tar.gz` stays gzip), so `checksum` and
+   * `maxBytes` refer to the bytes as served and a `.part` resumes with `Range`.
+   *
+   * With `true`, `checksum` and `maxBytes` refer to the decoded file. A `.part` is never
+   * resumed: a `Range` of an encoded body cannot continue decoded bytes, so every attempt
+   * (a retry, a rerun) starts the file over; a `.part` it leaves behind is marked as decoded
+   * and is not resumed by a later download without `decompress` either.
+   */
+  readonly decompress?: boolean | undefined
 }
 
 /**

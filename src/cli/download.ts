@@ -5,6 +5,9 @@
  * file's mtime from its `Last-Modified`. This module declares the
  * flags; the work is in `downloadRun.ts`, loaded when the command runs.
  *
+ * Files are stored as served (`--no-compressed`, the default, as in curl and wget);
+ * `--compressed` asks for an encoded transfer and stores the decoded file, never resuming.
+ *
  * Exit codes: 0 all downloaded, 1 some failed, 2 usage or input errors (a bad line is
  * reported as `FILE:LINE` and skipped, the rest still run), 130 interrupted (Ctrl-C). After
  * an interruption or a crash, the same command resumes from the `.part` files.
@@ -42,6 +45,17 @@ const force = Options.boolean("force").pipe(Options.withDescription("Replace exi
 const contentDisposition = Options.boolean("content-disposition").pipe(
   Options.withDescription("Name files as the server suggests (sanitized) instead of by URL.")
 )
+// Off by default, as in curl and wget: the file is stored as served (a .tar.gz stays gzip),
+// checksums refer to those bytes and a .part resumes with Range. (Two flags, not a negation:
+// @effect/cli's boolean defaults to false when absent.)
+const compressed = Options.boolean("compressed").pipe(
+  Options.withDescription(
+    "Ask for gzip/deflate/br and store the decoded file (checksums then refer to it); a .part is not resumed, each attempt starts over"
+  )
+)
+const noCompressed = Options.boolean("no-compressed").pipe(
+  Options.withDescription("Store files as served, no Accept-Encoding (the default; wins over --compressed)")
+)
 const ca = Options.text("ca").pipe(Options.optional, Options.withDescription("Extra trusted CA certificate(s), PEM file."))
 const insecure = Options.boolean("insecure").pipe(Options.withDescription("Do NOT verify TLS certificates (test servers only)."))
 
@@ -64,6 +78,8 @@ export interface DownloadFlags {
   readonly insecure: boolean
   readonly proxy: Option.Option<string>
   readonly user: Option.Option<string>
+  readonly compressed: boolean
+  readonly noCompressed: boolean
 }
 
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
@@ -88,6 +104,6 @@ export const downloadValueFlags: ReadonlySet<string> = new Set([
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, ca, insecure, proxy: proxyFlag, user: userFlag },
+  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, compressed, noCompressed, ca, insecure, proxy: proxyFlag, user: userFlag },
   (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

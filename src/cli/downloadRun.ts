@@ -202,7 +202,8 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
             perHost: perHostN,
             force: flags.force,
             remoteTime: true,
-            // Files are stored as served (no Accept-Encoding, nothing decoded): see README.
+            // Stored as served (no Accept-Encoding, nothing decoded) unless --compressed: see README.
+            decompress: flags.compressed && !flags.noCompressed,
             // -u goes under each line's own header= options, which win.
             headers: basicAuth(flags.user),
             nameFrom: flags.contentDisposition ? "content-disposition" : "url",

@@ -178,8 +178,8 @@ export const prepareGet = (input: string | URL, userAgent: string, decompress: b
 
 /**
  * Prepares a request. `userAgent` is added unless the caller set one; with `decompress`, so
- * is `Accept-Encoding`, and the body is decoded. A {@link PlainGet} (a download) never
- * decodes: it keeps the bytes as served. Fails with `InvalidUrlError` or
+ * is `Accept-Encoding`, and the body is decoded (a download asks for this only with its
+ * `decompress` option: it keeps the bytes as served by default). Fails with `InvalidUrlError` or
  * `InvalidRequestError` (a header that cannot be sent); a body that cannot be encoded is a
  * defect of the caller's request construction, as in `@effect/platform`.
  */
@@ -191,7 +191,9 @@ export const prepare = (
   Effect.flatMap(prepareUnchecked(input, userAgent, decompress), checked)
 
 const prepareUnchecked = (input: AnyRequestInput, userAgent: string, decompress: boolean): Effect.Effect<PreparedRequest, InvalidUrlError> => {
-  if (input instanceof PlainGet) return Either.flatMap(requestUrl(input.url), (url) => get(url, { "user-agent": userAgent, ...input.headers }, false))
+  if (input instanceof PlainGet) {
+    return Either.flatMap(requestUrl(input.url), (url) => get(url, { ...defaultHeaders(userAgent, decompress), ...input.headers }, decompress))
+  }
   if (!isHttpClientRequest(input)) return prepareGet(input, userAgent, decompress)
   const parsed = requestUrl(input.url, input.urlParams)
   if (Either.isLeft(parsed)) return Effect.fail(parsed.left)

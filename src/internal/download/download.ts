@@ -59,6 +59,8 @@ export interface Plan {
   readonly limitRate: number | undefined
   /** Give the file the server's `Last-Modified` as its modification time. */
   readonly remoteTime: boolean
+  /** Ask for an encoded transfer and store the decoded bytes; a `.part` is then never resumed. */
+  readonly decompress: boolean
 }
 
 /** A complete, hashed body in its `.part` file, not yet verified or renamed. */
@@ -97,7 +99,8 @@ const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSys
       yield* discardPart(plan.part)
       return undefined
     }
-    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url)) return undefined
+    // Decoded bytes are no prefix of any representation a Range could continue.
+    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url) || found.meta.decoded === true) return undefined
     const meta = found.meta
     const validator = strongEtag(meta.etag) ?? meta.lastModified
     if (validator === undefined) return undefined
@@ -158,7 +161,8 @@ const attempt = (
   Effect.gen(function*() {
     const client = yield* Client
     yield* Fs.mkdirp(path.dirname(plan.part))
-    const state = fresh || !plan.resume ? undefined : yield* resumeState(plan)
+    // Decoding: a Range of an encoded body cannot continue decoded bytes, so always start over.
+    const state = fresh || !plan.resume || plan.decompress ? undefined : yield* resumeState(plan)
     let hash: Hash = createHash(plan.algorithm)
     // Hash the bytes already on disk while the request is under way.
     const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
@@ -203,7 +207,7 @@ const attempt = (
       }
       total = response.contentLength
       if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
-      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total }))
+      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total, decoded: plan.decompress }))
     }
     if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
 

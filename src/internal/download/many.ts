@@ -1,11 +1,6 @@
 /**
- * `Download.many`: many downloads into one folder under Batch's per-host limit
- * (`../batch/limits.ts`), one outcome per input in input order.
- *
- * The items run with `Effect.forEach`, not Batch's `runAll` workers: on `runAll`, the CLI's
- * stalled-body case (test/cli-download.test.ts, `--idle-timeout`, run with the rest of its
- * file on a loaded machine) reported a headers timeout instead of a body timeout; not yet
- * understood, so this keeps the behaviour that passes.
+ * `Download.many`: many downloads into one folder, run by Batch's workers (`runAll`) under
+ * Batch's per-host limit (`limits.ts`), one outcome per input in input order.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
@@ -15,6 +10,7 @@ import { Client } from "../../Client.js"
 import type { DownloadError, DownloadResult, Item, ManyOptions, Outcome } from "../../Download.js"
 import { redactUrl } from "../../Errors.js"
 import * as Limits from "../batch/limits.js"
+import { runAll } from "../batch/runAll.js"
 import { hostOf, hrefOf } from "../url.js"
 import * as Download from "./download.js"
 import * as FileName from "./fileName.js"
@@ -32,7 +28,7 @@ export const run = (
     // file named `x.part` must not be another download's staging file.
     const names = FileName.makeAllocator([Plan.partSuffix, Download.metaPath(Plan.partSuffix)])
     // Batch's per-host limit, held for a whole download (its retries included). An input whose
-    // URL does not parse fails at once, under the permit of the "" host.
+    // URL does not parse has no host, so no per-host permit (as in Batch): it fails at once.
     const limited = yield* Limits.make({ perHost: Math.max(1, options.perHost ?? 2) })
 
     // Claimed before anything runs, so names follow input order.
@@ -74,11 +70,12 @@ export const run = (
         : { _tag: "Failure", index: p.index, item: p.item, url: p.url, error: result.left }
 
     const steps = yield* Effect.forEach(prepared, () => Deferred.make<Either.Either<Step, DownloadError>>())
-    const transfers = Effect.forEach(
+    const transfers = runAll(
       prepared,
+      Math.max(1, options.concurrency ?? 4),
       (p) =>
         limited(
-          hostOf(p.href) ?? "",
+          hostOf(p.href),
           Effect.zipRight(Effect.sync(() => options.onStart?.(p.index, p.url)), Effect.either(transfer(p)))
         ).pipe(
           Effect.tap((step) => {
@@ -86,8 +83,9 @@ export const run = (
             if (Either.isLeft(step)) options.onOutcome?.(toOutcome(p, Either.left(step.left)))
             else if (step.right._tag === "Done") options.onOutcome?.(toOutcome(p, Either.right(step.right.result)))
           }),
-          Effect.flatMap((step) => Deferred.succeed(steps[p.index]!, step))
-        ), { concurrency: Math.max(1, options.concurrency ?? 4), discard: true }
+          Effect.flatMap((step) => Deferred.succeed(steps[p.index]!, step)),
+          Effect.asVoid
+        )
     )
     // In input order: the outcome of each input, claiming server-given names as it goes.
     const outcomes = Effect.forEach(prepared, (p) =>

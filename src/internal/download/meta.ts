@@ -31,7 +31,9 @@ const MetaSchema = Schema.Struct({
   urlSha256: Schema.String.pipe(Schema.pattern(/^[0-9a-f]{64}$/)),
   etag: Schema.optional(HeaderValue),
   lastModified: Schema.optional(HeaderValue),
-  total: Schema.optional(Schema.NonNegativeInt)
+  total: Schema.optional(Schema.NonNegativeInt),
+  /** The bytes were decoded from the served encoding (`decompress`): never resumed. */
+  decoded: Schema.optional(Schema.Literal(true))
 })
 
 /** What `<dest>.part.meta` holds. */
@@ -46,13 +48,19 @@ export const urlSha256 = (url: string): string => createHash("sha256").update(ur
 export const make = (
   url: string,
   redactedUrl: string,
-  validators: { readonly etag: string | undefined; readonly lastModified: string | undefined; readonly total: number | undefined }
+  validators: {
+    readonly etag: string | undefined
+    readonly lastModified: string | undefined
+    readonly total: number | undefined
+    readonly decoded?: boolean | undefined
+  }
 ): Meta => ({
   url: redactedUrl,
   urlSha256: urlSha256(url),
   ...(validators.etag !== undefined ? { etag: validators.etag } : {}),
   ...(validators.lastModified !== undefined ? { lastModified: validators.lastModified } : {}),
-  ...(validators.total !== undefined ? { total: validators.total } : {})
+  ...(validators.total !== undefined ? { total: validators.total } : {}),
+  ...(validators.decoded === true ? { decoded: true as const } : {})
 })
 
 /** Whether `meta` describes a `.part` of `url`. */

@@ -39,6 +39,7 @@ export const resolve = (
       expected = { algorithm: parsed.algorithm, hex: parsed.hex.toLowerCase() }
     }
     const href = hrefOf(url)
+    const decompress = options.decompress ?? false
     const plan: Download.Plan = {
       request: new PlainGet(href, options.headers),
       url: href,
@@ -57,13 +58,16 @@ export const resolve = (
         idleTimeout: idleTimeoutMs === undefined ? "none" : Duration.millis(idleTimeoutMs),
         headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
         retry: false, // retried around the whole transfer instead, so a retry resumes
-        maxBodyBytes: Number.MAX_SAFE_INTEGER // the download enforces its own limit, with the path in the error
+        maxBodyBytes: Number.MAX_SAFE_INTEGER, // the download enforces its own limit, with the path in the error
+        // Stored as served unless asked (the client's own default is to decode).
+        decompress
       },
       retry: options.retry === false ? Retry.none : Retry.policy(options.retry ?? {}, config.retry),
       progressIntervalMs: millisOr(options.progressInterval, 100) ?? 0,
       onProgress,
       limitRate: options.limitRate,
-      remoteTime: options.remoteTime ?? false
+      remoteTime: options.remoteTime ?? false,
+      decompress
     }
     return plan
   })

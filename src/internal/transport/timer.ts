@@ -5,7 +5,7 @@
  * alike, so live and virtual time differ only here:
  *
  * - the live clock: Node's `setTimeout` (a fiber per wait would cost more than a loopback
- *   request);
+ *   request), firing after the socket reads already due (see `live`);
  * - any other clock (a `TestClock`): a sleep on that clock, so `TestClock.adjust` fires it.
  */
 import type * as Clock from "effect/Clock"
@@ -19,9 +19,25 @@ import type { Timer } from "../../Transport.js"
 import { isLiveClock } from "../liveClock.js"
 
 
+/**
+ * Node's `setTimeout`, firing only once the I/O already waiting has been read. Node's event loop
+ * runs due timers before it polls sockets, so after a busy stretch (a long synchronous step, a
+ * process starved of CPU) a timer that fell due during it would fire before a response that
+ * arrived in time is read: a headers timeout for headers sitting in the socket. Firing from
+ * `setImmediate` (the check phase, right after that poll) lets the wait end first; a wait that
+ * really ran out fires one loop turn later. Seen as `volley download --idle-timeout 400ms`
+ * reporting `timeout (headers)` for a server that had answered in 10 ms (test/cli-download.test.ts
+ * on a loaded machine); pinned by test/downloadBusyLoop.test.ts.
+ */
 const live: Timer = (ms, fire) => {
-  const handle = setTimeout(fire, ms)
-  return () => clearTimeout(handle)
+  let immediate: ReturnType<typeof setImmediate> | undefined
+  const handle = setTimeout(() => {
+    immediate = setImmediate(fire)
+  }, ms)
+  return () => {
+    clearTimeout(handle)
+    if (immediate !== undefined) clearImmediate(immediate)
+  }
 }
 
 /**
