@@ -25,12 +25,12 @@ try {
 }
 const writeCache = process.env.VOLLEY_CODE_CACHE === "write"
 let cachedData
-if (!writeCache) {
-  try {
-    cachedData = fs.readFileSync(cacheFile)
-  } catch {
-    // No cache: compile from source.
-  }
+try {
+  // Read when recording too: the build records in steps (`--help`, then a fetch), and what
+  // an earlier step compiled is kept in the cache the next one writes.
+  cachedData = fs.readFileSync(cacheFile)
+} catch {
+  // No cache: compile from source.
 }
 const filename = fileURLToPath(file)
 const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
@@ -39,7 +39,7 @@ const script = new vm.Script(`(function (exports, require, module, __filename, _
   importModuleDynamically: vm.constants?.USE_MAIN_CONTEXT_DEFAULT_LOADER
 })
 if (writeCache) {
-  // The build runs the command once with this set; by exit, the functions it ran are compiled.
+  // The build runs the command with this set; by exit, the functions it ran are compiled.
   process.once("exit", () => fs.writeFileSync(cacheFile, script.createCachedData()))
 } else {
   // undici's HTTP/1 parser is WebAssembly (llhttp). V8 compiles it with its baseline compiler

@@ -133,9 +133,10 @@ const result = await esbuild.build({
 
 if (result.metafile !== undefined) fs.writeFileSync(process.env["VOLLEY_BUNDLE_META"], JSON.stringify(result.metafile))
 
-// The code cache: compiled by running the command once, fetching one URL from a server in this
-// process (loopback, port 0), so the functions a fetch runs up to its answer's record and the
-// summary are in it, not only those of start-up and a refused connection.
+// The code cache: recorded by running the command, first `volley --help`, then a fetch of one
+// URL from a server in this process (loopback, port 0); each run starts from the cache the one
+// before wrote, so the cache holds what both ran: start-up, help, and a fetch up to its
+// answer's record and the summary.
 const server = http.createServer((_request, response) => {
   response.writeHead(200, { "content-type": "text/plain", "content-length": "3" })
   response.end("ok\n")
@@ -143,16 +144,19 @@ const server = http.createServer((_request, response) => {
 await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve))
 const list = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "volley-build-")), "warm.txt")
 fs.writeFileSync(list, `http://127.0.0.1:${server.address().port}/\n`)
-const warm = await new Promise((resolve) => {
-  const child = spawn(process.execPath, [path.join(root, "bin", "volley.js"), "fetch", list, "--retries", "0"], {
-    env: { ...process.env, VOLLEY_CODE_CACHE: "write" },
-    stdio: ["ignore", "ignore", "pipe"]
+const record = (args) =>
+  new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(root, "bin", "volley.js"), ...args], {
+      env: { ...process.env, VOLLEY_CODE_CACHE: "write" },
+      stdio: ["ignore", "ignore", "pipe"]
+    })
+    let stderr = ""
+    child.stderr.setEncoding("utf8").on("data", (data) => (stderr += data))
+    child.once("error", (error) => resolve({ status: null, stderr: String(error) }))
+    child.once("close", (status) => resolve({ status, stderr }))
   })
-  let stderr = ""
-  child.stderr.setEncoding("utf8").on("data", (data) => (stderr += data))
-  child.once("error", (error) => resolve({ status: null, stderr: String(error) }))
-  child.once("close", (status) => resolve({ status, stderr }))
-})
+await record(["--help"])
+const warm = await record(["fetch", list, "--retries", "0"])
 server.closeAllConnections()
 server.close()
 fs.rmSync(path.dirname(list), { recursive: true, force: true })
