@@ -6,8 +6,11 @@
  *
  * Then throughput against curl, whole process against whole process in the same run:
  * `volley fetch FILE -c 64` against `curl --parallel --parallel-max 64 -K LIST` on the same
- * 20,000 small URLs (`VOLLEY_BENCH_CURL_URLS`), alternating, best of 3. Skipped, with a note,
- * where curl is not installed.
+ * 20,000 small URLs (`VOLLEY_BENCH_CURL_URLS`), alternating, best of 3
+ * (`VOLLEY_BENCH_CURL_ROUNDS`), with each one's CPU per request and the target server's (the
+ * server is one Node process: on two cores it may be what limits both). Skipped, with a note,
+ * where curl is not installed. `VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js` adds another
+ * build's row; `VOLLEY_BENCH_CLI_LINES=0` skips the memory table.
  *
  *   npm run build && node dist/bench/fetchCli.js      (VOLLEY_BENCH_CLI_LINES=10000,100000 for a shorter run)
  */
@@ -53,19 +56,59 @@ const measure = (file: string, lines: number): Promise<Measured> =>
     })
   })
 
-/** Wall time of a whole process, spawn to exit; fails on a non-zero exit. */
-const wall = (command: string, args: ReadonlyArray<string>): Promise<number> =>
+/** One whole-process run: wall time, the process's CPU time and the target server's. */
+interface Timed {
+  readonly ms: number
+  /** User + system CPU of the process (from /usr/bin/time), when available. */
+  readonly cpuMs: number | undefined
+  /** CPU the target server spent meanwhile (from /proc), when available. */
+  readonly serverCpuMs: number | undefined
+}
+
+const hasTime = fs.existsSync("/usr/bin/time")
+
+/** CPU time (user + system) of a live process in ms, from /proc (Linux; clock ticks of 10 ms). */
+const cpuOfPid = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+    return (Number(fields[11]) + Number(fields[12])) * 10
+  } catch {
+    return undefined
+  }
+}
+
+/** Runs a whole process, spawn to exit (fails on a non-zero exit), with its CPU and the server's. */
+const wall = (command: string, args: ReadonlyArray<string>, server: ChildProcess): Promise<Timed> =>
   new Promise((resolve, reject) => {
+    const server0 = cpuOfPid(server.pid)
     const started = performance.now()
-    const child = spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] })
+    // /usr/bin/time reports the child's CPU on the last line of stderr.
+    const child = hasTime
+      ? spawn("/usr/bin/time", ["-f", "%U %S", command, ...args], { stdio: ["ignore", "ignore", "pipe"] })
+      : spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d))
     child.once("error", reject)
-    child.once("exit", (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${command} exited ${code}: ${stderr.slice(-500)}`))))
+    child.once("exit", (code) => {
+      const ms = performance.now() - started
+      if (code !== 0) return reject(new Error(`${command} exited ${code}: ${stderr.slice(-500)}`))
+      const server1 = cpuOfPid(server.pid)
+      const times = hasTime ? stderr.trim().split("\n").pop()!.split(" ").map(Number) : []
+      resolve({
+        ms,
+        cpuMs: times.length === 2 && times.every(Number.isFinite) ? (times[0]! + times[1]!) * 1000 : undefined,
+        serverCpuMs: server0 === undefined || server1 === undefined ? undefined : server1 - server0
+      })
+    })
   })
 
-/** `volley fetch` against `curl --parallel` on the same URLs, whole processes, alternating. */
-const againstCurl = async (port: number, dir: string): Promise<void> => {
+/**
+ * `volley fetch` against `curl --parallel` on the same URLs, whole processes, alternating.
+ * With each: its CPU per request, and the target server's (a Node process, one core at most:
+ * on a 2-core machine it can be what limits both).
+ */
+const againstCurl = async (server: ChildProcess, port: number, dir: string): Promise<void> => {
   const urls = Number(process.env["VOLLEY_BENCH_CURL_URLS"] ?? "20000")
   if (spawnSync("sh", ["-c", "command -v curl"]).status !== 0) {
     console.log("\nvolley fetch vs curl: SKIPPED, curl is not installed (apt-get install curl to compare)")
@@ -76,24 +119,39 @@ const againstCurl = async (port: number, dir: string): Promise<void> => {
   const config = path.join(dir, "curl.cfg")
   fs.writeFileSync(list, `${url}\n`.repeat(urls))
   fs.writeFileSync(config, `url = "${url}"\noutput = "/dev/null"\n`.repeat(urls))
-  const rounds = 3
-  const volley: Array<number> = []
-  const curl: Array<number> = []
+  const rounds = Number(process.env["VOLLEY_BENCH_CURL_ROUNDS"] ?? "3")
+  // VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js adds another build's row to the same run.
+  const baseline = process.env["VOLLEY_BENCH_CLI_BASELINE"]
+  const contenders = [
+    { name: "volley fetch FILE -c 64 (NDJSON to /dev/null)", command: process.execPath, args: [cliPath, "fetch", list, "-c", "64"] },
+    ...(baseline === undefined || baseline === ""
+      ? []
+      : [{ name: "baseline volley fetch FILE -c 64", command: process.execPath, args: [baseline, "fetch", list, "-c", "64"] }]),
+    { name: "curl -s --parallel --parallel-max 64 -K LIST", command: "curl", args: ["-s", "--parallel", "--parallel-max", "64", "-K", config] }
+  ]
+  const samples: Array<Array<Timed>> = contenders.map(() => [])
   for (let i = 0; i < rounds; i++) {
-    volley.push(await wall(process.execPath, [cliPath, "fetch", list, "-c", "64"]))
-    curl.push(await wall("curl", ["-s", "--parallel", "--parallel-max", "64", "-K", config]))
+    for (let j = 0; j < contenders.length; j++) samples[j]!.push(await wall(contenders[j]!.command, contenders[j]!.args, server))
   }
-  const v = Math.min(...volley)
-  const c = Math.min(...curl)
+  const best = samples.map((runs) => runs.reduce((a, b) => (b.ms < a.ms ? b : a)))
+  const perRequest = (ms: number | undefined) => (ms === undefined ? "-" : ((ms * 1000) / urls).toFixed(0))
   console.log(`\nvolley fetch vs curl --parallel: ${urls.toLocaleString("en-US")} small GETs on loopback, 64 at once, whole processes, best of ${rounds}`)
-  console.log(`${"".padEnd(44)}${"wall s".padStart(8)}${"req/s".padStart(8)}`)
-  console.log(`${"volley fetch FILE -c 64 (NDJSON to /dev/null)".padEnd(44)}${(v / 1000).toFixed(2).padStart(8)}${((urls * 1000) / v).toFixed(0).padStart(8)}`)
-  console.log(`${"curl -s --parallel --parallel-max 64 -K LIST".padEnd(44)}${(c / 1000).toFixed(2).padStart(8)}${((urls * 1000) / c).toFixed(0).padStart(8)}`)
+  console.log(`${"".padEnd(48)}${"wall s".padStart(8)}${"req/s".padStart(8)}${"CPU µs/req".padStart(12)}${"server µs/req".padStart(15)}`)
+  for (let j = 0; j < contenders.length; j++) {
+    const b = best[j]!
+    console.log(
+      `${contenders[j]!.name.padEnd(48)}${(b.ms / 1000).toFixed(2).padStart(8)}${((urls * 1000) / b.ms).toFixed(0).padStart(8)}` +
+        `${perRequest(b.cpuMs).padStart(12)}${perRequest(b.serverCpuMs).padStart(15)}`
+    )
+  }
+  const v = best[0]!.ms
+  const c = best[best.length - 1]!.ms
   console.log(`target: volley at least 1.0x curl's throughput: ${(c / v).toFixed(2)}x ${c / v >= 1 ? "met" : "MISSED"}`)
 }
 
 export const run = async (): Promise<void> => {
-  const counts = (process.env["VOLLEY_BENCH_CLI_LINES"] ?? "10000,100000,1000000").split(",").map(Number)
+  // VOLLEY_BENCH_CLI_LINES=0 skips the memory table (the curl comparison alone).
+  const counts = (process.env["VOLLEY_BENCH_CLI_LINES"] ?? "10000,100000,1000000").split(",").map(Number).filter((n) => n > 0)
   const { child: server, port } = await startServer()
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-bench-cli-"))
   try {
@@ -106,27 +164,31 @@ export const run = async (): Promise<void> => {
       results.push(m)
       fs.rmSync(file)
     }
-    const first = results[0]!
-    console.log(`\nvolley fetch: peak RSS as the input grows (the command itself, NDJSON results to /dev/null, concurrency 64)`)
-    console.log(`${"lines".padStart(10)}${"wall s".padStart(9)}${"req/s".padStart(8)}${"peak RSS".padStart(11)}${"vs first".padStart(10)}`)
-    for (const m of results) {
-      console.log(
-        `${m.lines.toLocaleString("en-US").padStart(10)}${(m.ms / 1000).toFixed(1).padStart(9)}` +
-          `${((m.lines * 1000) / m.ms).toFixed(0).padStart(8)}${`${m.rssMiB.toFixed(0)} MiB`.padStart(11)}` +
-          `${`${(m.rssMiB / first.rssMiB).toFixed(2)}x`.padStart(10)}`
-      )
-    }
-    const last = results[results.length - 1]!
-    const flat = last.rssMiB / first.rssMiB <= 1.5
-    console.log(
-      `target: flat memory as the input grows (${first.lines.toLocaleString("en-US")} -> ${last.lines.toLocaleString("en-US")} lines: ` +
-        `${(last.rssMiB / first.rssMiB).toFixed(2)}x, budget 1.5x) ${flat ? "met" : "MISSED"}`
-    )
-    await againstCurl(port, dir)
+    if (results.length > 0) reportMemory(results)
+    await againstCurl(server, port, dir)
   } finally {
     server.disconnect()
     fs.rmSync(dir, { recursive: true, force: true })
   }
+}
+
+const reportMemory = (results: ReadonlyArray<Measured>): void => {
+  const first = results[0]!
+  console.log(`\nvolley fetch: peak RSS as the input grows (the command itself, NDJSON results to /dev/null, concurrency 64)`)
+  console.log(`${"lines".padStart(10)}${"wall s".padStart(9)}${"req/s".padStart(8)}${"peak RSS".padStart(11)}${"vs first".padStart(10)}`)
+  for (const m of results) {
+    console.log(
+      `${m.lines.toLocaleString("en-US").padStart(10)}${(m.ms / 1000).toFixed(1).padStart(9)}` +
+        `${((m.lines * 1000) / m.ms).toFixed(0).padStart(8)}${`${m.rssMiB.toFixed(0)} MiB`.padStart(11)}` +
+        `${`${(m.rssMiB / first.rssMiB).toFixed(2)}x`.padStart(10)}`
+    )
+  }
+  const last = results[results.length - 1]!
+  const flat = last.rssMiB / first.rssMiB <= 1.5
+  console.log(
+    `target: flat memory as the input grows (${first.lines.toLocaleString("en-US")} -> ${last.lines.toLocaleString("en-US")} lines: ` +
+      `${(last.rssMiB / first.rssMiB).toFixed(2)}x, budget 1.5x) ${flat ? "met" : "MISSED"}`
+  )
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -4,6 +4,7 @@
  * each as a ratio to `node -e 0` on the same machine in the same run (the budget is 3x).
  * The three alternate, `VOLLEY_BENCH_STARTUP_RUNS` times each (default 20); medians are
  * compared, as this shared machine's wall times swing. No hyperfine needed: plain spawns.
+ * `VOLLEY_BENCH_STARTUP_BASELINE=DIR/bin/volley.js` adds another build's rows to the same run.
  *
  *   npm run build && node dist/bench/startup.js
  */
@@ -52,11 +53,19 @@ export const run = async (): Promise<void> => {
   try {
     const list = path.join(dir, "one.txt")
     fs.writeFileSync(list, `http://127.0.0.1:${port}/small\n`)
+    // VOLLEY_BENCH_STARTUP_BASELINE=path/to/bin/volley.js adds another build's two rows, same run.
+    const baseline = process.env["VOLLEY_BENCH_STARTUP_BASELINE"]
     const contenders = [
       { name: "node -e 0", args: ["-e", "0"] },
       { name: "volley --help", args: [cliPath, "--help"] },
-      { name: "volley fetch (1 URL)", args: [cliPath, "fetch", list] }
-    ] as const
+      { name: "volley fetch (1 URL)", args: [cliPath, "fetch", list] },
+      ...(baseline === undefined || baseline === ""
+        ? []
+        : [
+          { name: "baseline --help", args: [baseline, "--help"] },
+          { name: "baseline fetch (1 URL)", args: [baseline, "fetch", list] }
+        ])
+    ]
     const samples: Array<Array<number>> = contenders.map(() => [])
     // One warm-up round (page cache), then alternate so load swings hit all three alike.
     for (const c of contenders) await time(c.args)

@@ -8,7 +8,6 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import * as HttpServer from "@effect/platform/HttpServer"
 import * as Console from "effect/Console"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -42,7 +41,9 @@ export const serveCommand = Command.make(
       const db = yield* resolveDb("serve", options.db)
       if (db === undefined) return
       // Loaded on use: the server's modules would slow every other command's start.
-      const [Api, DurableJobs] = yield* Effect.promise(() => Promise.all([import("../../examples/api.js"), import("../server/DurableJobs.js")]))
+      const [Api, DurableJobs, HttpServer] = yield* Effect.promise(() =>
+        Promise.all([import("../../examples/api.js"), import("../server/DurableJobs.js"), import("@effect/platform/HttpServer")])
+      )
       const announce = Layer.effectDiscard(
         HttpServer.addressFormattedWith((address) =>
           Console.log(`volley serve: listening on ${address} (outbox: ${options.outbox}, database: ${db.display})`))

@@ -3,7 +3,7 @@
  * `Agent`, or undici's `EnvHttpProxyAgent` when a proxy is set; HTTP/2 by ALPN when asked.
  */
 import * as Tls from "node:tls"
-import { Agent, type Dispatcher, EnvHttpProxyAgent } from "undici"
+import { Agent, buildConnector, type Dispatcher, EnvHttpProxyAgent } from "undici"
 import type { ClientOptions } from "../../Client.js"
 import { defaults } from "../client/settings.js"
 import { millis } from "../duration.js"
@@ -45,10 +45,14 @@ export const makeAgent = (options: ClientOptions): Dispatcher => {
   // always explicit, and the trust store is the given `ca` or Node's bundled Mozilla roots
   // (`tls.rootCertificates`), in one context built once per client (a `ca` per connection
   // would parse every root again on each connect). To add a CA, pass it in `ca`.
-  const tls = {
-    secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
-    rejectUnauthorized: options.insecureTls !== true
-  }
+  // Built on the first https connection, not with the client: parsing the ~140 roots takes
+  // 25-90 ms here, most of a one-URL `volley fetch` over http.
+  let tlsOptions: { readonly secureContext: Tls.SecureContext; readonly rejectUnauthorized: boolean } | undefined
+  const tls = () =>
+    (tlsOptions ??= {
+      secureContext: Tls.createSecureContext({ ca: ca ?? Tls.rootCertificates.slice() }),
+      rejectUnauthorized: options.insecureTls !== true
+    })
   const keepAlive = millis(options.keepAliveTimeout ?? defaults.keepAliveTimeout) ?? 0
   const agentOptions: Agent.Options = {
     connections: options.connectionsPerOrigin ?? defaults.connectionsPerOrigin,
@@ -60,7 +64,7 @@ export const makeAgent = (options: ClientOptions): Dispatcher => {
     // they never race ours. The connect timeout is a socket-level matter and stays here.
     headersTimeout: 0,
     bodyTimeout: 0,
-    connect: { timeout: millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0, ...tls },
+    connect: lazyTlsConnector(millis(options.connectTimeout ?? defaults.connectTimeout) ?? 0, options.http2 === true, tls),
     ...(options.http2 === true ? { allowH2: true } : {})
   }
   const proxy = typeof options.proxy === "string" ? { http: options.proxy, https: options.proxy } : options.proxy
@@ -75,8 +79,26 @@ export const makeAgent = (options: ClientOptions): Dispatcher => {
     // http is forwarded, https tunnelled (CONNECT), as curl does.
     proxyTunnel: false,
     // TLS to the target through the tunnel, and to an https proxy, trusts what the client does.
-    requestTls: tls,
-    proxyTls: tls
+    requestTls: tls(),
+    proxyTls: tls()
   } as EnvHttpProxyAgent.Options)
 }
 
+
+/**
+ * undici's connector (the one it builds from connect options), with the TLS options asked for
+ * on the first https connection: plain http never builds the trust context. One connector per
+ * protocol, so TLS sessions are cached per client as undici's own connector does.
+ */
+const lazyTlsConnector = (
+  timeout: number,
+  allowH2: boolean,
+  tls: () => Tls.SecureContextOptions & { readonly rejectUnauthorized: boolean }
+): buildConnector.connector => {
+  let plain: buildConnector.connector | undefined
+  let secure: buildConnector.connector | undefined
+  return (options, callback) =>
+    options.protocol === "https:"
+      ? (secure ??= buildConnector({ timeout, allowH2, ...tls() }))(options, callback)
+      : (plain ??= buildConnector({ timeout }))(options, callback)
+}
