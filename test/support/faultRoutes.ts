@@ -162,6 +162,9 @@ const trickle: Handler = (ctx) => {
   const interval = intParam(ctx.params, "interval", 50)
   const chunk = Buffer.alloc(intParam(ctx.params, "chunkSize", 10), "t")
   ctx.res.writeHead(200, { "content-type": "text/plain" }) // no length: chunked
+  // Headers go out now, as a trickling server's do: else Node holds them until the first chunk
+  // (one interval later), and a loaded test process may see a headers timeout, not a slow body.
+  ctx.res.flushHeaders()
   const tick = (remaining: number): void => {
     if (remaining === 0) return void ctx.res.end()
     ctx.state.bytesSent += chunk.length
