@@ -27,6 +27,7 @@ import type { FromClientOptions } from "../HttpClient.js"
 import type { ClientService, RequestOptions } from "../Client.js"
 import { mustAbortCause } from "./client/attempt.js"
 import { type Accepted, internalsOf } from "./client/client.js"
+import { RequestError as RedactedRequestError } from "./httpClientError.js"
 import { type Checked, makeMemory } from "./httpClientRedirect.js"
 import { BridgeResponse } from "./httpClientResponse.js"
 import { drainLimit } from "./transport/transport.js"
@@ -51,9 +52,9 @@ const describe = (error: HttpError): string => {
  * so `retryTransient` does not send the same refused chain again.
  */
 const requestError = (request: HttpClientRequest.HttpClientRequest, error: unknown): HttpClientError.RequestError => {
-  if (!isVolleyError(error)) return new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
+  if (!isVolleyError(error)) return new RedactedRequestError({ request, reason: "Transport", cause: error })
   const reason = error instanceof InvalidUrlError || error instanceof RedirectError ? "InvalidUrl" : "Transport"
-  return new HttpClientError.RequestError({ request, reason, cause: error, description: describe(error) })
+  return new RedactedRequestError({ request, reason, cause: error, description: describe(error) })
 }
 
 const isVolleyError = (error: unknown): error is HttpError =>

@@ -25,6 +25,8 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BodySource, Response } from "../Client.js"
+import { ResponseError as RedactedResponseError } from "./httpClientError.js"
+import { redactUrl } from "./redact.js"
 
 /** A held body: `release(true)` closes the connection, `release(false)` applies volley's release rules. */
 export type Held = Pick<BodySource, "release">
@@ -39,7 +41,7 @@ const utf8 = new TextDecoder()
 
 /** A body read that failed: `Decode`, with volley's error (or what stopped the read) as the cause. */
 const decodeError = (response: ClientResponse.HttpClientResponse, request: HttpClientRequest.HttpClientRequest, cause: unknown, description?: string) =>
-  new HttpClientError.ResponseError({ request, response, reason: "Decode", cause, ...(description !== undefined ? { description } : {}) })
+  new RedactedResponseError({ request, response, reason: "Decode", cause, ...(description !== undefined ? { description } : {}) })
 
 /** The body as read: bytes, or the read's failure (kept, so later reads see the same). */
 export type Read = Exit.Exit<Uint8Array, HttpClientError.ResponseError>
@@ -198,6 +200,7 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
   }
 
   toJSON(): unknown {
-    return { _id: "@effect/platform/HttpClientResponse", request: this.request.toJSON(), status: this.status }
+    // The request's URL redacted, as in the bridge's error messages.
+    return { _id: "@effect/platform/HttpClientResponse", request: { ...(this.request.toJSON() as object), url: redactUrl(this.request.url) }, status: this.status }
   }
 }
