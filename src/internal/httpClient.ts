@@ -8,7 +8,6 @@ import * as PlatformClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
@@ -28,7 +27,7 @@ import type { ClientService, RequestOptions } from "../Client.js"
 import { mustAbortCause } from "./client/attempt.js"
 import { type Accepted, internalsOf } from "./client/client.js"
 import { RequestError as RedactedRequestError } from "./httpClientError.js"
-import { type Checked, makeMemory } from "./httpClientRedirect.js"
+import { makeMemory, type RedirectMemory } from "./httpClientRedirect.js"
 import { BridgeResponse } from "./httpClientResponse.js"
 import { drainLimit } from "./transport/transport.js"
 
@@ -86,7 +85,7 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
    * would do anyway), else held by the response until it is read, streamed, its scope closes,
    * or the garbage collector takes it. No fiber and no scope of its own per request.
    */
-  const accept = (request: HttpClientRequest.HttpClientRequest, scope: Option.Option<Scope.Scope>): Accepted<BridgeResponse, never, never> =>
+  const accept = (request: HttpClientRequest.HttpClientRequest): Accepted<BridgeResponse, never, never> =>
   (source, body, restore) => {
     const length = source.contentLength
     const bodyless = source.method === "HEAD" || source.status === 204 || source.status === 304
@@ -105,39 +104,39 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
         }
       })
     }
-    if (Option.isNone(scope)) return Effect.succeed(new BridgeResponse(request, source, undefined, body, undefined))
-    // A scope of its own inside the caller's, so a long-lived scope does not collect finalizers.
-    return Effect.flatMap(Scope.fork(scope.value, ExecutionStrategy.sequential), (owned) => {
-      const response = new BridgeResponse(request, source, undefined, body, owned)
-      return Effect.as(Scope.addFinalizer(owned, Effect.suspend(() => response.releaseWith(false))), response)
+    return Effect.flatMap(Effect.serviceOption(Scope.Scope), (scope) => {
+      if (Option.isNone(scope)) return Effect.succeed(new BridgeResponse(request, source, undefined, body, undefined))
+      // A scope of its own inside the caller's, so a long-lived scope does not collect finalizers.
+      return Effect.flatMap(Scope.fork(scope.value, ExecutionStrategy.sequential), (owned) => {
+        const response = new BridgeResponse(request, source, undefined, body, owned)
+        return Effect.as(Scope.addFinalizer(owned, Effect.suspend(() => response.releaseWith(false))), response)
+      })
     })
   }
 
-  const send = (received: HttpClientRequest.HttpClientRequest) =>
-    Effect.withFiberRuntime<BridgeResponse, HttpClientError.HttpClientError>((fiber) => {
-      let checked: Checked = { send: received, chain: undefined }
-      if (memory !== undefined) {
-        const result = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
-        if (result instanceof RedirectError) return Effect.fail(requestError(received, result))
-        checked = result
-        // The combinator drops the 3xx it follows unread: release it now, not at GC.
-        if (result.follows !== undefined) superseded.get(result.follows)?.release(false)
-      }
-      const request = checked.send
-      const exchange = Effect.mapError(
-        internals.exchange(request, requestOptions, accept(request, Context.getOption(fiber.currentContext, Scope.Scope))),
-        (error) => requestError(request, error)
-      )
-      if (memory === undefined) return exchange
-      return Effect.map(exchange, (response) => {
+  const exchange = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<BridgeResponse, HttpClientError.HttpClientError> =>
+    Effect.mapError(internals.exchange(request, requestOptions, accept(request)), (error) => requestError(request, error))
+
+  /** With 3xx handed back: the pipeline's redirect hops checked and remembered (see httpClientRedirect.ts). */
+  const sendRemembering = (memory: RedirectMemory) => (received: HttpClientRequest.HttpClientRequest) =>
+    Effect.suspend(() => {
+      const checked = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
+      if (checked instanceof RedirectError) return Effect.fail(requestError(received, checked))
+      // The combinator drops the 3xx it follows unread: release it now, not at GC.
+      if (checked.follows !== undefined) superseded.get(checked.follows)?.release(false)
+      return Effect.map(exchange(checked.send), (response) => {
         const chain = memory.remember(received, checked, response.source.url, response.status, response.source.headers["location"])
         if (chain !== undefined) superseded.set(chain, response)
         return response
       })
     })
 
+  const send = memory === undefined ? exchange : sendRemembering(memory)
+
   return PlatformClient.makeWith(
-    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) => Effect.flatMap(request, send),
+    // A request as it was built (not through a `mapRequestEffect`) is sent without a step to unwrap it.
+    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
+      Exit.isExit(request) && Exit.isSuccess(request) ? send(request.value as HttpClientRequest.HttpClientRequest) : Effect.flatMap(request, send),
     Effect.succeed
   )
 }

@@ -106,7 +106,17 @@ const exchangeOver = <A, E, R>(
 export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
   /** The settings of a call without options, resolved once. */
   const plain = settingsFor(config, {})
-  const settingsOf = (options: RequestOptions | undefined): CallSettings => options === undefined ? plain : settingsFor(config, options)
+  /** The last options object seen and its settings: a caller (the HttpClient bridge) passing the same one each call resolves it once. */
+  let lastOptions: RequestOptions | undefined
+  let lastSettings = plain
+  const settingsOf = (options: RequestOptions | undefined): CallSettings => {
+    if (options === undefined) return plain
+    if (options !== lastOptions) {
+      lastSettings = settingsFor(config, options)
+      lastOptions = options
+    }
+    return lastSettings
+  }
 
   /** Prepares the request, then continues with it; a plain URL takes no effect step. */
   const withPrepared = <A, E, R>(
@@ -118,7 +128,9 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       const prepared = prepareGet(input, config.userAgent, settings.decompress)
       return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
     }
-    return Effect.flatMap(prepare(input, config.userAgent, settings.decompress), f)
+    const prepared = prepare(input, config.userAgent, settings.decompress)
+    if (Either.isEither(prepared)) return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
+    return Effect.flatMap(prepared, f)
   }
 
   /**
