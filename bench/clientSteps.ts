@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Tracer from "effect/Tracer"
 import { pathToFileURL } from "node:url"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
@@ -35,6 +36,10 @@ const send: Transport["send"] = (_request, _timeout, received) =>
         resume(Effect.succeed(response))
       })
     })
+
+/** A tracer of its own (so volley makes spans) that makes Effect's native spans and keeps none. */
+const native = Effect.runSync(Effect.tracer)
+const traced = Tracer.make({ span: (...args) => native.span(...args), context: (f) => f() })
 
 // The deadline's timer is armed by the real transport; nothing here is late, so none is armed.
 const instant: Transport = { send }
@@ -67,6 +72,13 @@ export const run = async (): Promise<void> => {
     [
       "HttpClient bridge get + text, concurrency 64",
       () => runtime.runPromise(Effect.forEach(urls, (u) => Effect.flatMap(bridge.get(u), (r) => r.text), { concurrency: 64, discard: true }))
+    ],
+    // With a tracer configured: one client span per request (Effect's native spans, as a
+    // program with `@effect/opentelemetry` gets OpenTelemetry's), traceparent sent.
+    ["Batch.settle, traced, concurrency 64", () => runtime.runPromise(Effect.withTracer(Batch.settle(urls, { concurrency: 64 }), traced))],
+    [
+      "Client.text + forEach, traced, concurrency 64",
+      () => runtime.runPromise(Effect.withTracer(Effect.forEach(urls, (u) => Client.text(u), { concurrency: 64, discard: true }), traced))
     ]
   ]
   const cpu: Array<number> = []

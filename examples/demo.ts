@@ -7,15 +7,16 @@
  * 3. downloads a file from it with `Download`, verified against its published checksum;
  * 4. registers users, each stored with its welcome email job in one transaction on the
  *    durable job queue (a SQLite file in the demo's temporary folder: no setup);
- * 5. prints a summary, then shuts the server down gracefully: in-flight requests finish and
- *    every queued email is sent before the process exits.
+ * 5. prints a summary, with volley's request metrics (`Observe.metrics`: outcomes, durations,
+ *    in flight, retries, bytes), then shuts the server down gracefully: in-flight requests
+ *    finish and every queued email is sent before the process exits.
  *
  *   npm start            (builds, then runs node dist/examples/demo.js)
  */
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as HttpServer from "@effect/platform/HttpServer"
-import { Console, Duration, Effect, Exit, Layer, Scope } from "effect"
+import { Console, Duration, Effect, Exit, Layer, Metric, MetricState, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -40,6 +41,73 @@ const printSummary = (title: string, summary: Batch.Summary) =>
     yield* line("throughput", `${summary.throughput.toFixed(0)} req/s over ${ms(summary.elapsedMs)}`)
   })
 
+const labelOf = (tags: ReadonlyArray<{ readonly key: string; readonly value: string }>, key: string) =>
+  tags.find((t) => t.key === key)?.value ?? "?"
+
+/**
+ * volley's request metrics (`Observe.metrics`: the `volley_http_client_*` Effect Metrics that
+ * `Prometheus.handler` would serve), summed over methods and hosts: every exchange the
+ * demo's client sent.
+ */
+export const printClientMetrics = Effect.gen(function*() {
+  const names = {
+    requests: "volley_http_client_requests_total",
+    duration: "volley_http_client_request_duration_seconds",
+    inFlight: "volley_http_client_requests_in_flight",
+    retries: "volley_http_client_retries_total",
+    bytes: "volley_http_client_received_bytes_total"
+  }
+  const pairs = yield* Metric.snapshot
+  const outcomes = new Map<string, number>()
+  const methods = new Map<string, number>()
+  let total = 0
+  let retries = 0
+  let bytes = 0
+  let inFlight = 0
+  // One histogram per method and host: buckets (cumulative counts per bound) added up.
+  const buckets = new Map<number, number>()
+  let count = 0
+  let max = 0
+  let sum = 0
+  for (const { metricKey, metricState } of pairs) {
+    if (metricKey.name === names.requests && MetricState.isCounterState(metricState)) {
+      const n = Number(metricState.count)
+      total += n
+      const outcome = labelOf(metricKey.tags, "outcome")
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + n)
+      const method = labelOf(metricKey.tags, "method")
+      methods.set(method, (methods.get(method) ?? 0) + n)
+    } else if (metricKey.name === names.retries && MetricState.isCounterState(metricState)) {
+      retries += Number(metricState.count)
+    } else if (metricKey.name === names.bytes && MetricState.isCounterState(metricState)) {
+      bytes += Number(metricState.count)
+    } else if (metricKey.name === names.inFlight && MetricState.isGaugeState(metricState)) {
+      inFlight += Number(metricState.value)
+    } else if (metricKey.name === names.duration && MetricState.isHistogramState(metricState) && metricState.count > 0) {
+      for (const [bound, n] of metricState.buckets) buckets.set(bound, (buckets.get(bound) ?? 0) + n)
+      count += metricState.count
+      max = Math.max(max, metricState.max)
+      sum += metricState.sum
+    }
+  }
+  const list = (m: Map<string, number>) => [...m].sort(([, a], [, b]) => b - a).map(([k, v]) => `${k} ${v}`).join(", ")
+  /** The bucket bound at or under which a `q` share of the exchanges ended. */
+  const quantile = (q: number) => {
+    for (const [bound, n] of [...buckets].sort(([a], [b]) => a - b)) if (n >= q * count) return `≤ ${ms(bound * 1000)}`
+    return `> ${ms(Math.max(...buckets.keys()) * 1000)}`
+  }
+  // The demo's own requests and the API's: its /dashboard calls three upstreams through
+  // volley, one of which is made to time out now and then.
+  yield* Console.log("\nvolley's request metrics, this process (volley/Observe: Effect Metrics, as Prometheus.handler serves them)")
+  yield* line("exchanges", `${total}: ${list(outcomes)} (${list(methods)})`)
+  if (count > 0) {
+    yield* line("duration", `mean ${ms((sum / count) * 1000)}, p50 ${quantile(0.5)}, p99 ${quantile(0.99)}, max ${ms(max * 1000)}`)
+  }
+  yield* line("in flight", String(inFlight))
+  yield* line("retries", String(retries))
+  yield* line("bytes received", mib(bytes))
+})
+
 const demo = (baseUrl: string, workDir: string) =>
   Effect.gen(function*() {
     // 2. Fan-out: 300 reads across three routes, 32 at a time, at most 16 per host.
@@ -62,6 +130,7 @@ const demo = (baseUrl: string, workDir: string) =>
     yield* printSummary("Sign-ups with Batch.settle (24 POST /users; each queues a background email)", Batch.summarize(created))
     const jobs = yield* Effect.flatMap(DurableJobs.DurableJobs, (queue) => queue.stats)
     yield* line("email jobs right now", `${jobs.queued} queued, ${jobs.running} running, ${jobs.done} sent (stored in SQLite)`)
+    yield* printClientMetrics
     return { signUps: created.filter(Batch.isSuccess).length }
   })
 

@@ -50,5 +50,14 @@ describe("npm start demo", () => {
     expect(run.stdout).toMatch(/checksum\s+sha256:[0-9a-f]{16}… verified/)
     expect(run.stdout).toMatch(/emails in the outbox\s+24 of 24/)
     expect(run.stdout).toContain("0 abandoned")
+    // volley's request metrics (Observe.metrics) in the summary: every exchange counted and released.
+    // (Beside the demo's own 326 requests, the API's /dashboard calls its upstreams through volley.)
+    const exchanges = /exchanges\s+(\d+): ok (\d+).*\(GET (\d+), POST 24\)/.exec(run.stdout)
+    expect(exchanges).not.toBeNull()
+    const [total, ok, gets] = exchanges!.slice(1).map(Number) as [number, number, number]
+    expect(total).toBe(gets + 24)
+    expect(ok).toBeGreaterThanOrEqual(326)
+    expect(run.stdout).toMatch(/duration\s+mean [\d.]+ ms, p50 ≤ [\d.]+ ms, p99 ≤ [\d.]+ ms, max [\d.]+ ms/)
+    expect(run.stdout).toMatch(/in flight\s+0\n/)
   }, 70_000)
 })

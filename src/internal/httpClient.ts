@@ -1,21 +1,17 @@
 /**
- * `@effect/platform`'s `HttpClient.HttpClient` over volley's client: each request goes
- * through `ClientService.open` (same pool, deadlines, limits and rules as volley's own API),
- * in a scope of its own that the response's body reads, or the caller's scope, close.
+ * `@effect/platform`'s `HttpClient.HttpClient` over volley's client: each request is one call
+ * of the client's core (same pool, deadlines, limits and rules as volley's own API), run in
+ * the caller's fiber; the accepted response is handed over with its body read (small) or held
+ * until a read, the end of a stream, the caller's scope or the garbage collector releases it.
  */
 import * as PlatformClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import type * as FiberStatus from "effect/FiberStatus"
 import * as Option from "effect/Option"
-import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import {
   BodyTooLargeError,
@@ -27,9 +23,11 @@ import {
   StatusError
 } from "../Errors.js"
 import type { FromClientOptions } from "../HttpClient.js"
-import type { ClientService, RequestOptions, Response } from "../Client.js"
-import { internalsOf } from "./client/client.js"
-import { type Checked, makeMemory } from "./httpClientRedirect.js"
+import type { ClientService, RequestOptions } from "../Client.js"
+import { mustAbortCause } from "./client/attempt.js"
+import { type Accepted, internalsOf } from "./client/client.js"
+import { RequestError as RedactedRequestError } from "./httpClientError.js"
+import { makeMemory, type RedirectMemory } from "./httpClientRedirect.js"
 import { BridgeResponse } from "./httpClientResponse.js"
 import { drainLimit } from "./transport/transport.js"
 
@@ -53,9 +51,9 @@ const describe = (error: HttpError): string => {
  * so `retryTransient` does not send the same refused chain again.
  */
 const requestError = (request: HttpClientRequest.HttpClientRequest, error: unknown): HttpClientError.RequestError => {
-  if (!isVolleyError(error)) return new HttpClientError.RequestError({ request, reason: "Transport", cause: error })
+  if (!isVolleyError(error)) return new RedactedRequestError({ request, reason: "Transport", cause: error })
   const reason = error instanceof InvalidUrlError || error instanceof RedirectError ? "InvalidUrl" : "Transport"
-  return new HttpClientError.RequestError({ request, reason, cause: error, description: describe(error) })
+  return new RedactedRequestError({ request, reason, cause: error, description: describe(error) })
 }
 
 const isVolleyError = (error: unknown): error is HttpError =>
@@ -66,14 +64,11 @@ const isVolleyError = (error: unknown): error is HttpError =>
 export const volleyError = (error: HttpClientError.HttpClientError): Option.Option<HttpError> =>
   isVolleyError(error.cause) ? Option.some(error.cause) : Option.none()
 
-/** The caller's runtime (context, fiber refs, flags): what `Effect.runtime` gives, one step fewer. */
-const runtimeOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>, status: FiberStatus.Running): Runtime.Runtime<never> =>
-  Runtime.make({ context: fiber.currentContext as Context.Context<never>, fiberRefs: fiber.getFiberRefs(), runtimeFlags: status.runtimeFlags })
-
 /** Builds the `HttpClient` over an existing volley client. */
 export const fromClient = (client: ClientService, options: FromClientOptions = {}): PlatformClient.HttpClient => {
   const follow = options.followRedirects ?? true
-  const config = internalsOf(client).config
+  const internals = internalsOf(client)
+  const config = internals.config
   const requestOptions: RequestOptions = {
     accept: acceptAll,
     followRedirects: follow,
@@ -84,71 +79,64 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
   /** The 3xx each remembered chain last answered, released once its follow-up is sent. */
   const superseded = new WeakMap<object, BridgeResponse>()
 
-  const send = (received: HttpClientRequest.HttpClientRequest) =>
-    Effect.withFiberRuntime<BridgeResponse, HttpClientError.HttpClientError>((fiber, status) => {
-      let checked: Checked = { send: received, chain: undefined }
-      if (memory !== undefined) {
-        const result = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
-        if (result instanceof RedirectError) return Effect.fail(requestError(received, result))
-        checked = result
-        // The combinator drops the 3xx it follows unread: release it now, not at GC.
-        if (result.follows !== undefined) superseded.get(result.follows)?.release(false)
-      }
-      const request = checked.send
-      const handed = (response: BridgeResponse) => {
-        if (memory !== undefined) {
-          const chain = memory.remember(received, checked, response.source.url, response.status, response.source.headers["location"])
-          if (chain !== undefined) superseded.set(chain, response)
+  /**
+   * The exchange runs in the caller's fiber, like any volley request, and hands its accepted
+   * response over with the body unreleased: read now when small (what releasing it unread
+   * would do anyway), else held by the response until it is read, streamed, its scope closes,
+   * or the garbage collector takes it. No fiber and no scope of its own per request.
+   */
+  const accept = (request: HttpClientRequest.HttpClientRequest): Accepted<BridgeResponse, never, never> =>
+  (source, body, restore) => {
+    const length = source.contentLength
+    const bodyless = source.method === "HEAD" || source.status === 204 || source.status === 304
+    if (bodyless || (length !== undefined && length <= eagerLimit)) {
+      // Released however the read ends (what `releasing` does, in the same match).
+      return Effect.matchCauseEffect(restore(source.bytes), {
+        onSuccess: (bytes) => {
+          body.release(false)
+          return Effect.succeed(new BridgeResponse(request, source, Exit.succeed(bytes), undefined, undefined))
+        },
+        // The head arrived, the body read in advance failed: a response whose body is that
+        // failure. An interruption stays one.
+        onFailure: (cause) => {
+          body.release(mustAbortCause(cause))
+          return Cause.isInterrupted(cause) ? Effect.failCause(cause) : Effect.succeed(BridgeResponse.failedRead(request, source, Cause.squash(cause)))
         }
+      })
+    }
+    return Effect.flatMap(Effect.serviceOption(Scope.Scope), (scope) => {
+      if (Option.isNone(scope)) return Effect.succeed(new BridgeResponse(request, source, undefined, body, undefined))
+      // A scope of its own inside the caller's, so a long-lived scope does not collect finalizers.
+      return Effect.flatMap(Scope.fork(scope.value, ExecutionStrategy.sequential), (owned) => {
+        const response = new BridgeResponse(request, source, undefined, body, owned)
+        return Effect.as(Scope.addFinalizer(owned, Effect.suspend(() => response.releaseWith(false))), response)
+      })
+    })
+  }
+
+  const exchange = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<BridgeResponse, HttpClientError.HttpClientError> =>
+    Effect.mapError(internals.exchange(request, requestOptions, accept(request)), (error) => requestError(request, error))
+
+  /** With 3xx handed back: the pipeline's redirect hops checked and remembered (see httpClientRedirect.ts). */
+  const sendRemembering = (memory: RedirectMemory) => (received: HttpClientRequest.HttpClientRequest) =>
+    Effect.suspend(() => {
+      const checked = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
+      if (checked instanceof RedirectError) return Effect.fail(requestError(received, checked))
+      // The combinator drops the 3xx it follows unread: release it now, not at GC.
+      if (checked.follows !== undefined) superseded.get(checked.follows)?.release(false)
+      return Effect.map(exchange(checked.send), (response) => {
+        const chain = memory.remember(received, checked, response.source.url, response.status, response.source.headers["location"])
+        if (chain !== undefined) superseded.set(chain, response)
         return response
-      }
-      return Effect.async<BridgeResponse, HttpClientError.HttpClientError>((resume) => {
-        let done = false
-        let head: Response | undefined
-        // The exchange runs in a fiber of its own (with the caller's context, clock and
-        // tracer) because volley's `execute` releases the body when its callback ends, and a
-        // held body must outlive the hand-over. Not `ClientService.open`: its scope and
-        // finalizer cost three times the steps of a whole request.
-        const holder = Runtime.runFork(runtimeOf(fiber, status))(client.execute(request, (source) => {
-          head = source
-          const length = source.contentLength
-          const bodyless = source.method === "HEAD" || source.status === 204 || source.status === 304
-          if (bodyless || (length !== undefined && length <= eagerLimit)) {
-            // Read now: what releasing it unread would do anyway (drain), and nothing is held.
-            return Effect.map(source.bytes, (bytes) => {
-              done = true
-              resume(Exit.succeed(handed(new BridgeResponse(request, source, Exit.succeed(bytes), undefined, undefined))))
-            })
-          }
-          const parent = Context.getOption(fiber.currentContext, Scope.Scope)
-          const scope = Option.isSome(parent) ? Effect.runSync(Scope.fork(parent.value, ExecutionStrategy.sequential)) : undefined
-          return Effect.async<void>((release) => {
-            let finished = false
-            const finish = (abort: boolean) => {
-              if (finished) return
-              finished = true
-              if (abort) holder.unsafeInterruptAsFork(FiberId.none)
-              else release(Effect.void)
-            }
-            done = true
-            resume(Exit.succeed(handed(new BridgeResponse(request, source, undefined, finish, scope))))
-          })
-        }, requestOptions))
-        holder.addObserver((exit) => {
-          if (done || Exit.isSuccess(exit)) return
-          done = true
-          const response = head
-          if (response === undefined) return resume(Effect.failCause(Cause.map(exit.cause, (error) => requestError(request, error))))
-          // The head arrived, the body read in advance failed: a response whose body is that failure.
-          resume(Exit.succeed(handed(BridgeResponse.failedRead(request, response, Cause.squash(exit.cause)))))
-        })
-        // Interrupting the caller before the hand-over stops the exchange (aborting its socket).
-        return Fiber.interrupt(holder)
       })
     })
 
+  const send = memory === undefined ? exchange : sendRemembering(memory)
+
   return PlatformClient.makeWith(
-    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) => Effect.flatMap(request, send),
+    // A request as it was built (not through a `mapRequestEffect`) is sent without a step to unwrap it.
+    (request: Effect.Effect<HttpClientRequest.HttpClientRequest>) =>
+      Exit.isExit(request) && Exit.isSuccess(request) ? send(request.value as HttpClientRequest.HttpClientRequest) : Effect.flatMap(request, send),
     Effect.succeed
   )
 }

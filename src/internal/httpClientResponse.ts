@@ -5,9 +5,9 @@
  * A small body with a known length (at most what volley drains on release anyway) arrives
  * already read: its connection is back in the pool before the caller sees the response, and
  * nothing is left to release. A larger or unknown-length body stays on the wire, held by the
- * request's fiber until the caller ends it: a read (any way, once; kept for later reads), the
- * end of a stream of it (even an early one, `Stream.take`), or the close of the scope the
- * request ran in (`HttpClient.withScope`, `Effect.scoped`).
+ * response until the caller ends it: a read (any way, once; kept for later reads), the end of
+ * a stream of it (even an early one, `Stream.take`), or the close of the scope the request
+ * ran in (`HttpClient.withScope`, `Effect.scoped`).
  */
 import * as Cookies from "@effect/platform/Cookies"
 import * as Headers from "@effect/platform/Headers"
@@ -24,22 +24,24 @@ import * as Inspectable from "effect/Inspectable"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import type { Response } from "../Client.js"
+import type { BodySource, Response } from "../Client.js"
+import { ResponseError as RedactedResponseError } from "./httpClientError.js"
+import { redactUrl } from "./redact.js"
 
-/** Ends a held body's life: `abort` closes the connection, otherwise volley's release rules apply. */
-export type Finish = (abort: boolean) => void
+/** A held body: `release(true)` closes the connection, `release(false)` applies volley's release rules. */
+export type Held = Pick<BodySource, "release">
 
 /**
  * Last resort for a held body nobody reads and no scope owns: released when the garbage
  * collector takes its response, as `@effect/platform`'s own clients do.
  */
-const unowned = new FinalizationRegistry<Finish>((finish) => finish(false))
+const unowned = new FinalizationRegistry<Held>((held) => held.release(false))
 
 const utf8 = new TextDecoder()
 
 /** A body read that failed: `Decode`, with volley's error (or what stopped the read) as the cause. */
 const decodeError = (response: ClientResponse.HttpClientResponse, request: HttpClientRequest.HttpClientRequest, cause: unknown, description?: string) =>
-  new HttpClientError.ResponseError({ request, response, reason: "Decode", cause, ...(description !== undefined ? { description } : {}) })
+  new RedactedResponseError({ request, response, reason: "Decode", cause, ...(description !== undefined ? { description } : {}) })
 
 /** The body as read: bytes, or the read's failure (kept, so later reads see the same). */
 export type Read = Exit.Exit<Uint8Array, HttpClientError.ResponseError>
@@ -55,22 +57,20 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
   private cachedCookies: Cookies.Cookies | undefined
 
   /**
-   * `body` is the body read in advance, or `finish` ends a held one (the holder waits for it).
-   * A held body's `scope` is the caller's (forked); without one, it is watched for garbage
-   * collection.
+   * `body` is the body read in advance, or `held` is the body still on the wire. A held
+   * body's `scope` is one forked from the caller's, whose finalizer (added by the bridge)
+   * releases it; without one, it is watched for garbage collection.
    */
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
     readonly source: Response,
     body: Read | undefined,
-    private readonly finish: Finish | undefined,
+    private readonly held: Held | undefined,
     private readonly scope: Scope.CloseableScope | undefined
   ) {
     super()
     if (body !== undefined) this.read = body
-    if (finish === undefined) return
-    if (scope === undefined) unowned.register(this, finish, this)
-    else Effect.runSync(Scope.addFinalizer(scope, Effect.sync(() => this.release(false))))
+    if (held !== undefined && scope === undefined) unowned.register(this, held, this)
   }
 
   /** A response whose body, read in advance, failed with `cause`: every read fails with it. */
@@ -99,14 +99,27 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
     return Option.none()
   }
 
-  /** Releases a held body unread (drained if small), as when its scope closes. */
-  release(abort: boolean): void {
-    if (this.finish === undefined || this.released) return
+  /**
+   * Releases a held body (unread: drained if small, else aborted), then detaches it from the
+   * caller's scope (so a long-lived one does not collect finalizers): that last part is the
+   * returned effect, run in the releasing fiber.
+   */
+  releaseWith(abort: boolean): Effect.Effect<void> {
+    const held = this.held
+    if (held === undefined || this.released) return Effect.void
     this.released = true
-    if (this.scope === undefined) unowned.unregister(this)
-    // Detaches from the caller's scope, so a long-lived one does not collect finalizers.
-    else Effect.runSync(Scope.close(this.scope, Exit.void))
-    this.finish(abort)
+    held.release(abort)
+    if (this.scope === undefined) {
+      unowned.unregister(this)
+      return Effect.void
+    }
+    return Scope.close(this.scope, Exit.void)
+  }
+
+  /** {@link releaseWith} outside any fiber (a superseded 3xx), detaching at once. */
+  release(abort: boolean): void {
+    const detach = this.releaseWith(abort)
+    if (detach !== Effect.void) Effect.runSync(detach)
   }
 
   /** The whole body, read once (bounded by volley's limits and timeouts) and kept for later reads. */
@@ -118,14 +131,14 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
       return Effect.withFiberRuntime<Uint8Array, HttpClientError.ResponseError>((fiber) => {
         const pending = Deferred.unsafeMake<Uint8Array, HttpClientError.ResponseError>(fiber.id())
         this.read = pending
-        return Effect.onExit(this.source.bytes, (exit) =>
-          Effect.sync(() => {
-            this.release(Exit.isFailure(exit))
-            // A read cut short (failed, interrupted) leaves no body: later readers get Decode.
-            const result: Read = Exit.isSuccess(exit) ? Exit.succeed(exit.value) : Exit.fail(decodeError(this, this.request, Cause.squash(exit.cause)))
-            this.read = result
-            Deferred.unsafeDone(pending, result)
-          })).pipe(Effect.mapError((error) => decodeError(this, this.request, error)))
+        return Effect.onExit(this.source.bytes, (exit) => {
+          const detach = this.releaseWith(Exit.isFailure(exit))
+          // A read cut short (failed, interrupted) leaves no body: later readers get Decode.
+          const result: Read = Exit.isSuccess(exit) ? Exit.succeed(exit.value) : Exit.fail(decodeError(this, this.request, Cause.squash(exit.cause)))
+          this.read = result
+          Deferred.unsafeDone(pending, result)
+          return detach
+        }).pipe(Effect.mapError((error) => decodeError(this, this.request, error)))
       })
     })
   }
@@ -180,13 +193,14 @@ export class BridgeResponse extends Inspectable.Class implements ClientResponse.
       if (this.streamed) return Stream.fail(decodeError(this, this.request, undefined, "the body was already consumed as a stream"))
       this.streamed = true
       return this.source.stream.pipe(
-        Stream.ensuringWith((exit) => Effect.sync(() => this.release(Exit.isFailure(exit)))),
+        Stream.ensuringWith((exit) => Effect.suspend(() => this.releaseWith(Exit.isFailure(exit)))),
         Stream.mapError((error) => decodeError(this, this.request, error))
       )
     })
   }
 
   toJSON(): unknown {
-    return { _id: "@effect/platform/HttpClientResponse", request: this.request.toJSON(), status: this.status }
+    // The request's URL redacted, as in the bridge's error messages.
+    return { _id: "@effect/platform/HttpClientResponse", request: { ...(this.request.toJSON() as object), url: redactUrl(this.request.url) }, status: this.status }
   }
 }

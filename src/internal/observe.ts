@@ -20,7 +20,7 @@ import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
-import * as Tracer from "effect/Tracer"
+import type * as Tracer from "effect/Tracer"
 import type { InvalidRequestError, NetworkError } from "../Errors.js"
 import type { BodySource, Timeout, TransportResponse } from "../Client.js"
 import type { PreparedRequest } from "./client/request.js"
@@ -48,16 +48,45 @@ export const metrics = {
   bytesReceived: Metric.counter("volley_http_client_received_bytes_total", { description: "Response body bytes received, by host", incremental: true })
 } as const
 
-/** Label arrays are reused per combination: building them is most of a metric update's cost. */
-const labelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-const labels = (key: string, make: () => ReadonlyArray<readonly [string, string]>): ReadonlyArray<MetricLabel.MetricLabel> => {
-  let cached = labelCache.get(key)
-  if (cached === undefined) {
-    cached = make().map(([name, value]) => MetricLabel.make(name, value))
-    // Bounded: a program that talks to endless hosts rebuilds labels instead of growing this.
-    if (labelCache.size < 4096) labelCache.set(key, cached)
+/** The label sets of one method and host, built once: with a cached label array, a metric
+ * update is a `WeakMap` hit and an add (building labels, or a key string to find them, cost
+ * more than the update itself). */
+class Target {
+  readonly methodHost: ReadonlyArray<MetricLabel.MetricLabel>
+  readonly host: ReadonlyArray<MetricLabel.MetricLabel>
+  private readonly outcomes = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+  constructor(private readonly methodLabel: MetricLabel.MetricLabel, private readonly hostLabel: MetricLabel.MetricLabel) {
+    this.methodHost = [methodLabel, hostLabel]
+    this.host = [hostLabel]
   }
-  return cached
+  outcome(outcome: string): ReadonlyArray<MetricLabel.MetricLabel> {
+    let labels = this.outcomes.get(outcome)
+    if (labels === undefined) {
+      labels = [this.methodLabel, this.hostLabel, MetricLabel.make("outcome", outcome)]
+      this.outcomes.set(outcome, labels)
+    }
+    return labels
+  }
+}
+
+/** Method, then host. Bounded: a program that talks to endless hosts builds labels per request instead of growing this. */
+const targets = new Map<string, Map<string, Target>>()
+let targetCount = 0
+const targetOf = (method: string, host: string): Target => {
+  let byHost = targets.get(method)
+  if (byHost === undefined) {
+    byHost = new Map()
+    if (targets.size < 64) targets.set(method, byHost)
+  }
+  let target = byHost.get(host)
+  if (target === undefined) {
+    target = new Target(MetricLabel.make("method", method), MetricLabel.make("host", host))
+    if (targetCount < 4096) {
+      byHost.set(host, target)
+      targetCount++
+    }
+  }
+  return target
 }
 
 let inFlight = 0
@@ -65,17 +94,14 @@ let inFlight = 0
 /** The tracer every fiber has unless the program configured one (spans go nowhere). */
 const defaultTracer = Effect.runSync(Effect.tracer)
 
-/** How many times each prepared request was started: a retry starts the same one again. */
-const starts = new WeakMap<PreparedRequest, number>()
-
 /** One exchange under observation. */
 export interface Observation {
   /** The request to send: with `traceparent` when it is propagated. */
   readonly request: PreparedRequest
-  /** The response with its body wrapped, so its release ends the span and the metrics. */
-  readonly wrap: (response: TransportResponse) => TransportResponse
-  /** The send failed (or was interrupted) before a response arrived. */
-  readonly fail: (cause: Cause.Cause<NetworkError | InvalidRequestError>) => void
+  /** The response with its body wrapped, so its release ends the span and the metrics (call as a method). */
+  wrap(response: TransportResponse): TransportResponse
+  /** The send failed (or was interrupted) before a response arrived (call as a method). */
+  fail(cause: Cause.Cause<NetworkError | InvalidRequestError>): void
 }
 
 const errorType = (cause: Cause.Cause<unknown>): string => {
@@ -85,99 +111,130 @@ const errorType = (cause: Cause.Cause<unknown>): string => {
   return error.reason ?? error._tag ?? "Error"
 }
 
-const outcomeOf = (status: number): string => status < 400 ? "ok" : `${Math.floor(status / 100)}xx`
+const outcomeOf = (status: number): string => status < 400 ? "ok" : status < 500 ? "4xx" : status < 600 ? "5xx" : `${Math.floor(status / 100)}xx`
+
+/**
+ * One exchange: the observation the attempt holds and, once a response arrived, the body
+ * handed on in place of the transport's (counting bytes, ending the span and the metrics on
+ * release). A class, one object per exchange, because closures for each of these would be
+ * allocated on every request (what an untraced request must not pay for).
+ */
+class Exchange implements Observation, BodySource {
+  contentLength: number | undefined = undefined
+  private body: BodySource | undefined = undefined
+  private received = 0
+  private outcome = ""
+  private statusError: string | undefined = undefined
+  private bodyError: string | undefined = undefined
+  private ended = false
+
+  constructor(
+    public request: PreparedRequest,
+    private readonly target: Target,
+    private readonly clock: Clock.Clock,
+    private readonly startedAt: number,
+    private readonly span: Tracer.Span | undefined
+  ) {}
+
+  wrap(response: TransportResponse): TransportResponse {
+    const status = response.status
+    this.span?.attribute("http.response.status_code", status)
+    this.body = response.body
+    this.contentLength = response.body.contentLength
+    this.outcome = outcomeOf(status)
+    if (status >= 400) this.statusError = String(status)
+    // A literal of one shape, not `{ ...response, body }` (V8 makes a slow object of that spread).
+    return { status, headers: response.headers, body: this, timing: response.timing }
+  }
+
+  fail(cause: Cause.Cause<NetworkError | InvalidRequestError>): void {
+    const type = errorType(cause)
+    this.end(type, Exit.failCause(cause), type)
+  }
+
+  poll(): Uint8Array | null | undefined {
+    const chunk = this.body!.poll()
+    if (chunk) this.received += chunk.length
+    return chunk
+  }
+
+  /** Body failures are only put on the span (the metrics counted the status): wrapped only when there is one. */
+  wait(timeout: Timeout | undefined): Effect.Effect<void, NetworkError> {
+    const waiting = this.body!.wait(timeout)
+    return this.span === undefined ? waiting : Effect.tapErrorCause(waiting, (cause) =>
+      Effect.sync(() => {
+        this.bodyError = errorType(cause)
+      }))
+  }
+
+  release(abort: boolean): void {
+    this.body!.release(abort)
+    if (this.received > 0) metrics.bytesReceived.unsafeUpdate(this.received, this.target.host)
+    this.received = 0
+    this.end(this.outcome, Exit.void, this.bodyError ?? this.statusError)
+  }
+
+  private end(outcome: string, exit: Exit.Exit<unknown, unknown>, error: string | undefined): void {
+    if (this.ended) return
+    this.ended = true
+    inFlight--
+    metrics.inFlight.unsafeUpdate(inFlight, noLabels)
+    const target = this.target
+    metrics.requests.unsafeUpdate(1, target.outcome(outcome))
+    metrics.duration.unsafeUpdate((this.clock.unsafeCurrentTimeMillis() - this.startedAt) / 1000, target.methodHost)
+    const span = this.span
+    if (span !== undefined) {
+      if (error !== undefined) span.attribute("error.type", error)
+      span.end(this.clock.unsafeCurrentTimeNanos(), exit)
+    }
+  }
+}
+
+const noLabels: ReadonlyArray<MetricLabel.MetricLabel> = []
 
 /**
  * Starts observing one exchange: `request` sent as hop `hop` (0 for the first) of an
- * attempt, by `fiber` on `clock`.
+ * attempt that is retry number `retry` (0 for the first) of its call, by `fiber` on `clock`.
  */
-export const start = (fiber: Fiber.RuntimeFiber<unknown, unknown>, clock: Clock.Clock, request: PreparedRequest, hop: number): Observation => {
+export const start = (
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  clock: Clock.Clock,
+  request: PreparedRequest,
+  hop: number,
+  retry: number
+): Observation => {
   const url = request.url
   const method = request.method
-  const host = url.host
-  let retry = 0
-  if (hop === 0) {
-    retry = starts.get(request) ?? 0
-    starts.set(request, retry + 1)
-    if (retry > 0) metrics.retries.unsafeUpdate(1, labels(`m ${method} ${host}`, () => [["method", method], ["host", host]]))
-  }
+  const target = targetOf(method, url.host)
+  if (retry > 0 && hop === 0) metrics.retries.unsafeUpdate(1, target.methodHost)
   // Milliseconds (a double) for the metrics; nanoseconds (a bigint, dearer) only for a span.
   const startedAt = clock.unsafeCurrentTimeMillis()
   inFlight++
-  metrics.inFlight.unsafeUpdate(inFlight, [])
+  metrics.inFlight.unsafeUpdate(inFlight, noLabels)
 
-  let span: Tracer.Span | undefined
+  // Fields the fiber keeps current (no context lookup): a span only with a tracer configured
+  // or a span around the call.
+  const tracer = fiber.currentTracer
+  const parentSpan = fiber.currentSpan
+  if ((tracer === defaultTracer && parentSpan === undefined) || !fiber.getFiberRef(FiberRef.currentTracerEnabled)) {
+    return new Exchange(request, target, clock, startedAt, undefined)
+  }
+  const parent = parentSpan === undefined ? Option.none() : Option.some(parentSpan)
+  const span = tracer.span(`http.client ${method}`, parent, Context.empty(), [], clock.unsafeCurrentTimeNanos(), "client", { captureStackTrace: false })
+  span.attribute("http.request.method", method)
+  span.attribute("url.full", request.redactedUrl)
+  span.attribute("url.scheme", url.protocol.slice(0, -1))
+  span.attribute("server.address", url.hostname)
+  span.attribute("server.port", url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80)
+  const counted = hop === 0 ? retry : 0
+  const resent = counted + hop
+  if (resent > 0) span.attribute("http.request.resend_count", resent)
+  if (counted > 0) span.attribute("volley.retry", counted)
+  if (hop > 0) span.attribute("volley.redirect", hop)
   let sent = request
-  const tracer = Context.get(fiber.currentDefaultServices, Tracer.Tracer)
-  const parent = Context.getOption(fiber.currentContext, Tracer.ParentSpan)
-  if (fiber.getFiberRef(FiberRef.currentTracerEnabled) && (tracer !== defaultTracer || Option.isSome(parent))) {
-    span = tracer.span(`http.client ${method}`, parent, Context.empty(), [], clock.unsafeCurrentTimeNanos(), "client", { captureStackTrace: false })
-    span.attribute("http.request.method", method)
-    span.attribute("url.full", request.redactedUrl)
-    span.attribute("url.scheme", url.protocol.slice(0, -1))
-    span.attribute("server.address", url.hostname)
-    span.attribute("server.port", url.port !== "" ? Number(url.port) : url.protocol === "https:" ? 443 : 80)
-    const resent = retry + hop
-    if (resent > 0) span.attribute("http.request.resend_count", resent)
-    if (retry > 0) span.attribute("volley.retry", retry)
-    if (hop > 0) span.attribute("volley.redirect", hop)
-    if (fiber.getFiberRef(HttpClient.currentTracerPropagation) && Context.get(fiber.currentContext, TracePropagation)(url)) {
-      const traceparent = `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
-      sent = { ...request, headers: { ...request.headers, traceparent } }
-    }
+  if (fiber.getFiberRef(HttpClient.currentTracerPropagation) && Context.get(fiber.currentContext, TracePropagation)(url)) {
+    const traceparent = `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+    sent = { ...request, headers: { ...request.headers, traceparent } }
   }
-
-  let ended = false
-  const end = (outcome: string, exit: Exit.Exit<unknown, unknown>, error: string | undefined) => {
-    if (ended) return
-    ended = true
-    inFlight--
-    metrics.inFlight.unsafeUpdate(inFlight, [])
-    metrics.requests.unsafeUpdate(1, labels(`o ${method} ${host} ${outcome}`, () => [["method", method], ["host", host], ["outcome", outcome]]))
-    metrics.duration.unsafeUpdate((clock.unsafeCurrentTimeMillis() - startedAt) / 1000, labels(`m ${method} ${host}`, () => [["method", method], ["host", host]]))
-    if (span !== undefined) {
-      if (error !== undefined) span.attribute("error.type", error)
-      span.end(clock.unsafeCurrentTimeNanos(), exit)
-    }
-  }
-
-  const wrap = (response: TransportResponse): TransportResponse => {
-    span?.attribute("http.response.status_code", response.status)
-    const body = response.body
-    const outcome = outcomeOf(response.status)
-    const statusError = response.status >= 400 ? String(response.status) : undefined
-    let received = 0
-    let bodyError: string | undefined
-    const failBody = (cause: Cause.Cause<NetworkError>) =>
-      Effect.sync(() => {
-        bodyError = errorType(cause)
-      })
-    const counted: BodySource = {
-      contentLength: body.contentLength,
-      poll: () => {
-        const chunk = body.poll()
-        if (chunk) received += chunk.length
-        return chunk
-      },
-      // Body failures are only put on the span (the metrics counted the status): wrapped only
-      // when there is a span, so an untraced request pays no step for it. `wait` is called
-      // as a method of the transport's body (it may rely on `this`).
-      wait: (timeout: Timeout | undefined) => span === undefined ? body.wait(timeout) : Effect.tapErrorCause(body.wait(timeout), failBody),
-      release: (abort) => {
-        body.release(abort)
-        if (received > 0) metrics.bytesReceived.unsafeUpdate(received, labels(`h ${host}`, () => [["host", host]]))
-        received = 0
-        end(outcome, Exit.void, bodyError ?? statusError)
-      }
-    }
-    // The transport's response as it is, with the counting body in place of its own.
-    return { ...response, body: counted }
-  }
-
-  const fail = (cause: Cause.Cause<NetworkError | InvalidRequestError>) => {
-    const type = errorType(cause)
-    end(type, Exit.failCause(cause), type)
-  }
-
-  return { request: sent, wrap, fail }
+  return new Exchange(sent, target, clock, startedAt, span)
 }

@@ -61,7 +61,7 @@ export const sendFollowing = (
     // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
     let received: TransportResponse | undefined
     // Tracing and metrics (span per exchange, traceparent): synchronous, no step of its own.
-    const observed = observe.start(attempt.fiber, attempt.clock, request, redirects)
+    const observed = observe.start(attempt.fiber, attempt.clock, request, redirects, attempt.retry)
     const sending = observed.request
     const sent = restore(sendBounded(transport, sending === attempt.request ? attempt : { ...attempt, request: sending }, (r) => {
       received = observed.wrap(r)
@@ -103,7 +103,7 @@ export const mustAbortCause = (cause: Cause.Cause<unknown>): boolean => {
  * Runs `effect` (already made interruptible by the caller's `restore`), then releases the
  * body however it ended. Must run masked: what `Effect.onExit` does, in fewer steps.
  */
-export const releasing = <A, E, R>(effect: Effect.Effect<A, E, R>, body: BodySource): Effect.Effect<A, E, R> =>
+export const releasing = <A, E, R>(effect: Effect.Effect<A, E, R>, body: Pick<BodySource, "release">): Effect.Effect<A, E, R> =>
   Effect.matchCauseEffect(effect, {
     onFailure: (cause) => {
       body.release(mustAbortCause(cause))

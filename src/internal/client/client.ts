@@ -7,7 +7,9 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
-import type * as Scope from "effect/Scope"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
@@ -18,12 +20,38 @@ import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareG
 import { makeResponse, type ScopedResponse, statusError } from "./response.js"
 import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
 
-/** What volley's own modules (Batch, Download) need of a client beyond its public interface. */
+/** How many attempts a call has started: one object per call, shared by its retries. */
+interface Calls {
+  started: number
+}
+
+/**
+ * What an {@link Internals.exchange} hands over once a response is accepted (still masked;
+ * `restore` makes the caller's part interruptible): the response, and the release of its
+ * body, which the callback must call exactly once, however it ends.
+ */
+export type Accepted<A, E, R> = (
+  response: Response,
+  body: Pick<BodySource, "release">,
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+) => Effect.Effect<A, E | HttpError, R>
+
+/** What volley's own modules (Batch, Download, the HttpClient bridge) need of a client beyond its public interface. */
 export interface Internals {
   /** The client's resolved configuration (durations in ms), for the retry policy and timeouts. */
   readonly config: ResolvedConfig
   /** `open`, also for a {@link PlainGet}. */
   readonly open: (input: AnyRequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+  /**
+   * One call (attempts, retries) whose accepted response goes to `accepted` in the caller's
+   * fiber, its body released when `accepted` says: what `execute` and `open` are built from,
+   * for the HttpClient bridge, which hands a body over unreleased with no scope of its own.
+   */
+  readonly exchange: <A, E, R>(
+    input: AnyRequestInput,
+    options: RequestOptions | undefined,
+    accepted: Accepted<A, E, R>
+  ) => Effect.Effect<A, E | HttpError, R>
 }
 
 const internalsKey: unique symbol = Symbol.for("volley/Client/internals")
@@ -38,17 +66,37 @@ interface Built extends ClientService {
  * `ClientService` gets the defaults and its own `open`, with a {@link PlainGet} sent as the
  * equivalent `HttpClientRequest` (whose module, ~8 MiB of RSS, is loaded only then).
  */
-export const internalsOf = (client: ClientService): Internals =>
-  internalsKey in client ? (client as Built)[internalsKey] : {
-    config: resolve({}),
-    open: (input, options) =>
-      input instanceof PlainGet
-        ? Effect.flatMap(
-          Effect.promise(() => import("@effect/platform/HttpClientRequest")),
-          (HttpClientRequest) => client.open(HttpClientRequest.get(input.url, { headers: input.headers }), options)
-        )
-        : client.open(input, options)
-  }
+export const internalsOf = (client: ClientService): Internals => {
+  if (internalsKey in client) return (client as Built)[internalsKey]
+  const open: Internals["open"] = (input, options) =>
+    input instanceof PlainGet
+      ? Effect.flatMap(
+        Effect.promise(() => import("@effect/platform/HttpClientRequest")),
+        (HttpClientRequest) => client.open(HttpClientRequest.get(input.url, { headers: input.headers }), options)
+      )
+      : client.open(input, options)
+  return { config: resolve({}), open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted) }
+}
+
+/**
+ * {@link Internals.exchange} over `open`, for a client not built here: the response opened in
+ * a scope of its own, which releasing the body closes.
+ */
+const exchangeOver = <A, E, R>(
+  open: Internals["open"],
+  input: AnyRequestInput,
+  options: RequestOptions | undefined,
+  accepted: Accepted<A, E, R>
+): Effect.Effect<A, E | HttpError, R> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Scope.make(), (scope) =>
+      Effect.matchCauseEffect(restore(Scope.extend(open(input, options), scope)), {
+        onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), Effect.failCause(cause)),
+        onSuccess: (response) =>
+          accepted(response, {
+            release: (abort) => Effect.runFork(Scope.close(scope, abort ? Exit.interrupt(FiberId.none) : Exit.void))
+          }, restore)
+      })))
 
 /**
  * Builds the client over a transport. `execute` and `open` share one attempt path and one
@@ -58,7 +106,17 @@ export const internalsOf = (client: ClientService): Internals =>
 export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
   /** The settings of a call without options, resolved once. */
   const plain = settingsFor(config, {})
-  const settingsOf = (options: RequestOptions | undefined): CallSettings => options === undefined ? plain : settingsFor(config, options)
+  /** The last options object seen and its settings: a caller (the HttpClient bridge) passing the same one each call resolves it once. */
+  let lastOptions: RequestOptions | undefined
+  let lastSettings = plain
+  const settingsOf = (options: RequestOptions | undefined): CallSettings => {
+    if (options === undefined) return plain
+    if (options !== lastOptions) {
+      lastSettings = settingsFor(config, options)
+      lastOptions = options
+    }
+    return lastSettings
+  }
 
   /** Prepares the request, then continues with it; a plain URL takes no effect step. */
   const withPrepared = <A, E, R>(
@@ -70,15 +128,21 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       const prepared = prepareGet(input, config.userAgent, settings.decompress)
       return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
     }
-    return Effect.flatMap(prepare(input, config.userAgent, settings.decompress), f)
+    const prepared = prepare(input, config.userAgent, settings.decompress)
+    if (Either.isEither(prepared)) return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
+    return Effect.flatMap(prepared, f)
   }
 
-  /** Starts an attempt on the fiber's clock (its deadline and timer source); its fiber drives `observe`. */
-  const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
+  /**
+   * Starts an attempt on the fiber's clock (its deadline and timer source); its fiber drives
+   * `observe`, and `calls` numbers it (a retry runs the same attempt effect again).
+   */
+  const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, calls: Calls, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
     Effect.withFiberRuntime<A, E, R>((fiber) => {
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber: fiber as Fiber.RuntimeFiber<unknown, unknown> })
+      const retry = calls.started++
+      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber: fiber as Fiber.RuntimeFiber<unknown, unknown>, retry })
     })
 
   /**
@@ -89,13 +153,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const attempt = <A, E, R>(
     request: PreparedRequest,
     settings: CallSettings,
+    calls: Calls,
     accepted: (
       response: ScopedResponse,
       body: BodySource,
       restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
     ) => Effect.Effect<A, E | HttpError, R>
   ): Effect.Effect<A, E | HttpError, R> =>
-    begin(request, settings, (started) =>
+    begin(request, settings, calls, (started) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
           const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
@@ -111,11 +176,11 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const run = <A, E, R>(
     input: AnyRequestInput,
     options: RequestOptions | undefined,
-    once: (request: PreparedRequest, settings: CallSettings) => Effect.Effect<A, E | HttpError, R>
+    once: (request: PreparedRequest, settings: CallSettings, calls: Calls) => Effect.Effect<A, E | HttpError, R>
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
     return withPrepared(input, settings, (request) => {
-      const attempts = once(request, settings)
+      const attempts = once(request, settings, { started: 0 })
       return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(attempts) : attempts
     })
   }
@@ -125,14 +190,17 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     use: (response: Response) => Effect.Effect<A, E, R>,
     options?: RequestOptions
   ): Effect.Effect<A, E | HttpError, R> =>
-    run(input, options, (request, settings) =>
-      attempt(request, settings, (response, body, restore) => releasing(restore(use(response)), body)))
+    run(input, options, (request, settings, calls) =>
+      attempt(request, settings, calls, (response, body, restore) => releasing(restore(use(response)), body)))
 
   const open = (input: AnyRequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> =>
-    run(input, options, (request, settings) =>
-      attempt(request, settings, (response, body) =>
+    run(input, options, (request, settings, calls) =>
+      attempt(request, settings, calls, (response, body) =>
         Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
 
-  const built: Built = { execute, open, [internalsKey]: { config, open } }
+  const exchange: Internals["exchange"] = (input, options, accepted) =>
+    run(input, options, (request, settings, calls) => attempt(request, settings, calls, accepted))
+
+  const built: Built = { execute, open, [internalsKey]: { config, open, exchange } }
   return built
 }

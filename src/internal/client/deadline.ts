@@ -23,6 +23,8 @@ export interface Attempt {
   readonly timer: Timer
   /** The fiber running the attempt: its tracer, span and settings drive `observe`. */
   readonly fiber: Fiber.RuntimeFiber<unknown, unknown>
+  /** Which attempt of its call this is: 0 for the first, then one more per retry. */
+  readonly retry: number
 }
 
 export const timeoutError = (attempt: Attempt, phase: TimeoutPhase): NetworkError =>
