@@ -70,6 +70,15 @@ describe("DurableJobs on PostgreSQL", () => {
       yield* q.stop
     }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
 
+  it.live("eight instances starting at once on a new database all open it (the schema is created under an advisory lock)", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.promise(freshDatabase)
+      const handler = DurableJobs.handle(Task, () => Effect.void)
+      const instances = yield* Effect.all(Array.from({ length: 8 }, () => Effect.exit(start(url, { handlers: [handler] }))), { concurrency: "unbounded" })
+      expect(instances.map((exit) => exit._tag)).toEqual(Array.from({ length: 8 }, () => "Success"))
+      for (const exit of instances) if (Exit.isSuccess(exit)) yield* exit.value.stop
+    }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
+
   it.live("two instances on one database: 1,000 jobs run exactly once each, and both did work", () =>
     Effect.gen(function*() {
       const url = yield* Effect.promise(freshDatabase)

@@ -116,22 +116,31 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
     const isPg = sql.onDialectOrElse({ pg: () => true, orElse: () => false })
 
     const serial = isPg ? sql.literal("BIGSERIAL PRIMARY KEY") : sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT")
-    yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
-      sequence ${serial},
-      id TEXT NOT NULL,
-      queue_name TEXT NOT NULL,
-      element TEXT NOT NULL,
-      state TEXT NOT NULL,
-      attempts INTEGER NOT NULL DEFAULT 0,
-      last_error TEXT NULL,
-      run_after BIGINT NOT NULL,
-      acquired_by TEXT NULL,
-      lease_until BIGINT NULL,
-      created_at BIGINT NOT NULL,
-      updated_at BIGINT NOT NULL
-    )`
-    yield* sql`CREATE UNIQUE INDEX IF NOT EXISTS ${sql(`${tableName}_id`)} ON ${table} (id)`
-    yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_take`)} ON ${table} (queue_name, state, run_after)`
+    const createSchema = Effect.gen(function*() {
+      yield* sql`CREATE TABLE IF NOT EXISTS ${table} (
+        sequence ${serial},
+        id TEXT NOT NULL,
+        queue_name TEXT NOT NULL,
+        element TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT NULL,
+        run_after BIGINT NOT NULL,
+        acquired_by TEXT NULL,
+        lease_until BIGINT NULL,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL
+      )`
+      yield* sql`CREATE UNIQUE INDEX IF NOT EXISTS ${sql(`${tableName}_id`)} ON ${table} (id)`
+      yield* sql`CREATE INDEX IF NOT EXISTS ${sql(`${tableName}_take`)} ON ${table} (queue_name, state, run_after)`
+    })
+    // PostgreSQL's CREATE ... IF NOT EXISTS is not safe against a twin running at the same time:
+    // two instances starting together on a new database fail on pg_type's unique index
+    // ("duplicate key value violates unique constraint pg_type_typname_nsp_index"). One
+    // transaction under an advisory lock keyed by the table name lets them take turns.
+    yield* isPg
+      ? sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`, createSchema))
+      : createSchema
 
     const held = yield* Ref.make(new Set<number>())
     // Offers made in this process wake idle takers at once instead of after a poll interval.
