@@ -10,7 +10,9 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect, Either, Layer, Schema } from "effect"
 import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as Middleware from "../src/server/Middleware.js"
-import { badRequest, Mailer, readSignUp, type User } from "./api.js"
+import { Mailer } from "./api/mail.js"
+import { badRequest, readSignUp } from "./api/signUp.js"
+import type { User } from "./api/users.js"
 
 /** The welcome email: its payload is the user it greets. */
 export const WelcomeEmail = DurableJobs.kind("welcome-email", {
@@ -54,7 +56,6 @@ export const createUser = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: job }, { status: 201 })
 }).pipe(
   Effect.catchTags({
-    // Arrow functions: api.ts imports this module too, so its bindings are read lazily.
     ParseError: (e) => badRequest(e),
     RequestError: (e) => badRequest(e),
     SqlError: (e) => Effect.as(Effect.logError("sign-up not stored", e), Middleware.serviceUnavailable("1 second", "could not store the sign-up")),

@@ -12,24 +12,17 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
-import * as path from "node:path"
 import { Client } from "./Client.js"
 import type { HttpError } from "./Errors.js"
-import * as internal from "./internal/download/download.js"
 import { type ChecksumMismatch, type DestinationExists, FileSystemError, type FileTooLarge } from "./internal/download/errors.js"
+import * as File from "./internal/download/file.js"
 import * as Hash from "./internal/download/hash.js"
 import * as FileName from "./internal/download/fileName.js"
 import * as Many from "./internal/download/many.js"
-import * as Plan from "./internal/download/plan.js"
-import { hrefOf } from "./internal/url.js"
 import * as Retry from "./Retry.js"
 
 export {
@@ -292,7 +285,6 @@ export type FileOptions = Options & (
  */
 export type Url = string | URL
 
-
 /**
  * Downloads one URL to a file: streamed to `<dest>.part` in constant memory, hashed on the
  * way, verified against `checksum` when given, fsynced and renamed into place. Resumes a
@@ -303,31 +295,7 @@ export type Url = string | URL
  * @since 0.1.0
  */
 export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResult, DownloadError, Client> =>
-  Effect.suspend(() => {
-    const href = hrefOf(url)
-    let dest: string | undefined
-    let dir: string
-    let partName: string
-    if ("path" in options) {
-      dest = path.resolve(options.path)
-      dir = path.dirname(dest)
-      partName = path.basename(dest)
-    } else {
-      dir = path.resolve(options.dir)
-      const name = options.name !== undefined ? FileName.sanitize(options.name) : FileName.fromUrl(href)
-      const full = FileName.resolveInside(dir, name)
-      if (full === undefined) return Effect.fail(Plan.outside(dir, name))
-      partName = name
-      dest = options.name === undefined && options.nameFrom === "content-disposition" ? undefined : full
-    }
-    const known = dest
-    const target = { dest, dir, name: partName }
-    return Effect.flatMap(Plan.resolve(url, options, target, options.onProgress), (plan) =>
-      known !== undefined
-        ? Plan.runKnown(plan, known)
-        : Effect.flatMap(internal.stage(plan), (staged) =>
-          Effect.flatMap(Plan.inside(dir, staged.suggestedName ?? FileName.fromUrl(href)), (dest) => internal.finalize(plan, staged, dest))))
-  })
+  File.file(url, options)
 
 /**
  * An event of {@link track}: a progress report, then one `Done` with the result.
@@ -346,25 +314,7 @@ export type DownloadEvent =
  * @since 0.1.0
  */
 export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, DownloadError, Client> =>
-  Stream.unwrapScoped(
-    Effect.gen(function*() {
-      const queue = yield* Effect.acquireRelease(
-        Queue.unbounded<Exit.Exit<DownloadEvent, Option.Option<DownloadError>>>(),
-        Queue.shutdown
-      )
-      const onProgress = (progress: Progress) => queue.unsafeOffer(Exit.succeed({ _tag: "Progress", progress }))
-      yield* file(url, { ...options, onProgress }).pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
-          Exit.isSuccess(exit)
-            ? Queue.offerAll(queue, [Exit.succeed({ _tag: "Done" as const, result: exit.value }), Exit.fail(Option.none())])
-            : Queue.offer(queue, Exit.failCause(Cause.map(exit.cause, Option.some)))
-        ),
-        Effect.forkScoped
-      )
-      return Stream.repeatEffectOption(Effect.flatten(Queue.take(queue)))
-    })
-  )
+  File.track(url, options)
 
 /**
  * One input of {@link many}: a URL, or a URL with its own name and checksum.
@@ -410,7 +360,6 @@ export interface ManyOptions extends Options {
   /** Called with each outcome as it is known (completion order). */
   readonly onOutcome?: ((outcome: Outcome) => void) | undefined
 }
-
 
 /**
  * Downloads many URLs into one folder with bounded concurrency (overall and per host) and one
