@@ -27,8 +27,8 @@ const [contender = "", url = "", countArg = "0", concurrencyArg = "1"] = process
 const count = Number(countArg)
 const concurrency = Number(concurrencyArg)
 
-const undiciPLimit = (): Run => {
-  const agent = new Agent({ connections: concurrency })
+/** undici's `request` through `agent`, at most `concurrency` at once (p-limit). */
+const undiciOver = (agent: Agent): Run => {
   const limit = pLimit(concurrency)
   return async (urls) => {
     let ok = 0
@@ -43,22 +43,12 @@ const undiciPLimit = (): Run => {
   }
 }
 
+const undiciPLimit = (): Run => undiciOver(new Agent({ connections: concurrency }))
+
 /** undici alone over one https origin, HTTP/1.1 or h2 (ALPN): tells undici's h2 cost from volley's (bench/h2.ts). */
 const undiciTls = (http2: boolean) => (): Run => {
   const ca = readFileSync(new URL("../../../test/support/certs/cert.pem", import.meta.url), "utf8")
-  const agent = new Agent({ connections: concurrency, allowH2: http2, connect: { ca } })
-  const limit = pLimit(concurrency)
-  return async (urls) => {
-    let ok = 0
-    await Promise.all(urls.map((u) =>
-      limit(async () => {
-        const response = await request(u, { dispatcher: agent })
-        await response.body.text()
-        if (response.statusCode === 200) ok++
-      })
-    ))
-    return ok
-  }
+  return undiciOver(new Agent({ connections: concurrency, allowH2: http2, connect: { ca } }))
 }
 
 const fetchPLimit = (): Run => {
