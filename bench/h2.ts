@@ -9,36 +9,9 @@
  *
  *   npm run build && VOLLEY_BENCH=h2 node dist/bench/run.js
  */
-import { type ChildProcess, fork } from "node:child_process"
+import { type Measured, measure, startServer } from "./http.js"
 
-interface Measured {
-  readonly ms: number
-  readonly cpuMs: number
-  readonly rss: number
-  readonly ok: number
-}
-
-const workerPath = new URL("./internal/httpWorker.js", import.meta.url)
 const serverPath = new URL("./internal/h2Target.js", import.meta.url)
-
-const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
-  new Promise((resolve, reject) => {
-    const child = fork(serverPath, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-    child.once("error", reject)
-    child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }))
-  })
-
-const measure = (contender: string, url: string, count: number, concurrency: number): Promise<Measured> =>
-  new Promise((resolve, reject) => {
-    const child = fork(workerPath, [contender, url, String(count), String(concurrency)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-    let result: Measured | undefined
-    child.once("message", (message) => (result = message as Measured))
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      if (result !== undefined) resolve(result)
-      else reject(new Error(`bench worker ${contender} exited with ${code} before reporting`))
-    })
-  })
 
 const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width))
 
@@ -53,13 +26,13 @@ export const run = async (): Promise<void> => {
     { id: "undici-h1", label: "undici request + p-limit, HTTP/1.1" },
     { id: "undici-h2", label: "undici request + p-limit, h2 (allowH2)" }
   ] as const
-  const { child: server, port } = await startServer()
+  const { child: server, port } = await startServer(serverPath)
   try {
     const url = `https://127.0.0.1:${port}/small`
     const best = new Map<string, Measured>()
     for (let round = 0; round < rounds; round++) {
       for (const { id } of contenders) {
-        const m = await measure(id, url, count, concurrency)
+        const m = await measure(id, url, { count, concurrency })
         if (m.ok !== count) throw new Error(`${id}: ${m.ok} of ${count} requests succeeded`)
         const previous = best.get(id)
         best.set(id, previous === undefined ? m : { ms: Math.min(previous.ms, m.ms), cpuMs: Math.min(previous.cpuMs, m.cpuMs), rss: Math.max(previous.rss, m.rss), ok: m.ok })

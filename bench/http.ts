@@ -67,15 +67,21 @@ export interface Measured {
 const workerPath = new URL("./internal/httpWorker.js", import.meta.url)
 const serverPath = new URL("./internal/targetServer.js", import.meta.url)
 
-export const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
+/** Starts a target server in its own process (default: the plain HTTP/1.1 one) and waits for its port. */
+export const startServer = (server: URL = serverPath): Promise<{ child: ChildProcess; port: number }> =>
   new Promise((resolve, reject) => {
-    const child = fork(serverPath, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+    const child = fork(server, [], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
     child.once("error", reject)
     child.once("message", (message) => resolve({ child, port: (message as { port: number }).port }))
   })
 
 /** Runs one contender once; `worker` is the `httpWorker.js` of the build to measure (default this one). */
-export const measure = (contender: string, url: string, workload: Workload, worker: string | URL = workerPath): Promise<Measured> =>
+export const measure = (
+  contender: string,
+  url: string,
+  workload: Pick<Workload, "count" | "concurrency">,
+  worker: string | URL = workerPath
+): Promise<Measured> =>
   new Promise((resolve, reject) => {
     const child = fork(worker, [contender, url, String(workload.count), String(workload.concurrency)], {
       stdio: ["ignore", "inherit", "inherit", "ipc"]
