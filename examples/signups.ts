@@ -32,7 +32,13 @@ export const UsersTable = Layer.effectDiscard(
       pg: () => sql.literal("SERIAL PRIMARY KEY"),
       orElse: () => sql.literal("INTEGER PRIMARY KEY AUTOINCREMENT")
     })
-    yield* sql`CREATE TABLE IF NOT EXISTS users (id ${id}, name TEXT NOT NULL, email TEXT NOT NULL)`
+    const create = sql`CREATE TABLE IF NOT EXISTS users (id ${id}, name TEXT NOT NULL, email TEXT NOT NULL)`
+    // PostgreSQL's IF NOT EXISTS is not safe against a twin instance starting at the same time
+    // (both pass the check, one fails on pg_type's unique index): take turns under an advisory lock.
+    yield* sql.onDialectOrElse({
+      pg: () => sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext('users'))`, create)),
+      orElse: () => create
+    })
   })
 )
 

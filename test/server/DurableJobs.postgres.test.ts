@@ -4,17 +4,20 @@
  * tests fail. Every wait is bounded.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "@effect/vitest"
+import * as PgClient from "@effect/sql-pg/PgClient"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as SignUps from "../../examples/signups.js"
 import * as DurableJobs from "../../src/server/DurableJobs.js"
 import { type Postgres, startPostgres } from "../support/postgres.js"
 import { inBatches, killAll, postUser, serve, until } from "../support/serve.js"
@@ -77,6 +80,17 @@ describe("DurableJobs on PostgreSQL", () => {
       const instances = yield* Effect.all(Array.from({ length: 8 }, () => Effect.exit(start(url, { handlers: [handler] }))), { concurrency: "unbounded" })
       expect(instances.map((exit) => exit._tag)).toEqual(Array.from({ length: 8 }, () => "Success"))
       for (const exit of instances) if (Exit.isSuccess(exit)) yield* exit.value.stop
+    }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
+
+  it.live("eight instances creating the example's users table at once on a new database all succeed (under an advisory lock)", () =>
+    Effect.gen(function*() {
+      // Each on a client of its own (as eight processes would be), three new databases in a row.
+      for (let round = 0; round < 3; round++) {
+        const url = yield* Effect.promise(freshDatabase)
+        const open = Layer.build(Layer.provide(SignUps.UsersTable, PgClient.layer({ url: Redacted.make(url) })))
+        const opened = yield* Effect.all(Array.from({ length: 8 }, () => Effect.exit(Effect.scoped(open))), { concurrency: "unbounded" })
+        expect(opened.map((exit) => exit._tag)).toEqual(Array.from({ length: 8 }, () => "Success"))
+      }
     }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
 
   it.live("two instances on one database: 1,000 jobs run exactly once each, and both did work", () =>
