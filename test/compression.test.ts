@@ -46,6 +46,21 @@ const serve = Effect.acquireRelease(
         const body = encode(coding, Buffer.from(payloadText))
         res.writeHead(path.endsWith("/error") ? 503 : 200, { "content-type": "application/json", "content-encoding": coding, "content-length": body.length })
         res.end(body)
+      } else if (path === "/stacked") {
+        // Codings listed in the order applied: gzip first, then br.
+        res.writeHead(200, { "content-encoding": "gzip, br" })
+        res.end(zlib.brotliCompressSync(zlib.gzipSync(Buffer.from(payloadText))))
+      } else if (path === "/six") {
+        let body = Buffer.from(payloadText)
+        for (let i = 0; i < 6; i++) body = zlib.gzipSync(body)
+        res.writeHead(200, { "content-encoding": "gzip, gzip, gzip, gzip, gzip, gzip" })
+        res.end(body)
+      } else if (path === "/unknown") {
+        res.writeHead(200, { "content-encoding": "x-volley-unknown" })
+        res.end("as served")
+      } else if (path === "/empty") {
+        res.writeHead(200, { "content-encoding": "gzip", "content-length": 0 })
+        res.end()
       } else if (path === "/truncated") {
         const body = zlib.gzipSync(Buffer.from(payloadText.repeat(50)))
         res.writeHead(200, { "content-encoding": "gzip" })
@@ -154,6 +169,18 @@ describe("Client: content decoding", () => {
       // Through a stream as well.
       const streamed = yield* failure(Stream.runDrain(Client.stream(`${served.url}/truncated`)))
       expect(streamed._tag === "NetworkError" && streamed.reason).toBe("ContentDecoding")
+    }))
+
+  it.scoped("stacked codings decode in reverse order; past five they are refused as ContentDecoding; an unknown coding is handed over as served; an empty body is empty", () =>
+    Effect.gen(function*() {
+      const served = yield* serve
+      expect(yield* Effect.provide(Client.json(`${served.url}/stacked`), clientLayer())).toEqual(payload)
+      const six = yield* failure(Client.text(`${served.url}/six`))
+      expect(six._tag === "NetworkError" && six.reason).toBe("ContentDecoding")
+      expect(six._tag === "NetworkError" && six.code).toBe("VOLLEY_TOO_MANY_CODINGS")
+      const unknown = yield* Effect.provide(Client.withResponse(`${served.url}/unknown`, (r) => Effect.map(r.text, (text) => [text, r.headers["content-encoding"]])), clientLayer())
+      expect(unknown).toEqual(["as served", "x-volley-unknown"])
+      expect(yield* Effect.provide(Client.text(`${served.url}/empty`), clientLayer())).toBe("")
     }))
 
   it.scoped("a gzip bomb (10 MiB inflating to 10 GiB) fails fast with BodyTooLargeError, in flat memory", () =>

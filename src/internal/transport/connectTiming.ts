@@ -5,9 +5,10 @@
  * nothing here can be matched (another undici version), requests simply carry no connect time.
  *
  * The request is matched to its exchange by order, not through undici's request object: the
- * handler undici holds may be a wrapper (a composed interceptor such as decompression), so the
- * exchange announces itself (`starting`) from `onRequestStart`, which undici calls in the same
- * synchronous step that writes the headers and publishes `sendHeaders` (HTTP/1.1 and HTTP/2).
+ * handler undici holds is a wrapper (undici wraps handlers of the current API; a composed
+ * interceptor wraps them again), so the exchange announces itself (`starting`) from
+ * `onRequestStart`, which undici calls in the same synchronous step that writes the headers and
+ * publishes `sendHeaders` (HTTP/1.1 and HTTP/2).
  */
 import * as diagnostics from "node:diagnostics_channel"
 

@@ -8,11 +8,12 @@
  * decides between drain and abort without allocating an exception.
  */
 import * as Effect from "effect/Effect"
-import { type Dispatcher, interceptors } from "undici"
+import type { Dispatcher } from "undici"
 import type { NetworkError } from "../../Errors.js"
 import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Transport.js"
 import { drainLimit } from "./transport.js"
 import * as ConnectTiming from "./connectTiming.js"
+import { type DecodedSink, type Decoder, decoderFor } from "./decode.js"
 import { toNetworkError } from "./undiciErrors.js"
 
 /** Pause the socket once this much is buffered and not yet pulled. */
@@ -31,9 +32,8 @@ type State = "pending" | "body" | "done" | "failed" | "released"
  * its socket is closed: a transport-level backstop, so it uses an unref'd timer rather than
  * the Effect clock (it never decides an outcome a caller sees).
  */
-export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
+export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
   ConnectTiming.install()
-  const dispatcher = base.compose(decompressing)
   const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
   const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
@@ -59,41 +59,12 @@ export const make = (base: Dispatcher, drainBudgetMs: number, proxies: ReadonlyA
   return { send }
 }
 
-let decompressInterceptor: Dispatcher.DispatcherComposeInterceptor | undefined
-
-/**
- * undici's decompress interceptor (Node zlib streams, backpressure honoured, at most five
- * stacked codings), applied only to requests that asked for decoding: a download keeps the
- * bytes as served. Error responses are decoded too, so a status error's snippet is readable.
- * Made once, on first use: undici prints an ExperimentalWarning when it is made, which says
- * nothing a volley user can act on and would land in the CLI's stderr, so it is muted then.
- */
-const decompressing: Dispatcher.DispatcherComposeInterceptor = (dispatch) => {
-  let decoded: Dispatcher["dispatch"] | undefined
-  return (options, handler) => {
-    if (!(handler instanceof Exchange) || handler.decompress !== true) return dispatch(options, handler)
-    if (decoded === undefined) {
-      if (decompressInterceptor === undefined) {
-        const emitWarning = process.emitWarning
-        process.emitWarning = () => undefined
-        try {
-          decompressInterceptor = interceptors.decompress({ skipErrorResponses: false })
-        } finally {
-          process.emitWarning = emitWarning
-        }
-      }
-      decoded = decompressInterceptor(dispatch)
-    }
-    return decoded(options, handler)
-  }
-}
-
 /**
  * One request/response exchange: the undici handler and the response body source in one
  * object, so the hot path allocates little. A class here because undici calls it as a
  * handler object with many callbacks sharing mutable state.
  */
-class Exchange implements BodySource, Dispatcher.DispatchHandler {
+class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   private state: State = "pending"
   private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
@@ -108,8 +79,12 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
   private drainTimer: ReturnType<typeof setTimeout> | undefined
   /** Cancels the timer of the current wait (headers or body), when the client bounded it. */
   private cancelWaitTimer: (() => void) | undefined
+  /** The decoded length is unknown: undefined while decoding. */
   contentLength: number | undefined = undefined
-  readonly decompress: boolean | undefined
+  /** Content-Length as served: decides between draining and aborting an unread rest. */
+  private rawLength: number | undefined = undefined
+  /** Present while a Content-Encoding is being decoded. */
+  private decoder: Decoder | undefined = undefined
   /** Set by connectTiming when this request opened its connection. */
   connectMs: number | undefined = undefined
   private readonly startedAt = performance.now()
@@ -120,9 +95,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     private resumeHeaders: ((effect: Effect.Effect<TransportResponse, NetworkError>) => void) | undefined,
     private readonly onResponse: ((response: TransportResponse) => void) | undefined,
     private readonly proxies: ReadonlySet<string> | undefined
-  ) {
-    this.decompress = request.decompress
-  }
+  ) {}
 
   // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
 
@@ -145,9 +118,13 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     const length = headers["content-length"]
     if (length !== undefined) {
       const n = Number(length)
-      if (Number.isSafeInteger(n) && n >= 0) this.contentLength = n
+      if (Number.isSafeInteger(n) && n >= 0) this.rawLength = n
     }
     this.state = "body"
+    const coding = headers["content-encoding"]
+    if (coding !== undefined && this.request.decompress === true && statusCode !== 204 && statusCode !== 304 && this.request.method !== "HEAD") {
+      this.startDecoding(coding, headers)
+    } else this.contentLength = this.rawLength
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
     if (done === undefined) return
@@ -169,6 +146,13 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
       return
     }
     this.received += chunk.length
+    if (this.decoder !== undefined) {
+      if (!this.decoder.write(chunk) && !this.paused) {
+        this.paused = true
+        controller.pause()
+      }
+      return
+    }
     this.chunks.push(chunk)
     this.buffered += chunk.length
     this.wake()
@@ -180,14 +164,21 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     this.clearDrainTimer()
+    this.controller = undefined
+    const decoder = this.decoder
+    if (decoder !== undefined && this.state === "body") {
+      // An empty body names no coding it could be in (zlib calls it truncated): it is empty.
+      if (this.received > 0) return decoder.end() // done when the decoded rest is out
+      decoder.destroy()
+    }
     if (this.state === "body") this.state = "done"
     else if (this.state === "released") this.state = "done"
-    this.controller = undefined
     this.wake()
   }
 
   /** `controller` is absent when undici refuses the request before starting it. */
   onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
+    this.decoder?.destroy()
     this.clearDrainTimer()
     this.clearWaitTimer()
     this.controller = undefined
@@ -203,6 +194,50 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     this.state = "failed"
     this.error = error
     this.wake()
+  }
+
+  // ---- content decoding (only for a response with a Content-Encoding the caller asked to decode)
+
+  private startDecoding(coding: string, headers: Record<string, string>): void {
+    const decoder = decoderFor(coding, this)
+    if (decoder === undefined) {
+      this.contentLength = this.rawLength // an unknown coding: handed over as served
+      return
+    }
+    // The caller sees the decoded body: its coding and length are no longer what it gets.
+    delete headers["content-encoding"]
+    delete headers["content-length"]
+    if (decoder instanceof Error) this.decodeFailed(decoder)
+    else this.decoder = decoder
+  }
+
+  decoded(chunk: Buffer): void {
+    if (this.state !== "body") return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    this.wake()
+    if (this.buffered >= highWaterMark) this.decoder?.pause()
+  }
+
+  decodedEnd(): void {
+    if (this.state === "body") this.state = "done"
+    this.wake()
+  }
+
+  decodeFailed(err: Error): void {
+    this.decoder?.destroy()
+    if (this.state !== "body") return
+    this.state = "failed"
+    this.error = toNetworkError(err, this.request, this.proxies)
+    this.abortNow(releasedError)
+    this.wake()
+  }
+
+  inputDrained(): void {
+    if (this.paused && this.state === "body") {
+      this.paused = false
+      this.controller?.resume()
+    }
   }
 
   // ---- deadlines (armed on the client's timer source) ---------------------------------------
@@ -239,6 +274,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
   }
 
   private abortNow(reason: Error): void {
+    this.decoder?.destroy()
     this.clearDrainTimer()
     const controller = this.controller
     this.controller = undefined
@@ -257,9 +293,12 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
         this.head = 0
       }
       this.buffered -= chunk.length
-      if (this.paused && this.buffered < highWaterMark / 2) {
-        this.paused = false
-        this.controller?.resume()
+      if (this.buffered < highWaterMark / 2) {
+        if (this.decoder !== undefined) this.decoder.resume()
+        else if (this.paused) {
+          this.paused = false
+          this.controller?.resume()
+        }
       }
       return chunk
     }
@@ -295,6 +334,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
   }
 
   release(abort: boolean): void {
+    this.decoder?.destroy()
     if (this.state !== "body") {
       if (this.state === "pending") this.cancel()
       return
@@ -304,7 +344,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler {
     this.head = 0
     this.buffered = 0
     // Unknown length: try to drain; onData gives up past the limit.
-    const remaining = this.contentLength !== undefined ? this.contentLength - this.received : 0
+    const remaining = this.rawLength !== undefined ? this.rawLength - this.received : 0
     if (abort || remaining > drainLimit) {
       this.abortNow(releasedError)
       return

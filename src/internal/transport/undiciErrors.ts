@@ -5,6 +5,7 @@
  */
 import { NetworkError, type NetworkReason, type TimeoutPhase } from "../../Errors.js"
 import type { TransportRequest } from "../../Transport.js"
+import { tooManyCodings } from "./decode.js"
 
 const tlsCodes = new Set([
   "DEPTH_ZERO_SELF_SIGNED_CERT",
@@ -61,7 +62,7 @@ export const classify = (code: string | undefined): { reason: NetworkReason; pha
       return { reason: "Protocol" }
     default:
       // zlib's codes: Z_DATA_ERROR, Z_BUF_ERROR (truncated), ERR__ERROR_* (brotli), ZSTD_*.
-      if (code !== undefined && (code.startsWith("Z_") || code.startsWith("ERR__ERROR") || code.startsWith("ZSTD_") || code === "ERR_ZSTD")) {
+      if (code !== undefined && (code.startsWith("Z_") || code.startsWith("ERR__ERROR") || code.startsWith("ZSTD_") || code === "ERR_ZSTD" || code === tooManyCodings)) {
         return { reason: "ContentDecoding" }
       }
       if (code !== undefined && (tlsCodes.has(code) || code.startsWith("ERR_SSL_") || code.startsWith("ERR_TLS_"))) {
