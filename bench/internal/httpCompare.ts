@@ -7,7 +7,12 @@
  * load hits both builds alike. Over `VOLLEY_BENCH_ROUNDS` rounds (default 3) each keeps its
  * best wall and CPU time and its highest peak RSS; the table shows each as a ratio to the
  * reference's, as `http.ts` does.
+ *
+ * A second table pairs the builds inside one process (`pairedWorker.ts`): alternating batches
+ * of the small workload, CPU per request as the median of per-pair ratios. On a shared machine
+ * this is the figure to trust for a few-percent change; the rounds above move 10-25%.
  */
+import { fork } from "node:child_process"
 import { measure, type Measured, startServer, workloads } from "../http.js"
 import { type Build, scriptOf } from "./builds.js"
 import { inTurn, print, type Row } from "./compareTable.js"
@@ -55,7 +60,44 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
       }
     }
     print(`http side by side: volley / undici request + p-limit (same run), best of ${rounds}`, builds, rows)
+    await paired(builds, port)
   } finally {
     server.disconnect()
   }
+}
+
+const median = (xs: ReadonlyArray<number>): number => {
+  const sorted = xs.slice().sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+/** Both builds in one process, alternating batches (`pairedWorker.ts`), for each volley contender. */
+const paired = async (builds: readonly [Build, Build], port: number): Promise<void> => {
+  const workload = workloads[0]!
+  const batches = Math.max(3, Number(process.env["VOLLEY_BENCH_PAIRED_BATCHES"] ?? "15"))
+  const batchSize = Math.max(200, Math.min(2_000, Math.floor(workload.count / 5)))
+  const worker = scriptOf(builds[1], "internal/pairedWorker.js")
+  const rows: Array<Row> = []
+  for (const [contender, label] of volleyContenders) {
+    const config = {
+      roots: builds.map((b) => b.root),
+      contender,
+      url: `http://127.0.0.1:${port}${workload.path}`,
+      batchSize,
+      batches,
+      concurrency: workload.concurrency
+    }
+    const cpuUs = await new Promise<[Array<number>, Array<number>]>((resolve, reject) => {
+      const child = fork(worker, [JSON.stringify(config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+      let result: [Array<number>, Array<number>] | undefined
+      child.once("message", (m) => (result = (m as { cpuUs: [Array<number>, Array<number>] }).cpuUs))
+      child.once("exit", (code) => result !== undefined ? resolve(result) : reject(new Error(`pairedWorker ${contender} exited ${code}`)))
+    })
+    const ratios = cpuUs[1].map((c, i) => c / cpuUs[0][i]!)
+    rows.push(
+      { workload: `${label}: CPU µs/request (median of batches)`, baseline: median(cpuUs[0]), current: median(cpuUs[1]), digits: 1 },
+      { workload: `${label}: CPU, current / baseline (median of ${batches} pairs)`, baseline: 1, current: median(ratios), digits: 3 }
+    )
+  }
+  print(`http paired in one process: ${workload.name}, ${batches} alternating batches of ${batchSize} per build`, builds, rows)
 }
