@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
 import { Effect, Stream } from "effect"
+import * as crypto from "node:crypto"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as v8 from "node:v8"
@@ -17,6 +18,8 @@ import { clientLayer } from "./support/effect.js"
 
 const payload = { hello: "world", list: Array.from({ length: 200 }, (_, i) => ({ i, name: `item-${i}` })) }
 const payloadText = JSON.stringify(payload)
+/** ~100 KiB decoded (several decoder chunks), ~55 KiB as gzip: under the drain limit. */
+const hexBody = zlib.gzipSync(Buffer.from(crypto.randomBytes(50 * 1024).toString("hex")))
 
 /** One gzip member of 16 MiB of zeros (~16 KiB): members concatenate into one valid gzip stream. */
 const bombMember = zlib.gzipSync(Buffer.alloc(16 * 1024 * 1024))
@@ -29,6 +32,8 @@ interface Served {
   readonly acceptEncoding: Map<string, string | undefined>
   /** Bytes the bomb wrote before the client went away, and whether it finished. */
   readonly bomb: { written: number; finished: boolean; closedEarly: boolean }
+  /** Connections the server accepted. */
+  readonly connections: () => number
 }
 
 const encode = (coding: string, body: Buffer): Buffer =>
@@ -46,6 +51,9 @@ const serve = Effect.acquireRelease(
         const body = encode(coding, Buffer.from(payloadText))
         res.writeHead(path.endsWith("/error") ? 503 : 200, { "content-type": "application/json", "content-encoding": coding, "content-length": body.length })
         res.end(body)
+      } else if (path.startsWith("/hex")) {
+        res.writeHead(200, { "content-encoding": "gzip", "content-length": hexBody.length })
+        res.end(hexBody)
       } else if (path === "/stacked") {
         // Codings listed in the order applied: gzip first, then br.
         res.writeHead(200, { "content-encoding": "gzip, br" })
@@ -93,9 +101,11 @@ const serve = Effect.acquireRelease(
         res.writeHead(404).end()
       }
     })
+    let connections = 0
+    server.on("connection", () => void connections++)
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo
-      resume(Effect.succeed({ server, served: { url: `http://127.0.0.1:${port}`, acceptEncoding, bomb } }))
+      resume(Effect.succeed({ server, served: { url: `http://127.0.0.1:${port}`, acceptEncoding, bomb, connections: () => connections } }))
     })
   }),
   ({ server }) => Effect.promise(() => new Promise<void>((resolve) => {
@@ -181,6 +191,20 @@ describe("Client: content decoding", () => {
       const unknown = yield* Effect.provide(Client.withResponse(`${served.url}/unknown`, (r) => Effect.map(r.text, (text) => [text, r.headers["content-encoding"]])), clientLayer())
       expect(unknown).toEqual(["as served", "x-volley-unknown"])
       expect(yield* Effect.provide(Client.text(`${served.url}/empty`), clientLayer())).toBe("")
+    }))
+
+  it.scoped("an unread or half-read compressed body is released without losing its connection (the decoder stops, the rest drains)", () =>
+    Effect.gen(function*() {
+      const served = yield* serve
+      const after = yield* Effect.gen(function*() {
+        for (let i = 0; i < 50; i++) {
+          yield* Client.withResponse(`${served.url}/gzip/unread-${i}`, () => Effect.void)
+          yield* Stream.runDrain(Stream.take(Client.stream(`${served.url}/hex/half-${i}`), 1))
+        }
+        return yield* Client.json(`${served.url}/deflate/after`)
+      }).pipe(Effect.provide(clientLayer({ connectionsPerOrigin: 1 })))
+      expect(after).toEqual(payload)
+      expect(served.connections()).toBe(1)
     }))
 
   it.scoped("a gzip bomb (10 MiB inflating to 10 GiB) fails fast with BodyTooLargeError, in flat memory", () =>

@@ -8,9 +8,10 @@
  * best wall and CPU time and its highest peak RSS; the table shows each as a ratio to the
  * reference's, as `http.ts` does.
  *
- * A second table pairs the builds inside one process (`pairedWorker.ts`): alternating batches
- * of the small workload, CPU per request as the median of per-pair ratios. On a shared machine
- * this is the figure to trust for a few-percent change; the rounds above move 10-25%.
+ * A second table pairs the builds batch by batch (`pairedWorker.ts`: each build warm in its own
+ * process, asked in turn): CPU per request of the small workload as the median of per-pair
+ * ratios. On a shared machine this is the figure to trust for a few-percent change; the
+ * rounds above move 10-25%.
  */
 import { fork } from "node:child_process"
 import { measure, type Measured, startServer, workloads } from "../http.js"
@@ -71,33 +72,48 @@ const median = (xs: ReadonlyArray<number>): number => {
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
-/** Both builds in one process, alternating batches (`pairedWorker.ts`), for each volley contender. */
+/** A build's `pairedWorker.js` process: warm, running one batch each time it is asked. */
+const pairedWorker = async (script: string, config: object) => {
+  const child = fork(script, [JSON.stringify(config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
+  const next = () =>
+    new Promise<unknown>((resolve, reject) => {
+      const exited = (code: number | null) => reject(new Error(`pairedWorker exited ${code}`))
+      child.once("exit", exited)
+      child.once("message", (m) => {
+        child.off("exit", exited)
+        resolve(m)
+      })
+    })
+  await next() // "ready"
+  return {
+    batch: async () => ((await (child.send("batch"), next())) as { cpuUs: number }).cpuUs,
+    stop: () => void child.send("stop")
+  }
+}
+
+/** Each build warm in its own process, asked for batches in turn (`pairedWorker.ts`), for each volley contender. */
 const paired = async (builds: readonly [Build, Build], port: number): Promise<void> => {
   const workload = workloads[0]!
-  const batches = Math.max(3, Number(process.env["VOLLEY_BENCH_PAIRED_BATCHES"] ?? "15"))
+  const batches = Math.max(3, Number(process.env["VOLLEY_BENCH_PAIRED_BATCHES"] ?? "20"))
   const batchSize = Math.max(200, Math.min(2_000, Math.floor(workload.count / 5)))
-  const worker = scriptOf(builds[1], "internal/pairedWorker.js")
+  const script = scriptOf(builds[1], "internal/pairedWorker.js")
   const rows: Array<Row> = []
   for (const [contender, label] of volleyContenders) {
-    const config = {
-      roots: builds.map((b) => b.root),
-      contender,
-      url: `http://127.0.0.1:${port}${workload.path}`,
-      batchSize,
-      batches,
-      concurrency: workload.concurrency
+    const config = { contender, url: `http://127.0.0.1:${port}${workload.path}`, batchSize, concurrency: workload.concurrency }
+    const workers = await Promise.all(builds.map((b) => pairedWorker(script, { ...config, root: b.root })))
+    const cpuUs: [Array<number>, Array<number>] = [[], []]
+    try {
+      for (let batch = 0; batch < batches; batch++) {
+        for (const i of inTurn([0, 1] as const, batch)) cpuUs[i].push(await workers[i]!.batch())
+      }
+    } finally {
+      for (const worker of workers) worker.stop()
     }
-    const cpuUs = await new Promise<[Array<number>, Array<number>]>((resolve, reject) => {
-      const child = fork(worker, [JSON.stringify(config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-      let result: [Array<number>, Array<number>] | undefined
-      child.once("message", (m) => (result = (m as { cpuUs: [Array<number>, Array<number>] }).cpuUs))
-      child.once("exit", (code) => result !== undefined ? resolve(result) : reject(new Error(`pairedWorker ${contender} exited ${code}`)))
-    })
     const ratios = cpuUs[1].map((c, i) => c / cpuUs[0][i]!)
     rows.push(
       { workload: `${label}: CPU µs/request (median of batches)`, baseline: median(cpuUs[0]), current: median(cpuUs[1]), digits: 1 },
       { workload: `${label}: CPU, current / baseline (median of ${batches} pairs)`, baseline: 1, current: median(ratios), digits: 3 }
     )
   }
-  print(`http paired in one process: ${workload.name}, ${batches} alternating batches of ${batchSize} per build`, builds, rows)
+  print(`http paired: ${workload.name}, each build warm in its own process, ${batches} alternating batches of ${batchSize}`, builds, rows)
 }

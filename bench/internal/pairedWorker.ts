@@ -1,21 +1,24 @@
 /**
- * Both builds' volley in one process, measured in alternating batches: the side-by-side CPU
- * figure that survives a noisy machine. Process-level rounds (`httpCompare.ts`) compare two
- * processes started seconds apart; on a shared host the load moves 10-25% in that time, more
- * than the change being measured. Here each batch of one build is paired with the next batch
- * of the other (which goes first swaps every pair), so a neighbour's load hits both alike, and
- * the median of the per-pair ratios is the build's cost relative to the baseline.
+ * One build's volley kept warm in its own process, running a batch of requests each time it is
+ * asked: the side-by-side CPU figure that survives a noisy machine. Process-level rounds
+ * (`httpCompare.ts`) compare processes started seconds apart; on a shared host the load moves
+ * 10-25% in that time, more than the change being measured. Here `httpCompare.ts` keeps one
+ * of these per build and asks them in turn (which goes first swaps every pair), so each batch
+ * of one build is paired with a batch of the other run a moment later. One build per process:
+ * two builds of the same `effect` version in one process share its global store and slow each
+ * other unevenly (measured: 1.55x apart in one process, 1.15x in two).
  *
- * Invoked by `httpCompare.ts` as `pairedWorker.js CONFIG_JSON`; loads each build's public
- * modules (`dist/src/Client.js`, `dist/src/Batch.js`: API every build has) with its own
- * `effect`, and sends `{ cpuUs: [perBuild[perBatch µs per request]] }`.
+ * Invoked as `pairedWorker.js CONFIG_JSON`; loads the build's public modules
+ * (`dist/src/Client.js`, `dist/src/Batch.js`: API every build has) with its own `effect`,
+ * warms up, sends `"ready"`, then answers each `"batch"` with `{ cpuUs }` (µs per request).
  */
+import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 
 interface Config {
-  readonly roots: ReadonlyArray<string>
+  readonly root: string
   readonly contender: "volley" | "volley-stream" | "volley-client"
   readonly url: string
   readonly batchSize: number
@@ -41,9 +44,22 @@ interface Modules {
   }
 }
 
+/**
+ * The ES module a build's `effect` exports as `effect/<name>`, found as Node would from inside
+ * the build (`require.resolve` would give the CommonJS copy: a second `effect` in the process,
+ * whose fibers do not share the ES build's references, the default tracer among them).
+ */
+const effectModule = (root: string, name: string): Promise<unknown> => {
+  const dir = path.dirname(createRequire(path.join(root, "package.json")).resolve("effect/package.json"))
+  const exports = (JSON.parse(fs.readFileSync(path.join(dir, "package.json"), "utf8")) as {
+    exports: Record<string, { import: string | { default: string } }>
+  }).exports
+  const entry = exports[`./${name}`]!.import
+  return import(pathToFileURL(path.join(dir, typeof entry === "string" ? entry : entry.default)).href)
+}
+
 const load = async (root: string): Promise<Modules> => {
-  const require = createRequire(path.join(root, "package.json"))
-  const dependency = (name: string) => import(pathToFileURL(require.resolve(name)).href)
+  const dependency = (name: string) => effectModule(root, name.slice("effect/".length))
   const own = (name: string) => import(pathToFileURL(path.join(root, "dist", "src", name)).href)
   const [Effect, Stream, ManagedRuntime, Client, Batch] = await Promise.all([
     dependency("effect/Effect"),
@@ -71,21 +87,17 @@ const runner = (m: Modules, config: Config): (() => Promise<unknown>) => {
 
 const main = async () => {
   const config = JSON.parse(process.argv[2]!) as Config
-  const runs = await Promise.all(config.roots.map(async (root) => runner(await load(root), config)))
-  // Warm-up: both builds optimised and their pools open before anything counts.
-  for (let i = 0; i < 3; i++) for (const run of runs) await run()
-  const cpuUs = runs.map((): Array<number> => [])
-  for (let batch = 0; batch < config.batches; batch++) {
-    const order = batch % 2 === 0 ? runs.map((_, i) => i) : runs.map((_, i) => runs.length - 1 - i)
-    for (const i of order) {
-      const before = process.cpuUsage()
-      await runs[i]!()
-      const used = process.cpuUsage(before)
-      cpuUs[i]!.push((used.user + used.system) / config.batchSize)
-    }
-  }
-  process.send!({ cpuUs })
-  process.exit(0)
+  const run = runner(await load(config.root), config)
+  // Warm-up: optimised and the pool open before anything counts.
+  for (let i = 0; i < 3; i++) await run()
+  process.on("message", async (message) => {
+    if (message !== "batch") return process.exit(0)
+    const before = process.cpuUsage()
+    await run()
+    const used = process.cpuUsage(before)
+    process.send!({ cpuUs: (used.user + used.system) / config.batchSize })
+  })
+  process.send!("ready")
 }
 
 void main()
