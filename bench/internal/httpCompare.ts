@@ -13,12 +13,12 @@
  * ratios. On a shared machine this is the figure to trust for a few-percent change; the
  * rounds above move 10-25%.
  */
-import { fork } from "node:child_process"
 import { measure, type Measured, startServer, workloads } from "../http.js"
 import { type Build, scriptOf } from "./builds.js"
 import { inTurn, print, type Row } from "./compareTable.js"
+import * as Paired from "./paired.js"
 
-const volleyContenders: ReadonlyArray<readonly [id: string, label: string]> = [
+const volleyContenders: ReadonlyArray<readonly [id: Paired.PairedOptions["contender"], label: string]> = [
   ["volley", "Batch.settle"],
   ["volley-stream", "Batch.stream"],
   ["volley-client", "Client.text + forEach"]
@@ -67,52 +67,25 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
   }
 }
 
-const median = (xs: ReadonlyArray<number>): number => {
-  const sorted = xs.slice().sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
-}
-
-/** A build's `pairedWorker.js` process: warm, running one batch each time it is asked. */
-const pairedWorker = async (script: string, config: object) => {
-  const child = fork(script, [JSON.stringify(config)], { stdio: ["ignore", "inherit", "inherit", "ipc"] })
-  const next = () =>
-    new Promise<unknown>((resolve, reject) => {
-      const exited = (code: number | null) => reject(new Error(`pairedWorker exited ${code}`))
-      child.once("exit", exited)
-      child.once("message", (m) => {
-        child.off("exit", exited)
-        resolve(m)
-      })
-    })
-  await next() // "ready"
-  return {
-    batch: async () => ((await (child.send("batch"), next())) as { cpuUs: number }).cpuUs,
-    stop: () => void child.send("stop")
-  }
-}
-
-/** Each build warm in its own process, asked for batches in turn (`pairedWorker.ts`), for each volley contender. */
+/** Each build warm in its own process, asked for batches in turn (`paired.ts`), for each volley contender. */
 const paired = async (builds: readonly [Build, Build], port: number): Promise<void> => {
   const workload = workloads[0]!
   const batches = Math.max(3, Number(process.env["VOLLEY_BENCH_PAIRED_BATCHES"] ?? "20"))
   const batchSize = Math.max(200, Math.min(2_000, Math.floor(workload.count / 5)))
-  const script = scriptOf(builds[1], "internal/pairedWorker.js")
   const rows: Array<Row> = []
   for (const [contender, label] of volleyContenders) {
-    const config = { contender, url: `http://127.0.0.1:${port}${workload.path}`, batchSize, concurrency: workload.concurrency }
-    const workers = await Promise.all(builds.map((b) => pairedWorker(script, { ...config, root: b.root })))
-    const cpuUs: [Array<number>, Array<number>] = [[], []]
-    try {
-      for (let batch = 0; batch < batches; batch++) {
-        for (const i of inTurn([0, 1] as const, batch)) cpuUs[i].push(await workers[i]!.batch())
-      }
-    } finally {
-      for (const worker of workers) worker.stop()
-    }
-    const ratios = cpuUs[1].map((c, i) => c / cpuUs[0][i]!)
+    const result = await Paired.run({
+      script: scriptOf(builds[1], "internal/pairedWorker.js"),
+      roots: builds.map((b) => b.root),
+      contender,
+      url: `http://127.0.0.1:${port}${workload.path}`,
+      batches,
+      batchSize,
+      concurrency: workload.concurrency
+    })
     rows.push(
-      { workload: `${label}: CPU µs/request (median of batches)`, baseline: median(cpuUs[0]), current: median(cpuUs[1]), digits: 1 },
-      { workload: `${label}: CPU, current / baseline (median of ${batches} pairs)`, baseline: 1, current: median(ratios), digits: 3 }
+      { workload: `${label}: CPU µs/request (median of batches)`, baseline: result.medianUs[0]!, current: result.medianUs[1]!, digits: 1 },
+      { workload: `${label}: CPU, current / baseline (median of ${batches} pairs)`, baseline: 1, current: result.ratio[1]!, digits: 3 }
     )
   }
   print(`http paired: ${workload.name}, each build warm in its own process, ${batches} alternating batches of ${batchSize}`, builds, rows)

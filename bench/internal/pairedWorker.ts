@@ -2,7 +2,7 @@
  * One build's volley kept warm in its own process, running a batch of requests each time it is
  * asked: the side-by-side CPU figure that survives a noisy machine. Process-level rounds
  * (`httpCompare.ts`) compare processes started seconds apart; on a shared host the load moves
- * 10-25% in that time, more than the change being measured. Here `httpCompare.ts` keeps one
+ * 10-25% in that time, more than the change being measured. Here `paired.ts` keeps one
  * of these per build and asks them in turn (which goes first swaps every pair), so each batch
  * of one build is paired with a batch of the other run a moment later. One build per process:
  * two builds of the same `effect` version in one process share its global store and slow each
