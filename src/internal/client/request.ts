@@ -10,7 +10,7 @@ import type { RequestInput } from "../../Client.js"
 import { InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import { redactUrl } from "../redact.js"
 import type { TransportBody, TransportRequest } from "../../Client.js"
-import { acceptEncoding } from "../transport/transport.js"
+import { acceptEncoding } from "../transport/decode.js"
 
 
 /** A request ready to send, plus whether its body can be sent again (for retries and 307/308). */

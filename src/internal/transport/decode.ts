@@ -12,16 +12,20 @@ import * as zlib from "node:zlib"
 
 type Make = () => Transform
 
+/** zstd is in newer Node releases' zlib only (not Node 20's). */
 const zstd = (zlib as { createZstdDecompress?: Make }).createZstdDecompress
 
-/** The codings decoded (`Accept-Encoding` in `transport.ts` offers the same). */
+/** The codings decoded. */
 const decoders: Readonly<Record<string, Make>> = {
   gzip: zlib.createGunzip,
   "x-gzip": zlib.createGunzip,
   deflate: zlib.createInflate,
   br: zlib.createBrotliDecompress,
-  ...(zstd === undefined ? {} : { zstd: () => zstd() })
+  ...(zstd === undefined ? {} : { zstd })
 }
+
+/** The `Accept-Encoding` volley sends when it decodes: what {@link decoders} can, best first. */
+export const acceptEncoding: string = zstd === undefined ? "gzip, deflate, br" : "gzip, deflate, br, zstd"
 
 /** Stacked codings refused past this many, as curl and urllib3 do (CVE-2022-32206). */
 const maxCodings = 5

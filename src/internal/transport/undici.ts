@@ -147,19 +147,23 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     }
     this.received += chunk.length
     if (this.decoder !== undefined) {
-      if (!this.decoder.write(chunk) && !this.paused) {
-        this.paused = true
-        controller.pause()
-      }
-      return
-    }
+      // The decoder's input is full: hold the socket until it drains (`inputDrained`).
+      if (!this.decoder.write(chunk)) this.pauseSocket(controller)
+    } else if (this.enqueue(chunk)) this.pauseSocket(controller)
+  }
+
+  /** Buffers a chunk for `poll` and wakes the reader; `true` once the buffer is past its high-water mark. */
+  private enqueue(chunk: Uint8Array): boolean {
     this.chunks.push(chunk)
     this.buffered += chunk.length
     this.wake()
-    if (this.buffered >= highWaterMark && !this.paused) {
-      this.paused = true
-      controller.pause()
-    }
+    return this.buffered >= highWaterMark
+  }
+
+  private pauseSocket(controller: Dispatcher.DispatchController): void {
+    if (this.paused) return
+    this.paused = true
+    controller.pause()
   }
 
   onResponseEnd(): void {
@@ -213,10 +217,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
 
   decoded(chunk: Buffer): void {
     if (this.state !== "body") return
-    this.chunks.push(chunk)
-    this.buffered += chunk.length
-    this.wake()
-    if (this.buffered >= highWaterMark) this.decoder?.pause()
+    if (this.enqueue(chunk)) this.decoder?.pause()
   }
 
   decodedEnd(): void {
@@ -224,8 +225,8 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     this.wake()
   }
 
+  /** From the decoder (which has stopped itself), or for a coding refused before it was made. */
   decodeFailed(err: Error): void {
-    this.decoder?.destroy()
     if (this.state !== "body") return
     this.state = "failed"
     this.error = toNetworkError(err, this.request, this.proxies)
