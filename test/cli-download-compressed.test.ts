@@ -5,18 +5,14 @@
  * for gzip and stores the decoded file (`checksum=` is of that); a transfer cut mid-body
  * under `--compressed` is restarted, never resumed, so the file is never a corrupt splice.
  */
-import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
-import { root, runNode } from "./support/spawn.js"
+import { runDownload, sha256, writeList } from "./support/cliDownload.js"
 
-const cli = path.join(root, "bin", "volley.js")
-const runCli = (args: ReadonlyArray<string>) => runNode([cli, "download", ...args], { timeoutMs: 60_000 })
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
 /** Text that gzip shrinks (a .tar's worth of it). */
 const text = Buffer.from(Array.from({ length: 4000 }, (_, i) => `line ${i}: the quick brown fox jumps over the lazy dog\n`).join(""))
@@ -97,27 +93,21 @@ beforeEach(() => {
   cutsLeft = 0
 })
 
-const list = (name: string, lines: ReadonlyArray<string>): string => {
-  const file = path.join(dir, name)
-  fs.writeFileSync(file, `${lines.join("\n")}\n`)
-  return file
-}
-
 describe("volley download: --compressed / --no-compressed", () => {
   it("by default stores the bytes as served: a gzip stays gzip, checksum= is of the served bytes, no Accept-Encoding", async () => {
     const out = path.join(dir, "default")
-    const file = list("default.txt", [
+    const file = writeList(dir, "default.txt", [
       `${url}/always/data.tar.gz sha256:${sha256(textGz)}`,
       `${url}/negotiated/data.tar sha256:${sha256(text)}`
     ])
-    const run = await runCli([file, "--dir", out])
+    const run = await runDownload([file, "--dir", out])
     expect(run.code).toBe(0)
     expect(fs.readFileSync(path.join(out, "data.tar.gz")).equals(textGz)).toBe(true)
     expect(fs.readFileSync(path.join(out, "data.tar")).equals(text)).toBe(true)
     expect(seen.map((s) => s.acceptEncoding)).toEqual([undefined, undefined])
     expect(run.stdout).toMatch(/2 files: 2 ok, 0 failed/)
     // --no-compressed says the same explicitly, and wins over --compressed.
-    const again = await runCli([list("explicit.txt", [`${url}/always/x.tar.gz out=x.tar.gz`]), "--dir", out, "--compressed", "--no-compressed"])
+    const again = await runDownload([writeList(dir, "explicit.txt", [`${url}/always/x.tar.gz out=x.tar.gz`]), "--dir", out, "--compressed", "--no-compressed"])
     expect(again.code).toBe(0)
     expect(fs.readFileSync(path.join(out, "x.tar.gz")).equals(textGz)).toBe(true)
     expect(seen.at(-1)!.acceptEncoding).toBeUndefined()
@@ -125,13 +115,13 @@ describe("volley download: --compressed / --no-compressed", () => {
 
   it("--compressed asks for gzip and stores the decoded file; checksum= is of the decoded bytes", async () => {
     const out = path.join(dir, "compressed")
-    const file = list("compressed.txt", [
+    const file = writeList(dir, "compressed.txt", [
       `${url}/negotiated/one.tar sha256:${sha256(text)}`,
       `${url}/always/two.tar sha256:${sha256(text)}`,
       // The served bytes' checksum no longer describes the stored file.
       `${url}/always/three.tar sha256:${sha256(textGz)}`
     ])
-    const run = await runCli([file, "--dir", out, "--compressed"])
+    const run = await runDownload([file, "--dir", out, "--compressed"])
     expect(run.code).toBe(1)
     expect(fs.readFileSync(path.join(out, "one.tar")).equals(text)).toBe(true)
     expect(fs.readFileSync(path.join(out, "two.tar")).equals(text)).toBe(true)
@@ -143,10 +133,10 @@ describe("volley download: --compressed / --no-compressed", () => {
 
   it("--compressed never resumes: a cut transfer restarts (retry and rerun), and the file is the decoded whole", async () => {
     const out = path.join(dir, "cut")
-    const file = list("cut.txt", [`${url}/cut/noise.bin sha256:${sha256(noise)}`])
+    const file = writeList(dir, "cut.txt", [`${url}/cut/noise.bin sha256:${sha256(noise)}`])
     // Cut once, retried within the run: the retry starts over (no Range on an encoded body).
     cutsLeft = 1
-    const retried = await runCli([file, "--dir", out, "--compressed", "--retries", "1"])
+    const retried = await runDownload([file, "--dir", out, "--compressed", "--retries", "1"])
     expect(retried.code).toBe(0)
     expect(seen.map((s) => s.range)).toEqual([undefined, undefined])
     expect(sha256(fs.readFileSync(path.join(out, "noise.bin")))).toBe(sha256(noise))
@@ -155,14 +145,14 @@ describe("volley download: --compressed / --no-compressed", () => {
     // Cut with no retry: the decoded prefix is kept as a .part, marked as decoded...
     seen = []
     cutsLeft = 1
-    const cut = await runCli([file, "--dir", out, "--compressed", "--retries", "0"])
+    const cut = await runDownload([file, "--dir", out, "--compressed", "--retries", "0"])
     expect(cut.code).toBe(1)
     expect(fs.statSync(path.join(out, "noise.bin.part")).size).toBeGreaterThan(0)
     expect(JSON.parse(fs.readFileSync(path.join(out, "noise.bin.part.meta"), "utf8"))).toMatchObject({ decoded: true })
     // ...which a rerun without --compressed does not resume either: those bytes are no prefix
     // of the served gzip. It starts over and stores the file as served.
-    const plain = list("cut-plain.txt", [`${url}/cut/noise.bin sha256:${sha256(noiseGz)}`])
-    const rerun = await runCli([plain, "--dir", out])
+    const plain = writeList(dir, "cut-plain.txt", [`${url}/cut/noise.bin sha256:${sha256(noiseGz)}`])
+    const rerun = await runDownload([plain, "--dir", out])
     expect(rerun.code).toBe(0)
     expect(seen.map((s) => s.range)).toEqual([undefined, undefined])
     expect(fs.readFileSync(path.join(out, "noise.bin")).equals(noiseGz)).toBe(true)
@@ -171,9 +161,9 @@ describe("volley download: --compressed / --no-compressed", () => {
 
   it("without --compressed a cut gzip resumes with Range on the served bytes, byte-exact", async () => {
     const out = path.join(dir, "resume")
-    const file = list("resume.txt", [`${url}/cut/noise.bin.gz sha256:${sha256(noiseGz)} out=noise.bin.gz`])
+    const file = writeList(dir, "resume.txt", [`${url}/cut/noise.bin.gz sha256:${sha256(noiseGz)} out=noise.bin.gz`])
     cutsLeft = 1
-    const run = await runCli([file, "--dir", out, "--retries", "1"])
+    const run = await runDownload([file, "--dir", out, "--retries", "1"])
     expect(run.code).toBe(0)
     expect(seen[0]!.range).toBeUndefined()
     expect(seen[1]!.range).toMatch(/^bytes=[1-9]\d*-$/)

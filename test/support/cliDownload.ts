@@ -17,6 +17,15 @@ export const cli = path.join(root, "bin", "volley.js")
 /** Runs the built CLI; the kill timer is generous because startup is slow on a loaded machine. */
 export const runCli = (args: ReadonlyArray<string>) => runNode([cli, ...args], { timeoutMs: 90_000 })
 export const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+/** `volley download ARGS` (a kill timer of 60 s). */
+export const runDownload = (args: ReadonlyArray<string>) => runNode([cli, "download", ...args], { timeoutMs: 60_000 })
+
+/** Writes an input list, one entry per line, as `dir/name`; returns its path. */
+export const writeList = (dir: string, name: string, lines: ReadonlyArray<string>): string => {
+  const file = path.join(dir, name)
+  fs.writeFileSync(file, `${lines.join("\n")}\n`)
+  return file
+}
 
 /** Deterministic content per file name. */
 export const content = (name: string, size: number): Buffer => {
