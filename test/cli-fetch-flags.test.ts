@@ -164,6 +164,30 @@ describe("volley fetch: bodies", () => {
   })
 })
 
+describe("volley fetch -O: never through a link, files follow the umask", () => {
+  it("a planted .part symlink (dangling, pointing outside DIR) is never written through; the saved file is a regular 0644 file under umask 022", async () => {
+    const root = fs.mkdtempSync(path.join(dir, "planted-"))
+    const out = path.join(root, "out")
+    fs.mkdirSync(out)
+    const outside = path.join(root, "OUTSIDE.txt")
+    // Dangling: existsSync says "absent", and open(part, "w") would create the target.
+    fs.symlinkSync("../OUTSIDE.txt", path.join(out, "victim.bin.part"))
+    const file = input("planted.txt", [`${anyUrl}/victim.bin`])
+    const run = await runNode(["bin/volley.js", "fetch", file, "-O", out], { umask: "022" })
+    expect(run.code).toBe(0)
+    expect(fs.existsSync(outside)).toBe(false)
+    const saved = String(records(run.stdout)[0]!["file"])
+    expect(path.dirname(saved)).toBe(out)
+    const stats = fs.lstatSync(saved)
+    expect(stats.isFile()).toBe(true)
+    expect(stats.mode & 0o777).toBe(0o644)
+    expect(fs.readFileSync(saved, "utf8")).toBe("path /victim.bin")
+    // The planted link is left alone (not followed, not renamed into place).
+    expect(fs.readlinkSync(path.join(out, "victim.bin.part"))).toBe("../OUTSIDE.txt")
+    expect(fs.readdirSync(out).filter((name) => name.endsWith(".part"))).toEqual(["victim.bin.part"])
+  })
+})
+
 describe("volley fetch: summary and timings", () => {
   it("each record carries ttfbMs, and connectMs on the request that opened a connection", async () => {
     const file = input("timed.txt", [`${server.url}/ok`, `${server.url}/slow?ms=150`, `${server.url}/ok?3`])
