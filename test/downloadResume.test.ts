@@ -210,6 +210,24 @@ describe("Download.file: a 206 is checked against what was recorded", () => {
       expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, "bytes=500-", undefined])
     }))
 
+  it.scoped("a 416 whose total is the .part's size but not the recorded total (the file shrank under the same ETag) restarts from zero", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "shrunk.bin")
+      server.content = pattern(1500)
+      server.cutAfter = 1000
+      yield* Effect.flip(run(Download.file(`${server.url}/f`, { path: dest, retry: false })))
+      expect(fs.statSync(`${dest}.part`).size).toBe(1000)
+      server.cutAfter = undefined
+      const shrunk = pattern(1000, 9)
+      server.content = shrunk
+      const result = yield* run(Download.file(`${server.url}/f`, { path: dest, retry: false }))
+      expect(result).toMatchObject({ resumedFrom: 0, size: 1000 })
+      expect(fs.readFileSync(dest).equals(shrunk)).toBe(true)
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, "bytes=1000-", undefined])
+    }))
+
   it.scoped("a 206 whose Content-Length disagrees with its Content-Range, or whose end is past its total, restarts from zero", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()

@@ -87,6 +87,10 @@ export const mutableServer = Effect.acquireRelease(
       const ifRange = req.headers["if-range"]
       if (range !== null && (state.ignoreIfRange || ifRange === undefined || ifRange === (state.etag ?? state.lastModified))) {
         const start = Number(range[1])
+        if (start >= state.content.length) {
+          res.writeHead(416, { ...base, "content-length": 0, "content-range": `bytes */${state.content.length}` })
+          return void res.end()
+        }
         const end = Math.min(state.content.length, start + (state.rangeLimit ?? Infinity))
         res.writeHead(206, { ...base, "content-length": end - start, "content-range": `bytes ${start}-${end - 1}/${state.content.length}` })
         return void res.end(state.content.subarray(start, end))
