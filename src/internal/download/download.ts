@@ -357,8 +357,8 @@ export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option
 
 /**
  * Verifies the staged body and moves it into place: fsync (done when staging), publish over
- * `dest` (own-file check, the umask's mode, atomic rename), drop the meta, fsync the folder. A mismatch removes the
- * `.part` and leaves the destination untouched.
+ * `dest` (own-file check, the umask's mode, atomic rename), drop the meta, fsync the folder.
+ * A mismatch removes the `.part` and leaves the destination untouched.
  */
 export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
   Effect.gen(function*() {
