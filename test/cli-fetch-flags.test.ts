@@ -8,7 +8,10 @@ import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { Effect } from "effect"
 import { normalizeArgv } from "../src/cli/args.js"
+import { readBody } from "../src/cli/internal/fetchBody.js"
+import * as Client from "../src/Client.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { type Finished, runNode } from "./support/spawn.js"
 
@@ -185,6 +188,23 @@ describe("volley fetch -O: never through a link, files follow the umask", () => 
     // The planted link is left alone (not followed, not renamed into place).
     expect(fs.readlinkSync(path.join(out, "victim.bin.part"))).toBe("../OUTSIDE.txt")
     expect(fs.readdirSync(out).filter((name) => name.endsWith(".part"))).toEqual(["victim.bin.part"])
+  })
+
+  it("a .part link swapped in after the name was chosen is replaced, never written through (the save step in process, on a real response)", async () => {
+    const root = fs.mkdtempSync(path.join(dir, "swapped-"))
+    const victim = path.join(root, "victim.txt")
+    fs.writeFileSync(victim, "keep me\n")
+    const target = path.join(root, "out.bin")
+    fs.symlinkSync(victim, `${target}.part`)
+    const saved = await Effect.runPromise(Effect.provide(
+      Effect.scoped(Effect.flatMap(Client.open(`${anyUrl}/bin`), (response) => readBody(response, undefined, target))),
+      Client.layer()
+    ))
+    expect(saved.file).toBe(target)
+    expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
+    expect(fs.lstatSync(target).isFile()).toBe(true)
+    expect(fs.readFileSync(target).equals(Buffer.from(Array.from({ length: 256 }, (_, i) => i)))).toBe(true)
+    expect(fs.existsSync(`${target}.part`)).toBe(false)
   })
 })
 
