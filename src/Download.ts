@@ -182,7 +182,8 @@ export const nameFromUrl: (url: string) => string = FileName.fromUrl
 
 /**
  * A file name made safe to create inside the download folder (no separators, no `..`, no
- * control characters, no reserved names), as every name a download is given is.
+ * control, format or line-separator characters, no reserved names, never a `.part` or
+ * `.part.meta` side file's name), as every name a download is given is.
  *
  * @since 0.1.0
  */

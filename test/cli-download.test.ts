@@ -8,7 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { cli, content, fault, pattern, runCli, sha256, trickle, useCaseDirs } from "./support/cliDownload.js"
-import { hasScript, missingOutsideCi, root, runInTerminal } from "./support/spawn.js"
+import { hasScript, missingOutsideCi, root, runInTerminal, runNode } from "./support/spawn.js"
 
 const caseDir = useCaseDirs()
 
@@ -74,6 +74,43 @@ describe.concurrent("volley download: input, outcomes, exit codes", { timeout: 1
       const forced = await runCli(["download", list, "--dir", out, "--force"])
       expect(forced.code).toBe(0)
       expect(fs.readFileSync(path.join(out, "range-file")).equals(pattern(5000))).toBe(true)
+    }))
+
+  it("--content-disposition never takes a side file's name (.part, .part.meta) nor keeps format or line-separator characters", () =>
+    fault(async (server) => {
+      const dir = caseDir("sidecars")
+      const out = path.join(dir, "out")
+      const cd = (name: string) => encodeURIComponent(`attachment; filename*=UTF-8''${encodeURIComponent(name)}`)
+      const names = ["victim.bin.part", "victim.bin.part.meta", "report\u061Cfdp.exe", "pay\u200Bpal.html", "line\u2028sep.txt"]
+      const list = path.join(dir, "list.txt")
+      fs.writeFileSync(list, names.map((name, i) => `${server.url}/range-file?size=${1000 + i}&cd=${cd(name)}\n`).join(""))
+      const planted = await runCli(["download", list, "--dir", out, "--content-disposition"])
+      expect(planted.code).toBe(0)
+      expect(fs.readdirSync(out).sort()).toEqual(["line_sep.txt", "pay_pal.html", "report_fdp.exe", "victim.bin.part.meta_", "victim.bin.part_"])
+      // The real victim.bin later: a clean download, not a resume of anything a server left.
+      fs.writeFileSync(list, `${server.url}/range-file?size=3000 victim.bin\n`)
+      server.reset()
+      expect((await runCli(["download", list, "--dir", out])).code).toBe(0)
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined])
+      expect(fs.readFileSync(path.join(out, "victim.bin")).equals(pattern(3000))).toBe(true)
+    }))
+
+  it("a finished file follows the umask (0644 under umask 022), as curl's and fetch -O's do; a cut download's .part and .part.meta stay 0600", () =>
+    fault(async (server) => {
+      const dir = caseDir("modes")
+      const out = path.join(dir, "out")
+      const list = path.join(dir, "list.txt")
+      fs.writeFileSync(list, `${server.url}/range-file?size=3000 done.bin\n${server.url}/range-file?size=300000&resetAfter=100000 cut.bin\n`)
+      const run = await runNode([cli, "download", list, "--dir", out, "--retries", "0"], { umask: "022", timeoutMs: 60_000 })
+      expect(run.code).toBe(1)
+      expect(fs.statSync(path.join(out, "done.bin")).mode & 0o777).toBe(0o644)
+      expect(fs.statSync(path.join(out, "cut.bin.part")).mode & 0o777).toBe(0o600)
+      expect(fs.statSync(path.join(out, "cut.bin.part.meta")).mode & 0o777).toBe(0o600)
+      // umask 077: the finished file is private too.
+      fs.rmSync(out, { recursive: true })
+      const strict = await runNode([cli, "download", list, "--dir", out, "--retries", "0"], { umask: "077", timeoutMs: 60_000 })
+      expect(strict.code).toBe(1)
+      expect(fs.statSync(path.join(out, "done.bin")).mode & 0o777).toBe(0o600)
     }))
 
   it("a bad line is reported as FILE:LINE and skipped; the rest still download; exit 2", () =>

@@ -8,7 +8,10 @@ import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest"
+import { Effect } from "effect"
 import { normalizeArgv } from "../src/cli/args.js"
+import { readBody } from "../src/cli/internal/fetchBody.js"
+import * as Client from "../src/Client.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { type Finished, runNode } from "./support/spawn.js"
 
@@ -161,6 +164,47 @@ describe("volley fetch: bodies", () => {
       expect(fs.existsSync(saved)).toBe(true)
     }
     expect(records_.find((r) => r["line"] === 1)!["file"]).toBe(path.join(out, "escape.txt"))
+  })
+})
+
+describe("volley fetch -O: never through a link, files follow the umask", () => {
+  it("a planted .part symlink (dangling, pointing outside DIR) is never written through; the saved file is a regular 0644 file under umask 022", async () => {
+    const root = fs.mkdtempSync(path.join(dir, "planted-"))
+    const out = path.join(root, "out")
+    fs.mkdirSync(out)
+    const outside = path.join(root, "OUTSIDE.txt")
+    // Dangling: existsSync says "absent", and open(part, "w") would create the target.
+    fs.symlinkSync("../OUTSIDE.txt", path.join(out, "victim.bin.part"))
+    const file = input("planted.txt", [`${anyUrl}/victim.bin`])
+    const run = await runNode(["bin/volley.js", "fetch", file, "-O", out], { umask: "022" })
+    expect(run.code).toBe(0)
+    expect(fs.existsSync(outside)).toBe(false)
+    const saved = String(records(run.stdout)[0]!["file"])
+    expect(path.dirname(saved)).toBe(out)
+    const stats = fs.lstatSync(saved)
+    expect(stats.isFile()).toBe(true)
+    expect(stats.mode & 0o777).toBe(0o644)
+    expect(fs.readFileSync(saved, "utf8")).toBe("path /victim.bin")
+    // The planted link is left alone (not followed, not renamed into place).
+    expect(fs.readlinkSync(path.join(out, "victim.bin.part"))).toBe("../OUTSIDE.txt")
+    expect(fs.readdirSync(out).filter((name) => name.endsWith(".part"))).toEqual(["victim.bin.part"])
+  })
+
+  it("a .part link swapped in after the name was chosen is replaced, never written through (the save step in process, on a real response)", async () => {
+    const root = fs.mkdtempSync(path.join(dir, "swapped-"))
+    const victim = path.join(root, "victim.txt")
+    fs.writeFileSync(victim, "keep me\n")
+    const target = path.join(root, "out.bin")
+    fs.symlinkSync(victim, `${target}.part`)
+    const saved = await Effect.runPromise(Effect.provide(
+      Effect.scoped(Effect.flatMap(Client.open(`${anyUrl}/bin`), (response) => readBody(response, undefined, target))),
+      Client.layer()
+    ))
+    expect(saved.file).toBe(target)
+    expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
+    expect(fs.lstatSync(target).isFile()).toBe(true)
+    expect(fs.readFileSync(target).equals(Buffer.from(Array.from({ length: 256 }, (_, i) => i)))).toBe(true)
+    expect(fs.existsSync(`${target}.part`)).toBe(false)
   })
 })
 

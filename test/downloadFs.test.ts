@@ -91,3 +91,57 @@ describe("a download's data reaches the disk before its name does", () => {
       expect(dirSync).toBeGreaterThan(renamed)
     }))
 })
+
+describe("the safe open never writes through a link", () => {
+  /** A folder with a victim file outside the staging name, removed afterwards. */
+  const setup = Effect.acquireRelease(
+    Effect.sync(() => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-safe-"))
+      const victim = path.join(dir, "victim.txt")
+      fs.writeFileSync(victim, "keep me\n")
+      return { dir, victim, part: path.join(dir, "x.part") }
+    }),
+    ({ dir }) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
+  )
+
+  it.scoped("reopening (resume) a .part that is a symlink fails with ELOOP; the victim is untouched", () =>
+    Effect.gen(function*() {
+      const { part, victim } = yield* setup
+      fs.symlinkSync(victim, part)
+      const error = yield* Effect.flip(Fs.openForWrite(part, false))
+      expect(error).toMatchObject({ _tag: "FileSystemError", operation: "open", code: "ELOOP" })
+      expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
+    }))
+
+  it.scoped("reopening (resume) a .part hard-linked to another file fails with ENOTREG; the victim is untouched", () =>
+    Effect.gen(function*() {
+      const { part, victim } = yield* setup
+      fs.linkSync(victim, part)
+      const error = yield* Effect.flip(Fs.openForWrite(part, false))
+      expect(error).toMatchObject({ _tag: "FileSystemError", operation: "open", code: "ENOTREG" })
+      expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
+    }))
+
+  it.scoped("a fresh open replaces a symlink at the name with a private file of its own", () =>
+    Effect.gen(function*() {
+      const { part, victim } = yield* setup
+      fs.symlinkSync(victim, part)
+      const fd = yield* Fs.openForWrite(part, true)
+      yield* Fs.close(fd, part)
+      const stats = fs.lstatSync(part)
+      expect(stats.isFile() && stats.nlink === 1 && (stats.mode & 0o777) === 0o600).toBe(true)
+      expect(fs.readFileSync(victim, "utf8")).toBe("keep me\n")
+    }))
+
+  it.scoped("publish refuses a staging file that is a symlink (ELOOP) or hard-linked (ENOTREG): the destination is not created", () =>
+    Effect.gen(function*() {
+      const { dir, part, victim } = yield* setup
+      const dest = path.join(dir, "x")
+      fs.symlinkSync(victim, part)
+      expect(yield* Effect.flip(Fs.publish(part, dest))).toMatchObject({ code: "ELOOP" })
+      fs.rmSync(part)
+      fs.linkSync(victim, part)
+      expect(yield* Effect.flip(Fs.publish(part, dest))).toMatchObject({ operation: "rename", code: "ENOTREG" })
+      expect(fs.existsSync(dest)).toBe(false)
+    }))
+})

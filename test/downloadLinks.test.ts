@@ -12,6 +12,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as Client from "../src/Client.js"
 import * as Download from "../src/Download.js"
+import { mutableServer } from "./support/download.js"
 import { clientLayer, faultServer } from "./support/effect.js"
 
 const pattern = (size: number): Buffer => {
@@ -69,43 +70,44 @@ describe("Download: links in the download folder", () => {
       expect(isRegular(`${dest}.part`)).toBe(true)
     }))
 
-  it.scoped("a resumable .part swapped for a symlink (same size, matching meta) is not resumed through the link", () =>
+  /**
+   * A download of `url` cut at 100000 bytes, then its .part replaced by `plant` (a link to the
+   * victim, which holds exactly the .part's size: a resume would truncate it there and append)
+   * and the meta rewritten to bind that link's inode, as an attacker who can write the folder
+   * could: what is left to stop the resume is the own-file check and O_NOFOLLOW. The second
+   * run asks for the SAME URL, so the resume path really runs.
+   */
+  const plantedResume = (name: string, plant: (victim: string, part: string) => void) =>
     Effect.gen(function*() {
-      const server = yield* faultServer()
+      const server = yield* mutableServer
       const { dir, victim } = yield* setup
-      const dest = path.join(dir, "r.bin")
-      const url = `${server.url}/range-file?size=300000&etag=v2&resetAfter=1000`
+      const dest = path.join(dir, name)
+      const url = `${server.url}/f`
+      server.content = pattern(300_000)
+      server.cutAfter = 100_000
       yield* Effect.flip(run(Download.file(url, { path: dest, retry: false })))
-      const partSize = fs.statSync(`${dest}.part`).size
-      expect(partSize).toBeGreaterThan(0)
-      // The victim has exactly the .part's size: a resume would truncate it there and append.
-      const victimContent = Buffer.alloc(partSize, "v")
+      expect(fs.statSync(`${dest}.part`).size).toBe(100_000)
+      const victimContent = Buffer.alloc(100_000, "v")
       fs.writeFileSync(victim, victimContent)
       fs.rmSync(`${dest}.part`)
-      fs.symlinkSync(victim, `${dest}.part`)
-      const result = yield* run(Download.file(`${server.url}/range-file?size=300000&etag=v2`, { path: dest, retry: false }))
+      plant(victim, `${dest}.part`)
+      const meta = JSON.parse(fs.readFileSync(`${dest}.part.meta`, "utf8")) as Record<string, unknown>
+      fs.writeFileSync(`${dest}.part.meta`, JSON.stringify({ ...meta, ino: fs.lstatSync(`${dest}.part`).ino }))
+      server.cutAfter = undefined
+      const result = yield* run(Download.file(url, { path: dest, retry: false }))
       expect(fs.readFileSync(victim).equals(victimContent)).toBe(true)
       expect(isRegular(dest)).toBe(true)
       expect(fs.readFileSync(dest).equals(pattern(300_000))).toBe(true)
       expect(result.resumedFrom).toBe(0)
-    }))
+      // The first run, then one clean request: the link was never resumed.
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, undefined])
+    })
 
-  it.scoped("a resumable .part that is a hard link to a file outside is not resumed into it", () =>
-    Effect.gen(function*() {
-      const server = yield* faultServer()
-      const { dir, victim } = yield* setup
-      const dest = path.join(dir, "h.bin")
-      const url = `${server.url}/range-file?size=300000&etag=v3&resetAfter=1000`
-      yield* Effect.flip(run(Download.file(url, { path: dest, retry: false })))
-      const partSize = fs.statSync(`${dest}.part`).size
-      const victimContent = Buffer.alloc(partSize, "h")
-      fs.writeFileSync(victim, victimContent)
-      fs.rmSync(`${dest}.part`)
-      fs.linkSync(victim, `${dest}.part`)
-      yield* run(Download.file(`${server.url}/range-file?size=300000&etag=v3`, { path: dest, retry: false }))
-      expect(fs.readFileSync(victim).equals(victimContent)).toBe(true)
-      expect(fs.readFileSync(dest).equals(pattern(300_000))).toBe(true)
-    }))
+  it.scoped("a resumable .part swapped for a symlink (meta bound to it, same URL) is not resumed through the link", () =>
+    plantedResume("r.bin", (victim, part) => fs.symlinkSync(victim, part)))
+
+  it.scoped("a resumable .part that is a hard link to a file outside (meta bound to it, same URL) is not resumed into it", () =>
+    plantedResume("h.bin", (victim, part) => fs.linkSync(victim, part)))
 
   it.scoped("a destination symlinked outside: not 'skipped' through the link, kept without force, replaced by a regular file with force", () =>
     Effect.gen(function*() {

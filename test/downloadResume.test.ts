@@ -9,7 +9,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Download from "../src/Download.js"
 import { faultServer } from "./support/effect.js"
-import { awaitSleep, digest, exists, mutableServer, pattern, run, tempDir } from "./support/download.js"
+import { awaitSleep, digest, exists, type MutableServer, mutableServer, pattern, run, tempDir } from "./support/download.js"
 
 describe("Download.file: resume", () => {
   it.scoped("reset mid-body, then the next call resumes with Range + If-Range and completes the right file", () =>
@@ -133,7 +133,8 @@ describe("Download.file: resume", () => {
       const url = `${server.url}/range-file?size=10000`
       fs.writeFileSync(`${dest}.part`, pattern(10_000))
       // The meta as the download writes it: the URL redacted, matched by its sha256.
-      fs.writeFileSync(`${dest}.part.meta`, JSON.stringify({ url, urlSha256: digest(Buffer.from(url)), etag: "\"v1\"", total: 10_000 }))
+      const ino = fs.statSync(`${dest}.part`).ino
+      fs.writeFileSync(`${dest}.part.meta`, JSON.stringify({ url, urlSha256: digest(Buffer.from(url)), etag: "\"v1\"", total: 10_000, ino }))
       const result = yield* run(Download.file(url, { path: dest, checksum: digest(pattern(10_000)) }))
       expect(result).toMatchObject({ resumedFrom: 10_000, transferred: 0, verified: true })
       expect(server.requests[0]!.headers["range"]).toBe("bytes=10000-")
@@ -163,5 +164,106 @@ describe("Download.file: resume", () => {
       const result = yield* run(Download.file(`${server.url}/f`, { path: dest }))
       expect(result).toMatchObject({ resumedFrom: 80_000, transferred: 120_000 })
       expect(fs.readFileSync(dest).equals(server.content)).toBe(true)
+    }))
+})
+
+describe("Download.file: a 206 is checked against what was recorded", () => {
+  /** A 1000-byte file cut at 500: a .part of 500 bytes and its meta (total 1000). */
+  const cutAt500 = (server: MutableServer, dest: string) =>
+    Effect.gen(function*() {
+      server.content = pattern(1000)
+      server.cutAfter = 500
+      yield* Effect.flip(run(Download.file(`${server.url}/f`, { path: dest, retry: false })))
+      expect(fs.statSync(`${dest}.part`).size).toBe(500)
+      server.cutAfter = undefined
+    })
+
+  it.scoped("a short 206 (bytes 500-599/1000) never ends as a finished file; the next call resumes from 600 and completes it", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "short.bin")
+      yield* cutAt500(server, dest)
+      server.rangeLimit = 100
+      const error = yield* Effect.flip(run(Download.file(`${server.url}/f`, { path: dest, retry: false })))
+      expect(error).toMatchObject({ _tag: "NetworkError", reason: "Protocol", code: "SIZE_MISMATCH" })
+      expect(exists(dest)).toBe(false)
+      expect(fs.readFileSync(`${dest}.part`).equals(pattern(600))).toBe(true)
+      server.rangeLimit = undefined
+      const result = yield* run(Download.file(`${server.url}/f`, { path: dest, retry: false }))
+      expect(result).toMatchObject({ resumedFrom: 600, size: 1000 })
+      expect(fs.readFileSync(dest).equals(pattern(1000))).toBe(true)
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, "bytes=500-", "bytes=600-"])
+    }))
+
+  it.scoped("a file changed under the same ETag (206 bytes 500-1499/1500 after a 1000-byte original) restarts from zero, never splices", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "grown.bin")
+      yield* cutAt500(server, dest)
+      const changed = pattern(1500, 7) // other bytes, other size, same ETag
+      server.content = changed
+      const result = yield* run(Download.file(`${server.url}/f`, { path: dest, retry: false }))
+      expect(result).toMatchObject({ resumedFrom: 0, size: 1500 })
+      expect(fs.readFileSync(dest).equals(changed)).toBe(true)
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, "bytes=500-", undefined])
+    }))
+
+  it.scoped("a 416 whose total is the .part's size but not the recorded total (the file shrank under the same ETag) restarts from zero", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "shrunk.bin")
+      server.content = pattern(1500)
+      server.cutAfter = 1000
+      yield* Effect.flip(run(Download.file(`${server.url}/f`, { path: dest, retry: false })))
+      expect(fs.statSync(`${dest}.part`).size).toBe(1000)
+      server.cutAfter = undefined
+      const shrunk = pattern(1000, 9)
+      server.content = shrunk
+      const result = yield* run(Download.file(`${server.url}/f`, { path: dest, retry: false }))
+      expect(result).toMatchObject({ resumedFrom: 0, size: 1000 })
+      expect(fs.readFileSync(dest).equals(shrunk)).toBe(true)
+      expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined, "bytes=1000-", undefined])
+    }))
+
+  it.scoped("a 206 whose Content-Length disagrees with its Content-Range, or whose end is past its total, restarts from zero", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tempDir
+      for (const [name, query] of [["cl", "badLength=1"], ["end", "badEnd=1"]] as const) {
+        const dest = path.join(dir, `${name}.bin`)
+        const url = `${server.url}/range-file?size=1000&etag=${name}&resetAfter=500&${query}`
+        yield* Effect.flip(run(Download.file(url, { path: dest, retry: false })))
+        expect(fs.statSync(`${dest}.part`).size).toBe(500)
+        server.reset()
+        // The restart's full response is cut again (resetAfter): what matters is that it was one.
+        yield* Effect.flip(run(Download.file(url, { path: dest, retry: false })))
+        expect(server.requests.map((r) => r.headers["range"])).toEqual(["bytes=500-", undefined])
+        expect(exists(dest)).toBe(false)
+      }
+    }))
+
+  it.scoped("a .part and .part.meta planted together (the meta not written for that .part) are discarded, never resumed", () =>
+    Effect.gen(function*() {
+      const server = yield* mutableServer
+      const dir = yield* tempDir
+      const dest = path.join(dir, "victim.bin")
+      server.content = pattern(1000)
+      // What a server naming its files victim.bin.part and victim.bin.part.meta could leave: a
+      // regular file of its bytes, and a meta claiming the real URL and ETag.
+      const url = `${server.url}/f`
+      const planted = { url, urlSha256: digest(Buffer.from(url)), etag: "\"a\"", total: 1000 }
+      // Without an inode, and with another file's inode.
+      for (const ino of [undefined, (part: string) => fs.statSync(part).ino + 1]) {
+        fs.writeFileSync(`${dest}.part`, Buffer.alloc(500, "A"))
+        fs.writeFileSync(`${dest}.part.meta`, JSON.stringify({ ...planted, ...(ino ? { ino: ino(`${dest}.part`) } : {}) }))
+        server.requests.length = 0
+        const result = yield* run(Download.file(url, { path: dest, retry: false, force: true }))
+        expect(result.resumedFrom).toBe(0)
+        expect(fs.readFileSync(dest).equals(pattern(1000))).toBe(true)
+        expect(server.requests.map((r) => r.headers["range"])).toEqual([undefined])
+      }
     }))
 })

@@ -33,7 +33,25 @@ describe("sanitize", () => {
     ["console", "console"],
     ["a<b>c:d\"e|f?g*h", "a_b_c_d_e_f_g_h"],
     ["résumé.pdf", "résumé.pdf"],
-    ["e\u0301.txt", "\u00e9.txt"]
+    ["e\u0301.txt", "\u00e9.txt"],
+    // Format characters (Cf) and line/paragraph separators (Zl, Zp) hide or reorder what is read.
+    ["report\u061Cfdp.exe", "report_fdp.exe"],
+    ["pay\u200Bpal.html", "pay_pal.html"],
+    ["line\u2028sep.txt", "line_sep.txt"],
+    ["para\u2029sep.txt", "para_sep.txt"],
+    ["\uFEFFbom.txt", "_bom.txt"],
+    ["soft\u00ADhyphen.txt", "soft_hyphen.txt"],
+    ["zero\u200Dwidth\u2060joiner", "zero_width_joiner"],
+    ["tag\u{E0041}.txt", "tag_.txt"],
+    // A download's side files: never a name a server or URL can take.
+    ["victim.bin.part", "victim.bin.part_"],
+    ["victim.bin.part.meta", "victim.bin.part.meta_"],
+    ["VICTIM.BIN.PART", "VICTIM.BIN.PART_"],
+    ["x.Part.Meta", "x.Part.Meta_"],
+    ["x.part.meta.", "x.part.meta_"],
+    ["part", "part"],
+    ["x.partial", "x.partial"],
+    ["x.part.txt", "x.part.txt"]
   ])("%j -> %j", (input, expected) => {
     expect(FileName.sanitize(input)).toBe(expected)
   })

@@ -38,11 +38,14 @@ export const MailerLive = (outbox: string, latency: Duration.DurationInput = "1 
               "Thanks for signing up.",
               ""
             ].join("\r\n")
-            // Write then rename: a crash never leaves half an email in the outbox.
+            // Write then rename: a crash never leaves half an email in the outbox. The temp file
+            // is created exclusively ("wx": never through a link left at its name).
+            const temp = `${file}.tmp`
             yield* Effect.tryPromise({
               try: async () => {
-                await fs.writeFile(`${file}.tmp`, body)
-                await fs.rename(`${file}.tmp`, file)
+                await fs.rm(temp, { force: true })
+                await fs.writeFile(temp, body, { flag: "wx" })
+                await fs.rename(temp, file)
               },
               catch: (e) => new MailError({ reason: String(e) })
             })

@@ -11,7 +11,7 @@ import * as http from "node:http"
 import * as https from "node:https"
 import type * as net from "node:net"
 import { type Ctx, route, send } from "./faultRoutes.js"
-import { makeState, notify, type State, waitFor } from "./faultState.js"
+import { type ClosedResponse, makeState, notify, type State, waitFor } from "./faultState.js"
 
 export interface RecordedRequest {
   readonly method: string
@@ -42,6 +42,11 @@ export interface FaultServer {
   readonly maxInFlightByHost: ReadonlyMap<string, number>
   /** Resolves once a request whose path starts with `pathPrefix` was closed by the client mid-response. */
   waitForClientAbort(pathPrefix: string, timeoutMs?: number): Promise<void>
+  /**
+   * Resolves once the first response to a path starting with `pathPrefix` closed (finished or
+   * cut off), with the bytes its socket took for it: what the server really wrote.
+   */
+  waitForResponseClosed(pathPrefix: string, timeoutMs?: number): Promise<ClosedResponse>
   /** Resolves with the `count`-th request (default 1st) whose path starts with `pathPrefix`. */
   waitForRequest(pathPrefix: string, count?: number, timeoutMs?: number): Promise<RecordedRequest>
   /** Clears recorded requests, counters and flaky state (live `open`/`inFlight` stay accurate). */
@@ -69,8 +74,13 @@ const trackInFlight = (state: State, req: http.IncomingMessage, res: http.Server
   state.maxInFlightByHost.set(host, Math.max(state.maxInFlightByHost.get(host) ?? 0, hostCount))
   state.inFlight += 1
   state.maxInFlight = Math.max(state.maxInFlight, state.inFlight)
+  // The socket's count at the start: a kept-alive socket serves its requests one after another.
+  const socket = req.socket
+  const writtenBefore = socket.bytesWritten
   // 'close' fires once per response: after 'finish' normally, or when the socket died first.
   res.once("close", () => {
+    state.closed.push({ path: req.url ?? "", bytesWritten: socket.bytesWritten - writtenBefore, finished: res.writableFinished })
+    notify(state)
     state.inFlight -= 1
     state.inFlightByHost.set(host, (state.inFlightByHost.get(host) ?? 1) - 1)
     if (!res.writableFinished && !isServerKilled() && !state.closing) {
@@ -156,6 +166,7 @@ const closeServer = (state: State, server: http.Server): Promise<void> => {
 
 const resetState = (state: State): void => {
   state.requests.length = 0
+  state.closed.length = 0
   state.abortedPaths.length = 0
   state.flaky.clear()
   state.maxInFlightByHost.clear()
@@ -197,6 +208,8 @@ export const startFaultServer = async (options?: { readonly tls?: boolean }): Pr
     waitForClientAbort: (pathPrefix, timeoutMs = DEFAULT_WAIT_MS) =>
       waitFor(state, () => state.abortedPaths.some((p) => p.startsWith(pathPrefix)) ? true : undefined, timeoutMs, `a client abort of ${pathPrefix}`)
         .then(() => undefined),
+    waitForResponseClosed: (pathPrefix, timeoutMs = DEFAULT_WAIT_MS) =>
+      waitFor(state, () => state.closed.find((r) => r.path.startsWith(pathPrefix)), timeoutMs, `the response to ${pathPrefix} to close`),
     waitForRequest: (pathPrefix, count = 1, timeoutMs = DEFAULT_WAIT_MS) =>
       waitFor(state, () => matching(pathPrefix)[count - 1], timeoutMs, `request #${count} to ${pathPrefix}`),
     reset: () => resetState(state),

@@ -54,6 +54,8 @@ export interface MutableServer {
   stallAfter: number | undefined
   /** Serve ranges without checking If-Range (a non-compliant server). */
   ignoreIfRange: boolean
+  /** A 206 carries at most this many bytes (an honest but short `Content-Range`). */
+  rangeLimit: number | undefined
   disposition: string | undefined
 }
 
@@ -68,6 +70,7 @@ export const mutableServer = Effect.acquireRelease(
       cutAfter: undefined,
       stallAfter: undefined,
       ignoreIfRange: false,
+      rangeLimit: undefined,
       disposition: undefined
     }
     const server = http.createServer((req, res) => {
@@ -84,8 +87,13 @@ export const mutableServer = Effect.acquireRelease(
       const ifRange = req.headers["if-range"]
       if (range !== null && (state.ignoreIfRange || ifRange === undefined || ifRange === (state.etag ?? state.lastModified))) {
         const start = Number(range[1])
-        res.writeHead(206, { ...base, "content-length": state.content.length - start, "content-range": `bytes ${start}-${state.content.length - 1}/${state.content.length}` })
-        return void res.end(state.content.subarray(start))
+        if (start >= state.content.length) {
+          res.writeHead(416, { ...base, "content-length": 0, "content-range": `bytes */${state.content.length}` })
+          return void res.end()
+        }
+        const end = Math.min(state.content.length, start + (state.rangeLimit ?? Infinity))
+        res.writeHead(206, { ...base, "content-length": end - start, "content-range": `bytes ${start}-${end - 1}/${state.content.length}` })
+        return void res.end(state.content.subarray(start, end))
       }
       res.writeHead(200, { ...base, "content-length": state.content.length })
       if (state.stallAfter !== undefined) return void res.write(state.content.subarray(0, state.stallAfter))

@@ -236,8 +236,11 @@ const rangeFile: Handler = async (ctx) => {
   }
   if (range === "unsatisfiable") return send(ctx, 416, "", { ...base, "content-range": `bytes */${size}` })
   if (range !== undefined) {
-    const length = range.end - range.start + 1
-    ctx.res.writeHead(206, { ...base, "content-length": length, "content-range": `bytes ${range.start}-${range.end}/${size}` })
+    // Inconsistent 206s: badEnd sends one byte past the total, badLength a Content-Range one byte short of its body.
+    const end = ctx.params.get("badEnd") === "1" ? size : range.end
+    const length = end - range.start + 1
+    const claimedEnd = ctx.params.get("badLength") === "1" ? end - 1 : end
+    ctx.res.writeHead(206, { ...base, "content-length": length, "content-range": `bytes ${range.start}-${claimedEnd}/${size}` })
     if (await pump(ctx, length, (offset, n) => pattern(range.start + offset, n))) ctx.res.end()
     return
   }

@@ -14,8 +14,16 @@ interface Waiter {
   readonly reject: (error: Error) => void
 }
 
+/** A response once it closed: the bytes its socket took for it (headers included), and whether it ended. */
+export interface ClosedResponse {
+  readonly path: string
+  readonly bytesWritten: number
+  readonly finished: boolean
+}
+
 export interface State {
   readonly requests: Array<RecordedRequest>
+  readonly closed: Array<ClosedResponse>
   readonly abortedPaths: Array<string>
   readonly flaky: Map<string, number>
   readonly maxInFlightByHost: Map<string, number>
@@ -34,6 +42,7 @@ export interface State {
 
 export const makeState = (): State => ({
   requests: [],
+  closed: [],
   abortedPaths: [],
   flaky: new Map(),
   maxInFlightByHost: new Map(),

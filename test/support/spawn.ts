@@ -14,10 +14,19 @@ export interface Finished {
   readonly stderr: string
 }
 
-/** Runs `node <args>` from the repository root; kills it after `timeoutMs` so a hang fails the test. */
-export const runNode = (args: ReadonlyArray<string>, options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv } = {}): Promise<Finished> =>
+/**
+ * Runs `node <args>` from the repository root; kills it after `timeoutMs` so a hang fails the
+ * test. With `umask` (e.g. `"022"`), through `sh` that sets it first, as a user's shell does.
+ */
+export const runNode = (
+  args: ReadonlyArray<string>,
+  options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: NodeJS.ProcessEnv; readonly umask?: string } = {}
+): Promise<Finished> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: root, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
+    const [command, argv] = options.umask === undefined
+      ? [process.execPath, args]
+      : ["sh", ["-c", `umask ${options.umask} && exec "$@"`, "sh", process.execPath, ...args]]
+    const child = spawn(command, argv, { cwd: root, env: { ...process.env, ...options.env }, stdio: ["pipe", "pipe", "pipe"] })
     collect(child, options.timeoutMs ?? 20_000, resolve, reject)
     child.stdin.end(options.input ?? "")
   })

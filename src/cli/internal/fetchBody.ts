@@ -9,6 +9,8 @@ import * as fs from "node:fs"
 import type * as Client from "../../Client.js"
 import * as Download from "../../Download.js"
 import type { HttpError } from "../../Errors.js"
+import type { FileSystemError } from "../../internal/download/errors.js"
+import * as Fs from "../../internal/download/fs.js"
 import { escapeJson, jsonSafe } from "./terminalText.js"
 
 /** What the handler hands back for one response. */
@@ -78,6 +80,16 @@ class Head {
   }
 }
 
+/** Nothing at `target`, not even a link (`existsSync` follows links and misses a dangling one). */
+const absent = (target: string): boolean => {
+  try {
+    fs.lstatSync(target)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "ENOENT"
+  }
+}
+
 /**
  * Names files for `-O DIR`: each URL's safe name, unique within the run and never replacing a
  * file already in the folder (`name (1).ext` instead). One name per input line, kept across
@@ -94,7 +106,7 @@ export const makeNamer = (dir: string) => {
     for (let tries = 0; tries < 10_000; tries++) {
       const full = Download.resolveInside(dir, allocator.claim(wanted))
       if (full === undefined) return undefined
-      if (!fs.existsSync(full) && !fs.existsSync(`${full}.part`)) {
+      if (absent(full) && absent(`${full}.part`)) {
         byLine.set(line, full)
         return full
       }
@@ -140,35 +152,29 @@ export const readBody = (
     return Effect.map(Stream.runForEach(response.stream, (chunk) => Effect.sync(() => head.add(chunk))), () => finish(undefined))
   }
   const part = `${target}.part`
-  return Effect.acquireUseRelease(
-    Effect.tryPromise({
-      try: () => fs.promises.open(part, "w"),
-      catch: (error) => new SaveError(`cannot write ${part}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
-    }),
-    (handle) =>
-      Effect.flatMap(
-        Stream.runForEach(response.stream, (chunk) =>
-          Effect.tryPromise({
-            try: () => {
-              head.add(chunk)
-              return handle.write(chunk)
-            },
-            catch: (error) => new SaveError(`cannot write ${part}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
-          })),
-        () =>
-          Effect.tryPromise({
-            try: async () => {
-              await handle.close()
-              await fs.promises.rename(part, target)
-              return finish(target)
-            },
-            catch: (error) => new SaveError(`cannot save ${target}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
-          })
-      ),
-    (handle, exit) =>
-      Effect.promise(async () => {
-        await handle.close().catch(() => undefined)
-        if (exit._tag === "Failure") await fs.promises.rm(part, { force: true })
-      })
+  const cannot = (what: string, error: FileSystemError) => new SaveError(`cannot ${what}: ${error.code ?? error.reason}`)
+  // Download's safe write path: the staging file is created exclusively and never through a
+  // link (a planted `.part` is replaced), and published only as a regular file of its own.
+  const write = Effect.acquireUseRelease(
+    Effect.map(Fs.openForWrite(part, true), (fd) => ({ fd, writer: Fs.writeBehind(fd, part) })),
+    ({ writer }) => {
+      let position = 0
+      const onChunk = (chunk: Uint8Array) => {
+        head.add(chunk)
+        return Effect.map(writer.flush, () => {
+          writer.start([chunk], position)
+          position += chunk.length
+        })
+      }
+      return Effect.zipRight(Stream.runForEach(response.stream, onChunk), writer.flush)
+    },
+    // The write in flight lands before the fd is closed (and its number reused).
+    ({ fd, writer }) => Effect.ignore(Effect.zipRight(writer.settled, Fs.close(fd, part)))
+  )
+  return write.pipe(
+    Effect.mapError((error) => error._tag === "FileSystemError" ? cannot(`write ${part}`, error) : error),
+    Effect.zipRight(Effect.mapError(Fs.publish(part, target), (error) => cannot(`save ${target}`, error))),
+    Effect.map(() => finish(target)),
+    Effect.onError(() => Effect.ignore(Fs.remove(part)))
   )
 }

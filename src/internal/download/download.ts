@@ -16,7 +16,6 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createHash, type Hash } from "node:crypto"
-import * as fs from "node:fs"
 import * as path from "node:path"
 import { Client } from "../../Client.js"
 import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
@@ -99,6 +98,11 @@ const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSys
       yield* discardPart(plan.part)
       return undefined
     }
+    if (found._tag === "Valid" && !Meta.bindsTo(found.meta, stats)) {
+      // Not the meta of this .part (planted beside it, or copied): its bytes are nobody's prefix.
+      yield* discardPart(plan.part)
+      return undefined
+    }
     // Decoded bytes are no prefix of any representation a Range could continue.
     if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url) || found.meta.decoded === true) return undefined
     const meta = found.meta
@@ -122,6 +126,21 @@ const parseContentRange = (value: string | undefined) => {
     total: match[3] === "*" || match[3] === undefined ? undefined : Number(match[3])
   }
 }
+
+/**
+ * Whether a 206 continues the `.part` it answers: it starts at our offset, and agrees with
+ * itself (its end inside its total, its Content-Length the range's length) and with what was
+ * recorded (the same total: a file changed under the same validator has another size).
+ */
+const continues = (
+  range: ReturnType<typeof parseContentRange>,
+  state: ResumeState,
+  contentLength: number | undefined
+): range is { readonly start: number; readonly end: number; readonly total: number | undefined } =>
+  range !== undefined && range.start === state.offset && range.end !== undefined && range.end >= range.start &&
+  (range.total === undefined || range.end < range.total) &&
+  (range.total === undefined || state.meta.total === undefined || range.total === state.meta.total) &&
+  (contentLength === undefined || contentLength === range.end - range.start + 1)
 
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
@@ -182,7 +201,7 @@ const attempt = (
     if (response.status === 416 && state !== undefined) {
       // Nothing past our offset: complete if the server's size is exactly what we hold.
       const range = parseContentRange(response.headers["content-range"])
-      if (range?.total !== state.offset) return restart
+      if (range?.total !== state.offset || (state.meta.total !== undefined && state.meta.total !== range.total)) return restart
       yield* Fiber.join(hasher!)
       tracker.start(state.offset, state.offset, state.offset)
       tracker.finish()
@@ -195,9 +214,10 @@ const attempt = (
       const range = parseContentRange(response.headers["content-range"])
       const changed = (state.meta.etag !== undefined && etag !== undefined && etag !== state.meta.etag) ||
         (strongEtag(state.meta.etag) === undefined && lastModified !== undefined && lastModified !== state.meta.lastModified)
-      if (range?.start !== state.offset || changed) return restart
+      if (changed || !continues(range, state, response.contentLength)) return restart
       offset = state.offset
-      total = range.total ?? (response.contentLength !== undefined ? offset + response.contentLength : undefined)
+      // A short range (`500-599/1000`) is kept, but the file is not finished at its end: see below.
+      total = range.total ?? state.meta.total ?? range.end + 1
       yield* Fiber.join(hasher!)
     } else {
       // A full body: the server ignored the range or the file changed. Start clean.
@@ -207,7 +227,6 @@ const attempt = (
       }
       total = response.contentLength
       if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
-      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total, decoded: plan.decompress }))
     }
     if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
 
@@ -217,6 +236,11 @@ const attempt = (
       ({ fd, writer }) => Effect.ignore(Effect.zipRight(writer.settled, Fs.close(fd, plan.part)))
     )
     if (offset > 0) yield* Fs.truncate(fd, offset, plan.part) // a torn tail from a crash past `stat`
+    else {
+      // Before any data, bound to this new .part by its inode.
+      const ino = yield* Fs.inode(fd, plan.part)
+      yield* Meta.write(plan.part, Meta.make(plan.url, plan.redactedUrl, { etag, lastModified, total, decoded: plan.decompress }, ino))
+    }
     tracker.start(offset, offset, total)
     const limit = plan.maxBytes ?? Infinity
     // `written`: bytes handed to the writer; `received`: hashed, possibly still queued.
@@ -269,6 +293,11 @@ const attempt = (
     yield* drain
     const position = received
     yield* writer.fsync
+    if (total !== undefined && position !== total) {
+      // Short (or overlong) for the size announced: never a finished file. The .part stays, so
+      // a retry resumes from what did arrive (a longer one is not resumed: see resumeState).
+      return yield* new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "SIZE_MISMATCH" })
+    }
     tracker.finish()
     return { size: position, digest: hash.digest("hex"), suggestedName, resumedFrom: offset, transferred: position - offset, lastModified }
   })
@@ -327,9 +356,9 @@ export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option
   })
 
 /**
- * Verifies the staged body and moves it into place: fsync (done when staging), rename over
- * `dest` (atomic on one file system), drop the meta, fsync the folder. A mismatch removes the
- * `.part` and leaves the destination untouched.
+ * Verifies the staged body and moves it into place: fsync (done when staging), publish over
+ * `dest` (own-file check, the umask's mode, atomic rename), drop the meta, fsync the folder.
+ * A mismatch removes the `.part` and leaves the destination untouched.
  */
 export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
   Effect.gen(function*() {
@@ -351,13 +380,8 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
         return existing.value
       }
     }
-    yield* Fs.assertOwnFile(plan.part)
-    if (plan.remoteTime && staged.lastModified !== undefined) {
-      const time = new Date(staged.lastModified)
-      // Best effort, as curl's --remote-time: a server's odd date never fails a download.
-      if (!Number.isNaN(time.getTime())) yield* Effect.promise(() => fs.promises.utimes(plan.part, time, time).catch(() => undefined))
-    }
-    yield* Fs.rename(plan.part, dest)
+    const time = plan.remoteTime && staged.lastModified !== undefined ? new Date(staged.lastModified) : undefined
+    yield* Fs.publish(plan.part, dest, { mtime: time !== undefined && !Number.isNaN(time.getTime()) ? time : undefined })
     yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
     yield* Fs.fsyncDir(path.dirname(dest))
     return {

@@ -14,9 +14,21 @@ export const fallbackName = "download"
  */
 export const maxNameBytes = 200
 
-// C0 and C1 controls, DEL, and bidirectional overrides (U+202E can make `exe.txt` read as `txt.exe`).
-// eslint-disable-next-line no-control-regex
-const unsafeChars = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g
+/**
+ * Controls (C0, DEL, C1: category Cc), format characters (Cf: bidi overrides such as U+202E,
+ * which makes `exe.txt` read as `txt.exe`, the Arabic letter mark U+061C, zero-width spaces
+ * and joiners, the BOM, the soft hyphen) and line and paragraph separators (Zl, Zp): each
+ * hides or reorders what a reader sees.
+ */
+const unsafeChars = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/**
+ * The suffixes of a download's side files (`<name>.part`, `<name>.part.meta`), defined once
+ * here: a suggested name ending in one could plant a staging file for a later download.
+ */
+export const partSuffix = ".part"
+export const metaSuffix = ".meta"
+const sidecarName = /\.part(?:\.meta)?$/i
 /** Characters Windows forbids in names; replaced everywhere so a folder can be copied across systems. */
 const windowsForbidden = /[<>:"|?*]/g
 const windowsReserved = /^(con|prn|aux|nul|conin\$|conout\$|com[0-9¹²³]|lpt[0-9¹²³])$/i
@@ -55,10 +67,11 @@ export const splitExtension = (name: string): readonly [stem: string, ext: strin
 /**
  * Makes any suggested name safe as a single file name inside a folder:
  * - only the last path segment is kept (`../../x` -> `x`, `/etc/passwd` -> `passwd`, `a\b` -> `b`);
- * - control characters, NUL and bidi overrides become `_`, as do `<>:"|?*`;
+ * - control, format (bidi overrides, zero-width) and line-separator characters become `_`, as do `<>:"|?*`;
  * - leading dots/spaces and trailing dots/spaces are trimmed (no `..`, no hidden files);
  * - Windows device names (`CON`, `nul.txt`, `COM1`…) get a `_` prefix;
  * - the length is bounded to {@link maxNameBytes} UTF-8 bytes, keeping the extension;
+ * - a name ending in `.part` or `.part.meta` (a download's side files) gets a `_` appended;
  * - an empty result becomes {@link fallbackName}.
  */
 export const sanitize = (raw: string): string => {
@@ -75,7 +88,9 @@ export const sanitize = (raw: string): string => {
     name = trimEdges(truncateBytes(keepExt === "" ? name : s, maxNameBytes - byteLength(keepExt))) + keepExt
     name = trimEdges(name)
   }
-  return name === "" ? fallbackName : name
+  if (name === "") return fallbackName
+  // Never a side file's name: `x.part` from one server must not be resumed as another's `x`.
+  return sidecarName.test(name) ? `${name}_` : name
 }
 
 /** The last segment of the URL's path, percent-decoded (when valid) and sanitized. */

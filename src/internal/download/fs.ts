@@ -1,13 +1,14 @@
 /**
- * The file operations a download needs, as Effects failing with a typed `FileSystemError`
- * that names the path.
+ * Writing a file safely into a folder: the one module that does it, for `Download` and for
+ * `volley fetch -O`. Effects failing with a typed `FileSystemError` that names the path.
  *
- * Never through a link: the download folder may hold links it did not make (a cloned repo
- * shipping `x.tar.gz.part -> ~/.bashrc`). Every open here is `O_NOFOLLOW`, checks are `lstat`,
+ * Never through a link: the folder may hold links it did not make (a cloned repo shipping
+ * `x.tar.gz.part -> ~/.bashrc`). Every open here is `O_NOFOLLOW`, checks are `lstat`/`fstat`,
  * a fresh staging file is unlinked and created exclusively (`O_EXCL`, mode 0600), small files
  * are written to an exclusive temp file and renamed over the name (a rename replaces a link,
- * it never writes through it), and a file to be reopened must be regular with one link (a
- * hard link to a file elsewhere is as bad as a symlink).
+ * it never writes through it), a file to be reopened must be regular with one link (a hard
+ * link to a file elsewhere is as bad as a symlink), and {@link publish} checks the staging
+ * file the same way before renaming it into place, giving it the mode the umask asks for.
  *
  * Plain `node:fs` callbacks rather than `@effect/platform`'s `FileSystem`: the write path
  * runs once per received batch, and a direct `writev` at an explicit position (no promise,
@@ -61,25 +62,48 @@ export const openForWrite = (target: string, fresh: boolean): Effect.Effect<numb
       remove(target),
       call<number>("open", target, (cb) => fs.open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, privateMode, cb))
     )
-    : Effect.flatMap(call<number>("open", target, (cb) => fs.open(target, O_RDWR | O_NOFOLLOW, cb)), (fd) => checkOwnFile(fd, target))
+    : Effect.flatMap(call<number>("open", target, (cb) => fs.open(target, O_RDWR | O_NOFOLLOW, cb)), (fd) => checkOwnFile(fd, target, "open"))
 
 /** Keeps `fd` when it is a regular file with one link; closes it and fails otherwise. */
-const checkOwnFile = (fd: number, target: string): Effect.Effect<number, FileSystemError> =>
+const checkOwnFile = (fd: number, target: string, operation: string): Effect.Effect<number, FileSystemError> =>
   Effect.async((resume) => {
     fs.fstat(fd, (err, stats) => {
       if (err === null && isOwnFile(stats)) return resume(Effect.succeed(fd))
-      fs.close(fd, () => resume(Effect.fail(err !== null ? fileSystemError("stat", target, err) : notOwnFile("open", target))))
+      fs.close(fd, () => resume(Effect.fail(err !== null ? fileSystemError("stat", target, err) : notOwnFile(operation, target))))
     })
   })
 
+/** The inode of an open file: what binds a `.part.meta` to its own `.part`. */
+export const inode = (fd: number, target: string): Effect.Effect<number, FileSystemError> =>
+  Effect.map(call<fs.Stats>("stat", target, (cb) => fs.fstat(fd, cb)), (stats) => stats.ino)
+
+/** The mode a new file gets from the process's umask (0644 under umask 022), as curl's files do. */
+const publicMode = (): number => 0o666 & ~process.umask()
+
 /**
- * Fails (typed, `ENOTREG`) unless `target` is a regular file with one link: checked on a
- * staging file right before it is renamed into place, so the destination never becomes a
- * link that something swapped in meanwhile.
+ * Moves a finished staging file into place: it must be a regular file with one link (opened
+ * without following a link, checked on the open file: `ENOTREG` otherwise, so the
+ * destination never becomes a link swapped in meanwhile), it gets the umask's mode (staging
+ * files are 0600, finished ones are not private) and `mtime` when given, then it is renamed
+ * over `dest` (atomic on one file system; a link at `dest` is replaced, never written
+ * through).
  */
-export const assertOwnFile = (target: string): Effect.Effect<void, FileSystemError> =>
-  Effect.flatMap(statOrUndefined(target), (stats) =>
-    stats !== undefined && isOwnFile(stats) ? Effect.void : Effect.fail(notOwnFile("rename", target)))
+export const publish = (part: string, dest: string, options?: { readonly mtime?: Date | undefined }): Effect.Effect<void, FileSystemError> =>
+  Effect.zipRight(
+    Effect.acquireUseRelease(
+      Effect.flatMap(call<number>("open", part, (cb) => fs.open(part, O_RDONLY | O_NOFOLLOW, cb)), (fd) => checkOwnFile(fd, part, "rename")),
+      (fd) =>
+        Effect.zipRight(
+          call<void>("chmod", part, (cb) => fs.fchmod(fd, publicMode(), cb)),
+          options?.mtime === undefined
+            ? Effect.void
+            // Best effort, as curl's --remote-time: a server's odd date never fails a download.
+            : Effect.ignore(call<void>("utimes", part, (cb) => fs.futimes(fd, options.mtime!, options.mtime!, cb)))
+        ),
+      (fd) => Effect.ignore(close(fd, part))
+    ),
+    rename(part, dest)
+  )
 
 export const close = (fd: number, target: string): Effect.Effect<void, FileSystemError> =>
   call<void>("close", target, (cb) => fs.close(fd, cb))

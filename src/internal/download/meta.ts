@@ -10,16 +10,18 @@
  * write access to the folder. Anything the schema does not accept (bad JSON, a non-string
  * ETag, a control character in a validator that would become an invalid `If-Range` header,
  * a negative total) means "no usable meta": the `.part` is discarded and the download starts
- * clean. Reading it never fails.
+ * clean. So does a meta written for another file than the `.part` beside it (its inode).
+ * Reading it never fails.
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { createHash } from "node:crypto"
 import type { FileSystemError } from "./errors.js"
+import * as FileName from "./fileName.js"
 import * as Fs from "./fs.js"
 
-export const metaPath = (part: string): string => `${part}.meta`
+export const metaPath = (part: string): string => part + FileName.metaSuffix
 
 /** A header value we may send back (`If-Range`): visible ASCII and spaces, bounded. */
 const HeaderValue = Schema.String.pipe(Schema.pattern(/^[\x20-\x7e]{1,1024}$/))
@@ -33,7 +35,13 @@ const MetaSchema = Schema.Struct({
   lastModified: Schema.optional(HeaderValue),
   total: Schema.optional(Schema.NonNegativeInt),
   /** The bytes were decoded from the served encoding (`decompress`): never resumed. */
-  decoded: Schema.optional(Schema.Literal(true))
+  decoded: Schema.optional(Schema.Literal(true)),
+  /**
+   * The inode of the `.part` this meta was written for: a `.part` and meta that did not come
+   * into being together (both planted, say by a server naming its files `x.part` and
+   * `x.part.meta`, or copied) are never resumed.
+   */
+  ino: Schema.NonNegativeInt
 })
 
 /** What `<dest>.part.meta` holds. */
@@ -53,15 +61,20 @@ export const make = (
     readonly lastModified: string | undefined
     readonly total: number | undefined
     readonly decoded?: boolean | undefined
-  }
+  },
+  ino: number
 ): Meta => ({
   url: redactedUrl,
   urlSha256: urlSha256(url),
   ...(validators.etag !== undefined ? { etag: validators.etag } : {}),
   ...(validators.lastModified !== undefined ? { lastModified: validators.lastModified } : {}),
   ...(validators.total !== undefined ? { total: validators.total } : {}),
-  ...(validators.decoded === true ? { decoded: true as const } : {})
+  ...(validators.decoded === true ? { decoded: true as const } : {}),
+  ino
 })
+
+/** Whether `meta` was written for the `.part` whose `lstat` is `stats` (the same inode). */
+export const bindsTo = (meta: Meta, stats: { readonly ino: number }): boolean => meta.ino === stats.ino
 
 /** Whether `meta` describes a `.part` of `url`. */
 export const matches = (meta: Meta, url: string): boolean => meta.urlSha256 === urlSha256(url)

@@ -73,7 +73,7 @@ export const resolve = (
   })
 
 /** A download named `name` is staged in `<name>.part` (with its `.part.meta`) beside it. */
-export const partSuffix = ".part"
+export const partSuffix = FileName.partSuffix
 export const partPath = (dir: string, name: string): string => path.join(dir, name + partSuffix)
 
 export const outside = (dir: string, name: string) =>
