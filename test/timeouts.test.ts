@@ -117,10 +117,11 @@ const poll = (check: () => boolean) =>
 /**
  * Whether a case ended when its claim says: a timer case between its timeout and 3x it plus
  * 500 ms (room for a loaded machine; a timer 10x late fails), undici's connect timer on its
- * coarse clock (ticks of ~0.5 s; 200 ms fires after ~1.2 s) within 2 s more. Interruption is not a timer claim.
+ * coarse clock (ticks of ~0.5 s; 200 ms fires after ~1.2 s) within 1.6 s more. Interruption
+ * is not a timer claim.
  */
 const onTime = (c: Case, elapsedMs: number): boolean =>
-  c.interrupt === true || (elapsedMs >= ms - 5 && elapsedMs <= (c.real === "silent-tls" ? ms + 2_000 : 3 * ms + 500))
+  c.interrupt === true || (elapsedMs >= ms - 5 && elapsedMs <= (c.real === "silent-tls" ? ms + 1_600 : 3 * ms + 500))
 
 /**
  * Runs a case over undici and loopback sockets: its outcome, whether it came on time, and
