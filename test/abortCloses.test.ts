@@ -77,32 +77,49 @@ describe("aborts close the socket while the pool lives", () => {
 })
 
 describe("a hedge loser's connection is closed while the pool lives", () => {
-  // A loser left running is only interrupted when its worker fiber ends, so it is seen on a
-  // worker's next item (concurrency 1): by then its socket must be gone.
-  it.live("the loser's socket is destroyed before the worker's next item is sent and before the batch returns", () =>
+  /**
+   * Runs `path` hedged after 50 ms, then a POST (never hedged) on the same worker: whether the
+   * losing request's socket was destroyed when that POST was sent and when the batch returned.
+   * A loser left running is only interrupted when its worker fiber ends, so it would still be
+   * open at the worker's next item.
+   */
+  const hedgedThenNext = (path: string) =>
     Effect.gen(function*() {
       server.reset()
-      // The client socket each hedged request went out on, in order: the loser's first.
+      // The client socket each hedged request went out on, in order of sending.
       const sockets: Array<net.Socket> = []
-      let loserDestroyedAtNextItem: boolean | undefined
+      const hedgedPath = path.split("?")[0]!
+      let destroyedAtNextItem: ReadonlyArray<boolean> = []
       const onHeaders = (message: unknown) => {
         const { request, socket } = message as { request: { path: string }; socket: net.Socket }
-        if (request.path.startsWith("/hang-first")) sockets.push(socket)
-        else if (request.path.startsWith("/ok")) loserDestroyedAtNextItem = sockets[0]?.destroyed
+        if (request.path.startsWith(hedgedPath)) sockets.push(socket)
+        else if (request.path.startsWith("/ok")) destroyedAtNextItem = sockets.map((s) => s.destroyed)
       }
       diagnostics.subscribe("undici:client:sendHeaders", onHeaders)
       const exit = yield* onPool(
         Effect.map(
-          // The second item is a POST, which is never hedged: one request, sent after the first item.
-          Batch.settle([`${server.url}/hang-first?key=hedge`, HttpClientRequest.post(`${server.url}/ok`)], { hedge: "50 millis", concurrency: 1 }),
+          Batch.settle([`${server.url}${path}`, HttpClientRequest.post(`${server.url}/ok`)], { hedge: "50 millis", concurrency: 1 }),
           // Read in the batch's own fiber, the moment it returns: not a tick later.
-          (outcomes) => ({ attempts: outcomes.map((o) => o.attempts), loserDestroyed: sockets[0]?.destroyed })
+          (outcomes) => ({ attempts: outcomes.map((o) => o.attempts), destroyedAtReturn: sockets.map((s) => s.destroyed) })
         )
       ).pipe(Effect.ensuring(Effect.sync(() => diagnostics.unsubscribe("undici:client:sendHeaders", onHeaders))))
-      expect(exit._tag === "Success" && exit.value).toEqual({ attempts: [2, 1], loserDestroyed: true })
-      expect(loserDestroyedAtNextItem).toBe(true)
-      expect(sockets).toHaveLength(2)
-      expect(yield* cutOff(1)).toBe(1)
+      return { exit, destroyedAtNextItem, cutOff: yield* cutOff(1) }
+    })
+
+  it.live("the hedge wins: the stuck first request's socket is destroyed before the worker's next item and the batch's return", () =>
+    Effect.gen(function*() {
+      const { cutOff, destroyedAtNextItem, exit } = yield* hedgedThenNext("/hang-first?key=hedge")
+      expect(exit._tag === "Success" && exit.value).toEqual({ attempts: [2, 1], destroyedAtReturn: [true, false] })
+      expect(destroyedAtNextItem).toEqual([true, false])
+      expect(cutOff).toBe(1)
+    }))
+
+  it.live("the first request wins: the hedge's socket is destroyed before the worker's next item and the batch's return", () =>
+    Effect.gen(function*() {
+      const { cutOff, destroyedAtNextItem, exit } = yield* hedgedThenNext("/hang-later?key=hedge&ms=400")
+      expect(exit._tag === "Success" && exit.value).toEqual({ attempts: [2, 1], destroyedAtReturn: [false, true] })
+      expect(destroyedAtNextItem).toEqual([false, true])
+      expect(cutOff).toBe(1)
     }))
 })
 

@@ -193,6 +193,14 @@ const hangFirst: Handler = (ctx) => {
   if (calls > 1) send(ctx, 200, "fast")
 }
 
+/** The first request per `key` answers "slow" after `ms`; every later one (a hedge that lost) hangs. */
+const hangLater: Handler = (ctx) => {
+  const key = `hang-later:${ctx.params.get("key") ?? ""}`
+  const calls = (ctx.state.flaky.get(key) ?? 0) + 1
+  ctx.state.flaky.set(key, calls)
+  if (calls === 1) later(ctx, intParam(ctx.params, "ms", 150), () => send(ctx, 200, "slow"))
+}
+
 const redirectTo = (ctx: Ctx, location: string, code = 302): void => send(ctx, code, "", { location })
 
 const redirect: Handler = (ctx) => redirectTo(ctx, ctx.params.get("to") ?? "/ok", intParam(ctx.params, "status", 302))
@@ -275,6 +283,7 @@ const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["/trickle", trickle],
   ["/flaky", flaky],
   ["/hang-first", hangFirst],
+  ["/hang-later", hangLater],
   ["/redirect", redirect],
   ["/loop", (ctx) => redirectTo(ctx, "/loop2")],
   ["/loop2", (ctx) => redirectTo(ctx, "/loop")],
