@@ -5,9 +5,10 @@
  * The fault server counts responses the client cut off (`abortedByClient`).
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { HttpClientRequest } from "@effect/platform"
 import { Duration, Effect, Fiber, ManagedRuntime, Stream } from "effect"
-import * as http from "node:http"
-import type { AddressInfo } from "node:net"
+import * as diagnostics from "node:diagnostics_channel"
+import type * as net from "node:net"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
@@ -76,24 +77,49 @@ describe("aborts close the socket while the pool lives", () => {
 })
 
 describe("a hedge loser's connection is closed while the pool lives", () => {
-  it.live("the hedge answers and the stuck first request's socket closes", () =>
+  /**
+   * Runs `path` hedged after 50 ms, then a POST (never hedged) on the same worker: whether the
+   * losing request's socket was destroyed when that POST was sent and when the batch returned.
+   * A loser left running is only interrupted when its worker fiber ends, so it would still be
+   * open at the worker's next item.
+   */
+  const hedgedThenNext = (path: string) =>
     Effect.gen(function*() {
-      let calls = 0
-      let abortedFirst = false
-      const hedged = http.createServer((_req, res) => {
-        calls++
-        if (calls === 1) return void res.on("close", () => (abortedFirst = !res.writableFinished)) // hangs
-        res.end("fast")
-      })
-      yield* Effect.async<void>((resume) => void hedged.listen(0, "127.0.0.1", () => resume(Effect.void)))
-      const url = `http://127.0.0.1:${(hedged.address() as AddressInfo).port}/x`
-      const exit = yield* onPool(Batch.settle([url], { hedge: "50 millis" }))
-      expect(exit._tag === "Success" && exit.value[0]!.attempts).toBe(2)
-      const started = Date.now()
-      while (!abortedFirst && Date.now() - started < 2_000) yield* realDelay(5)
-      hedged.closeAllConnections()
-      hedged.close()
-      expect(abortedFirst).toBe(true)
+      server.reset()
+      // The client socket each hedged request went out on, in order of sending.
+      const sockets: Array<net.Socket> = []
+      const hedgedPath = path.split("?")[0]!
+      let destroyedAtNextItem: ReadonlyArray<boolean> = []
+      const onHeaders = (message: unknown) => {
+        const { request, socket } = message as { request: { path: string }; socket: net.Socket }
+        if (request.path.startsWith(hedgedPath)) sockets.push(socket)
+        else if (request.path.startsWith("/ok")) destroyedAtNextItem = sockets.map((s) => s.destroyed)
+      }
+      diagnostics.subscribe("undici:client:sendHeaders", onHeaders)
+      const exit = yield* onPool(
+        Effect.map(
+          Batch.settle([`${server.url}${path}`, HttpClientRequest.post(`${server.url}/ok`)], { hedge: "50 millis", concurrency: 1 }),
+          // Read in the batch's own fiber, the moment it returns: not a tick later.
+          (outcomes) => ({ attempts: outcomes.map((o) => o.attempts), destroyedAtReturn: sockets.map((s) => s.destroyed) })
+        )
+      ).pipe(Effect.ensuring(Effect.sync(() => diagnostics.unsubscribe("undici:client:sendHeaders", onHeaders))))
+      return { exit, destroyedAtNextItem, cutOff: yield* cutOff(1) }
+    })
+
+  it.live("the hedge wins: the stuck first request's socket is destroyed before the worker's next item and the batch's return", () =>
+    Effect.gen(function*() {
+      const { cutOff, destroyedAtNextItem, exit } = yield* hedgedThenNext("/hang-first?key=hedge")
+      expect(exit._tag === "Success" && exit.value).toEqual({ attempts: [2, 1], destroyedAtReturn: [true, false] })
+      expect(destroyedAtNextItem).toEqual([true, false])
+      expect(cutOff).toBe(1)
+    }))
+
+  it.live("the first request wins: the hedge's socket is destroyed before the worker's next item and the batch's return", () =>
+    Effect.gen(function*() {
+      const { cutOff, destroyedAtNextItem, exit } = yield* hedgedThenNext("/hang-later?key=hedge&ms=400")
+      expect(exit._tag === "Success" && exit.value).toEqual({ attempts: [2, 1], destroyedAtReturn: [false, true] })
+      expect(destroyedAtNextItem).toEqual([false, true])
+      expect(cutOff).toBe(1)
     }))
 })
 

@@ -3,9 +3,10 @@
  * TestClock (the client's timers) and under the live clock alike.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, TestClock } from "effect"
+import { Effect, Fiber, Layer, TestClock } from "effect"
 import * as net from "node:net"
 import * as Client from "../src/Client.js"
+import type { HttpError } from "../src/Errors.js"
 import { awaitSleepers, clientLayer, faultServer } from "./support/effect.js"
 import { failure } from "./support/client.js"
 
@@ -62,15 +63,27 @@ describe("Client: deadlines are interruption (TestClock)", () => {
     }))
 })
 
+/**
+ * The client's failure on a pool built in the test's scope: it outlives the call, so the
+ * server seeing the socket closed proves the abort (closing the pool would close it anyway).
+ */
+const failureOnLivePool = <A>(effect: Effect.Effect<A, HttpError, Client.Client>, options: Client.ClientOptions) =>
+  Effect.flatMap(Layer.build(clientLayer({ keepAliveTimeout: "30 seconds", ...options })), (pool) => Effect.flip(Effect.provide(effect, pool)))
+
+/** Live timers fire late on a loaded machine, but not by 3x the timeout plus 500 ms (10x late fails). */
+const liveBound = (timeoutMs: number) => 3 * timeoutMs + 500
+
 describe("Client: deadlines under the live clock (transport-armed timers)", () => {
   it.live("a short deadline aborts a hung request in real time", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()
-      const started = Date.now()
-      const error = yield* failure(Client.text(`${server.url}/hang`), { deadline: "150 millis" })
+      const started = performance.now()
+      const error = yield* failureOnLivePool(Client.text(`${server.url}/hang`), { deadline: "150 millis" })
+      const elapsed = performance.now() - started
       expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "deadline"])
-      expect(Date.now() - started).toBeLessThan(2_000)
-      yield* Effect.promise(() => server.waitForClientAbort("/hang"))
+      expect(elapsed).toBeGreaterThanOrEqual(145)
+      expect(elapsed).toBeLessThanOrEqual(liveBound(150))
+      yield* Effect.promise(() => server.waitForClientAbort("/hang", 2_000))
     }).pipe(Effect.scoped))
 
   it.live("a connection that never completes its handshake is a connect-phase timeout, and the socket is closed", () =>
@@ -92,12 +105,15 @@ describe("Client: deadlines under the live clock (transport-armed timers)", () =
         })
       )
       const port = (silent.address() as net.AddressInfo).port
-      const started = Date.now()
-      const error = yield* failure(Client.text(`https://127.0.0.1:${port}/`), { connectTimeout: "200 millis", retry: { maxAttempts: 1 } })
+      const started = performance.now()
+      const error = yield* failureOnLivePool(Client.text(`https://127.0.0.1:${port}/`), { connectTimeout: "200 millis" })
+      const elapsed = performance.now() - started
       expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "connect"])
       expect(error.message).toContain("connect")
-      // undici runs connect timers on a coarse clock (ticks of ~0.5 s): 200 ms fires within ~1.2 s.
-      expect(Date.now() - started).toBeLessThan(3_000)
+      // undici runs connect timers on a coarse clock (ticks of ~0.5 s): 200 ms fires after ~1.2 s.
+      // Within 1.6 s more; 10x late (2 s, then up to a tick) fails.
+      expect(elapsed).toBeGreaterThanOrEqual(195)
+      expect(elapsed).toBeLessThanOrEqual(200 + 1_600)
       expect(sockets).toHaveLength(1)
       for (let i = 0; i < 100 && closed < 1; i++) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
       expect(closed).toBe(sockets.length)
@@ -106,9 +122,14 @@ describe("Client: deadlines under the live clock (transport-armed timers)", () =
   it.live("an idle body times out in real time and the socket is closed", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()
-      const error = yield* failure(Client.bytes(`${server.url}/hang-body?size=100000&sent=10`), { idleTimeout: "150 millis" })
+      const started = performance.now()
+      const error = yield* failureOnLivePool(Client.bytes(`${server.url}/hang-body?size=100000&sent=10`), { idleTimeout: "150 millis" })
+      const elapsed = performance.now() - started
       expect(error._tag === "NetworkError" && [error.reason, error.phase]).toEqual(["Timeout", "body"])
-      yield* Effect.promise(() => server.waitForClientAbort("/hang-body"))
+      // The first chunk comes at once; the body then stalls for the idle timeout.
+      expect(elapsed).toBeGreaterThanOrEqual(145)
+      expect(elapsed).toBeLessThanOrEqual(liveBound(150))
+      yield* Effect.promise(() => server.waitForClientAbort("/hang-body", 2_000))
     }).pipe(Effect.scoped))
 
   it.live("a trickling body that keeps moving is not an idle timeout", () =>

@@ -58,6 +58,24 @@ describe("HttpClient bridge: requests and errors", () => {
       expect(cause(error)._tag).toBe("InvalidUrlError")
     }))
 
+  it.scoped("a header with CR/LF is RequestError Encode with volley's InvalidRequestError: retryTransient sends it once, the server sees nothing", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      let attempts = 0
+      const error = yield* Effect.flip(
+        Effect.flatMap(HttpClient.HttpClient, (client) =>
+          client.pipe(
+            HttpClient.tapRequest(() => Effect.sync(() => attempts++)),
+            HttpClient.retryTransient({ times: 4 })
+          ).get(`${server.url}/ok`, { headers: { "x-injected": "a\r\nx-evil: 1" } })).pipe(Effect.provide(bridge()))
+      )
+      expect(error._tag === "RequestError" && error.reason).toBe("Encode")
+      const volley = cause(error)
+      expect(volley._tag === "InvalidRequestError" && volley.header).toBe("x-injected")
+      expect(attempts).toBe(1)
+      expect(server.requests.length).toBe(0)
+    }))
+
   it.scopedLive("the deadline is on by default: a hung server is a Transport error with reason Timeout and its phase", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()

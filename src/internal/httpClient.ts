@@ -13,15 +13,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import {
-  BodyTooLargeError,
-  DecodeError,
-  type HttpError,
-  InvalidUrlError,
-  NetworkError,
-  RedirectError,
-  StatusError
-} from "../Errors.js"
+import { type HttpError, InvalidRequestError, InvalidUrlError, isVolleyError, RedirectError } from "../Errors.js"
 import type { FromClientOptions } from "../HttpClient.js"
 import type { ClientService, RequestOptions } from "../Client.js"
 import { mustAbortCause } from "./client/attempt.js"
@@ -46,23 +38,27 @@ const describe = (error: HttpError): string => {
 }
 
 /**
- * The `RequestError` for a volley error raised before a response was handed over. A refused
- * redirect is `InvalidUrl` (the server pointed somewhere volley will not go), not `Transport`,
- * so `retryTransient` does not send the same refused chain again.
+ * The `RequestError` for a volley error raised before a response was handed over. Only
+ * `Transport` is what platform's `retryTransient` retries, so the caller's and the server's
+ * permanent refusals get the other reasons: a refused redirect is `InvalidUrl` (the server
+ * pointed somewhere volley will not go), a malformed request (a header with CR/LF) `Encode`.
  */
 const requestError = (request: HttpClientRequest.HttpClientRequest, error: unknown): HttpClientError.RequestError => {
-  if (!isVolleyError(error)) return new RedactedRequestError({ request, reason: "Transport", cause: error })
-  const reason = error instanceof InvalidUrlError || error instanceof RedirectError ? "InvalidUrl" : "Transport"
+  if (!isHttpError(error)) return new RedactedRequestError({ request, reason: "Transport", cause: error })
+  const reason = error instanceof InvalidUrlError || error instanceof RedirectError
+    ? "InvalidUrl"
+    : error instanceof InvalidRequestError
+    ? "Encode"
+    : "Transport"
   return new RedactedRequestError({ request, reason, cause: error, description: describe(error) })
 }
 
-const isVolleyError = (error: unknown): error is HttpError =>
-  error instanceof NetworkError || error instanceof StatusError || error instanceof DecodeError ||
-  error instanceof BodyTooLargeError || error instanceof RedirectError || error instanceof InvalidUrlError
+/** Every error a volley call fails with is an `HttpError`; the mark says it is volley's. */
+const isHttpError = (error: unknown): error is HttpError => isVolleyError(error)
 
 /** volley's error behind an `HttpClientError`, when volley raised it. */
 export const volleyError = (error: HttpClientError.HttpClientError): Option.Option<HttpError> =>
-  isVolleyError(error.cause) ? Option.some(error.cause) : Option.none()
+  isHttpError(error.cause) ? Option.some(error.cause) : Option.none()
 
 /** Builds the `HttpClient` over an existing volley client. */
 export const fromClient = (client: ClientService, options: FromClientOptions = {}): PlatformClient.HttpClient => {
@@ -75,7 +71,7 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
     ...(options.retryRequests === true ? {} : { retry: false as const })
   }
   // Only when 3xx are handed back can a pipeline's `followRedirects` make hops of its own.
-  const memory = follow ? undefined : makeMemory()
+  const memory = follow ? undefined : makeMemory(config)
   /** The 3xx each remembered chain last answered, released once its follow-up is sent. */
   const superseded = new WeakMap<object, BridgeResponse>()
 
@@ -120,7 +116,7 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
   /** With 3xx handed back: the pipeline's redirect hops checked and remembered (see httpClientRedirect.ts). */
   const sendRemembering = (memory: RedirectMemory) => (received: HttpClientRequest.HttpClientRequest) =>
     Effect.suspend(() => {
-      const checked = memory.check(received, config.maxRedirects, config.allowHttpsDowngrade)
+      const checked = memory.check(received)
       if (checked instanceof RedirectError) return Effect.fail(requestError(received, checked))
       // The combinator drops the 3xx it follows unread: release it now, not at GC.
       if (checked.follows !== undefined) superseded.get(checked.follows)?.release(false)

@@ -4,40 +4,30 @@
  *
  * That combinator re-sends the same request (same method, headers object and body) with
  * `setUrl(request, new URL(location, response.request.url))`, keeping every header across
- * origins and POST after a 303. The bridge remembers each 3xx it returned, so when that
- * exact request comes back aimed at the Location, it knows the hop and applies the rules
- * volley's own client applies: credentials dropped once the chain leaves the first origin,
- * https -> http refused, 303 (and 301/302 after POST) become GET, loops and one-shot bodies
- * refused, the hop count bounded.
+ * origins and POST after a 303. The bridge remembers each 3xx it returned, with what volley's
+ * own rule (`client/redirect.ts`, the same function the client's hops ask) makes of it; when
+ * that exact request comes back aimed at the Location, it sends that hop instead, or fails
+ * with the rule's `RedirectError`.
  */
-import * as Headers from "@effect/platform/Headers"
 import type * as HttpBody from "@effect/platform/HttpBody"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { RedirectError } from "../Errors.js"
+import { type ChainState, follow, type Next, type RedirectSettings, startChain } from "./client/redirect.js"
 import { redactUrl } from "./redact.js"
 
-/** Where a redirect chain stands after a 3xx the bridge handed back. */
-export interface Chain {
+/** A 3xx the bridge handed back, waiting for the combinator's follow-up. */
+export interface Pending {
   /** The method and body the combinator re-sends (its own request, never our rewrite). */
   readonly method: string
   readonly body: HttpBody.HttpBody
-  /** What the last hop was actually sent as. */
-  readonly sentMethod: string
-  readonly from: URL
-  readonly status: number
-  /** Redirects answered so far. */
-  readonly hops: number
-  readonly visited: ReadonlySet<string>
-  /** The chain left its first origin: credentials are gone for good. */
-  readonly crossed: boolean
+  /** The body of the hop that was sent (kept on a 307/308). */
+  readonly sentBody: HttpBody.HttpBody
+  /** What volley's rule makes of the 3xx: the next hop, or why it may not be followed. */
+  readonly next: Next | RedirectError
 }
 
 /** Remembered 3xx per request headers object (which `setUrl` keeps), bounded per object. */
 const maxRemembered = 64
-
-const credentialHeaders = ["authorization", "cookie", "proxy-authorization"]
-
-const originOf = (url: URL): string => `${url.protocol}//${url.host}`
 
 /** The absolute URL a request goes to (for matching only; volley's own parse checks it). */
 const targetOf = (request: HttpClientRequest.HttpClientRequest): string | undefined => {
@@ -51,12 +41,16 @@ const targetOf = (request: HttpClientRequest.HttpClientRequest): string | undefi
   }
 }
 
-/** A request to send: the one received, or its rewrite as the next hop of `chain`. */
+const bodyKind = (body: HttpBody.HttpBody): "none" | "replayable" | "oneShot" =>
+  body._tag === "Empty" ? "none" : body._tag === "Stream" ? "oneShot" : "replayable"
+
+/** A request to send: the one received, or its rewrite as the next hop of a chain. */
 export interface Checked {
   readonly send: HttpClientRequest.HttpClientRequest
-  readonly chain: Chain | undefined
-  /** The remembered chain this request follows up (its last 3xx can be released). */
-  readonly follows?: Chain | undefined
+  /** The chain `send` continues, when it is a hop of one. */
+  readonly chain: ChainState | undefined
+  /** The remembered 3xx this request follows up (it can be released). */
+  readonly follows?: Pending | undefined
 }
 
 export interface RedirectMemory {
@@ -64,10 +58,10 @@ export interface RedirectMemory {
    * Whether `request` is the follow-up of a 3xx handed back earlier: if so, the request to
    * send under volley's rules, or the `RedirectError` they refuse it with.
    */
-  readonly check: (request: HttpClientRequest.HttpClientRequest, maxRedirects: number, allowDowngrade: boolean) => Checked | RedirectError
+  readonly check: (request: HttpClientRequest.HttpClientRequest) => Checked | RedirectError
   /**
    * Records a 3xx answer to `received` (sent as `checked.send` to `url`), so its follow-up is
-   * known: the chain as it now stands, or `undefined` for an answer that is not a redirect.
+   * known; `undefined` for an answer the combinator does not follow.
    */
   readonly remember: (
     received: HttpClientRequest.HttpClientRequest,
@@ -75,62 +69,51 @@ export interface RedirectMemory {
     url: URL,
     status: number,
     location: string | undefined
-  ) => Chain | undefined
+  ) => Pending | undefined
 }
 
-export const makeMemory = (): RedirectMemory => {
-  const byHeaders = new WeakMap<object, Map<string, Chain>>()
+export const makeMemory = (settings: RedirectSettings): RedirectMemory => {
+  const byHeaders = new WeakMap<object, Map<string, Pending>>()
 
-  const check: RedirectMemory["check"] = (request, maxRedirects, allowDowngrade) => {
-    const chains = byHeaders.get(request.headers)
-    const href = chains === undefined ? undefined : targetOf(request)
-    const chain = href === undefined ? undefined : chains!.get(href)
-    if (chain === undefined || chain.method !== request.method || chain.body !== request.body) return { send: request, chain: undefined }
-    chains!.delete(href!)
-    const target = new URL(href!)
-    const fail = (reason: RedirectError["reason"]) =>
-      new RedirectError({ reason, method: chain.sentMethod, url: redactUrl(chain.from), location: redactUrl(target), hops: chain.hops - 1 })
-    if (chain.hops > maxRedirects) return fail("TooMany")
-    if (chain.from.protocol === "https:" && target.protocol === "http:" && !allowDowngrade) return fail("Downgrade")
-    const previous = chain.sentMethod
-    const toGet = chain.status === 303 ? previous !== "HEAD" : (chain.status === 301 || chain.status === 302) && previous === "POST"
-    const method = toGet ? "GET" : previous
-    if (chain.visited.has(`${method} ${target.href}`)) return fail("Loop")
-    if (!toGet && method !== "GET" && request.body._tag === "Stream") return fail("BodyNotReplayable")
-    const crossed = chain.crossed || originOf(target) !== originOf(chain.from)
-    let send = request
-    if (method !== request.method || crossed) {
-      let headers = request.headers
-      if (method !== request.method) headers = Headers.remove(headers, ["content-type", "content-length", "transfer-encoding"])
-      if (crossed) headers = Headers.remove(headers, credentialHeaders)
-      send = HttpClientRequest.make(method as HttpClientRequest.HttpClientRequest["method"])(request.url, {
-        headers,
-        urlParams: request.urlParams,
-        ...(method === request.method ? { body: request.body } : {})
-      })
-    }
-    return { send, chain: { ...chain, crossed }, follows: chain }
+  const check: RedirectMemory["check"] = (request) => {
+    const pendings = byHeaders.get(request.headers)
+    const href = pendings === undefined ? undefined : targetOf(request)
+    const pending = href === undefined ? undefined : pendings!.get(href)
+    if (pending === undefined || pending.method !== request.method || pending.body !== request.body) return { send: request, chain: undefined }
+    pendings!.delete(href!)
+    const next = pending.next
+    if (next instanceof RedirectError) return next
+    const send = HttpClientRequest.make(next.method as HttpClientRequest.HttpClientRequest["method"])(request.url, {
+      headers: next.headers,
+      urlParams: request.urlParams,
+      ...(next.keepBody ? { body: pending.sentBody } : {})
+    })
+    return { send, chain: next.chain, follows: pending }
   }
 
   const remember: RedirectMemory["remember"] = (received, checked, url, status, location) => {
+    // The combinator follows any 3xx with a Location (300 and 305 too), so every one of them
+    // goes through the rule; the client would hand those back as final answers.
     if (location === undefined || status < 300 || status >= 400) return undefined
+    const sent = checked.send
+    // Resolved as the combinator resolves it (against the request's own URL), so its
+    // follow-up is matched even where that differs from the URL sent (a fragment-only Location).
     let target: URL
     try {
-      target = new URL(location, url)
+      target = new URL(location, sent.url)
     } catch {
-      return undefined
+      return undefined // the combinator's own `new URL` fails the same way: no follow-up comes
     }
     target.hash = ""
-    const sentMethod = checked.send.method
-    const here = `${sentMethod} ${url.href}`
-    const chain: Chain = checked.chain === undefined
-      ? { method: received.method, body: received.body, sentMethod, from: url, status, hops: 1, visited: new Set([here]), crossed: false }
-      : { ...checked.chain, sentMethod, from: url, status, hops: checked.chain.hops + 1, visited: new Set([...checked.chain.visited, here]) }
-    let chains = byHeaders.get(received.headers)
-    if (chains === undefined) byHeaders.set(received.headers, chains = new Map())
-    if (chains.size >= maxRemembered) chains.delete(chains.keys().next().value!)
-    chains.set(target.href, chain)
-    return chain
+    const hop = { method: sent.method, url, redactedUrl: redactUrl(url), headers: sent.headers, body: bodyKind(sent.body) }
+    const next = follow(hop, status, location, checked.chain ?? startChain(sent.method, url), settings)
+    if (next === undefined) return undefined
+    const pending: Pending = { method: received.method, body: received.body, sentBody: sent.body, next }
+    let pendings = byHeaders.get(received.headers)
+    if (pendings === undefined) byHeaders.set(received.headers, pendings = new Map())
+    if (pendings.size >= maxRemembered) pendings.delete(pendings.keys().next().value!)
+    pendings.set(target.href, pending)
+    return pending
   }
 
   return { check, remember }

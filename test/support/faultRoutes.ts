@@ -185,6 +185,22 @@ const flaky: Handler = (ctx) => {
   send(ctx, code, `failure ${calls} of ${failures}`, retryAfter === null ? {} : { "retry-after": retryAfter })
 }
 
+/** The first request per `key` hangs (a hedge's stuck loser); every later one answers "fast". */
+const hangFirst: Handler = (ctx) => {
+  const key = `hang-first:${ctx.params.get("key") ?? ""}`
+  const calls = (ctx.state.flaky.get(key) ?? 0) + 1
+  ctx.state.flaky.set(key, calls)
+  if (calls > 1) send(ctx, 200, "fast")
+}
+
+/** The first request per `key` answers "slow" after `ms`; every later one (a hedge that lost) hangs. */
+const hangLater: Handler = (ctx) => {
+  const key = `hang-later:${ctx.params.get("key") ?? ""}`
+  const calls = (ctx.state.flaky.get(key) ?? 0) + 1
+  ctx.state.flaky.set(key, calls)
+  if (calls === 1) later(ctx, intParam(ctx.params, "ms", 150), () => send(ctx, 200, "slow"))
+}
+
 const redirectTo = (ctx: Ctx, location: string, code = 302): void => send(ctx, code, "", { location })
 
 const redirect: Handler = (ctx) => redirectTo(ctx, ctx.params.get("to") ?? "/ok", intParam(ctx.params, "status", 302))
@@ -269,6 +285,8 @@ const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["/reset", reset],
   ["/trickle", trickle],
   ["/flaky", flaky],
+  ["/hang-first", hangFirst],
+  ["/hang-later", hangLater],
   ["/redirect", redirect],
   ["/loop", (ctx) => redirectTo(ctx, "/loop2")],
   ["/loop2", (ctx) => redirectTo(ctx, "/loop")],

@@ -325,3 +325,42 @@ describe("virtual time: retries", () => {
       expect(first[0]).not.toBe(200)
     }))
 })
+
+describe("virtual time: the default retry policy (no options passed)", () => {
+  it.effect("Retry-After: 60 is honoured, 61 fails at once with the StatusError", () =>
+    run(
+      {
+        "/sixty": [Testing.status(503, { headers: { "retry-after": "60" } }), Testing.text("ok")],
+        "/sixty-one": [Testing.status(503, { headers: { "retry-after": "61" } }), Testing.text("ok")]
+      },
+      Effect.gen(function*() {
+        expect(yield* Client.text("https://api.test/sixty")).toBe("ok")
+        expect(yield* arrivals).toEqual([0, 60_000])
+        const error = yield* Effect.flip(Client.text("https://api.test/sixty-one"))
+        expect(error._tag === "StatusError" && [error.status, error.retryAfter]).toEqual([503, Option.some(Duration.seconds(61))])
+        expect(yield* now).toBe(60_000)
+        expect(yield* Testing.requestsTo("/sixty-one")).toHaveLength(1)
+      })
+    ))
+
+  it.effect("PATCH and POST without an Idempotency-Key are not retried on a 503; POST with one is", () =>
+    run(
+      {
+        "PATCH /item": [Testing.status(503), Testing.text("patched")],
+        "POST /pay": (req) => (req.call % 2 === 0 ? Testing.status(503) : Testing.text("paid"))
+      },
+      Effect.gen(function*() {
+        const patch = HttpClientRequest.patch("https://api.test/item").pipe(HttpClientRequest.bodyText("{}"))
+        const patched = yield* Effect.flip(Client.text(patch))
+        expect(patched._tag === "StatusError" && patched.status).toBe(503)
+        const pay = HttpClientRequest.post("https://api.test/pay").pipe(HttpClientRequest.bodyText("{}"))
+        const paid = yield* Effect.flip(Client.text(pay))
+        expect(paid._tag === "StatusError" && paid.status).toBe(503)
+        expect((yield* Testing.requests).map((r) => r.method)).toEqual(["PATCH", "POST"])
+        expect(yield* now).toBe(0)
+        yield* Testing.reset
+        expect(yield* Client.text(pay.pipe(HttpClientRequest.setHeader("Idempotency-Key", "k1")))).toBe("paid")
+        expect((yield* Testing.requests).map((r) => r.method)).toEqual(["POST", "POST"])
+      })
+    ))
+})

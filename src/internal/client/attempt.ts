@@ -10,7 +10,7 @@ import { BodyTooLargeError, type HttpError, InvalidRequestError, NetworkError, R
 import type { BodySource, Transport, TransportResponse } from "../../Client.js"
 import * as observe from "../observe.js"
 import { type Attempt, boundFor } from "./deadline.js"
-import { nextHop, redirectStatuses } from "./redirect.js"
+import { type ChainState, nextHop, redirectStatuses, startChain } from "./redirect.js"
 import type { PreparedRequest } from "./request.js"
 import type { Acquired } from "./response.js"
 
@@ -53,7 +53,7 @@ export const sendFollowing = (
   restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 ): Effect.Effect<Acquired, HttpError> => {
   const settings = attempt.settings
-  let visited: Set<string> | undefined
+  let chain: ChainState | undefined
   const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> => {
     // The transport reports its response the moment it has one. If this wait then ends in
     // anything but handing it over (an interruption crossing the headers, a timer firing at
@@ -78,11 +78,12 @@ export const sendFollowing = (
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
           return Effect.succeed({ response, request, redirects })
         }
-        visited ??= new Set([`${attempt.request.method} ${attempt.request.url.href}`])
-        const next = nextHop(request, response, redirects, visited, settings)
+        const next = nextHop(request, response, chain ??= startChain(attempt.request.method, attempt.request.url), settings)
         if (next === undefined) return Effect.succeed({ response, request, redirects })
         response.body.release(false)
-        return next instanceof RedirectError ? Effect.fail(next) : hop(next, redirects + 1)
+        if (next instanceof RedirectError) return Effect.fail(next)
+        chain = next.chain
+        return hop(next.request, redirects + 1)
       }
     })
   }
