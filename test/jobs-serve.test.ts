@@ -14,6 +14,14 @@ import { runNode } from "./support/spawn.js"
 afterEach(() => killAll())
 
 const tempDir = () => fs.mkdtempSync(path.join(os.tmpdir(), "volley-jobs-serve-"))
+/** A port nobody listens on: bind one, note it, close it. */
+const closedPort = () =>
+  new Promise<number>((resolve) => {
+    const s = net.createServer().listen(0, "127.0.0.1", () => {
+      const p = (s.address() as net.AddressInfo).port
+      s.close(() => resolve(p))
+    })
+  })
 const emails = (outbox: string) => fs.readdirSync(outbox).filter((f) => f.endsWith(".eml")).sort()
 
 describe("volley serve on the durable queue (SQLite)", () => {
@@ -63,17 +71,24 @@ describe("volley serve on the durable queue (SQLite)", () => {
     expect(env.stderr).not.toContain("hunter2")
   })
 
+  it("a PostgreSQL password is never echoed: in ?password= / ?sslpassword=, or holding a / (a URL that does not parse)", async () => {
+    const port = await closedPort()
+    const query = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", `postgres://alice@127.0.0.1:${port}/db?password=Qpw1secret&sslpassword=Qpw2secret`], { timeoutMs: 15_000 })
+    expect(query.code).toBe(1)
+    expect(query.stderr).toContain(`cannot open database postgres://***@127.0.0.1:${port}/db?password=***&sslpassword=***`)
+    const slash = await runNode(["bin/volley.js", "jobs", "list", "--db", `postgres://alice:S3cr/etPW@127.0.0.1:${port}/db`], { timeoutMs: 15_000 })
+    expect(slash.code).toBe(2)
+    expect(slash.stderr).toContain(`bad database URL "postgres://***@127.0.0.1:${port}/db": not a valid URL`)
+    for (const out of [query.stdout, query.stderr, slash.stdout, slash.stderr]) {
+      expect(out).not.toMatch(/Qpw1secret|Qpw2secret|etPW|S3cr/)
+    }
+  }, 30_000)
+
   it("an unreachable PostgreSQL and a corrupt SQLite file each fail with the cause named, and the file is left as it was", async () => {
-    // A port nobody listens on: bind one, note it, close it.
-    const port = await new Promise<number>((resolve) => {
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        const p = (s.address() as net.AddressInfo).port
-        s.close(() => resolve(p))
-      })
-    })
+    const port = await closedPort()
     const down = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", `postgres://volley:hunter2@127.0.0.1:${port}/volley`])
     expect(down.code).toBe(1)
-    expect(down.stderr).toContain(`cannot open database postgres://volley:***@127.0.0.1:${port}/volley`)
+    expect(down.stderr).toContain(`cannot open database postgres://***@127.0.0.1:${port}/volley`)
     expect(down.stderr).toMatch(/ECONNREFUSED|connect/)
     expect(down.stderr + down.stdout).not.toContain("hunter2")
 

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { redactUrl } from "../../internal/redact.js"
 import { DatabaseOpenError, DatabaseUrlError, defaultDatabaseUrl, JobStore, type StoreOptions } from "../DurableJobs.js"
 import * as store from "./jobStore.js"
 
@@ -41,16 +42,12 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, DatabaseUrlError
     return fail("unknown scheme")
   })
 
-/** The URL with its password replaced, for messages. */
-export const redact = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.protocol === "file:" ? url : parsed.toString()
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@")
-  }
-}
+/**
+ * The URL as shown in messages: a file path as is, any other URL through the one URL redaction
+ * (`redactUrl`: userinfo, `?password=` / `sslpassword=` and every other query value masked; a
+ * URL that does not parse masked from `//` to its last `@`).
+ */
+export const redact = (url: string): string => url.startsWith("file:") ? url : redactUrl(url)
 
 const openFailed = (database: string) => (error: unknown) => {
   const cause = (error as { cause?: unknown }).cause ?? error
