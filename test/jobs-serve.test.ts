@@ -8,8 +8,8 @@ import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { inBatches, killAll, postUser, serve, until } from "./support/serve.js"
-import { runNode } from "./support/spawn.js"
+import { canMountTmpfs, inBatches, killAll, mountTmpfs, postUser, serve, until } from "./support/serve.js"
+import { missingOutsideCi, runNode } from "./support/spawn.js"
 
 afterEach(() => killAll())
 
@@ -60,6 +60,35 @@ describe("volley serve on the durable queue (SQLite)", () => {
     expect({ code: retry.code, stderr: retry.stderr.trim() }).toEqual({ code: 2, stderr: "volley jobs retry: no dead job with id welcome-email:1" })
     fs.rmSync(dir, { recursive: true, force: true })
   }, 90_000)
+
+  it("the database file, its WAL and its folder are created private (0600, 0700): they hold names and emails", async () => {
+    const dir = tempDir()
+    const folder = path.join(dir, "data")
+    const file = path.join(folder, "volley.db")
+    const served = await serve(["--db", `file:${file}`, "--outbox", path.join(dir, "outbox"), "--mail-latency", "0"])
+    expect((await postUser(served.url, 1)).status).toBe(201)
+    const mode = (f: string) => (fs.statSync(f).mode & 0o777).toString(8)
+    expect({ folder: mode(folder), db: mode(file), wal: mode(`${file}-wal`), shm: mode(`${file}-shm`) }).toEqual({ folder: "700", db: "600", wal: "600", shm: "600" })
+    served.child.kill("SIGTERM")
+    expect(await served.exited).toBe(0)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }, 30_000)
+
+  it.skipIf(missingOutsideCi(!canMountTmpfs))("on a database it cannot write (a read-only mount), volley serve fails at start, saying so", async () => {
+    const fsys = mountTmpfs("size=4m")
+    try {
+      const db = `file:${path.join(fsys.dir, "volley.db")}`
+      const first = await serve(["--db", db, "--outbox", path.join(fsys.dir, "outbox")])
+      first.child.kill("SIGTERM")
+      expect(await first.exited).toBe(0)
+      fsys.remount("ro")
+      const second = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", db, "--outbox", path.join(tempDir(), "outbox")], { timeoutMs: 15_000 })
+      expect({ code: second.code, listening: second.stdout.includes("listening") }).toEqual({ code: 1, listening: false })
+      expect(second.stderr).toContain(`volley serve: cannot open database ${path.join(fsys.dir, "volley.db")}: the database is not writable`)
+    } finally {
+      fsys.dispose()
+    }
+  }, 30_000)
 
   it("a bad --db URL is a usage error (exit 2) naming it; VOLLEY_DB is read the same way", async () => {
     const bad = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", "mysql://localhost/x"])

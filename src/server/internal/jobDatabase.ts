@@ -58,11 +58,25 @@ const openFailed = (database: string) => (error: unknown) => {
 const storeLayer = (options: StoreOptions, database: string) =>
   Layer.scoped(JobStore, store.make(options)).pipe(Layer.mapError(openFailed(database)))
 
+/**
+ * Creates the folder (0700) and an empty database file (0600) if they are missing, before
+ * SQLite opens it: the file holds users' names and emails, and SQLite creates its `-wal` and
+ * `-shm` with the database file's mode. An existing file keeps the mode its owner gave it.
+ */
+const createPrivate = (filename: string): void => {
+  fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
+  try {
+    fs.closeSync(fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+  }
+}
+
 export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
   const filename = path.resolve(options.filename)
   const client = Layer.unwrapEffect(
     Effect.try({
-      try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
+      try: () => createPrivate(filename),
       catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
     }).pipe(
       Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),

@@ -19,7 +19,7 @@
  */
 import * as PersistedQueue from "@effect/experimental/PersistedQueue"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -141,6 +141,16 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
     yield* isPg
       ? sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`, createSchema))
       : createSchema
+
+    // A database this process cannot write (a read-only file or mount, a read-only replica)
+    // would start and then fail every claim and every sign-up: try one write now, so the
+    // start fails instead, naming why. It touches no row.
+    yield* sql`DELETE FROM ${table} WHERE sequence = -1`.pipe(
+      Effect.mapError((error) => {
+        const cause = error.cause instanceof Error ? error.cause.message : error.message
+        return new SqlError({ cause: new Error(`the database is not writable: ${cause}`), message: "write check failed" })
+      })
+    )
 
     const held = yield* Ref.make(new Set<number>())
     // Offers made in this process wake idle takers at once instead of after a poll interval.
