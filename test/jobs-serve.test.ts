@@ -3,11 +3,16 @@
  * after `kill -9`, the `volley jobs` commands on the same file, and clear errors for a bad
  * `--db`, an unreachable database and a corrupt file.
  */
+import * as SqlClient from "@effect/sql/SqlClient"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import * as DurableJobs from "../src/server/DurableJobs.js"
 import { canMountTmpfs, inBatches, killAll, mountTmpfs, postUser, serve, until } from "./support/serve.js"
 import { missingOutsideCi, runNode } from "./support/spawn.js"
 
@@ -89,6 +94,28 @@ describe("volley serve on the durable queue (SQLite)", () => {
       fsys.dispose()
     }
   }, 30_000)
+
+  it("a row that is not JSON: volley serve dead-letters it and still drains and exits 0 on SIGTERM; volley jobs list shows it", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "volley.db")
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const context = yield* Layer.build(DurableJobs.layerSqlite({ filename: file }))
+      const sql = Context.get(context, SqlClient.SqlClient)
+      yield* sql`INSERT INTO volley_jobs (id, queue_name, element, state, attempts, run_after, created_at, updated_at)
+        VALUES ('welcome-email:poison', 'email', '{not json', 'queued', 0, 0, 0, 0)`
+    })))
+    const served = await serve(["--db", `file:${file}`, "--outbox", path.join(dir, "outbox"), "--mail-latency", "0"])
+    const counts = async () => ((await (await fetch(`${served.url}/jobs`)).json()) as { counts: Record<string, number> }).counts
+    await until(async () => (await counts())["dead"] === 1, "the row dead-lettered", 10_000)
+    expect((await postUser(served.url, 1)).status).toBe(201)
+    await until(async () => (await counts())["done"] === 1, "a sign-up's email sent after it", 10_000)
+    served.child.kill("SIGTERM")
+    expect(await served.exited).toBe(0)
+    const list = await runNode(["bin/volley.js", "jobs", "list", "--db", `file:${file}`], { timeoutMs: 15_000 })
+    expect(list.code).toBe(0)
+    expect(list.stdout).toMatch(/^welcome-email:poison {2}dead {2}attempts 0 .*error: stored element is not valid JSON$/m)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }, 60_000)
 
   it("a bad --db URL is a usage error (exit 2) naming it; VOLLEY_DB is read the same way", async () => {
     const bad = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", "mysql://localhost/x"])
