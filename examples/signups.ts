@@ -69,7 +69,19 @@ export const createUser = Effect.gen(function*() {
   })
 )
 
-/** `GET /jobs`: counts by state, the age of the oldest job not yet done, the dead letters. */
+/**
+ * A stored error's short code for a public view: its leading error name (`MailError`,
+ * `DurableJobTimeout`), else `"Error"`. Never its message or stack, which may carry a user's
+ * data or an upstream's answer.
+ */
+export const errorCode = (error: string | null): string | null =>
+  error === null ? null : /^([A-Z][A-Za-z0-9]{0,63})(?::|\s|$)/.exec(error)?.[1] ?? "Error"
+
+/**
+ * `GET /jobs`: counts by state, the age of the oldest job not yet done, the dead letters by id,
+ * kind, attempts and error code. Payloads (names, emails) and stack traces stay in the store:
+ * `volley jobs list --details` shows them to whoever can read the database.
+ */
 export const jobsView = Effect.gen(function*() {
   const jobs = yield* DurableJobs.DurableJobs
   const stats = yield* jobs.stats
@@ -77,6 +89,6 @@ export const jobsView = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({
     counts: { queued: stats.queued, running: stats.running, done: stats.done, dead: stats.dead },
     oldestQueuedAgeMs: stats.oldestQueuedAgeMs,
-    deadLetters: dead.map((j) => ({ id: j.id, kind: j.kind, attempts: j.attempts, error: j.lastError, payload: j.payload }))
+    deadLetters: dead.map((j) => ({ id: j.id, kind: j.kind, attempts: j.attempts, error: errorCode(j.lastError) }))
   })
 }).pipe(Effect.catchTag("JobStoreError", (e) => Effect.succeed(HttpServerResponse.unsafeJson({ error: e.message }, { status: 503 }))))

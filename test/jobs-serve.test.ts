@@ -5,13 +5,16 @@
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Context from "effect/Context"
+import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import * as SignUps from "../examples/signups.js"
 import * as DurableJobs from "../src/server/DurableJobs.js"
 import { canMountTmpfs, inBatches, killAll, mountTmpfs, postUser, serve, until } from "./support/serve.js"
 import { missingOutsideCi, runNode } from "./support/spawn.js"
@@ -114,6 +117,62 @@ describe("volley serve on the durable queue (SQLite)", () => {
     const list = await runNode(["bin/volley.js", "jobs", "list", "--db", `file:${file}`], { timeoutMs: 15_000 })
     expect(list.code).toBe(0)
     expect(list.stdout).toMatch(/^welcome-email:poison {2}dead {2}attempts 0 .*error: stored element is not valid JSON$/m)
+    fs.rmSync(dir, { recursive: true, force: true })
+  }, 60_000)
+
+  it("GET /jobs shows dead letters by id, kind, attempts and error code only; volley jobs list prints stored text terminal-safe (--details: payload and stack); so do the server's log lines", async () => {
+    const dir = tempDir()
+    const file = path.join(dir, "volley.db")
+    const hostile = "upstream said \u001b]0;pwned\u0007\u009b2J\u0085"
+    class UpstreamRefused extends Data.TaggedError("UpstreamRefused")<{ readonly body: string }> {
+      override get message() {
+        return this.body
+      }
+    }
+    // A dead letter whose payload is a user and whose error quotes a hostile upstream, and a
+    // row (not JSON) whose id carries escapes, which the server logs when it dead-letters it.
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const Welcome = DurableJobs.kind("welcome-email", { payload: SignUps.WelcomeEmail.payload, retry: { times: 0 } })
+      const failing = DurableJobs.handle(Welcome, () => Effect.fail(new UpstreamRefused({ body: hostile })))
+      const context = yield* Layer.build(Layer.provideMerge(DurableJobs.layer({ name: "email", handlers: [failing] }), DurableJobs.layerSqlite({ filename: file })))
+      const jobs = Context.get(context, DurableJobs.DurableJobs)
+      yield* jobs.submit(Welcome, { id: 7, name: "Grace Secretname", email: "grace@private.example" }, { key: "7" })
+      while ((yield* jobs.stats).dead < 1) yield* Effect.sleep("20 millis")
+    }).pipe(Effect.timeout("10 seconds"), Effect.provide(Logger.remove(Logger.defaultLogger)))))
+    await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const sql = Context.get(yield* Layer.build(DurableJobs.layerSqlite({ filename: file })), SqlClient.SqlClient)
+      yield* sql`INSERT INTO volley_jobs (id, queue_name, element, state, attempts, run_after, created_at, updated_at)
+        VALUES (${"welcome-email:\u001b]0;pwned\u0007"}, 'email', '{not json', 'queued', 0, 0, 0, 0)`
+    })))
+
+    const served = await serve(["--db", `file:${file}`, "--outbox", path.join(dir, "outbox"), "--mail-latency", "0"])
+    const view = async () => (await (await fetch(`${served.url}/jobs`)).json()) as { counts: Record<string, number>; deadLetters: Array<unknown> }
+    await until(async () => (await view()).counts["dead"] === 2, "both dead letters", 10_000)
+    const body = JSON.stringify(await view())
+    expect((await view()).deadLetters).toEqual([
+      { id: "welcome-email:7", kind: "welcome-email", attempts: 1, error: "UpstreamRefused" },
+      { id: "welcome-email:\u001b]0;pwned\u0007", kind: "?", attempts: 0, error: "Error" }
+    ])
+    expect(body).not.toMatch(/Secretname|private\.example|upstream said|\bat /)
+    // The email check refuses C1 controls (U+0085 is not \s): no dead letter to be made that way.
+    const c1 = await fetch(`${served.url}/users`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "x", email: "a\u0085b@example.com" }) })
+    expect(c1.status).toBe(400)
+    expect(await c1.text()).toContain("email must not contain control characters")
+    served.child.kill("SIGTERM")
+    expect(await served.exited).toBe(0)
+    expect(served.output()).toContain("job welcome-email:\\x1b]0;pwned\\x07 is not valid JSON")
+    expect(served.output()).not.toMatch(/[\u001b\u0007\u0085\u009b]/)
+
+    const list = await runNode(["bin/volley.js", "jobs", "list", "--db", `file:${file}`, "--state", "dead"], { timeoutMs: 15_000 })
+    expect(list.code).toBe(0)
+    expect(list.stdout).toContain("welcome-email:7  dead  attempts 1")
+    expect(list.stdout).toContain("upstream said \\x1b]0;pwned\\x07\\x9b2J\\x85")
+    expect(list.stdout).not.toContain("Secretname")
+    const detailed = await runNode(["bin/volley.js", "jobs", "list", "--db", `file:${file}`, "--state", "dead", "--details"], { timeoutMs: 15_000 })
+    expect(detailed.code).toBe(0)
+    expect(detailed.stdout).toContain(`payload: {"id":7,"name":"Grace Secretname","email":"grace@private.example"}`)
+    expect(detailed.stdout).toMatch(/^ {2}\| +at /m)
+    for (const out of [list.stdout, list.stderr, detailed.stdout, detailed.stderr]) expect(out).not.toMatch(/[\u001b\u0007\u0085\u009b]/)
     fs.rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 
