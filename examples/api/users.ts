@@ -14,6 +14,8 @@ export const limits = {
   nameLength: 200,
   /** RFC 5321's limit on a forward path. */
   emailLength: 254,
+  /** A sign-up is one flat object: nesting beyond this is refused before it is decoded. */
+  jsonDepth: 8,
   users: 100_000
 } as const
 
