@@ -235,6 +235,24 @@ describe("DurableJobs on SQLite", () => {
       expect(yield* q.jobs.drained).toMatchObject({ abandoned: [] })
     }).pipe(Effect.provide(quiet)))
 
+  it.scopedLive("a job running longer than its lease keeps it (the lease is refreshed): a second instance polling the same file does not run it too", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const runs = yield* Ref.make<ReadonlyArray<string>>([])
+      const Long = DurableJobs.kind("long", { payload: Schema.Number, timeout: "none" })
+      // 2.5 s against a 1 s lease: without refreshes the lease lapses twice before it ends.
+      const handler = (who: string) => DurableJobs.handle(Long, () => Effect.zipRight(Ref.update(runs, (r) => [...r, who]), Effect.sleep("2500 millis")))
+      const a = yield* start(filename, { handlers: [handler("a")], workers: 1 }, Context.empty())
+      yield* a.jobs.submit(Long, 1, { key: "k" })
+      yield* eventually(Effect.map(a.jobs.stats, (s) => s.runningHere === 1), "the job running on a", 5_000)
+      const b = yield* start(filename, { handlers: [handler("b")], workers: 1 }, Context.empty())
+      yield* eventually(Effect.map(b.jobs.stats, (s) => s.done === 1), "the job done", 8_000)
+      expect(yield* Ref.get(runs)).toEqual(["a"])
+      expect((yield* b.jobs.list())[0]).toMatchObject({ state: "done", attempts: 1 })
+      yield* bounded(b.stop, "b's shutdown")
+      yield* bounded(a.stop, "a's shutdown")
+    }).pipe(Effect.provide(quiet)))
+
   it.scopedLive("a job cut off by the drain deadline is released, not lost, and runs on the next start", () =>
     Effect.gen(function*() {
       const filename = yield* tempDb
