@@ -7,7 +7,8 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Either, Layer, Schema } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Effect, Either, Layer, Option, Schema } from "effect"
 import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as Middleware from "../src/server/Middleware.js"
 import { Mailer } from "./api/mail.js"
@@ -58,7 +59,11 @@ export const createUser = Effect.gen(function*() {
     // Keyed by the user: a retried transaction cannot queue two emails for one user.
     const job = yield* jobs.submit(WelcomeEmail, user, { key: String(user.id) })
     return { job, user }
-  }))
+  })).pipe(
+    // `withTransaction` turns a failed COMMIT (a full disk) into a defect: it is a store
+    // failure like any other, answered 503 (nothing was acknowledged, nothing kept).
+    Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+  )
   return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: job }, { status: 201 })
 }).pipe(
   Effect.catchTags({

@@ -176,6 +176,44 @@ describe("volley serve on the durable queue (SQLite)", () => {
     fs.rmSync(dir, { recursive: true, force: true })
   }, 60_000)
 
+  it.skipIf(missingOutsideCi(!canMountTmpfs))("a commit that fails (disk full) answers 503 with Retry-After, logged at ERROR; every acknowledged sign-up keeps its user and email", async () => {
+    const fsys = mountTmpfs("size=1m")
+    const dir = tempDir()
+    try {
+      const db = `file:${path.join(fsys.dir, "volley.db")}`
+      const outbox = path.join(dir, "outbox")
+      const served = await serve(["--db", db, "--outbox", outbox, "--mail-latency", "0"])
+      expect((await postUser(served.url, 1)).status).toBe(201)
+      await until(() => fs.existsSync(path.join(outbox, "welcome-1.eml")), "the first email", 10_000)
+      // Fill the file system: the next commit cannot append to the WAL.
+      const filler = path.join(fsys.dir, "filler")
+      const fd = fs.openSync(filler, "w")
+      try {
+        for (;;) fs.writeSync(fd, Buffer.alloc(4096))
+      } catch (error) {
+        expect((error as NodeJS.ErrnoException).code).toBe("ENOSPC")
+      } finally {
+        fs.closeSync(fd)
+      }
+      const refused = await postUser(served.url, 2)
+      expect({ status: refused.status, retryAfter: refused.headers.get("retry-after") }).toEqual({ status: 503, retryAfter: "1" })
+      expect(served.output()).toMatch(/level=ERROR .*sign-up not stored/)
+      fs.rmSync(filler)
+      // Space again: sign-ups are taken, and each acknowledged one has its email.
+      const accepted = await postUser(served.url, 3)
+      expect(accepted.status).toBe(201)
+      const { id } = await accepted.json() as { id: number }
+      await until(() => fs.existsSync(path.join(outbox, `welcome-${id}.eml`)), "the email of the sign-up after the failure", 10_000)
+      served.child.kill("SIGTERM")
+      expect(await served.exited).toBe(0)
+      const list = await runNode(["bin/volley.js", "jobs", "list", "--db", db], { timeoutMs: 15_000 })
+      expect(list.stdout).toContain("queue email: 0 queued, 0 running, 2 done, 0 dead")
+    } finally {
+      fsys.dispose()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }, 60_000)
+
   it("a bad --db URL is a usage error (exit 2) naming it; VOLLEY_DB is read the same way", async () => {
     const bad = await runNode(["bin/volley.js", "serve", "--port", "0", "--db", "mysql://localhost/x"])
     expect(bad.code).toBe(2)
