@@ -7,7 +7,8 @@
  */
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Either, Layer, Schema } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+import { Effect, Either, Layer, Option, Schema } from "effect"
 import * as DurableJobs from "../src/server/DurableJobs.js"
 import * as Middleware from "../src/server/Middleware.js"
 import { Mailer } from "./api/mail.js"
@@ -58,7 +59,11 @@ export const createUser = Effect.gen(function*() {
     // Keyed by the user: a retried transaction cannot queue two emails for one user.
     const job = yield* jobs.submit(WelcomeEmail, user, { key: String(user.id) })
     return { job, user }
-  }))
+  })).pipe(
+    // `withTransaction` turns a failed COMMIT (a full disk) into a defect: it is a store
+    // failure like any other, answered 503 (nothing was acknowledged, nothing kept).
+    Effect.catchSomeDefect((defect) => defect instanceof SqlError ? Option.some(Effect.fail(defect)) : Option.none())
+  )
   return HttpServerResponse.unsafeJson({ ...user, welcomeEmail: job }, { status: 201 })
 }).pipe(
   Effect.catchTags({
@@ -69,7 +74,19 @@ export const createUser = Effect.gen(function*() {
   })
 )
 
-/** `GET /jobs`: counts by state, the age of the oldest job not yet done, the dead letters. */
+/**
+ * A stored error's short code for a public view: its leading error name (`MailError`,
+ * `DurableJobTimeout`), else `"Error"`. Never its message or stack, which may carry a user's
+ * data or an upstream's answer.
+ */
+export const errorCode = (error: string | null): string | null =>
+  error === null ? null : /^([A-Z][A-Za-z0-9]{0,63})(?::|\s|$)/.exec(error)?.[1] ?? "Error"
+
+/**
+ * `GET /jobs`: counts by state, the age of the oldest job not yet done, the dead letters by id,
+ * kind, attempts and error code. Payloads (names, emails) and stack traces stay in the store:
+ * `volley jobs list --details` shows them to whoever can read the database.
+ */
 export const jobsView = Effect.gen(function*() {
   const jobs = yield* DurableJobs.DurableJobs
   const stats = yield* jobs.stats
@@ -77,6 +94,6 @@ export const jobsView = Effect.gen(function*() {
   return HttpServerResponse.unsafeJson({
     counts: { queued: stats.queued, running: stats.running, done: stats.done, dead: stats.dead },
     oldestQueuedAgeMs: stats.oldestQueuedAgeMs,
-    deadLetters: dead.map((j) => ({ id: j.id, kind: j.kind, attempts: j.attempts, error: j.lastError, payload: j.payload }))
+    deadLetters: dead.map((j) => ({ id: j.id, kind: j.kind, attempts: j.attempts, error: errorCode(j.lastError) }))
   })
 }).pipe(Effect.catchTag("JobStoreError", (e) => Effect.succeed(HttpServerResponse.unsafeJson({ error: e.message }, { status: 503 }))))

@@ -47,6 +47,12 @@ describe("redactUrl", () => {
     expect(out).toContain("//***@")
   })
 
+  it("masks a database URL's password wherever it is: ?password=, ?sslpassword=, a / or @ inside it (masked up to the last @)", () => {
+    expect(redactUrl(`postgres://alice@db.test:5432/app?password=${secret}&sslpassword=${secret}`)).toBe("postgres://***@db.test:5432/app?password=***&sslpassword=***")
+    expect(redactUrl(`postgres://alice:S3cr/et${secret}@db.test/app`)).toBe("postgres://***@db.test/app")
+    expect(redactUrl(`postgres://alice:a/b@c${secret}@db.test/app`)).toBe("postgres://***@db.test/app")
+  })
+
   it("keeps what is safe: allowlisted names, bare names, the URL's shape", () => {
     expect(redactUrl("https://api.test/items?page=3&per_page=50&sort=name&debug")).toBe("https://api.test/items?page=3&per_page=50&sort=name&debug")
     expect(redactUrl("https://user:pw@api.test/v1?token=abc&page=2&api_key=k")).toBe("https://***@api.test/v1?token=***&page=2&api_key=***")

@@ -5,7 +5,7 @@
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { Effect, Either, Option, ParseResult } from "effect"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import * as JobPool from "../../src/server/JobPool.js"
 import * as Middleware from "../../src/server/Middleware.js"
 import { Mailer } from "./mail.js"
@@ -59,12 +59,42 @@ export const readSignUp = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
   const refused = bodyRefusal(request.headers["content-length"])
   if (refused !== undefined) return Either.left(refused)
-  const input = yield* HttpServerRequest.schemaBodyJson(NewUser).pipe(
+  // Read, parsed and depth-checked here rather than by `schemaBodyJson`: a deeply nested
+  // value (16 KB of `[`) overflows the stack while a ParseError's message is built (a 500).
+  const text = yield* request.text.pipe(
     // Node reads no more than Content-Length; this cap is the platform's own, in case it does.
     HttpIncomingMessage.withMaxBodySize(Option.some(limits.bodyBytes))
   )
+  const json = parseJson(text)
+  if (json === undefined) return Either.left(badRequestJson)
+  if (nestedDeeperThan(json.value, limits.jsonDepth)) {
+    return Either.left(HttpServerResponse.unsafeJson({ error: `body nested deeper than ${limits.jsonDepth} levels` }, { status: 400 }))
+  }
+  const input = yield* Schema.decodeUnknown(NewUser)(json.value)
   return Either.right(input)
 })
+
+const badRequestJson = HttpServerResponse.unsafeJson({ error: "body is not valid JSON" }, { status: 400 })
+
+const parseJson = (text: string): { readonly value: unknown } | undefined => {
+  try {
+    return { value: JSON.parse(text) as unknown }
+  } catch {
+    return undefined
+  }
+}
+
+/** Whether `value` nests arrays or objects deeper than `max` (iterative: no stack to overflow). */
+const nestedDeeperThan = (value: unknown, max: number): boolean => {
+  const stack: Array<readonly [unknown, number]> = [[value, 0]]
+  while (stack.length > 0) {
+    const [next, depth] = stack.pop()!
+    if (typeof next !== "object" || next === null) continue
+    if (depth >= max) return true
+    for (const child of Object.values(next)) stack.push([child, depth + 1])
+  }
+  return false
+}
 
 /**
  * The body limit, decided on the headers alone, before any of the body is read (the

@@ -14,6 +14,8 @@ export const limits = {
   nameLength: 200,
   /** RFC 5321's limit on a forward path. */
   emailLength: 254,
+  /** A sign-up is one flat object: nesting beyond this is refused before it is decoded. */
+  jsonDepth: 8,
   users: 100_000
 } as const
 
@@ -29,7 +31,9 @@ export const NewUser = Schema.Struct({
   ),
   email: Schema.String.pipe(
     Schema.maxLength(limits.emailLength, { message: () => `email must be at most ${limits.emailLength} characters` }),
-    Schema.pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: () => "email must look like an address" })
+    Schema.pattern(/^[^@\s]+@[^@\s]+\.[^@\s]+$/, { message: () => "email must look like an address" }),
+    // `\s` does not cover C0/C1 controls (U+0085 passes it): refused here, not by the mailer later.
+    Schema.filter((email) => !controlChars.test(email), { message: () => "email must not contain control characters" })
   )
 })
 

@@ -11,10 +11,14 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { DurableJobsService } from "../server/DurableJobs.js"
 import { dbOption, resolveDb } from "./internal/db.js"
+import { escapeJson, terminalSafe } from "./internal/terminalText.js"
 
 const queue = Options.text("queue").pipe(Options.withDefault("email"), Options.withDescription("Queue name (volley serve's is \"email\")"))
 const state = Options.choice("state", ["queued", "running", "done", "dead"]).pipe(Options.optional, Options.withDescription("Only jobs in this state"))
 const limit = Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("At most this many jobs, oldest first"))
+const details = Options.boolean("details").pipe(
+  Options.withDescription("Also print each job's payload and its last error in full (stack included): what `GET /jobs` keeps private")
+)
 
 const setExit = (code: number) => Effect.sync(() => void (process.exitCode = code))
 
@@ -39,7 +43,7 @@ const withQueue = (command: string, db: Option.Option<string>, name: string, use
 
 const age = (ms: number) => (ms < 1_000 ? `${ms} ms` : ms < 120_000 ? `${(ms / 1_000).toFixed(1)} s` : `${(ms / 60_000).toFixed(1)} min`)
 
-const listCommand = Command.make("list", { db: dbOption, queue, state, limit }, (options) =>
+const listCommand = Command.make("list", { db: dbOption, queue, state, limit, details }, (options) =>
   withQueue("jobs list", options.db, options.queue, (jobs) =>
     Effect.gen(function*() {
       const stats = yield* jobs.stats
@@ -49,10 +53,15 @@ const listCommand = Command.make("list", { db: dbOption, queue, state, limit }, 
       )
       const rows = yield* jobs.list({ state: Option.getOrUndefined(options.state), limit: options.limit })
       const now = Date.now()
+      // Stored text came from handlers, payloads and upstream answers: printed terminal-safe.
       for (const job of rows) {
-        const error = job.lastError === null ? "" : `  error: ${job.lastError.split("\n")[0]}`
+        const error = job.lastError === null ? "" : `  error: ${terminalSafe(job.lastError.split("\n")[0]!)}`
         const next = job.state === "queued" && job.runAfter > now ? `  next try in ${age(job.runAfter - now)}` : ""
-        yield* Console.log(`${job.id}  ${job.state}  attempts ${job.attempts}  age ${age(now - job.createdAt)}${next}${error}`)
+        yield* Console.log(`${terminalSafe(job.id)}  ${job.state}  attempts ${job.attempts}  age ${age(now - job.createdAt)}${next}${error}`)
+        if (options.details) {
+          yield* Console.log(`  payload: ${escapeJson(JSON.stringify(job.payload) ?? "null")}`)
+          for (const line of job.lastError?.split("\n") ?? []) yield* Console.log(`  | ${terminalSafe(line)}`)
+        }
       }
     }))).pipe(Command.withDescription("List stored jobs (counts by state, then one line per job)."))
 

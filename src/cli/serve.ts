@@ -13,8 +13,10 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { dbOption, resolveDb } from "./internal/db.js"
+import { terminalSafe } from "./internal/terminalText.js"
 
 const port = Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("Port to listen on (0 picks a free one)"))
 const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind"))
@@ -31,6 +33,16 @@ const lease = Options.integer("lease").pipe(
 const mailLatency = Options.integer("mail-latency").pipe(
   Options.withDefault(1000),
   Options.withDescription("Milliseconds the example mailer takes per email (stands in for an SMTP call)")
+)
+
+/**
+ * The server's log: one line per record (key=value), terminal-safe: records carry handlers'
+ * errors, which may quote an upstream's answer or a stored job's text. It takes the place of
+ * the runtime's pretty logger, which prints such text raw.
+ */
+const safeLogger = Layer.merge(
+  Logger.remove(Logger.defaultLogger),
+  Logger.replace(Logger.prettyLoggerDefault, Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleLog))
 )
 
 export const serveCommand = Command.make(
@@ -84,6 +96,7 @@ export const serveCommand = Command.make(
             }
           })
       ).pipe(
+        Effect.provide(safeLogger),
         Effect.catchTags({
           DatabaseUrlError: (e) => Effect.zipRight(Console.error(`volley serve: ${e.message}`), Effect.sync(() => void (process.exitCode = 2))),
           DatabaseOpenError: (e) => Effect.zipRight(Console.error(`volley serve: ${e.message}`), Effect.sync(() => void (process.exitCode = 1)))

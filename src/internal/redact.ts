@@ -77,9 +77,13 @@ const redactHash = (hash: string): string => {
   return /^[\w.:~-]{1,64}$/.test(body) && !tokenSegment.test(body) ? hash : `#${mask}`
 }
 
-/** Redaction of text that does not parse as a URL (it is echoed in an error): userinfo, query and fragment values. */
+/**
+ * Redaction of text that does not parse as a URL (it is echoed in an error): userinfo, query
+ * and fragment values. The userinfo is everything from `//` to the last `@`: a password may
+ * hold `/`, `?`, `#` or `@` unescaped (which is often why the URL did not parse).
+ */
 const redactText = (text: string): string => {
-  const withoutUser = text.replace(/\/\/[^\s@/?#]*(?::[^\s@]*)?@/, `//${mask}@`)
+  const withoutUser = text.replace(/\/\/\S*@/, `//${mask}@`)
   const hashAt = withoutUser.indexOf("#")
   const beforeHash = hashAt < 0 ? withoutUser : withoutUser.slice(0, hashAt)
   const hash = hashAt < 0 ? "" : redactHash(withoutUser.slice(hashAt))

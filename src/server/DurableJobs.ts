@@ -124,7 +124,9 @@ export type JobState = "queued" | "running" | "done" | "dead"
  */
 export interface JobRecord {
   readonly id: string
+  /** `"?"` for a row that is not a job envelope (written by something else; dead-lettered when claimed). */
   readonly kind: string
+  /** The stored text itself when the row is not JSON. */
   readonly payload: unknown
   readonly state: JobState
   readonly attempts: number
@@ -199,7 +201,9 @@ export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: 
 }
 
 /**
- * One attempt ran longer than its timeout and was interrupted.
+ * One attempt ran longer than its timeout and was interrupted. The attempt is recorded at the
+ * timeout even when the handler does not stop (an uninterruptible region): it is interrupted
+ * in the background, and its job retried or dead-lettered as usual.
  *
  * @since 0.1.0
  */
@@ -352,7 +356,9 @@ export interface StoreOptions {
 export type Database = SqlClient.SqlClient | JobStore
 
 /**
- * The embedded default: one SQLite file (libsql), created with its folder if missing.
+ * The embedded default: one SQLite file (libsql), created with its folder if missing: the
+ * file 0600 (its WAL and shared-memory files follow it), the folder 0700. A database that
+ * cannot be written fails the layer (a {@link DatabaseOpenError}) rather than every claim.
  *
  * @since 0.1.0
  */

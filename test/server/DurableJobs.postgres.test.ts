@@ -73,6 +73,24 @@ describe("DurableJobs on PostgreSQL", () => {
       yield* q.stop
     }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
 
+  it.live("the same key submitted again, before and after its job is done, stores one job and runs it once", () =>
+    Effect.gen(function*() {
+      const url = yield* Effect.promise(freshDatabase)
+      const runs = yield* Ref.make<ReadonlyArray<number>>([])
+      const handler = DurableJobs.handle(Task, ({ n }) => Ref.update(runs, (r) => [...r, n]))
+      const q = yield* start(url, { handlers: [handler] })
+      expect(yield* q.jobs.submit(Task, { n: 1 }, { key: "same" })).toBe("task:same")
+      expect(yield* q.jobs.submit(Task, { n: 2 }, { key: "same" })).toBe("task:same")
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.done === 1), "the job done", 10_000)
+      expect(yield* q.jobs.submit(Task, { n: 3 }, { key: "same" })).toBe("task:same")
+      // Long enough for a re-queued job to be claimed and run (idle workers poll every 20 ms).
+      yield* Effect.sleep("500 millis")
+      expect(yield* Ref.get(runs)).toEqual([1])
+      const all = yield* q.jobs.list()
+      expect(all.map((j) => [j.id, j.state, j.attempts, j.payload])).toEqual([["task:same", "done", 1, { n: 1 }]])
+      yield* q.stop
+    }).pipe(Effect.provide(quiet), Effect.scoped), 30_000)
+
   it.live("eight instances starting at once on a new database all open it (the schema is created under an advisory lock)", () =>
     Effect.gen(function*() {
       const url = yield* Effect.promise(freshDatabase)

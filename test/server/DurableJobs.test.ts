@@ -6,6 +6,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
@@ -50,6 +51,10 @@ const start = <R>(
   })
 
 const quiet = captureLogs().layer
+
+/** `effect` (uninterruptible, like a scope's close) given `ms` of real time, else a failure naming `what`. */
+const bounded = <A, E>(effect: Effect.Effect<A, E>, what: string, ms = 5_000) =>
+  Effect.disconnect(effect).pipe(Effect.timeoutFail({ duration: ms, onTimeout: () => new Error(`${what} did not finish within ${ms} ms`) }))
 
 describe("DurableJobs on SQLite", () => {
   it.scopedLive("submit stores the job before it returns; the same key stores one job; the handler runs it once", () =>
@@ -177,6 +182,75 @@ describe("DurableJobs on SQLite", () => {
       expect(job).toMatchObject({ attempts: 2, state: "done" })
       expect(job!.lastError).toContain("DurableJobTimeout")
       yield* q.stop
+    }).pipe(Effect.provide(quiet)))
+
+  it.scopedLive("an attempt stuck in an uninterruptible region still times out: recorded as timed out, its lease let go, retried", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const gate = yield* Deferred.make<void>()
+      // Let go at the end, so the stuck fiber does not outlive the test.
+      yield* Effect.addFinalizer(() => Deferred.succeed(gate, undefined))
+      const Stuck = DurableJobs.kind("stuck", { payload: Schema.Number, timeout: "100 millis", retry: { times: 1, base: "10 millis" } })
+      const handler = DurableJobs.handle(Stuck, (_, info) => info.attempt === 1 ? Effect.uninterruptible(Deferred.await(gate)) : Effect.void)
+      const q = yield* start(filename, { handlers: [handler] }, Context.empty())
+      yield* q.jobs.submit(Stuck, 1, { key: "k" })
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.done === 1), "the second attempt done (the stuck one timed out)", 5_000)
+      const [job] = yield* q.jobs.list()
+      expect(job).toMatchObject({ id: "stuck:k", state: "done", attempts: 2 })
+      expect(job!.lastError).toContain("DurableJobTimeout")
+      yield* bounded(q.stop, "the queue's shutdown")
+    }).pipe(Effect.provide(quiet)))
+
+  it.scopedLive("a handler stuck in an uninterruptible region cannot hold shutdown: the drain ends on its deadline, the job released", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const gate = yield* Deferred.make<void>()
+      yield* Effect.addFinalizer(() => Deferred.succeed(gate, undefined))
+      const Stuck = DurableJobs.kind("stuck", { payload: Schema.Number, timeout: "none" })
+      const q = yield* start(filename, { handlers: [DurableJobs.handle(Stuck, () => Effect.uninterruptible(Deferred.await(gate)))], drainTimeout: "100 millis" }, Context.empty())
+      yield* q.jobs.submit(Stuck, 1, { key: "k" })
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.runningHere === 1), "the job running", 5_000)
+      yield* bounded(q.stop, "the queue's shutdown")
+      expect(yield* q.jobs.drained).toMatchObject({ timedOut: true, abandoned: [{ id: "stuck:k", state: "running" }] })
+      const after = yield* start(filename, { handlers: [], workers: 0 }, Context.empty())
+      expect(yield* after.jobs.stats).toMatchObject({ queued: 1, running: 0 })
+      yield* after.stop
+    }).pipe(Effect.provide(quiet)))
+
+  it.scopedLive("a row that is not JSON (written by something else) is listed as text and dead-lettered, not held; the queue and its drain go on", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const idle = yield* start(filename, { handlers: [], workers: 0 }, Context.empty())
+      yield* idle.sql`INSERT INTO volley_jobs (id, queue_name, element, state, attempts, run_after, created_at, updated_at)
+        VALUES ('greet:poison', 'jobs', '{not json', 'queued', 0, 0, 0, 0)`
+      expect((yield* idle.jobs.list()).map((j) => [j.id, j.kind, j.payload])).toEqual([["greet:poison", "?", "{not json"]])
+      yield* idle.stop
+      const seen = yield* Ref.make<ReadonlyArray<string>>([])
+      const q = yield* start(filename, { handlers: [DurableJobs.handle(Greet, ({ to }) => Ref.update(seen, (s) => [...s, to]))], workers: 1 }, Context.empty())
+      yield* q.jobs.submit(Greet, { to: "ada" }, { key: "ok" })
+      yield* eventually(Effect.map(q.jobs.stats, (s) => s.dead === 1 && s.done === 1 && s.running === 0), "the poison dead, the good job done", 5_000)
+      expect(yield* Ref.get(seen)).toEqual(["ada"])
+      expect((yield* q.jobs.list({ state: "dead" }))[0]).toMatchObject({ id: "greet:poison", lastError: "stored element is not valid JSON" })
+      yield* bounded(q.stop, "the queue's shutdown")
+      expect(yield* q.jobs.drained).toMatchObject({ abandoned: [] })
+    }).pipe(Effect.provide(quiet)))
+
+  it.scopedLive("a job running longer than its lease keeps it (the lease is refreshed): a second instance polling the same file does not run it too", () =>
+    Effect.gen(function*() {
+      const filename = yield* tempDb
+      const runs = yield* Ref.make<ReadonlyArray<string>>([])
+      const Long = DurableJobs.kind("long", { payload: Schema.Number, timeout: "none" })
+      // 2.5 s against a 1 s lease: without refreshes the lease lapses twice before it ends.
+      const handler = (who: string) => DurableJobs.handle(Long, () => Effect.zipRight(Ref.update(runs, (r) => [...r, who]), Effect.sleep("2500 millis")))
+      const a = yield* start(filename, { handlers: [handler("a")], workers: 1 }, Context.empty())
+      yield* a.jobs.submit(Long, 1, { key: "k" })
+      yield* eventually(Effect.map(a.jobs.stats, (s) => s.runningHere === 1), "the job running on a", 5_000)
+      const b = yield* start(filename, { handlers: [handler("b")], workers: 1 }, Context.empty())
+      yield* eventually(Effect.map(b.jobs.stats, (s) => s.done === 1), "the job done", 8_000)
+      expect(yield* Ref.get(runs)).toEqual(["a"])
+      expect((yield* b.jobs.list())[0]).toMatchObject({ state: "done", attempts: 1 })
+      yield* bounded(b.stop, "b's shutdown")
+      yield* bounded(a.stop, "a's shutdown")
     }).pipe(Effect.provide(quiet)))
 
   it.scopedLive("a job cut off by the drain deadline is released, not lost, and runs on the next start", () =>

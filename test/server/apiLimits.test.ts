@@ -64,6 +64,12 @@ const postJson = (url: string, body: unknown) =>
     return { status: res.status, body: await res.text() }
   })
 
+const postRaw = (url: string, body: string) =>
+  Effect.promise(async () => {
+    const res = await fetch(`${url}/users`, { method: "POST", headers: { "content-type": "application/json" }, body })
+    return { status: res.status, body: await res.text() }
+  })
+
 describe("example API limits", () => {
   it.scopedLive("a body declared larger than the limit is refused with 413 before it is read", () =>
     Effect.gen(function*() {
@@ -94,6 +100,16 @@ describe("example API limits", () => {
       expect(control.status).toBe(400)
       expect(control.body).toContain("\"field\":\"name\"")
       expect((yield* postJson(url, { name: "Zoë", email: "zoe@example.com" })).status).toBe(201)
+    }).pipe(Effect.provide(captureLogs().layer)))
+
+  it.scopedLive("deeply nested JSON (16 KB of [, or nested in a field) is a 400, not a 500 from a stack overflow", () =>
+    Effect.gen(function*() {
+      const { url } = yield* serveApi()
+      const depth = 8_000
+      for (const body of ["[".repeat(16 * 1024), `${"[".repeat(depth)}${"]".repeat(depth)}`, `{"name":${"[".repeat(depth)}${"]".repeat(depth)},"email":"a@example.com"}`]) {
+        const reply = yield* postRaw(url, body)
+        expect({ length: body.length, status: reply.status }).toEqual({ length: body.length, status: 400 })
+      }
     }).pipe(Effect.provide(captureLogs().layer)))
 
   it.scopedLive("a full user store refuses with 507 and keeps what it has", () =>

@@ -2,7 +2,10 @@
  * `volley serve` as a child process, for the durable-queue tests: started on a free port with
  * the given flags, its output collected, killed (SIGKILL) by `killAll` after each test.
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { root } from "./spawn.js"
 
 export interface Served {
@@ -72,4 +75,38 @@ export const inBatches = async <A, B>(items: ReadonlyArray<A>, limit: number, f:
     }
   }))
   return out
+}
+
+/**
+ * Whether this process may mount a tmpfs (root on Linux): a full or read-only file system is
+ * the honest way to make a real ENOSPC or EROFS happen under the server's database.
+ */
+export const canMountTmpfs: boolean = (() => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return false
+  const probe = fs.mkdtempSync(path.join(os.tmpdir(), "volley-mount-"))
+  try {
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", probe]).status !== 0) return false
+    spawnSync("umount", [probe])
+    return true
+  } finally {
+    fs.rmSync(probe, { recursive: true, force: true })
+  }
+})()
+
+/** A fresh tmpfs (`size=…`); `remount` changes its options (`ro`), `dispose` unmounts and removes it. */
+export const mountTmpfs = (options: string) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-fs-"))
+  const mounted = spawnSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir], { encoding: "utf8" })
+  if (mounted.status !== 0) throw new Error(`mount tmpfs ${options}: ${mounted.stderr}`)
+  return {
+    dir,
+    remount: (more: string) => {
+      const done = spawnSync("mount", ["-o", `remount,${more}`, dir], { encoding: "utf8" })
+      if (done.status !== 0) throw new Error(`remount ${more}: ${done.stderr}`)
+    },
+    dispose: () => {
+      spawnSync("umount", ["-l", dir])
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
 }

@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import {
   defaults,
   type DrainReport,
@@ -50,6 +50,9 @@ const errorText = (cause: Cause.Cause<unknown>): string => {
   const text = Cause.pretty(cause, { renderErrorCause: true })
   return text.length > 4_000 ? `${text.slice(0, 4_000)}…` : text
 }
+
+/** How long stopping the workers may take once they are interrupted (releasing their claims). */
+const stopTimeout = Duration.seconds(5)
 
 const storeError = (operation: string) => (cause: unknown) => new JobStoreError({ operation, cause })
 
@@ -98,7 +101,10 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
           Effect.mapError((e) => new AttemptFailed({ error: `payload does not decode: ${e.message}`, retryIn: Option.none() }))
         )
         const timeout = handler.kind.timeout ?? options.timeout ?? defaults.timeout
-        const run = handler.run(payload, { id: meta.id, attempt }).pipe(Effect.provide(context))
+        // Disconnected: the timeout or the drain interrupts the handler and goes on without
+        // waiting, so one stuck in an uninterruptible region still has its attempt recorded as
+        // timed out (its lease then stops being refreshed) and cannot hold shutdown.
+        const run = Effect.disconnect(handler.run(payload, { id: meta.id, attempt }).pipe(Effect.provide(context)))
         const bounded = timeout === "none" ? run : Effect.timeoutFail(run, {
           duration: timeout,
           onTimeout: () => new DurableJobTimeout({ jobId: meta.id, timeout: Duration.decode(timeout) })
@@ -153,7 +159,11 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
           Effect.catchAllCause(() => Effect.void)
         ))
     )
-    const workers = yield* FiberSet.make<never>()
+    // In a scope of their own, which the drain closes with a bound: a worker blocked on the
+    // store (a hung connection) must not hold shutdown either.
+    const workerScope = yield* Scope.make()
+    const workers = yield* Scope.extend(FiberSet.make<never>(), workerScope)
+    const stopWorkers = Effect.disconnect(Scope.close(workerScope, Exit.void)).pipe(Effect.timeoutOption(stopTimeout))
     for (let i = 0; i < workerCount; i++) {
       // Interruptible explicitly: a layer may be built uninterruptibly (see JobPool).
       yield* FiberSet.run(workers, Effect.interruptible(worker))
@@ -193,7 +203,9 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
       const finished = workerCount === 0 || pending === 0 ||
         Option.isSome(yield* Effect.interruptible(waitIdle).pipe(Effect.timeoutOption(drainTimeout)))
       // Interrupted jobs are released in the store (not lost): the next start or another instance runs them.
-      yield* FiberSet.clear(workers)
+      if (Option.isNone(yield* stopWorkers)) {
+        yield* Effect.logError(`job queue drain: workers did not stop within ${Duration.format(stopTimeout)} of being interrupted; going on`)
+      }
       const interrupted = yield* Ref.get(abandoned)
       const left = finished || drainMode === "claimed" ? [] : yield* store.list(name, { state: "queued", limit: 10_000 }).pipe(
         Effect.map((rows) => rows.filter((r) => !interrupted.some((i) => i.id === r.id)).map((r): UnfinishedJob => ({ id: r.id, state: "queued" }))),
@@ -211,8 +223,18 @@ export const make = <R>(options: DurableJobsOptions<R>): Effect.Effect<DurableJo
         yield* Effect.logInfo("job queue drained")
       }
       yield* Deferred.succeed(drainedReport, report)
-    }).pipe(Effect.annotateLogs({ pool: name }))
-    // Registered after the workers' FiberSet, so it runs before the set interrupts them.
+    }).pipe(
+      // Whatever goes wrong, the workers stop and a report is given (`drained` never hangs).
+      Effect.catchAllCause((cause) =>
+        Effect.gen(function*() {
+          yield* Effect.logError("job queue drain failed", cause)
+          yield* stopWorkers
+          const interrupted = yield* Ref.get(abandoned)
+          yield* Deferred.succeed(drainedReport, { completed: 0, abandoned: interrupted, timedOut: true })
+        })
+      ),
+      Effect.annotateLogs({ pool: name })
+    )
     yield* Effect.addFinalizer(() => drain)
 
     const toRecord = (row: import("./jobStore.js").StoredJob): JobRecord => {

@@ -12,6 +12,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { redactUrl } from "../../internal/redact.js"
 import { DatabaseOpenError, DatabaseUrlError, defaultDatabaseUrl, JobStore, type StoreOptions } from "../DurableJobs.js"
 import * as store from "./jobStore.js"
 
@@ -41,16 +42,12 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, DatabaseUrlError
     return fail("unknown scheme")
   })
 
-/** The URL with its password replaced, for messages. */
-export const redact = (url: string): string => {
-  try {
-    const parsed = new URL(url)
-    if (parsed.password !== "") parsed.password = "***"
-    return parsed.protocol === "file:" ? url : parsed.toString()
-  } catch {
-    return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@")
-  }
-}
+/**
+ * The URL as shown in messages: a file path as is, any other URL through the one URL redaction
+ * (`redactUrl`: userinfo, `?password=` / `sslpassword=` and every other query value masked; a
+ * URL that does not parse masked from `//` to its last `@`).
+ */
+export const redact = (url: string): string => url.startsWith("file:") ? url : redactUrl(url)
 
 const openFailed = (database: string) => (error: unknown) => {
   const cause = (error as { cause?: unknown }).cause ?? error
@@ -61,11 +58,25 @@ const openFailed = (database: string) => (error: unknown) => {
 const storeLayer = (options: StoreOptions, database: string) =>
   Layer.scoped(JobStore, store.make(options)).pipe(Layer.mapError(openFailed(database)))
 
+/**
+ * Creates the folder (0700) and an empty database file (0600) if they are missing, before
+ * SQLite opens it: the file holds users' names and emails, and SQLite creates its `-wal` and
+ * `-shm` with the database file's mode. An existing file keeps the mode its owner gave it.
+ */
+const createPrivate = (filename: string): void => {
+  fs.mkdirSync(path.dirname(filename), { recursive: true, mode: 0o700 })
+  try {
+    fs.closeSync(fs.openSync(filename, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+  }
+}
+
 export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
   const filename = path.resolve(options.filename)
   const client = Layer.unwrapEffect(
     Effect.try({
-      try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
+      try: () => createPrivate(filename),
       catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
     }).pipe(
       Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),

@@ -164,9 +164,12 @@ export const make = (options: JobPoolOptions = {}): Effect.Effect<JobPoolService
     // Timeout per attempt, retries by policy, a warning per failed attempt.
     const prepare = <E, R>(id: JobId, job: Job<E, R>): Effect.Effect<void, E | JobTimeout, R> => {
       const timeout = job.timeout ?? defaultTimeout
+      // Disconnected: a timeout or the drain interrupts the job and goes on without waiting for
+      // it, so a job stuck in an uninterruptible region can hold neither its worker nor shutdown.
+      const run = Effect.disconnect(job.run)
       const attempt: Effect.Effect<void, E | JobTimeout, R> = timeout === "none"
-        ? job.run
-        : Effect.timeoutFail(job.run, {
+        ? run
+        : Effect.timeoutFail(run, {
           duration: timeout,
           onTimeout: () => new JobTimeout({ jobId: id, job: job.name, timeout: Duration.decode(timeout) })
         })

@@ -19,7 +19,7 @@
  */
 import * as PersistedQueue from "@effect/experimental/PersistedQueue"
 import * as SqlClient from "@effect/sql/SqlClient"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
@@ -102,6 +102,14 @@ interface Row {
   readonly updated_at: number | string
 }
 
+const parseElement = (text: string): Option.Option<unknown> => {
+  try {
+    return Option.some(JSON.parse(text) as unknown)
+  } catch {
+    return Option.none()
+  }
+}
+
 // PostgreSQL BIGINT and COUNT(*) arrive as strings (node-postgres keeps 64-bit exact).
 const num = (value: number | string | bigint): number => Number(value)
 
@@ -141,6 +149,16 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
     yield* isPg
       ? sql.withTransaction(Effect.zipRight(sql`SELECT pg_advisory_xact_lock(hashtext(${tableName}))`, createSchema))
       : createSchema
+
+    // A database this process cannot write (a read-only file or mount, a read-only replica)
+    // would start and then fail every claim and every sign-up: try one write now, so the
+    // start fails instead, naming why. It touches no row.
+    yield* sql`DELETE FROM ${table} WHERE sequence = -1`.pipe(
+      Effect.mapError((error) => {
+        const cause = error.cause instanceof Error ? error.cause.message : error.message
+        return new SqlError({ cause: new Error(`the database is not writable: ${cause}`), message: "write check failed" })
+      })
+    )
 
     const held = yield* Ref.make(new Set<number>())
     // Offers made in this process wake idle takers at once instead of after a poll interval.
@@ -211,6 +229,23 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
       Effect.forkScoped
     )
 
+    // A claimed row becomes a job (held, finished by the take's scope), or, when its element
+    // is not JSON (written by something else), a dead letter at once: never a claim held forever.
+    const hold = (row: Row) =>
+      Effect.gen(function*() {
+        const element = parseElement(row.element)
+        if (Option.isNone(element)) {
+          const now = yield* Clock.currentTimeMillis
+          yield* settle(sql`UPDATE ${table} SET state = 'dead', last_error = ${"stored element is not valid JSON"},
+            acquired_by = NULL, lease_until = NULL, updated_at = ${now} WHERE sequence = ${row.sequence} AND acquired_by = ${workerId}`)
+          yield* Effect.logError(`job store: job ${row.id} is not valid JSON; kept as a dead letter`)
+          return "poison" as const
+        }
+        yield* Ref.update(held, (s) => s.add(num(row.sequence)))
+        yield* Effect.addFinalizer((exit) => finish(row, exit))
+        return { id: row.id, attempts: num(row.attempts), element: element.value }
+      })
+
     // When a taker of this process last found nothing: idle takers woken by their timer skip
     // their look if another one looked less than a poll interval ago, so an idle process asks
     // the database about once per interval, not once per worker (libsql runs each query on the
@@ -231,12 +266,13 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
             )
             continue
           }
-          // Each row is recorded as held in the same uninterruptible step that claims it, so an
-          // interruption cannot leave a claim nobody refreshes or releases early.
+          // Each row is parsed, and recorded as held with its finalizer, in the same
+          // uninterruptible step that claims it, so neither an interruption nor a row that is
+          // not JSON can leave a claim nobody refreshes or releases early.
           const row = yield* Effect.uninterruptible(
             claim(name, now).pipe(
               Effect.map((rows) => rows[0]),
-              Effect.tap((row) => row === undefined ? Effect.void : Ref.update(held, (s) => s.add(num(row.sequence))))
+              Effect.flatMap((row) => row === undefined ? Effect.succeed(undefined) : hold(row))
             )
           ).pipe(Effect.either)
           if (row._tag === "Left") {
@@ -254,13 +290,8 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
           }
           // There may be more: the others should look at their next wake-up.
           yield* Ref.set(lastEmpty, Number.NEGATIVE_INFINITY)
-          const claimed = row.right
-          yield* Effect.addFinalizer((exit) => finish(claimed, exit))
-          return {
-            id: claimed.id,
-            attempts: num(claimed.attempts),
-            element: JSON.parse(claimed.element) as unknown
-          }
+          if (row.right === "poison") continue
+          return row.right
         }
       })
 
@@ -306,7 +337,8 @@ export const make = (options: StoreOptions = {}): Effect.Effect<JobStore, SqlErr
         return rows.map((r): StoredJob => ({
           id: r.id,
           queue: r.queue_name,
-          element: JSON.parse(r.element) as unknown,
+          // A row that is not JSON is listed as its text (the take dead-letters it).
+          element: Option.getOrElse(parseElement(r.element), () => r.element),
           state: r.state,
           running: r.state === "queued" && r.lease_until !== null && num(r.lease_until) >= now,
           attempts: num(r.attempts),
