@@ -30,10 +30,35 @@ const usage = (messages: ReadonlyArray<string>) =>
     Effect.sync(() => void (process.exitCode = 2))
   )
 
+/** Why a file could not be read, as `fetch` says it. */
+const readError = (error: unknown): string => {
+  const code = (error as NodeJS.ErrnoException).code
+  return code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : code ?? String(error)
+}
+
 const readText = (source: string): Effect.Effect<string, string> =>
   Effect.try({
     try: () => fs.readFileSync(source === "-" ? 0 : source, "utf8"),
-    catch: (error) => `cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
+    catch: (error) => {
+      const hint = readError(error) === "no such file" && /^[\w.-]+\.[a-z]{2,}(\/|$)/i.test(source) ? " (a URL needs its scheme: http:// or https://)" : ""
+      return `cannot read ${source === "-" ? "<stdin>" : source}: ${readError(error)}${hint}`
+    }
+  })
+
+/**
+ * The positional arguments and `-i`: a URL (`scheme://`) is one entry, anything else a list
+ * to read (`-`: stdin). Bad lines are named `SOURCE:LINE`.
+ */
+const readLists = (sources: ReadonlyArray<string>): Effect.Effect<{ entries: Array<Input.Entry>; errors: Array<string> }, string> =>
+  Effect.reduce(sources, { entries: [] as Array<Input.Entry>, errors: [] as Array<string> }, (acc, source, i) => {
+    const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(source)
+    return Effect.map(isUrl ? Effect.succeed(source) : readText(source), (text) => {
+      const list = Input.parseList(text)
+      const name = isUrl ? `argument ${i + 1}` : source === "-" ? "<stdin>" : source
+      acc.entries.push(...list.entries)
+      acc.errors.push(...list.errors.map((e) => (isUrl ? `${name}: ${e.message}` : `${name}:${e.line}: ${e.message}`)))
+      return acc
+    })
   })
 
 /** The error's message, prefixed by the URL unless it already names it. */
@@ -135,10 +160,12 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       if (proxyOption._tag === "Left") problems.push(proxyOption.left)
       if (problems.length > 0) return yield* usage(problems)
 
-      const listText = yield* Effect.either(readText(flags.file))
-      if (listText._tag === "Left") return yield* usage([listText.left])
-      const list = Input.parseList(listText.right)
-      const lineErrors = list.errors.map((e) => `${flags.file}:${e.line}: ${e.message}`)
+      const sources = [...flags.inputs, ...Option.toArray(flags.inputFile)]
+      if (sources.length === 0) return yield* usage(["nothing to download: give URLs, -i FILE (one file per line), or - to read stdin"])
+      const read = yield* Effect.either(readLists(sources))
+      if (read._tag === "Left") return yield* usage([read.left])
+      const list = read.right
+      const lineErrors = [...list.errors]
       let sums: ReadonlyMap<string, Download.Checksum> = new Map()
       if (Option.isSome(flags.checksums)) {
         const sumsText = yield* Effect.either(readText(flags.checksums.value))
@@ -156,7 +183,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
       const inputErrors = lineErrors.length > 0
       if (list.entries.length === 0) {
-        return yield* usage([`no URLs in ${flags.file}`])
+        return yield* usage([`no URLs in ${sources.join(", ")}`])
       }
       if (flags.insecure) {
         yield* stderr("volley download: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read or alter these downloads\n")
