@@ -108,6 +108,18 @@ describe("volley fetch -v", () => {
   })
 })
 
+describe("volley fetch: URLs in local output", () => {
+  it("masks query values by default; --show-query shows them, but not credentials or secret-looking names", async () => {
+    const url = `http://user:hunter2@127.0.0.1:${server.port}/ok?id=7&page=2&api_key=s3cret&token=abc`
+    const masked = await fetchCli([url])
+    expect(records(masked.stdout)[0]!["url"]).toBe(`http://***@127.0.0.1:${server.port}/ok?id=***&page=2&api_key=***&token=***`)
+    const shown = await fetchCli([url, "--show-query", "-o", "table"])
+    expect(shown.code).toBe(0)
+    expect(shown.stdout).toContain(`http://***@127.0.0.1:${server.port}/ok?id=7&page=2&api_key=***&token=***`)
+    expect(shown.stdout + shown.stderr).not.toMatch(/hunter2|s3cret|token=abc/)
+  })
+})
+
 describe("volley fetch: bodies and bytes", () => {
   it("--output-file writes the bodies into one file", async () => {
     const out = path.join(dir, "bodies.txt")

@@ -263,6 +263,7 @@ describe("volley fetch: parsing (no process)", () => {
     data: Option.none(),
     json: Option.none(),
     verbose: false,
+    showQuery: false,
     outputFile: Option.none(),
     concurrency: 16,
     perHost: Option.none(),
@@ -299,7 +300,7 @@ describe("volley fetch: parsing (no process)", () => {
     const settings = resolveFlags({ ...flags, perHost: Option.some(4), rate: Option.some(50), timeout: Option.some("1.5s"), retries: 0, header: ["X-A: 1"], method: Option.some("post") })
     if (typeof settings === "string") throw new Error(settings)
     expect(settings.connections).toBe(4)
-    expect(settings.defaults).toEqual({ method: "POST", headers: { "x-a": "1" }, body: undefined })
+    expect(settings.defaults).toEqual({ method: "POST", headers: { "x-a": "1" }, body: undefined, show: undefined })
     expect(settings.batch).toMatchObject({ concurrency: 16, perHost: 4, rate: 50, requestOptions: { retry: { maxAttempts: 1 } } })
   })
 

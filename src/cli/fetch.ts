@@ -51,6 +51,9 @@ const options = {
     Options.withAlias("v"),
     Options.withDescription("Trace each attempt on stderr: method, URL, attempt, status or error, time")
   ),
+  showQuery: Options.boolean("show-query").pipe(
+    Options.withDescription("Show query values in records and the table (secret-looking names and credentials stay masked)")
+  ),
   outputFile: Options.text("output-file").pipe(
     Options.optional,
     Options.withDescription("Write every response body to FILE (in completion order), as curl -o does for one URL")
@@ -131,6 +134,7 @@ export const fetchFlags: FlagTable = {
     "--data": "text",
     "--json": "text",
     "--verbose": "switch",
+    "--show-query": "switch",
     "--output-file": "text",
     "--concurrency": "int",
     "--per-host": "int",

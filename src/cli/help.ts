@@ -39,7 +39,7 @@ Usage: volley fetch [flags] URL...       URLs as arguments
   -d, --data TEXT|@FILE   request body, form content-type; --json TEXT|@FILE for JSON
   -u, --user USER:PASS    Basic auth, to the URLs' own origins only
   -v, --verbose           trace each attempt on stderr: which status led to which retry
-  -o, --output FORMAT     ndjson (default) or table
+  -o, --output FORMAT     ndjson (default) or table; --show-query: query values unmasked
       --body              put each body in its record (cut at --body-limit, 1M)
       --output-file FILE  every body into FILE; -O, --output-dir DIR: a file per body
       --summary json      the summary as one JSON object (text); --fail-fast: stop at a failure

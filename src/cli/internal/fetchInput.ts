@@ -11,6 +11,7 @@ import type * as Batch from "../../Batch.js"
 import { redactUrl } from "../../Errors.js"
 import type { RequestInput } from "../../Client.js"
 import { parseSize } from "./downloadInput.js"
+import { showQuery } from "./showQuery.js"
 
 /** A request to run, with where it came from. */
 export interface FetchItem {
@@ -34,6 +35,8 @@ export interface LineDefaults {
   readonly headers: Readonly<Record<string, string>>
   /** `-d` / `--json`: the body of plain URL lines. */
   readonly body?: string | undefined
+  /** How records show a URL (`--show-query`); default `redactUrl`. */
+  readonly show?: ((url: URL) => string) | undefined
 }
 
 const skip: Parsed = { _tag: "Skip" }
@@ -122,7 +125,7 @@ const parseJsonLine = (text: string, line: number, defaults: LineDefaults): Pars
     }
   }
   const method = rawMethod.toUpperCase()
-  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(url.href, method, headers, record["body"]) } }
+  return { _tag: "Item", item: { line, url: (defaults.show ?? redactUrl)(url), request: build(url.href, method, headers, record["body"]) } }
 }
 
 /**
@@ -139,7 +142,7 @@ export const parseLine = (raw: string, line: number, defaults: LineDefaults): Pa
   }
   const url = checkUrl(text)
   if (typeof url === "string") return invalid(url)
-  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(text, defaults.method, defaults.headers, defaults.body) } }
+  return { _tag: "Item", item: { line, url: (defaults.show ?? redactUrl)(url), request: build(text, defaults.method, defaults.headers, defaults.body) } }
 }
 
 /** Parses `--header "Name: value"` flags into lower-case names; the error names the bad one. */
@@ -185,6 +188,8 @@ export interface FetchFlags {
   /** `--json`: a JSON body, with its content-type and accept. */
   readonly json: Option.Option<string>
   readonly verbose: boolean
+  /** `--show-query`: records show query values, except secret-looking ones. */
+  readonly showQuery: boolean
   /** `--output-file FILE`: every response body into one file. */
   readonly outputFile: Option.Option<string>
   readonly concurrency: number
@@ -306,7 +311,7 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
     verbose: config.verbose,
     outputFile,
     connections: Math.min(perHost ?? config.concurrency, config.concurrency),
-    defaults: { method, headers, body: body?.body },
+    defaults: { method, headers, body: body?.body, show: config.showQuery ? showQuery : undefined },
     table: config.output === "table",
     failFast: config.failFast,
     bodyLimit: config.body ? bodyLimit : undefined,
