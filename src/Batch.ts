@@ -347,8 +347,92 @@ export const stream: {
   )
 
 /**
- * Whether an outcome is a success.
+ * An outcome whose item succeeded: `outcome.result.right` is the handler's value.
  *
+ * @category models
  * @since 0.1.0
  */
-export const isSuccess = <I, A, E>(outcome: Outcome<I, A, E>): boolean => outcome.result._tag === "Right"
+export interface Success<I, A, E> extends Outcome<I, A, E> {
+  readonly result: Either.Right<E | HttpError | BatchDeadlineError, A>
+}
+
+/**
+ * An outcome whose item failed: `outcome.result.left` is its typed error.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Failure<I, A, E> extends Outcome<I, A, E> {
+  readonly result: Either.Left<E | HttpError | BatchDeadlineError, A>
+}
+
+/**
+ * Whether an outcome is a success; a type guard, so `outcomes.filter(Batch.isSuccess)` is an
+ * array of {@link Success} and `.result.right` is typed.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isSuccess = <I, A, E>(outcome: Outcome<I, A, E>): outcome is Success<I, A, E> => outcome.result._tag === "Right"
+
+/**
+ * Whether an outcome is a failure; a type guard (see {@link isSuccess}).
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isFailure = <I, A, E>(outcome: Outcome<I, A, E>): outcome is Failure<I, A, E> => outcome.result._tag === "Left"
+
+/**
+ * The values of the successful outcomes, in order: with a typed `handle` (e.g. `Client`'s
+ * `jsonSchema` on the response), the decoded bodies of a batch in one line.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect, Schema } from "effect"
+ * import { Batch } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * const User = Schema.Struct({ id: Schema.Number, name: Schema.String })
+ * const urls = [1, 2, 3].map((id) => `https://api.test/users/${id}`)
+ *
+ * const program = Effect.gen(function*() {
+ *   const outcomes = yield* Batch.settle(urls, {
+ *     concurrency: 8,
+ *     handle: (response) => Effect.flatMap(response.json, Schema.decodeUnknown(User))
+ *   })
+ *   const users = Batch.values(outcomes) // ReadonlyArray<{ id: number; name: string }>
+ *   const failed = outcomes.filter(Batch.isFailure).map((o) => `${o.item}: ${o.result.left._tag}`)
+ *   yield* Console.log(users.map((u) => u.name), failed)
+ * })
+ *
+ * // Here against the test kit's routes; in a program, `Client.layer()`.
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layer({
+ *   "/users/3": Testing.status(404),
+ *   "/users/:id": (request) => Testing.json({ id: Number(request.params["id"]), name: `user ${request.params["id"]}` })
+ * }))))
+ * // [ 'user 1', 'user 2' ] [ 'https://api.test/users/3: StatusError' ]
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const values = <I, A, E>(outcomes: Iterable<Outcome<I, A, E>>): Array<A> => {
+  const out: Array<A> = []
+  for (const outcome of outcomes) if (outcome.result._tag === "Right") out.push(outcome.result.right)
+  return out
+}
+
+/**
+ * The failed items with their typed errors, in order.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const failures = <I, A, E>(
+  outcomes: Iterable<Outcome<I, A, E>>
+): Array<{ readonly item: I; readonly error: E | HttpError | BatchDeadlineError }> => {
+  const out: Array<{ readonly item: I; readonly error: E | HttpError | BatchDeadlineError }> = []
+  for (const outcome of outcomes) if (outcome.result._tag === "Left") out.push({ item: outcome.item, error: outcome.result.left })
+  return out
+}

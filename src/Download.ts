@@ -372,6 +372,35 @@ export interface ManyOptions extends Options {
  * and the claim happens outside the concurrency slot, so a slow earlier download delays only
  * the later renames, never the later transfers.
  *
+ * @example
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import * as fs from "node:fs"
+ * import * as os from "node:os"
+ * import * as path from "node:path"
+ * import { Download } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-example-"))
+ *
+ * const program = Effect.gen(function*() {
+ *   const outcomes = yield* Download.many(["https://files.test/a.txt", "https://files.test/b.txt"], {
+ *     dir,
+ *     concurrency: 4,
+ *     onProgress: (index, p) => console.log(`#${index} ${p.bytes}/${p.total ?? "?"} bytes`),
+ *     onOutcome: (o) => console.log(o._tag === "Success" ? `ok ${path.basename(o.value.path)}` : `failed ${o.url}: ${o.error.message}`)
+ *   })
+ *   yield* Console.log(`${outcomes.filter((o) => o._tag === "Success").length} downloaded`)
+ * })
+ *
+ * // Here against the test kit's routes; in a program, `Client.layer()`.
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layer({
+ *   "/:name": (request) => Testing.text(`the file ${request.params["name"]}\n`)
+ * }))))
+ * // ok a.txt, ok b.txt (in completion order), then: 2 downloaded
+ * ```
+ *
+ * @category constructors
  * @since 0.1.0
  */
 export const many = (items: Iterable<Item>, options: ManyOptions): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>

@@ -249,6 +249,30 @@ export const reset: Effect.Effect<void, never, TestTransport> = Effect.flatMap(T
  * `TestClock` driver it assumes the effect waits only on the clock (and on the simulated
  * transport): while it waits on real I/O, the clock may move on.
  *
+ * @example
+ * ```ts
+ * import { Console, Effect, TestContext } from "effect"
+ * import { Client } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * // Two 503s, then a success: the retries wait 1 s and 2 s of virtual time, at once.
+ * const program = Effect.gen(function*() {
+ *   const body = yield* Testing.inVirtualTime(Client.json("https://api.test/status"))
+ *   const requests = yield* Testing.requests
+ *   yield* Console.log(body, requests.map((r) => `${r.at} ms: ${r.status}`))
+ * })
+ *
+ * Effect.runPromise(program.pipe(
+ *   Effect.provide(Testing.layer(
+ *     { "GET /status": [Testing.status(503), Testing.status(503), Testing.json({ ok: true })] },
+ *     { retry: { baseDelay: "1 second", jitter: false } }
+ *   )),
+ *   Effect.provide(TestContext.TestContext) // in an `it.effect` test, already there
+ * ))
+ * // { ok: true } [ '0 ms: 503', '1000 ms: 503', '3000 ms: 200' ]
+ * ```
+ *
+ * @category test clock
  * @since 0.1.0
  */
 export const inVirtualTime = <A, E, R>(

@@ -73,8 +73,7 @@ describe("installed from the packed tarball", () => {
     expect(quick.stdout).toBe("status: ok\n")
 
     const bin = path.join(app, "node_modules/.bin/volley")
-    fs.writeFileSync(path.join(app, "urls.txt"), `${server.url}/json\n`)
-    const fetched = await run(bin, ["fetch", "urls.txt"], { cwd: app, timeout: 30_000 })
+    const fetched = await run(bin, ["fetch", `${server.url}/json`], { cwd: app, timeout: 30_000 })
     expect(JSON.parse(fetched.stdout)).toMatchObject({ ok: true, status: 200 })
 
     // Durable jobs without their optional driver: a message naming the package, no stack.

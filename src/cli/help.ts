@@ -92,7 +92,7 @@ Usage: volley serve [flags]
 Examples:
   volley serve --port 8080
   curl http://127.0.0.1:8080/
-  curl -d '{"name":"Ada","email":"ada@example.com"}' http://127.0.0.1:8080/users
+  curl --json '{"name":"Ada","email":"ada@example.com"}' http://127.0.0.1:8080/users
 
 Needs a database driver: npm i @effect/sql-libsql (SQLite) or @effect/sql-pg (PostgreSQL).
 Every flag (--lease, --mail-latency): volley serve --help all

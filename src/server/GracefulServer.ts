@@ -42,6 +42,9 @@
  * )
  * // Run it with `NodeRuntime.runMain(main)`: SIGINT/SIGTERM close the scope: drain, then jobs.
  * export const main = Layer.launch(Main)
+ * // $ curl http://127.0.0.1:8080/health
+ * // ok
+ * // $ kill -TERM <pid>    (requests in flight finish, then the job pool drains; exit 0)
  * ```
  *
  * @since 0.1.0
