@@ -36,6 +36,7 @@ export {
   /**
    * The batch's overall deadline passed before the item finished.
    *
+   * @category running
    * @since 0.1.0
    */
   BatchDeadlineError
@@ -44,18 +45,21 @@ export {
   /**
    * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason, or the error's tag.
    *
+   * @category running
    * @since 0.1.0
    */
   outcomeKey,
   /**
    * Summarises finished outcomes (e.g. the result of `Batch.settle`).
    *
+   * @category running
    * @since 0.1.0
    */
   summarize,
   /**
    * Starts an empty tally, for outcomes counted as they stream.
    *
+   * @category running
    * @since 0.1.0
    */
   tally
@@ -66,6 +70,7 @@ import { BatchDeadlineError } from "./Errors.js"
 /**
  * What the default handler returns: the status and the number of body bytes read.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Fetched {
@@ -80,6 +85,7 @@ export interface Fetched {
  * A plain number `n` is enforced exactly on average and smoothly: at most ~n/10 starts per
  * ~100 ms window (fixed-window algorithm), one start every 1/n s below 10 per second.
  *
+ * @category models
  * @since 0.1.0
  */
 export type RateLimit = number | RateLimiter.RateLimiter.Options
@@ -87,6 +93,7 @@ export type RateLimit = number | RateLimiter.RateLimiter.Options
 /**
  * How a batch runs. Every field is optional.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options<I, A, E, R> {
@@ -133,6 +140,7 @@ export interface Options<I, A, E, R> {
 /**
  * What became of one item.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Outcome<I, A, E> {
@@ -159,6 +167,7 @@ export interface Outcome<I, A, E> {
 /**
  * Latency percentiles of a batch, in milliseconds, over the items that sent a request.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Latency {
@@ -173,6 +182,7 @@ export interface Latency {
 /**
  * What a batch did, in numbers.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Summary {
@@ -198,6 +208,7 @@ export interface Summary {
 /**
  * The part of an outcome a summary needs.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Tallied {
@@ -212,6 +223,7 @@ export interface Tallied {
  * A running summary: `add` each outcome as it arrives, read `summary` whenever (a progress
  * line reads it many times). O(1) memory whatever the number of outcomes.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Tally {
@@ -227,6 +239,7 @@ export interface Tally {
 /**
  * Options for items that are not request inputs themselves: `toRequest` is required.
  *
+ * @category models
  * @since 0.1.0
  */
 export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toRequest: (item: I) => RequestInput }
@@ -238,6 +251,7 @@ export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toReque
  * With `batchDeadline`, when the deadline passes every in-flight request is interrupted and
  * each unfinished item (in flight or not yet sent) settles as a `BatchDeadlineError`.
  *
+ * @category running
  * @since 0.1.0
  */
 export const settle: {
@@ -279,6 +293,7 @@ export const settle: {
  * error — which interrupts every other in-flight request at once (errgroup semantics). With
  * `batchDeadline`, fails with `BatchDeadlineError` when it passes.
  *
+ * @category running
  * @since 0.1.0
  */
 export const failFast: {
@@ -323,6 +338,7 @@ export const failFast: {
  * `batchDeadline` passes (after interrupting everything in flight). Ending the stream early
  * (`Stream.take`, `Stream.takeUntil`, interruption) interrupts every in-flight request.
  *
+ * @category running
  * @since 0.1.0
  */
 export const stream: {

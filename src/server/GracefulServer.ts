@@ -76,6 +76,7 @@ import { Server as NetServer } from "node:net"
 /**
  * Shutdown deadlines.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface GracefulOptions {
@@ -88,6 +89,7 @@ export interface GracefulOptions {
 /**
  * The defaults of {@link GracefulOptions}.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const defaults = {
@@ -99,6 +101,7 @@ export const defaults = {
  * Listens like `NodeHttpServer.make` and returns an `HttpServer` whose `serve` drains on
  * scope close (see the module docs).
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (
@@ -124,6 +127,7 @@ export const make = (
 /**
  * {@link make} as a Layer, with the same platform services as `NodeHttpServer.layer`.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (
