@@ -138,3 +138,18 @@ describe("volley fetch: bodies and bytes", () => {
     expect(summary.bytes).toBe(6500)
   })
 })
+
+describe("volley download URL...", () => {
+  it("downloads URLs given as arguments, beside -i FILE; a missing list says 'no such file'", async () => {
+    const out = path.join(dir, "dl")
+    const listed = list("dl.txt", [`${server.url}/ok?size=7 seven.bin`])
+    const run = await runNode(["bin/volley.js", "download", `${server.url}/json`, "-i", listed, "-d", out], { timeoutMs: 60_000 })
+    expect(run.code).toBe(0)
+    expect(fs.readFileSync(path.join(out, "json"), "utf8")).toBe("{\"hello\":\"world\",\"n\":1}")
+    expect(fs.readFileSync(path.join(out, "seven.bin"), "utf8")).toBe("xxxxxxx")
+    const missing = await runNode(["bin/volley.js", "download", "-i", path.join(dir, "nope.txt"), "-d", out])
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain("nope.txt: no such file")
+    expect(missing.stderr).not.toContain("ENOENT")
+  })
+})
