@@ -36,6 +36,7 @@ export {
   /**
    * The batch's overall deadline passed before the item finished.
    *
+   * @category running
    * @since 0.1.0
    */
   BatchDeadlineError
@@ -44,18 +45,21 @@ export {
   /**
    * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason, or the error's tag.
    *
+   * @category running
    * @since 0.1.0
    */
   outcomeKey,
   /**
    * Summarises finished outcomes (e.g. the result of `Batch.settle`).
    *
+   * @category running
    * @since 0.1.0
    */
   summarize,
   /**
    * Starts an empty tally, for outcomes counted as they stream.
    *
+   * @category running
    * @since 0.1.0
    */
   tally
@@ -66,6 +70,7 @@ import { BatchDeadlineError } from "./Errors.js"
 /**
  * What the default handler returns: the status and the number of body bytes read.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Fetched {
@@ -80,6 +85,7 @@ export interface Fetched {
  * A plain number `n` is enforced exactly on average and smoothly: at most ~n/10 starts per
  * ~100 ms window (fixed-window algorithm), one start every 1/n s below 10 per second.
  *
+ * @category models
  * @since 0.1.0
  */
 export type RateLimit = number | RateLimiter.RateLimiter.Options
@@ -87,6 +93,7 @@ export type RateLimit = number | RateLimiter.RateLimiter.Options
 /**
  * How a batch runs. Every field is optional.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options<I, A, E, R> {
@@ -133,6 +140,7 @@ export interface Options<I, A, E, R> {
 /**
  * What became of one item.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Outcome<I, A, E> {
@@ -159,6 +167,7 @@ export interface Outcome<I, A, E> {
 /**
  * Latency percentiles of a batch, in milliseconds, over the items that sent a request.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Latency {
@@ -173,6 +182,7 @@ export interface Latency {
 /**
  * What a batch did, in numbers.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Summary {
@@ -198,6 +208,7 @@ export interface Summary {
 /**
  * The part of an outcome a summary needs.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Tallied {
@@ -212,6 +223,7 @@ export interface Tallied {
  * A running summary: `add` each outcome as it arrives, read `summary` whenever (a progress
  * line reads it many times). O(1) memory whatever the number of outcomes.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Tally {
@@ -227,6 +239,7 @@ export interface Tally {
 /**
  * Options for items that are not request inputs themselves: `toRequest` is required.
  *
+ * @category models
  * @since 0.1.0
  */
 export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toRequest: (item: I) => RequestInput }
@@ -238,6 +251,7 @@ export type MappedOptions<I, A, E, R> = Options<I, A, E, R> & { readonly toReque
  * With `batchDeadline`, when the deadline passes every in-flight request is interrupted and
  * each unfinished item (in flight or not yet sent) settles as a `BatchDeadlineError`.
  *
+ * @category running
  * @since 0.1.0
  */
 export const settle: {
@@ -279,6 +293,7 @@ export const settle: {
  * error — which interrupts every other in-flight request at once (errgroup semantics). With
  * `batchDeadline`, fails with `BatchDeadlineError` when it passes.
  *
+ * @category running
  * @since 0.1.0
  */
 export const failFast: {
@@ -323,6 +338,7 @@ export const failFast: {
  * `batchDeadline` passes (after interrupting everything in flight). Ending the stream early
  * (`Stream.take`, `Stream.takeUntil`, interruption) interrupts every in-flight request.
  *
+ * @category running
  * @since 0.1.0
  */
 export const stream: {
@@ -347,8 +363,92 @@ export const stream: {
   )
 
 /**
- * Whether an outcome is a success.
+ * An outcome whose item succeeded: `outcome.result.right` is the handler's value.
  *
+ * @category models
  * @since 0.1.0
  */
-export const isSuccess = <I, A, E>(outcome: Outcome<I, A, E>): boolean => outcome.result._tag === "Right"
+export interface Success<I, A, E> extends Outcome<I, A, E> {
+  readonly result: Either.Right<E | HttpError | BatchDeadlineError, A>
+}
+
+/**
+ * An outcome whose item failed: `outcome.result.left` is its typed error.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface Failure<I, A, E> extends Outcome<I, A, E> {
+  readonly result: Either.Left<E | HttpError | BatchDeadlineError, A>
+}
+
+/**
+ * Whether an outcome is a success; a type guard, so `outcomes.filter(Batch.isSuccess)` is an
+ * array of {@link Success} and `.result.right` is typed.
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isSuccess = <I, A, E>(outcome: Outcome<I, A, E>): outcome is Success<I, A, E> => outcome.result._tag === "Right"
+
+/**
+ * Whether an outcome is a failure; a type guard (see {@link isSuccess}).
+ *
+ * @category guards
+ * @since 0.1.0
+ */
+export const isFailure = <I, A, E>(outcome: Outcome<I, A, E>): outcome is Failure<I, A, E> => outcome.result._tag === "Left"
+
+/**
+ * The values of the successful outcomes, in order: with a typed `handle` (e.g. `Client`'s
+ * `jsonSchema` on the response), the decoded bodies of a batch in one line.
+ *
+ * @example
+ * ```ts
+ * import { Console, Effect, Schema } from "effect"
+ * import { Batch } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * const User = Schema.Struct({ id: Schema.Number, name: Schema.String })
+ * const urls = [1, 2, 3].map((id) => `https://api.test/users/${id}`)
+ *
+ * const program = Effect.gen(function*() {
+ *   const outcomes = yield* Batch.settle(urls, {
+ *     concurrency: 8,
+ *     handle: (response) => Effect.flatMap(response.json, Schema.decodeUnknown(User))
+ *   })
+ *   const users = Batch.values(outcomes) // ReadonlyArray<{ id: number; name: string }>
+ *   const failed = outcomes.filter(Batch.isFailure).map((o) => `${o.item}: ${o.result.left._tag}`)
+ *   yield* Console.log(users.map((u) => u.name), failed)
+ * })
+ *
+ * // Here against the test kit's routes; in a program, `Client.layer()`.
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layer({
+ *   "/users/3": Testing.status(404),
+ *   "/users/:id": (request) => Testing.json({ id: Number(request.params["id"]), name: `user ${request.params["id"]}` })
+ * }))))
+ * // [ 'user 1', 'user 2' ] [ 'https://api.test/users/3: StatusError' ]
+ * ```
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const values = <I, A, E>(outcomes: Iterable<Outcome<I, A, E>>): Array<A> => {
+  const out: Array<A> = []
+  for (const outcome of outcomes) if (outcome.result._tag === "Right") out.push(outcome.result.right)
+  return out
+}
+
+/**
+ * The failed items with their typed errors, in order.
+ *
+ * @category getters
+ * @since 0.1.0
+ */
+export const failures = <I, A, E>(
+  outcomes: Iterable<Outcome<I, A, E>>
+): Array<{ readonly item: I; readonly error: E | HttpError | BatchDeadlineError }> => {
+  const out: Array<{ readonly item: I; readonly error: E | HttpError | BatchDeadlineError }> = []
+  for (const outcome of outcomes) if (outcome.result._tag === "Left") out.push({ item: outcome.item, error: outcome.result.left })
+  return out
+}

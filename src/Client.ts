@@ -33,6 +33,7 @@ import type { ResponseTiming, Transport } from "./Transport.js"
  * What the request helpers accept: a URL (string or `URL`, sent as a GET) or an
  * `@effect/platform` `HttpClientRequest`.
  *
+ * @category models
  * @since 0.1.0
  */
 export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
@@ -40,6 +41,7 @@ export type RequestInput = string | URL | HttpClientRequest.HttpClientRequest
 /**
  * Per-request settings. Anything left out falls back to the client's configuration.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RequestOptions {
@@ -76,6 +78,7 @@ export interface RequestOptions {
  * `text`, `json` or `stream`; whatever is left unread when the scope closes is drained (if
  * small) or the connection is aborted.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Response {
@@ -99,6 +102,7 @@ export interface Response {
 /**
  * The client service: one shared transport plus the rules above it.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ClientService {
@@ -120,6 +124,7 @@ export interface ClientService {
  * building a client over its own transport needs one import: `Transport`, `TransportRequest`,
  * `TransportResponse`, `TransportBody`, `BodySource`, `ResponseTiming`, `Timeout`, `Timer`.
  *
+ * @category models
  * @since 0.1.0
  */
 export type * from "./Transport.js"
@@ -127,6 +132,7 @@ export type * from "./Transport.js"
 /**
  * The shared client.
  *
+ * @category tags
  * @since 0.1.0
  */
 export class Client extends Context.Tag("volley/Client")<Client, ClientService>() {}
@@ -134,6 +140,7 @@ export class Client extends Context.Tag("volley/Client")<Client, ClientService>(
 /**
  * Client configuration. Every field has a sane default; see {@link defaults}.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ClientOptions {
@@ -191,6 +198,7 @@ export interface ClientOptions {
 /**
  * Per-scheme proxies, as the `HTTP_PROXY` / `HTTPS_PROXY` / `NO_PROXY` variables set them.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ProxyOptions {
@@ -206,6 +214,7 @@ export interface ProxyOptions {
  * The defaults: 64 connections per origin, 4 s keep-alive, 30 s deadline, 10 s connect
  * timeout, 30 s idle-body timeout, 10 redirects, 32 MiB bodies, 3 attempts.
  *
+ * @category config
  * @since 0.1.0
  */
 export const defaults: {
@@ -223,6 +232,7 @@ export const defaults: {
  * Builds a client over any transport: the real one ({@link layer}) or the virtual-time one
  * in `volley/testing`.
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const makeWithTransport = (transport: Transport, options: ClientOptions = {}): ClientService =>
@@ -232,6 +242,7 @@ export const makeWithTransport = (transport: Transport, options: ClientOptions =
  * A Layer providing the client over a pooled undici `Agent`. The pool lives as long as the
  * layer; closing it closes every socket.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
@@ -258,6 +269,7 @@ export const layer = (options: ClientOptions = {}): Layer.Layer<Client> =>
  * `https_proxy` / `HTTPS_PROXY`, `no_proxy` / `NO_PROXY` (lower case first; empty = unset);
  * `undefined` when neither proxy is set. Part of {@link config}; the CLI reads it alone.
  *
+ * @category config
  * @since 0.1.0
  */
 export const proxyConfig: Config.Config<ProxyOptions | undefined> = internalConfig.proxyConfig
@@ -270,6 +282,7 @@ export const proxyConfig: Config.Config<ProxyOptions | undefined> = internalConf
  * `NO_PROXY`). Unset variables keep the defaults. TLS trust (`ca`, `insecureTls`) is not read
  * from the environment: a variable must not be able to turn certificate checks off unseen.
  *
+ * @category config
  * @since 0.1.0
  */
 export const config: Config.Config<ClientOptions> = internalConfig.config
@@ -278,6 +291,7 @@ export const config: Config.Config<ClientOptions> = internalConfig.config
  * The client Layer configured from the environment (see {@link config}), with `overrides`
  * taking precedence.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (overrides: ClientOptions = {}): Layer.Layer<Client, import("effect/ConfigError").ConfigError> =>
@@ -286,6 +300,7 @@ export const layerConfig = (overrides: ClientOptions = {}): Layer.Layer<Client, 
 /**
  * Reads the body as JSON. Non-2xx (unless `accept` widens it) is a `StatusError`.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const json = (request: RequestInput, options?: RequestOptions): Effect.Effect<unknown, HttpError, Client> =>
@@ -295,6 +310,7 @@ export const json = (request: RequestInput, options?: RequestOptions): Effect.Ef
  * Reads the body as JSON and decodes it with a `Schema`; a mismatch is a `DecodeError`
  * naming the field.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const jsonSchema = <A, I, R>(
@@ -308,6 +324,7 @@ export const jsonSchema = <A, I, R>(
 /**
  * Reads the body as UTF-8 text.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const text = (request: RequestInput, options?: RequestOptions): Effect.Effect<string, HttpError, Client> =>
@@ -316,6 +333,7 @@ export const text = (request: RequestInput, options?: RequestOptions): Effect.Ef
 /**
  * Reads the body as bytes.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const bytes = (request: RequestInput, options?: RequestOptions): Effect.Effect<Uint8Array, HttpError, Client> =>
@@ -324,6 +342,7 @@ export const bytes = (request: RequestInput, options?: RequestOptions): Effect.E
 /**
  * What is left of a response once its body is discarded.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ResponseHead {
@@ -337,6 +356,7 @@ export interface ResponseHead {
  * Sends the request and discards the body (drained if small so the connection is reused,
  * aborted otherwise). For calls where only the status matters.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const discard = (request: RequestInput, options?: RequestOptions): Effect.Effect<ResponseHead, HttpError, Client> =>
@@ -352,6 +372,7 @@ export const discard = (request: RequestInput, options?: RequestOptions): Effect
  * starts and its connection is released when the stream ends, fails or is interrupted.
  * Retries cover the exchange up to the headers, never a half-consumed body.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const stream = (
@@ -364,6 +385,7 @@ export const stream = (
  * Sends the request and returns the response, whose body lives until the enclosing
  * `Scope` closes. Prefer {@link withResponse} unless the response must outlive a callback.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const open = (
@@ -376,6 +398,7 @@ export const open = (
  * finishes, however it finishes. The whole exchange, `use` included, is retried by the
  * policy.
  *
+ * @category requests
  * @since 0.1.0
  */
 export const withResponse = <A, E, R>(

@@ -29,24 +29,28 @@ export {
   /**
    * The file's digest did not match the expected one; nothing is left at the destination.
    *
+   * @category downloading
    * @since 0.1.0
    */
   ChecksumMismatch,
   /**
    * The destination exists and `force` is not set.
    *
+   * @category downloading
    * @since 0.1.0
    */
   DestinationExists,
   /**
    * A disk operation failed (`reason`: no space, read-only, permission, ...), naming the path.
    *
+   * @category downloading
    * @since 0.1.0
    */
   FileSystemError,
   /**
    * The file is larger than announced or allowed; never buffered.
    *
+   * @category downloading
    * @since 0.1.0
    */
   FileTooLarge
@@ -55,6 +59,7 @@ export type {
   /**
    * Why a disk operation failed.
    *
+   * @category downloading
    * @since 0.1.0
    */
   FileSystemReason
@@ -63,6 +68,7 @@ export type {
 /**
  * Digest algorithms a download can compute and verify.
  *
+ * @category models
  * @since 0.1.0
  */
 export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
@@ -70,6 +76,7 @@ export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
 /**
  * An expected digest: algorithm plus lower-case hex.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Checksum {
@@ -80,6 +87,7 @@ export interface Checksum {
 /**
  * Every way a download can fail.
  *
+ * @category models
  * @since 0.1.0
  */
 export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | DestinationExists | FileSystemError
@@ -87,6 +95,7 @@ export type DownloadError = HttpError | ChecksumMismatch | FileTooLarge | Destin
 /**
  * What a finished download reports.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DownloadResult {
@@ -111,6 +120,7 @@ export interface DownloadResult {
 /**
  * One progress report.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Progress {
@@ -136,6 +146,7 @@ export interface Progress {
  * The absolute path of `name` directly inside `dir`, or `undefined` when it would land
  * anywhere else.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const resolveInside = (dir: string, name: string): string | undefined => FileName.resolveInside(dir, name)
@@ -144,6 +155,7 @@ export const resolveInside = (dir: string, name: string): string | undefined => 
  * Hands out unique names within one run: the first claim of `name` keeps it, the next get
  * `name (1)`, `name (2)`… (case-insensitively, so also unique on case-insensitive disks).
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const makeNameAllocator = (): { readonly claim: (name: string) => string } => FileName.makeAllocator()
@@ -152,6 +164,7 @@ export const makeNameAllocator = (): { readonly claim: (name: string) => string 
  * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
  * implies the algorithm. `Left` carries what is wrong.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const parseChecksum = (input: string): Either.Either<Checksum, string> => {
@@ -162,6 +175,7 @@ export const parseChecksum = (input: string): Either.Either<Checksum, string> =>
 /**
  * Formats a checksum as `algorithm:hex`, the form {@link parseChecksum} reads.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const formatChecksum: (checksum: Checksum) => string = Hash.formatChecksum
@@ -169,6 +183,7 @@ export const formatChecksum: (checksum: Checksum) => string = Hash.formatChecksu
 /**
  * The algorithm whose digest has this many hex digits (`sha256sum`-style files name none).
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const algorithmForLength: (hexDigits: number) => HashAlgorithm | undefined = Hash.algorithmForLength
@@ -176,6 +191,7 @@ export const algorithmForLength: (hexDigits: number) => HashAlgorithm | undefine
 /**
  * The file name a download of `url` gets when none is given: its last path segment, sanitized.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const nameFromUrl: (url: string) => string = FileName.fromUrl
@@ -185,6 +201,7 @@ export const nameFromUrl: (url: string) => string = FileName.fromUrl
  * control, format or line-separator characters, no reserved names, never a `.part` or
  * `.part.meta` side file's name), as every name a download is given is.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const sanitizeName: (name: string) => string = FileName.sanitize
@@ -194,6 +211,7 @@ export const sanitizeName: (name: string) => string = FileName.sanitize
  * (default), or the server's `Content-Disposition` (falling back to the URL). Sanitized
  * either way.
  *
+ * @category models
  * @since 0.1.0
  */
 export type NameSource = "url" | "content-disposition"
@@ -201,6 +219,7 @@ export type NameSource = "url" | "content-disposition"
 /**
  * Options shared by {@link file} and {@link many}.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Options {
@@ -260,6 +279,7 @@ export interface Options {
 /**
  * Options of {@link file}: where the file goes, plus {@link Options}.
  *
+ * @category models
  * @since 0.1.0
  */
 export type FileOptions = Options & (
@@ -282,6 +302,7 @@ export type FileOptions = Options & (
 /**
  * What {@link file} and {@link many} accept as a URL.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Url = string | URL
@@ -293,6 +314,7 @@ export type Url = string | URL
  * it is a success with nothing fetched (`skipped`); any other existing destination is a
  * `DestinationExists` unless `force`.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResult, DownloadError, Client> =>
@@ -301,6 +323,7 @@ export const file = (url: Url, options: FileOptions): Effect.Effect<DownloadResu
 /**
  * An event of {@link track}: a progress report, then one `Done` with the result.
  *
+ * @category models
  * @since 0.1.0
  */
 export type DownloadEvent =
@@ -312,6 +335,7 @@ export type DownloadEvent =
  * rate), then `Done` with the result; a failure fails the stream. Reports are throttled to
  * `progressInterval`, so the queue between the download and a slow consumer stays small.
  *
+ * @category downloading
  * @since 0.1.0
  */
 export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEvent, DownloadError, Client> =>
@@ -320,6 +344,7 @@ export const track = (url: Url, options: FileOptions): Stream.Stream<DownloadEve
 /**
  * One input of {@link many}: a URL, or a URL with its own name and checksum.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Item = Url | {
@@ -335,6 +360,7 @@ export type Item = Url | {
  * The outcome of one input of {@link many}: its input position and the input itself, the
  * (redacted) URL, and the result or the typed error.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Outcome =
@@ -344,6 +370,7 @@ export type Outcome =
 /**
  * Options of {@link many}.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ManyOptions extends Options {
@@ -373,6 +400,35 @@ export interface ManyOptions extends Options {
  * and the claim happens outside the concurrency slot, so a slow earlier download delays only
  * the later renames, never the later transfers.
  *
+ * @example
+ * ```ts
+ * import { Console, Effect } from "effect"
+ * import * as fs from "node:fs"
+ * import * as os from "node:os"
+ * import * as path from "node:path"
+ * import { Download } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-example-"))
+ *
+ * const program = Effect.gen(function*() {
+ *   const outcomes = yield* Download.many(["https://files.test/a.txt", "https://files.test/b.txt"], {
+ *     dir,
+ *     concurrency: 4,
+ *     onProgress: (index, p) => console.log(`#${index} ${p.bytes}/${p.total ?? "?"} bytes`),
+ *     onOutcome: (o) => console.log(o._tag === "Success" ? `ok ${path.basename(o.value.path)}` : `failed ${o.url}: ${o.error.message}`)
+ *   })
+ *   yield* Console.log(`${outcomes.filter((o) => o._tag === "Success").length} downloaded`)
+ * })
+ *
+ * // Here against the test kit's routes; in a program, `Client.layer()`.
+ * Effect.runPromise(program.pipe(Effect.provide(Testing.layer({
+ *   "/:name": (request) => Testing.text(`the file ${request.params["name"]}\n`)
+ * }))))
+ * // ok a.txt, ok b.txt (in completion order), then: 2 downloaded
+ * ```
+ *
+ * @category constructors
  * @since 0.1.0
  */
 export const many = (items: Iterable<Item>, options: ManyOptions): Effect.Effect<ReadonlyArray<Outcome>, never, Client> =>

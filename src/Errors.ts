@@ -24,11 +24,13 @@ export {
  * The mark every volley error carries, whichever module declares it (HTTP, batch, download
  * and server errors alike), so one guard tells volley's failures from a program's own.
  *
+ * @category errors
  * @since 0.1.0
  */
 export const TypeId: unique symbol = Symbol.for("volley/Error")
 
 /**
+ * @category models
  * @since 0.1.0
  */
 export type TypeId = typeof TypeId
@@ -37,6 +39,7 @@ export type TypeId = typeof TypeId
  * What every volley error has: the {@link TypeId} mark, a `_tag` to switch on and a one-line
  * `message`.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface VolleyError extends Cause.YieldableError {
@@ -58,6 +61,7 @@ export interface VolleyError extends Cause.YieldableError {
  * console.log(isVolleyError(new QuotaExceeded({ limit: 3 }))) // true
  * ```
  *
+ * @category errors
  * @since 0.1.0
  */
 export const TaggedError = <Tag extends string>(tag: Tag): TaggedErrorConstructor<Tag> => {
@@ -69,6 +73,7 @@ export const TaggedError = <Tag extends string>(tag: Tag): TaggedErrorConstructo
 /**
  * The class {@link TaggedError} returns: `A` is the error's fields.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface TaggedErrorConstructor<Tag extends string> {
@@ -80,6 +85,7 @@ export interface TaggedErrorConstructor<Tag extends string> {
 /**
  * Whether a value is one of volley's errors (any module's), as opposed to a program's own.
  *
+ * @category errors
  * @since 0.1.0
  */
 export const isVolleyError = (u: unknown): u is VolleyError => typeof u === "object" && u !== null && TypeId in u
@@ -100,6 +106,7 @@ export const isVolleyError = (u: unknown): u is VolleyError => typeof u === "obj
  *   authentication required, proxy unreachable).
  * - `Other`: anything else the transport reported; `cause` has the details.
  *
+ * @category models
  * @since 0.1.0
  */
 export type NetworkReason =
@@ -118,6 +125,7 @@ export type NetworkReason =
  * Which deadline fired: establishing the connection, waiting for response headers, the
  * longest gap between body chunks, or the request's overall deadline.
  *
+ * @category models
  * @since 0.1.0
  */
 export type TimeoutPhase = "connect" | "headers" | "body" | "deadline"
@@ -125,6 +133,7 @@ export type TimeoutPhase = "connect" | "headers" | "body" | "deadline"
 /**
  * The request did not produce a usable HTTP response.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class NetworkError extends TaggedError("NetworkError")<{
@@ -172,6 +181,7 @@ const describeReason = (reason: NetworkReason): string => {
 /**
  * A response arrived with a status the caller did not accept (by default: anything not 2xx).
  *
+ * @category errors
  * @since 0.1.0
  */
 export class StatusError extends TaggedError("StatusError")<{
@@ -197,6 +207,7 @@ export class StatusError extends TaggedError("StatusError")<{
 /**
  * The body arrived but could not be decoded (invalid JSON, or it did not match the schema).
  *
+ * @category errors
  * @since 0.1.0
  */
 export class DecodeError extends TaggedError("DecodeError")<{
@@ -215,6 +226,7 @@ export class DecodeError extends TaggedError("DecodeError")<{
 /**
  * The body is larger than the configured limit. The transfer was stopped, not buffered.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
@@ -240,6 +252,7 @@ export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
  * - `BodyNotReplayable`: a 307/308 needs the body sent again, but it was a one-shot stream.
  * - `CrossOriginBody`: a 307/308 would send the request body to another origin.
  *
+ * @category models
  * @since 0.1.0
  */
 export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation" | "BodyNotReplayable" | "CrossOriginBody"
@@ -247,6 +260,7 @@ export type RedirectReason = "TooMany" | "Loop" | "Downgrade" | "InvalidLocation
 /**
  * A redirect was refused.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class RedirectError extends TaggedError("RedirectError")<{
@@ -266,6 +280,7 @@ export class RedirectError extends TaggedError("RedirectError")<{
 /**
  * The URL is not a valid absolute http(s) URL. Nothing was sent.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class InvalidUrlError extends TaggedError("InvalidUrlError")<{
@@ -283,6 +298,7 @@ export class InvalidUrlError extends TaggedError("InvalidUrlError")<{
  * control character (CR, LF, NUL: a header-injection attempt or a bug), or something the
  * transport refuses to send. The caller's error: nothing was sent and it is never retried.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class InvalidRequestError extends TaggedError("InvalidRequestError")<{
@@ -304,6 +320,7 @@ export class InvalidRequestError extends TaggedError("InvalidRequestError")<{
  * A batch's overall deadline passed before this item finished (`started: true`: its
  * request was interrupted) or before it was sent at all (`started: false`).
  *
+ * @category errors
  * @since 0.1.0
  */
 export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
@@ -318,6 +335,7 @@ export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
 /**
  * Every error a volley HTTP call can fail with.
  *
+ * @category models
  * @since 0.1.0
  */
 export type HttpError =
@@ -338,6 +356,7 @@ const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502,
  * size and redirect errors are permanent. Idempotency is checked by the retry policy, not
  * here.
  *
+ * @category guards
  * @since 0.1.0
  */
 export const isTransient = (error: unknown): boolean =>
@@ -349,6 +368,7 @@ export const isTransient = (error: unknown): boolean =>
 /**
  * Whether an error is a timeout, whichever phase fired.
  *
+ * @category guards
  * @since 0.1.0
  */
 export const isTimeout = (error: unknown): error is NetworkError =>

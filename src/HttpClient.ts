@@ -31,6 +31,7 @@ import * as internal from "./internal/httpClient.js"
 /**
  * How the `HttpClient` uses volley's client.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface FromClientOptions {
@@ -56,6 +57,7 @@ export interface FromClientOptions {
 /**
  * Options of {@link layer}: the client's ({@link Client.ClientOptions}) plus the bridge's.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface HttpClientOptions extends Client.ClientOptions, FromClientOptions {}
@@ -64,6 +66,7 @@ export interface HttpClientOptions extends Client.ClientOptions, FromClientOptio
  * An `HttpClient.HttpClient` over an existing volley client (the pooled one, or the
  * virtual-time one from `volley/testing`).
  *
+ * @category layers
  * @since 0.1.0
  */
 export const fromClient: (client: Client.ClientService, options?: FromClientOptions) => PlatformClient.HttpClient = internal.fromClient
@@ -77,6 +80,7 @@ const bridgeOptions = (options: HttpClientOptions): FromClientOptions => ({
  * Provides `HttpClient.HttpClient` over volley's `Client` (which it also provides): one
  * pool, one set of rules, whichever interface a program uses.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options: HttpClientOptions = {}): Layer.Layer<PlatformClient.HttpClient | Client.Client> =>
@@ -89,6 +93,7 @@ export const layer = (options: HttpClientOptions = {}): Layer.Layer<PlatformClie
  * {@link layer} with the client configured from the environment (see `Client.config`),
  * `overrides` taking precedence.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (
@@ -104,6 +109,7 @@ export const layerConfig = (
  * `phase`, a `RedirectError`, …), or `None` when `@effect/platform` raised it (e.g.
  * `filterStatusOk`'s `StatusCode`).
  *
+ * @category errors
  * @since 0.1.0
  */
 export const volleyError: (error: HttpClientError.HttpClientError) => Option.Option<HttpError> = internal.volleyError

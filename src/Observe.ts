@@ -20,6 +20,7 @@ import * as internal from "./internal/observe.js"
  * Which request URLs may carry `traceparent` (default: all). A `Context.Reference`: set it
  * with {@link layerTracePropagation} or `Effect.provideService`.
  *
+ * @category observability
  * @since 0.1.0
  */
 export const TracePropagation: typeof internal.TracePropagation = internal.TracePropagation
@@ -28,6 +29,7 @@ export const TracePropagation: typeof internal.TracePropagation = internal.Trace
  * Propagates trace context only to URLs `allow` accepts, e.g. your own hosts:
  * `Observe.layerTracePropagation((url) => url.hostname.endsWith(".internal.example"))`.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerTracePropagation = (allow: (url: URL) => boolean): Layer.Layer<never> =>
@@ -36,6 +38,7 @@ export const layerTracePropagation = (allow: (url: URL) => boolean): Layer.Layer
 /**
  * Runs `effect` with no `traceparent` on its requests (the spans are still made).
  *
+ * @category observability
  * @since 0.1.0
  */
 export const withoutTracePropagation = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -47,6 +50,7 @@ export const withoutTracePropagation = <A, E, R>(effect: Effect.Effect<A, E, R>)
  * `volley_http_client_requests_in_flight`, `volley_http_client_retries_total`,
  * `volley_http_client_received_bytes_total`.
  *
+ * @category observability
  * @since 0.1.0
  */
 export const metrics = internal.metrics

@@ -17,6 +17,7 @@ import { type HttpError, isTransient, StatusError } from "./Errors.js"
 /**
  * How a failed request is retried.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RetryPolicy {
@@ -45,6 +46,7 @@ export interface RetryPolicy {
  * The default: 3 attempts, 200 ms doubling to at most 10 s with jitter, `Retry-After` up
  * to 60 s, idempotent methods only.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const defaultPolicy: RetryPolicy = {
@@ -60,6 +62,7 @@ export const defaultPolicy: RetryPolicy = {
 /**
  * A policy that never retries.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const none: RetryPolicy = { ...defaultPolicy, maxAttempts: 1 }
@@ -68,6 +71,7 @@ export const none: RetryPolicy = { ...defaultPolicy, maxAttempts: 1 }
  * Input accepted wherever a policy is configured: overrides of the default, with durations
  * in any form Effect accepts.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RetryOptions {
@@ -83,6 +87,7 @@ export interface RetryOptions {
 /**
  * Builds a policy from overrides of `base` (the default policy unless given).
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const policy = (options: RetryOptions = {}, base: RetryPolicy = defaultPolicy): RetryPolicy => ({
@@ -101,6 +106,7 @@ const idempotentMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS"
  * Whether a request may be sent twice without changing the outcome (RFC 9110 §9.2.2), or
  * carries an `Idempotency-Key` that makes it so.
  *
+ * @category guards
  * @since 0.1.0
  */
 export const isIdempotent = (method: string, headers?: Readonly<Record<string, string>>): boolean =>
@@ -110,6 +116,7 @@ export const isIdempotent = (method: string, headers?: Readonly<Record<string, s
 /**
  * The server-requested wait, when the error is a 429 or 503 that carried `Retry-After`.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const retryAfterOf = (error: unknown): Option.Option<Duration.Duration> =>
@@ -119,6 +126,7 @@ export const retryAfterOf = (error: unknown): Option.Option<Duration.Duration> =
  * Whether the policy retries this error for this request: transient, idempotent (or opted
  * in), and not asking for a wait longer than `maxRetryAfter`.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const shouldRetry = (
@@ -138,6 +146,7 @@ export const shouldRetry = (
  * (jittered, capped), replaced by the server's `Retry-After` when one was sent, for at most
  * `maxAttempts - 1` retries.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const schedule = <E = HttpError>(retry: RetryPolicy): Schedule.Schedule<[Duration.Duration, E], E> => {
@@ -156,6 +165,7 @@ export const schedule = <E = HttpError>(retry: RetryPolicy): Schedule.Schedule<[
  * Retries `effect` by the policy for a request with this method and headers. Interruption
  * stops the plan at once: every wait is an interruptible `Clock` sleep.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const retry = (
@@ -174,6 +184,7 @@ export const retry = (
  * the schedule sees `first` as the first attempt's outcome, then `effect` runs again after
  * each delay. Lets a caller (Batch) put its own bound around the retries alone.
  *
+ * @category retry policies
  * @since 0.1.0
  */
 export const retryAfter = <A, E, R>(

@@ -37,6 +37,7 @@ import type { Transport } from "./Transport.js"
  * `text`, `status`, `redirect`, `networkError`, `pause`, `stall`, `failBody`, `trickle`),
  * declared in `TestingRoutes.ts`.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export * from "./TestingRoutes.js"
@@ -50,6 +51,7 @@ export * from "./TestingRoutes.js"
  * `aborted` (released with more left, a stall, or because the reader failed or was
  * interrupted) or `failed` (a simulated network failure mid-body).
  *
+ * @category models
  * @since 0.1.0
  */
 export type BodyFate = "none" | "open" | "consumed" | "drained" | "aborted" | "failed"
@@ -58,6 +60,7 @@ export type BodyFate = "none" | "open" | "consumed" | "drained" | "aborted" | "f
  * One request the transport received, and what became of it. Times are Clock milliseconds
  * (under `TestClock` they start at 0).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RecordedRequest {
@@ -102,6 +105,7 @@ export interface RecordedRequest {
 /**
  * The simulated transport and what it saw.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface TestTransportService {
@@ -128,6 +132,7 @@ export interface TestTransportService {
 /**
  * The simulated transport's service, provided by {@link layer} and {@link layerTransport}.
  *
+ * @category tags
  * @since 0.1.0
  */
 export class TestTransport extends Context.Tag("volley/Testing/TestTransport")<TestTransport, TestTransportService>() {}
@@ -136,6 +141,7 @@ export class TestTransport extends Context.Tag("volley/Testing/TestTransport")<T
  * Builds the simulated transport's service (outside a Layer, e.g. for several clients).
  * Throws on an invalid pattern: a route table is code, and a typo in it is a defect.
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (routes: Routes): TestTransportService => internal.make(routes)
@@ -143,6 +149,7 @@ export const make = (routes: Routes): TestTransportService => internal.make(rout
 /**
  * Provides only the {@link TestTransport}; compose with {@link layerClient}.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerTransport = (routes: Routes): Layer.Layer<TestTransport> =>
@@ -151,6 +158,7 @@ export const layerTransport = (routes: Routes): Layer.Layer<TestTransport> =>
 /**
  * Provides a `Client.Client` over the {@link TestTransport} in context.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerClient = (options: Client.ClientOptions = {}): Layer.Layer<Client.Client, never, TestTransport> =>
@@ -161,6 +169,7 @@ export const layerClient = (options: Client.ClientOptions = {}): Layer.Layer<Cli
  * `routes`, plus the {@link TestTransport} that recorded what happened. Each build of the
  * layer starts with no records.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (routes: Routes, options: Client.ClientOptions = {}): Layer.Layer<Client.Client | TestTransport> =>
@@ -171,6 +180,7 @@ export const layer = (routes: Routes, options: Client.ClientOptions = {}): Layer
 /**
  * Every request received so far, in order of arrival.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const requests: Effect.Effect<ReadonlyArray<RecordedRequest>, never, TestTransport> = Effect.flatMap(
@@ -181,6 +191,7 @@ export const requests: Effect.Effect<ReadonlyArray<RecordedRequest>, never, Test
 /**
  * The requests matching a pattern (`"/users/:id"`, `"POST https://api.test/jobs"`, a RegExp…).
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const requestsTo = (
@@ -192,6 +203,7 @@ export const requestsTo = (
 /**
  * Requests no route matched.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const unmatched: Effect.Effect<ReadonlyArray<RecordedRequest>, never, TestTransport> = Effect.flatMap(
@@ -202,6 +214,7 @@ export const unmatched: Effect.Effect<ReadonlyArray<RecordedRequest>, never, Tes
 /**
  * Exchanges in flight now (a finished test that released every body has 0).
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const inFlight: Effect.Effect<number, never, TestTransport> = Effect.flatMap(TestTransport, (test) => test.inFlight)
@@ -209,6 +222,7 @@ export const inFlight: Effect.Effect<number, never, TestTransport> = Effect.flat
 /**
  * The most exchanges in flight at once.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const maxInFlight: Effect.Effect<number, never, TestTransport> = Effect.flatMap(TestTransport, (test) => test.maxInFlight)
@@ -216,6 +230,7 @@ export const maxInFlight: Effect.Effect<number, never, TestTransport> = Effect.f
 /**
  * The most exchanges matching a pattern in flight at once.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const maxInFlightTo = (pattern: UrlPattern, method?: string): Effect.Effect<number, never, TestTransport> =>
@@ -224,6 +239,7 @@ export const maxInFlightTo = (pattern: UrlPattern, method?: string): Effect.Effe
 /**
  * Suspends until at least `count` requests have arrived.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const awaitRequests = (count: number): Effect.Effect<void, never, TestTransport> =>
@@ -232,6 +248,7 @@ export const awaitRequests = (count: number): Effect.Effect<void, never, TestTra
 /**
  * Forgets every record, the in-flight maximum and each route's call count.
  *
+ * @category test kit
  * @since 0.1.0
  */
 export const reset: Effect.Effect<void, never, TestTransport> = Effect.flatMap(TestTransport, (test) => test.reset)
@@ -249,6 +266,30 @@ export const reset: Effect.Effect<void, never, TestTransport> = Effect.flatMap(T
  * `TestClock` driver it assumes the effect waits only on the clock (and on the simulated
  * transport): while it waits on real I/O, the clock may move on.
  *
+ * @example
+ * ```ts
+ * import { Console, Effect, TestContext } from "effect"
+ * import { Client } from "volley"
+ * import * as Testing from "volley/Testing"
+ *
+ * // Two 503s, then a success: the retries wait 1 s and 2 s of virtual time, at once.
+ * const program = Effect.gen(function*() {
+ *   const body = yield* Testing.inVirtualTime(Client.json("https://api.test/status"))
+ *   const requests = yield* Testing.requests
+ *   yield* Console.log(body, requests.map((r) => `${r.at} ms: ${r.status}`))
+ * })
+ *
+ * Effect.runPromise(program.pipe(
+ *   Effect.provide(Testing.layer(
+ *     { "GET /status": [Testing.status(503), Testing.status(503), Testing.json({ ok: true })] },
+ *     { retry: { baseDelay: "1 second", jitter: false } }
+ *   )),
+ *   Effect.provide(TestContext.TestContext) // in an `it.effect` test, already there
+ * ))
+ * // { ok: true } [ '0 ms: 503', '1000 ms: 503', '3000 ms: 200' ]
+ * ```
+ *
+ * @category test clock
  * @since 0.1.0
  */
 export const inVirtualTime = <A, E, R>(

@@ -17,6 +17,7 @@ import type { NetworkReason, TimeoutPhase } from "./Errors.js"
  * One step of a simulated response body: a chunk (text or bytes), a pause on the Clock, a
  * stall (no more data, ever: for idle-timeout tests) or a network failure mid-body.
  *
+ * @category models
  * @since 0.1.0
  */
 export type BodyStep =
@@ -32,6 +33,7 @@ export type BodyStep =
  * arrive over virtual time (no `Content-Length` unless the headers give one). `latency` is
  * how long the headers take to arrive.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ResponseSpec {
@@ -51,6 +53,7 @@ export interface ResponseSpec {
  * request's method and redacted URL) after `latency`. A `Timeout` reports the `connect`
  * phase unless told otherwise.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface FailureSpec {
@@ -64,6 +67,7 @@ export interface FailureSpec {
 /**
  * What one call gets: a response or a network failure.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Reply = ResponseSpec | FailureSpec
@@ -72,6 +76,7 @@ export type Reply = ResponseSpec | FailureSpec
  * A reply computed from the request. Return an Effect to keep state (a `Ref`) or to take
  * time; it runs in the calling fiber, so interrupting the call interrupts it.
  *
+ * @category models
  * @since 0.1.0
  */
 export type ReplyFunction = (request: TestRequest) => Reply | Effect.Effect<Reply>
@@ -80,6 +85,7 @@ export type ReplyFunction = (request: TestRequest) => Reply | Effect.Effect<Repl
  * How a route answers: always the same reply, a function of the request, or a sequence, one
  * element per call (the last one repeats), e.g. `[status(503), status(503), json({ ok: 1 })]`.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Handler = Reply | ReplyFunction | ReadonlyArray<Reply | ReplyFunction>
@@ -87,6 +93,7 @@ export type Handler = Reply | ReplyFunction | ReadonlyArray<Reply | ReplyFunctio
 /**
  * The parts of a request a pattern can look at.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface RequestInfo {
@@ -101,6 +108,7 @@ export interface RequestInfo {
 /**
  * A request as a route function sees it.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface TestRequest extends RequestInfo {
@@ -124,6 +132,7 @@ export interface TestRequest extends RequestInfo {
  * - a `RegExp`, tested against the full URL (named groups become params);
  * - a predicate on the request.
  *
+ * @category models
  * @since 0.1.0
  */
 export type UrlPattern = string | RegExp | ((request: RequestInfo) => boolean)
@@ -131,6 +140,7 @@ export type UrlPattern = string | RegExp | ((request: RequestInfo) => boolean)
 /**
  * One route: which requests, and how to answer.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Route {
@@ -149,6 +159,7 @@ export interface Route {
  * handler. The first matching route answers. A request no route matches gets a 404 whose
  * body names it (and is listed by {@link unmatched}).
  *
+ * @category models
  * @since 0.1.0
  */
 export type Routes = ReadonlyArray<Route> | Readonly<Record<string, Handler>>
@@ -158,6 +169,7 @@ export type Routes = ReadonlyArray<Route> | Readonly<Record<string, Handler>>
 /**
  * Options shared by the reply constructors.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ReplyOptions {
@@ -172,6 +184,7 @@ const withOptions = (spec: ResponseSpec, options: ReplyOptions | undefined): Res
 /**
  * A JSON response (200 unless `status` says otherwise).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const json = (value: unknown, options?: ReplyOptions): ResponseSpec => withOptions({ status: 200, json: value }, options)
@@ -179,6 +192,7 @@ export const json = (value: unknown, options?: ReplyOptions): ResponseSpec => wi
 /**
  * A text (or stepped) response (200 unless `status` says otherwise).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const text = (body: string | ReadonlyArray<BodyStep>, options?: ReplyOptions): ResponseSpec =>
@@ -187,6 +201,7 @@ export const text = (body: string | ReadonlyArray<BodyStep>, options?: ReplyOpti
 /**
  * A response with this status and an optional body, e.g. `status(503, { headers: { "retry-after": "2" } })`.
  *
+ * @category replies
  * @since 0.1.0
  */
 export const status = (
@@ -197,6 +212,7 @@ export const status = (
 /**
  * A redirect to `location` (302 unless told otherwise).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const redirect = (
@@ -208,6 +224,7 @@ export const redirect = (
 /**
  * No response: a network failure of this reason after `latency` (see {@link FailureSpec}).
  *
+ * @category errors
  * @since 0.1.0
  */
 export const networkError = (
@@ -222,6 +239,7 @@ export const networkError = (
 /**
  * A body step: nothing arrives for `duration`.
  *
+ * @category replies
  * @since 0.1.0
  */
 export const pause = (duration: Duration.DurationInput): BodyStep => ({ _tag: "Pause", duration })
@@ -229,6 +247,7 @@ export const pause = (duration: Duration.DurationInput): BodyStep => ({ _tag: "P
 /**
  * A body step: the body stops arriving and never ends (an idle-timeout test).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const stall: BodyStep = { _tag: "Stall" }
@@ -236,6 +255,7 @@ export const stall: BodyStep = { _tag: "Stall" }
 /**
  * A body step: the connection fails mid-body (`ConnectionReset` unless told otherwise).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const failBody = (reason: NetworkReason = "ConnectionReset", code?: string): BodyStep => ({ _tag: "Fail", reason, code })
@@ -243,6 +263,7 @@ export const failBody = (reason: NetworkReason = "ConnectionReset", code?: strin
 /**
  * Body steps: `chunks` with `interval` between each two (the first arrives with the headers).
  *
+ * @category replies
  * @since 0.1.0
  */
 export const trickle = (chunks: ReadonlyArray<string | Uint8Array>, interval: Duration.DurationInput): ReadonlyArray<BodyStep> =>

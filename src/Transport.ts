@@ -21,6 +21,7 @@ import type { NetworkError } from "./Errors.js"
  * first. The client derives one from the fiber's `Clock` and hands it to the transport with
  * each {@link Timeout}.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Timer = (ms: number, fire: () => void) => () => void
@@ -28,11 +29,13 @@ export type Timer = (ms: number, fire: () => void) => () => void
 /**
  * Request body forms the transport can send. Only the first two can be replayed.
  *
+ * @category models
  * @since 0.1.0
  */
 export type TransportBody = Uint8Array | string | AsyncIterable<Uint8Array>
 
 /**
+ * @category models
  * @since 0.1.0
  */
 export interface TransportRequest {
@@ -56,6 +59,7 @@ export interface TransportRequest {
  * waiting (`poll`); `wait` suspends until more arrives. The body must end in exactly one
  * `release`, which the client guarantees with a finalizer.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface BodySource {
@@ -80,6 +84,7 @@ export interface BodySource {
 }
 
 /**
+ * @category models
  * @since 0.1.0
  */
 export interface TransportResponse {
@@ -94,6 +99,7 @@ export interface TransportResponse {
 /**
  * Timings of one request/response exchange (one hop), in milliseconds.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface ResponseTiming {
@@ -110,6 +116,7 @@ export interface ResponseTiming {
  * effect succeeds with it: the client uses it to release a response whose hand-over was cut
  * short by an interruption, so no connection is ever orphaned.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Transport {
@@ -126,6 +133,7 @@ export interface Transport {
  * `ms` (> 0) and the wait is still pending, the wait fails with `error()` and the
  * request is aborted, exactly as if the waiting fiber had been interrupted.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Timeout {

@@ -215,7 +215,7 @@ describe("volley fetch: bad input", () => {
     const run = await runNode(["bin/volley.js", "--help"])
     expect(run.code).toBe(0)
     const text = run.stdout.replace(/\x1b\[[0-9;]*m/g, "")
-    for (const command of ["fetch", "download", "serve", "demo"]) expect(text).toMatch(new RegExp(`^  - ${command} `, "m"))
+    for (const command of ["fetch", "download", "serve", "jobs", "demo"]) expect(text).toMatch(new RegExp(`^  ${command} `, "m"))
   })
 })
 
@@ -258,14 +258,20 @@ describe("volley fetch: stopping early", () => {
 
 describe("volley fetch: parsing (no process)", () => {
   const flags: FetchFlags = {
-    FILE: "in.txt",
+    inputs: ["in.txt"],
+    inputFile: Option.none(),
+    data: Option.none(),
+    json: Option.none(),
+    verbose: false,
+    showQuery: false,
+    outputFile: Option.none(),
     concurrency: 16,
     perHost: Option.none(),
     rate: Option.none(),
     timeout: Option.none(),
     maxTime: Option.none(),
     retries: 2,
-    method: "GET",
+    method: Option.none(),
     header: [],
     output: "ndjson",
     body: false,
@@ -283,16 +289,18 @@ describe("volley fetch: parsing (no process)", () => {
     [{ retries: -1 }, "--retries must be 0 or more, got -1"],
     [{ timeout: Option.some("5x") }, "invalid --timeout \"5x\" (e.g. 500ms, 10s, 2m)"],
     [{ header: ["no-colon"] }, "invalid --header \"no-colon\" (expected \"Name: value\")"],
-    [{ method: "GE T" }, "invalid --method \"GE T\""]
+    [{ method: Option.some("GE T") }, "invalid --method \"GE T\""],
+    [{ inputs: [] }, "nothing to fetch: give URLs, -i FILE (one URL or JSON request per line), or - to read stdin"],
+    [{ data: Option.some("a=1"), json: Option.some("{}") }, "give either --data or --json, not both"]
   ] as const)("rejects %j", (override, message) => {
     expect(resolveFlags({ ...flags, ...override })).toBe(message)
   })
 
   it("resolves good flags into batch options", () => {
-    const settings = resolveFlags({ ...flags, perHost: Option.some(4), rate: Option.some(50), timeout: Option.some("1.5s"), retries: 0, header: ["X-A: 1"], method: "post" })
+    const settings = resolveFlags({ ...flags, perHost: Option.some(4), rate: Option.some(50), timeout: Option.some("1.5s"), retries: 0, header: ["X-A: 1"], method: Option.some("post") })
     if (typeof settings === "string") throw new Error(settings)
     expect(settings.connections).toBe(4)
-    expect(settings.defaults).toEqual({ method: "POST", headers: { "x-a": "1" } })
+    expect(settings.defaults).toEqual({ method: "POST", headers: { "x-a": "1" }, body: undefined, show: undefined })
     expect(settings.batch).toMatchObject({ concurrency: 16, perHost: 4, rate: 50, requestOptions: { retry: { maxAttempts: 1 } } })
   })
 

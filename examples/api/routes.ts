@@ -23,8 +23,23 @@ export const health = Effect.flatMap(Effect.serviceOption(JobPool.JobPool), (poo
     ? Effect.map(pool.value.stats, (jobs) => HttpServerResponse.unsafeJson({ status: "ok", jobs }))
     : Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" })))
 
+/** What the API answers, for `GET /` and for `volley serve` to print at start. */
+export const routeList: ReadonlyArray<{ readonly route: string; readonly does: string }> = [
+  { route: "GET  /", does: "this list" },
+  { route: "POST /users", does: "sign up {\"name\",\"email\"}: 201, a welcome email queued as a background job" },
+  { route: "GET  /dashboard", does: "fan-out to three upstreams, bounded, with a deadline" },
+  { route: "GET  /files/:name", does: "a generated file (ETag, Range), and :name.sha256 its checksum" },
+  { route: "GET  /jobs", does: "the durable job queue: counts by state, dead letters (volley serve)" },
+  { route: "GET  /health", does: "status" },
+  { route: "GET  /metrics", does: "Prometheus metrics" }
+]
+
+/** `GET /`: the routes, so the API can be discovered with curl. */
+const index = Effect.succeed(HttpServerResponse.unsafeJson({ service: "volley example API", routes: routeList }))
+
 /** Every route but the sign-up's, which depends on the job queue. */
 const commonRoutes = HttpRouter.empty.pipe(
+  HttpRouter.get("/", index),
   HttpRouter.get("/dashboard", dashboard.pipe(instrument("GET /dashboard"), Middleware.withConcurrencyLimit(64))),
   HttpRouter.get("/files/:name", serveFile.pipe(instrument("GET /files/:name"), Middleware.withConcurrencyLimit(16))),
   HttpRouter.get("/health", instrument("GET /health")(health)),

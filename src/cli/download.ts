@@ -17,10 +17,17 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import { type FlagTable, valueFlags } from "./internal/usage.js"
 import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
-const file = Args.text({ name: "FILE" }).pipe(
-  Args.withDescription(
+const inputs = Args.text({ name: "URL|FILE" }).pipe(
+  Args.withDescription("URLs to download, or lists of them (see --input-file); `-` reads a list from stdin."),
+  Args.repeated
+)
+const inputFile = Options.text("input-file").pipe(
+  Options.withAlias("i"),
+  Options.optional,
+  Options.withDescription(
     "A list, one file per line: URL [MIRROR-URL...] [sha256:HEX] [out=NAME] [checksum=ALGO=HEX] [header=Name:value] [NAME]; " +
       "an indented `key=value` line adds an option to the line above (aria2 style). Mirrors are tried in turn. `-` reads stdin."
   )
@@ -61,7 +68,9 @@ const insecure = Options.boolean("insecure").pipe(Options.withDescription("Do NO
 
 /** The flags as @effect/cli parsed them. */
 export interface DownloadFlags {
-  readonly file: string
+  /** Positional: URLs, list files, `-` for stdin. */
+  readonly inputs: ReadonlyArray<string>
+  readonly inputFile: Option.Option<string>
   readonly dir: string
   readonly checksums: Option.Option<string>
   readonly concurrency: number
@@ -82,28 +91,37 @@ export interface DownloadFlags {
   readonly noCompressed: boolean
 }
 
+/** Every flag, for checking a command line before parsing it (see internal/usage.ts). */
+export const downloadFlags: FlagTable = {
+  flags: {
+    "--input-file": "text",
+    "--dir": "text",
+    "--checksums": "text",
+    "--concurrency": "int",
+    "--per-host": "int",
+    "--retries": "int",
+    "--connect-timeout": "text",
+    "--idle-timeout": "text",
+    "--timeout": "text",
+    "--max-size": "text",
+    "--limit-rate": "text",
+    "--force": "switch",
+    "--content-disposition": "switch",
+    "--compressed": "switch",
+    "--no-compressed": "switch",
+    "--ca": "text",
+    "--insecure": "switch",
+    "--proxy": "text",
+    "--user": "text"
+  },
+  aliases: { "-i": "--input-file", "-d": "--dir", "-c": "--concurrency", "-u": "--user" }
+}
+
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
-export const downloadValueFlags: ReadonlySet<string> = new Set([
-  "-d",
-  "--dir",
-  "--checksums",
-  "-c",
-  "--concurrency",
-  "--per-host",
-  "--retries",
-  "--connect-timeout",
-  "--idle-timeout",
-  "--timeout",
-  "--max-size",
-  "--limit-rate",
-  "--ca",
-  "--proxy",
-  "-u",
-  "--user"
-])
+export const downloadValueFlags: ReadonlySet<string> = valueFlags(downloadFlags)
 
 export const downloadCommand = Command.make(
   "download",
-  { file, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, compressed, noCompressed, ca, insecure, proxy: proxyFlag, user: userFlag },
+  { inputs, inputFile, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, compressed, noCompressed, ca, insecure, proxy: proxyFlag, user: userFlag },
   (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

@@ -1,6 +1,7 @@
 /**
- * The work of `volley download` (flags in download.ts): read the list, download into the
- * folder with `Download.many`, report each file and the totals. Loaded on use.
+ * The work of `volley download` (flags in download.ts), loaded on use: checks the flags, reads
+ * the inputs (internal/downloadSources.ts), downloads into the folder with `Download.many`
+ * (mirrors tried in turn), and renders each file and the totals (internal/downloadReport.ts).
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -9,14 +10,14 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
-import * as fs from "node:fs"
-import * as path from "node:path"
 import * as Client from "../Client.js"
 import * as Download from "../Download.js"
 import { redactUrl } from "../Errors.js"
 import type { DownloadFlags } from "./download.js"
 import * as Input from "./internal/downloadInput.js"
-import { formatBytes, formatDuration, makeDisplay } from "./internal/downloadProgress.js"
+import { formatDuration, makeDisplay } from "./internal/downloadProgress.js"
+import { describe, failureText, report } from "./internal/downloadReport.js"
+import { readLists, readText } from "./internal/downloadSources.js"
 import { terminalSafe } from "./internal/terminalText.js"
 import { basicAuth, resolveProxy } from "./internal/webFlags.js"
 
@@ -29,77 +30,6 @@ const usage = (messages: ReadonlyArray<string>) =>
     stderr(messages.map((m) => `volley download: ${terminalSafe(m)}\n`).join("")),
     Effect.sync(() => void (process.exitCode = 2))
   )
-
-const readText = (source: string): Effect.Effect<string, string> =>
-  Effect.try({
-    try: () => fs.readFileSync(source === "-" ? 0 : source, "utf8"),
-    catch: (error) => `cannot read ${source}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
-  })
-
-/** The error's message, prefixed by the URL unless it already names it. */
-const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
-  terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
-
-/** Relative to the working folder when inside it, absolute otherwise. */
-const relative = (p: string): string => {
-  const r = path.relative(process.cwd(), p)
-  return r === "" || r.startsWith("..") || path.isAbsolute(r) ? p : r
-}
-
-/**
- * An existing file with no checksum to compare is kept, and a rerun (to resume after Ctrl-C)
- * must not call every finished file a failure; one that contradicts its checksum is a failure.
- */
-const isKept = (outcome: Download.Outcome): boolean => {
-  if (outcome._tag !== "Failure" || outcome.error._tag !== "DestinationExists") return false
-  const item = outcome.item
-  return typeof item === "string" || item instanceof URL || item.checksum === undefined
-}
-
-const describe = (outcome: Download.Outcome): string => {
-  if (outcome._tag === "Failure") {
-    if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
-      return `kept ${relative(outcome.error.path)} (already exists, no checksum to verify; --force replaces it)`
-    }
-    return `FAILED ${failureText(outcome)}`
-  }
-  const r = outcome.value
-  if (r.skipped) return `ok ${relative(r.path)} (already present, ${r.checksum.algorithm} matches)`
-  const resumed = r.resumedFrom > 0 ? `, resumed at ${formatBytes(r.resumedFrom)}` : ""
-  return `ok ${relative(r.path)} ${formatBytes(r.size)}${resumed}${r.verified ? `, ${r.checksum.algorithm} verified` : ""}`
-}
-
-/** The per-file lines and the counts line of a (possibly partial) run. */
-const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number) => {
-  let ok = 0
-  let skipped = 0
-  let kept = 0
-  let resumed = 0
-  let failed = 0
-  let received = 0
-  const lines: Array<string> = []
-  for (const outcome of outcomes) {
-    if (outcome._tag === "Success") {
-      const r = outcome.value
-      ok++
-      if (r.skipped) skipped++
-      if (r.resumedFrom > 0) resumed++
-      received += r.transferred
-      lines.push(`ok      ${Download.formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
-    } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
-      kept++
-      lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
-    } else {
-      failed++
-      lines.push(`failed  ${failureText(outcome)}\n`)
-    }
-  }
-  const notes = [skipped > 0 ? `${skipped} already present` : "", resumed > 0 ? `${resumed} resumed` : ""].filter((s) => s !== "")
-  const keptText = kept > 0 ? `, ${kept} kept (already exist)` : ""
-  const badLines = badLineCount > 0 ? `, ${badLineCount} bad line${badLineCount === 1 ? "" : "s"} skipped` : ""
-  const summary = `${ok} ok${notes.length > 0 ? ` (${notes.join(", ")})` : ""}${keptText}, ${failed} failed${badLines}; ${formatBytes(received)} received`
-  return { failed, lines, summary }
-}
 
 /** Runs `volley download` with the flags @effect/cli parsed. */
 export const download = (flags: DownloadFlags): Effect.Effect<void> =>
@@ -135,10 +65,12 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       if (proxyOption._tag === "Left") problems.push(proxyOption.left)
       if (problems.length > 0) return yield* usage(problems)
 
-      const listText = yield* Effect.either(readText(flags.file))
-      if (listText._tag === "Left") return yield* usage([listText.left])
-      const list = Input.parseList(listText.right)
-      const lineErrors = list.errors.map((e) => `${flags.file}:${e.line}: ${e.message}`)
+      const sources = [...flags.inputs, ...Option.toArray(flags.inputFile)]
+      if (sources.length === 0) return yield* usage(["nothing to download: give URLs, -i FILE (one file per line), or - to read stdin"])
+      const read = yield* Effect.either(readLists(sources))
+      if (read._tag === "Left") return yield* usage([read.left])
+      const list = read.right
+      const lineErrors = [...list.errors]
       let sums: ReadonlyMap<string, Download.Checksum> = new Map()
       if (Option.isSome(flags.checksums)) {
         const sumsText = yield* Effect.either(readText(flags.checksums.value))
@@ -156,7 +88,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       if (lineErrors.length > 0) yield* stderr(lineErrors.map((e) => `${terminalSafe(e)} (skipped)\n`).join(""))
       const inputErrors = lineErrors.length > 0
       if (list.entries.length === 0) {
-        return yield* usage([`no URLs in ${flags.file}`])
+        return yield* usage([`no URLs in ${sources.join(", ")}`])
       }
       if (flags.insecure) {
         yield* stderr("volley download: WARNING: --insecure: TLS certificates are NOT verified; anyone on the path can read or alter these downloads\n")

@@ -24,13 +24,40 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import { type FlagTable, valueFlags } from "./internal/usage.js"
 import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
-const file = Args.text({ name: "FILE" }).pipe(
-  Args.withDescription("Requests to run: one URL per line, or NDJSON lines {\"url\",\"method\",\"headers\",\"body\"}; - reads stdin")
+const inputs = Args.text({ name: "URL|FILE" }).pipe(
+  Args.withDescription("URLs to fetch, or lists of them (one URL or NDJSON request per line); - reads stdin"),
+  Args.repeated
 )
 
 const options = {
+  inputFile: Options.text("input-file").pipe(
+    Options.withAlias("i"),
+    Options.optional,
+    Options.withDescription("A list of requests: one URL per line, or NDJSON {\"url\",\"method\",\"headers\",\"body\"}; - reads stdin")
+  ),
+  data: Options.text("data").pipe(
+    Options.withAlias("d"),
+    Options.optional,
+    Options.withDescription("Request body for URL lines (@FILE reads a file); POST unless -X; form content-type unless -H")
+  ),
+  json: Options.text("json").pipe(
+    Options.optional,
+    Options.withDescription("JSON request body (@FILE reads a file), with JSON content-type and accept; POST unless -X")
+  ),
+  verbose: Options.boolean("verbose").pipe(
+    Options.withAlias("v"),
+    Options.withDescription("Trace each attempt on stderr: method, URL, attempt, status or error, time")
+  ),
+  showQuery: Options.boolean("show-query").pipe(
+    Options.withDescription("Show query values in records and the table (secret-looking names and credentials stay masked)")
+  ),
+  outputFile: Options.text("output-file").pipe(
+    Options.optional,
+    Options.withDescription("Write every response body to FILE (in completion order), as curl -o does for one URL")
+  ),
   concurrency: Options.integer("concurrency").pipe(
     Options.withAlias("c"),
     Options.withDefault(16),
@@ -52,8 +79,8 @@ const options = {
   ),
   method: Options.text("method").pipe(
     Options.withAlias("X"),
-    Options.withDefault("GET"),
-    Options.withDescription("Method for plain URL lines")
+    Options.optional,
+    Options.withDescription("Method for plain URL lines (default GET, POST with -d/--json)")
   ),
   header: Options.text("header").pipe(
     Options.withAlias("H"),
@@ -100,37 +127,47 @@ const options = {
   )
 }
 
+/** Every flag, for checking a command line before parsing it (see internal/usage.ts). */
+export const fetchFlags: FlagTable = {
+  flags: {
+    "--input-file": "text",
+    "--data": "text",
+    "--json": "text",
+    "--verbose": "switch",
+    "--show-query": "switch",
+    "--output-file": "text",
+    "--concurrency": "int",
+    "--per-host": "int",
+    "--rate": "float",
+    "--timeout": "text",
+    "--max-time": "text",
+    "--retries": "int",
+    "--method": "text",
+    "--header": "text",
+    "--output": "text",
+    "--body": "switch",
+    "--body-limit": "text",
+    "--output-dir": "text",
+    "--summary": "text",
+    "--summary-file": "text",
+    "--fail-fast": "switch",
+    "--proxy": "text",
+    "--user": "text",
+    "--compressed": "switch",
+    "--no-compressed": "switch"
+  },
+  aliases: { "-i": "--input-file", "-d": "--data", "-v": "--verbose", "-c": "--concurrency", "-X": "--method", "-H": "--header", "-o": "--output", "-O": "--output-dir", "-u": "--user" }
+}
+
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
-export const fetchValueFlags: ReadonlySet<string> = new Set([
-  "-c",
-  "--concurrency",
-  "--per-host",
-  "--rate",
-  "--timeout",
-  "--max-time",
-  "--retries",
-  "-X",
-  "--method",
-  "-H",
-  "--header",
-  "-o",
-  "--output",
-  "--body-limit",
-  "-O",
-  "--output-dir",
-  "--summary",
-  "--summary-file",
-  "--proxy",
-  "-u",
-  "--user"
-])
+export const fetchValueFlags: ReadonlySet<string> = valueFlags(fetchFlags)
 
 /**
  * The `fetch` subcommand.
  *
  * @since 0.1.0
  */
-export const fetchCommand = Command.make("fetch", { FILE: file, ...options }, (flags) =>
+export const fetchCommand = Command.make("fetch", { inputs, ...options }, (flags) =>
   Effect.flatMap(Effect.promise(() => import("./fetchRun.js")), (run) => run.fetch(flags))).pipe(
     Command.withDescription(
       "Run many HTTP requests from a file (or - for stdin), bounded and timed; results as NDJSON or a table. " +

@@ -1,18 +1,21 @@
 /**
- * The work of `volley fetch` (flags in fetch.ts): read the input as a stream, run it through
- * `Batch.stream`, write each outcome as it completes, then the summary. Loaded on use.
+ * The work of `volley fetch` (flags in fetch.ts), loaded on use. The flags are read in
+ * internal/fetchInput.ts, the batch built in internal/fetchBatch.ts, the client layer in
+ * internal/fetchLayer.ts, the records and summary rendered by internal/fetchOutput.ts; this
+ * module runs them: each outcome written as it completes, then the summary.
  */
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
+import type * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Batch from "../Batch.js"
-import * as Client from "../Client.js"
-import { countBody, makeNamer, readBody } from "./internal/fetchBody.js"
-import { type FetchFlags, type FetchSettings, parseLine, resolveFlags } from "./internal/fetchInput.js"
+import { checkSources, countInputs, items, outcomes as batchOutcomes } from "./internal/fetchBatch.js"
+import { type FetchFlags, type FetchSettings, resolveFlags } from "./internal/fetchInput.js"
+import { fetchLayer, type WebSettings } from "./internal/fetchLayer.js"
 import {
+  bytesOf,
   type FetchOutcome,
   makeStats,
   ndjson,
@@ -22,7 +25,8 @@ import {
   tableHeader,
   tableRow
 } from "./internal/fetchOutput.js"
-import * as Lines from "./internal/lines.js"
+import type * as Client from "../Client.js"
+import type * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
 import { terminalSafe } from "./internal/terminalText.js"
 import { basicAuth, resolveProxy } from "./internal/webFlags.js"
@@ -41,11 +45,6 @@ const exitWith = (code: number): void => {
   })
 }
 
-interface WebSettings {
-  readonly proxy: Client.ClientOptions["proxy"]
-  readonly decompress: boolean
-}
-
 /** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
 export interface FetchRunFlags extends FetchFlags {
   readonly proxy: Option.Option<string>
@@ -54,9 +53,8 @@ export interface FetchRunFlags extends FetchFlags {
   readonly noCompressed: boolean
 }
 
-const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void> =>
+const execute = (settings: FetchSettings, web: WebSettings, outputFd: number | undefined): Effect.Effect<void> =>
   Effect.gen(function*() {
-    const name = Lines.displayName(settings.source)
     const tally = Batch.tally()
     const stats = makeStats()
     const clock = yield* Effect.clock
@@ -91,7 +89,7 @@ const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void>
     const run = Effect.gen(function*() {
       const progress = yield* Progress.make(() => progressText({ done: tally.count(), failed: tally.failures(), invalid, total, elapsedMs: elapsed() }))
       if (progress.live) {
-        yield* Effect.forkScoped(Effect.map(Lines.countMeaningful(settings.source), (n) => (total = n)))
+        yield* Effect.forkScoped(Effect.map(countInputs(settings.sources), (n) => (total = n)))
       }
       // A reader that went away (`| head`) ends the run instead of crashing it with EPIPE.
       const stdoutClosed = yield* Deferred.make<void>()
@@ -101,27 +99,11 @@ const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void>
         Deferred.unsafeDone(stdoutClosed, Effect.void)
       })
 
-      const items = Stream.filterMap(Lines.read(settings.source), (line) => {
-        const parsed = parseLine(line.text, line.number, settings.defaults)
-        if (parsed._tag === "Item") return Option.some(parsed.item)
-        if (parsed._tag === "Invalid") {
-          invalid++
-          progress.print(`${name}:${line.number}: ${terminalSafe(parsed.message)}\n`)
-        }
-        return Option.none()
+      const input = items(settings, (where, message) => {
+        invalid++
+        progress.print(`${terminalSafe(where)}: ${terminalSafe(message)}\n`)
       })
-      const { bodyLimit, outputDir } = settings
-      const nameFor = outputDir === undefined ? undefined : makeNamer(outputDir)
-      let outcomes: Stream.Stream<FetchOutcome, Lines.InputError | Batch.BatchDeadlineError, Client.Client> =
-        bodyLimit === undefined && nameFor === undefined
-          ? Batch.stream(items, { ...settings.batch, toRequest: (item) => item.request, handle: countBody })
-          : Batch.stream(items, {
-            ...settings.batch,
-            // -O saves bodies of any size; --body alone keeps only the head anyway.
-            requestOptions: { ...settings.batch.requestOptions, maxBodyBytes: Number.MAX_SAFE_INTEGER },
-            toRequest: (item) => item.request,
-            handle: (response, item) => readBody(response, bodyLimit, nameFor?.(item.line, response.url))
-          })
+      let outcomes: Stream.Stream<FetchOutcome, Lines.InputError | Batch.BatchDeadlineError, Client.Client> = batchOutcomes(settings, input, outputFd)
       if (settings.failFast) outcomes = Stream.takeUntil(outcomes, (o) => Either.isLeft(o.result))
       const format: (outcome: FetchOutcome) => string = settings.table ? tableRow : ndjson
       if (settings.table) progress.print(tableHeader, process.stdout)
@@ -139,7 +121,9 @@ const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void>
         Stream.runForEachChunk((chunk) =>
           Effect.sync(() => {
             for (const outcome of chunk) {
-              tally.add(outcome)
+              // The bytes read (a handler's count), not the announced Content-Length.
+              const bytes = bytesOf(outcome)
+              tally.add(bytes === outcome.bytes ? outcome : { ...outcome, bytes })
               stats.add(outcome)
               pending += format(outcome)
             }
@@ -160,11 +144,7 @@ const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void>
 
     const result = yield* run.pipe(
       Effect.scoped,
-      Effect.provide(Client.layer({
-        connectionsPerOrigin: settings.connections,
-        decompress: web.decompress,
-        ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
-      })),
+      Effect.provide(fetchLayer(settings, web)),
       Effect.either,
       Effect.onInterrupt(() =>
         Effect.sync(() => {
@@ -190,14 +170,18 @@ export const fetch = (flags: FetchRunFlags): Effect.Effect<void> =>
     const settings = resolveFlags(auth === undefined ? flags : { ...flags, header: [...flags.header, `Authorization: ${auth}`] })
     if (typeof settings === "string") return usageError(settings)
     const checks = settings.outputDir === undefined
-      ? Lines.checkReadable(settings.source)
-      : Effect.zipRight(Lines.checkReadable(settings.source), ensureDir(settings.outputDir))
+      ? checkSources(settings.sources)
+      : Effect.zipRight(checkSources(settings.sources), ensureDir(settings.outputDir))
     return Effect.matchEffect(resolveProxy(flags.proxy), {
       onFailure: usageError,
       onSuccess: (proxy) =>
         Effect.matchEffect(checks, {
           onFailure: (error) => usageError(terminalSafe(error.message)),
-          onSuccess: () => execute(settings, { proxy, decompress: !flags.noCompressed })
+          onSuccess: () =>
+            Effect.catchAll(
+              withOutput(settings.outputFile, (fd) => execute(settings, { proxy, decompress: !flags.noCompressed }, fd)),
+              (error) => usageError(terminalSafe(error.message))
+            )
         })
     })
   })
@@ -208,3 +192,14 @@ const ensureDir = (dir: string): Effect.Effect<void, { readonly message: string 
     try: () => fs.promises.mkdir(dir, { recursive: true }),
     catch: (error) => ({ message: `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` })
   })
+
+/** Opens (truncates) the `--output-file`, closed with the run's scope. */
+const withOutput = (file: string | undefined, use: (fd: number | undefined) => Effect.Effect<void>): Effect.Effect<void, { readonly message: string }> =>
+  file === undefined ? use(undefined) : Effect.acquireUseRelease(
+    Effect.try({
+      try: () => fs.openSync(file, "w"),
+      catch: (error) => ({ message: `--output-file: cannot write ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}` })
+    }),
+    use,
+    (fd) => Effect.sync(() => fs.closeSync(fd))
+  )

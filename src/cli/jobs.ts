@@ -9,6 +9,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import type { DurableJobsService } from "../server/DurableJobs.js"
 import { dbOption, resolveDb } from "./internal/db.js"
 import { escapeJson, terminalSafe } from "./internal/terminalText.js"
@@ -27,6 +28,14 @@ const withQueue = (command: string, db: Option.Option<string>, name: string, use
   Effect.gen(function*() {
     const resolved = yield* resolveDb(command, db)
     if (resolved === undefined) return
+    // Reading a queue never creates its database: a wrong folder would look like an empty queue.
+    if (resolved.url.startsWith("file:") && !fs.existsSync(resolved.url.slice("file:".length))) {
+      yield* Console.error(
+        `volley ${command}: no job database at ${resolved.display.slice("file:".length)} ` +
+          "(`volley serve` creates it there; run this where it ran, or give --db / VOLLEY_DB)"
+      )
+      return yield* setExit(2)
+    }
     const DurableJobs = yield* Effect.promise(() => import("../server/DurableJobs.js"))
     const layer = DurableJobs.layer<never>({ name, handlers: [], workers: 0 }).pipe(Layer.provide(DurableJobs.layerUrl(resolved.url)))
     yield* Effect.flatMap(DurableJobs.DurableJobs, use).pipe(

@@ -18,8 +18,10 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { normalizeArgv, plainConsole } from "./args.js"
 import { demoCommand } from "./demo.js"
-import { downloadCommand, downloadValueFlags } from "./download.js"
-import { fetchCommand, fetchValueFlags } from "./fetch.js"
+import { downloadCommand, downloadFlags, downloadValueFlags } from "./download.js"
+import { fetchCommand, fetchFlags, fetchValueFlags } from "./fetch.js"
+import { shortHelp } from "./help.js"
+import * as Usage from "./internal/usage.js"
 import { jobsCommand } from "./jobs.js"
 import { serveCommand } from "./serve.js"
 
@@ -56,9 +58,58 @@ const teardown: Teardown = (exit, onExit) => {
 // NodeContext would also load the command executor and worker modules.
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-const argv = normalizeArgv(process.argv, { fetch: fetchValueFlags, download: downloadValueFlags })
+/** Each command's flags, for the checks before parsing (usage.ts). */
+const tables: Readonly<Record<string, Usage.FlagTable>> = {
+  fetch: fetchFlags,
+  download: downloadFlags,
+  serve: {
+    flags: {
+      "--port": "int",
+      "--host": "text",
+      "--outbox": "text",
+      "--drain-timeout": "int",
+      "--workers": "int",
+      "--db": "text",
+      "--lease": "int",
+      "--mail-latency": "int"
+    },
+    aliases: {}
+  },
+  "jobs list": { flags: { "--db": "text", "--queue": "text", "--state": "text", "--limit": "int" }, aliases: {} },
+  "jobs retry": { flags: { "--db": "text", "--queue": "text" }, aliases: {} },
+  demo: { flags: {}, aliases: {} }
+}
+const commandNames: ReadonlySet<string> = new Set(["fetch", "download", "serve", "jobs", "list", "retry", "demo"])
 
-cli(argv).pipe(
+/**
+ * Answers what @effect/cli would answer less well: short help, the version, an unknown flag
+ * (with a suggestion) or a bad number (naming its flag). `undefined`: hand over to @effect/cli.
+ */
+const answered = (args: ReadonlyArray<string>): { readonly out?: string; readonly error?: string } | undefined => {
+  const asked = Usage.request(args, commandNames)
+  if (asked._tag === "Version") return { out: "0.1.0\n" }
+  if (asked._tag === "Help") return asked.all ? undefined : { out: shortHelp(asked.path) ?? shortHelp([asked.path[0] ?? ""]) ?? "" }
+  const path = args[0] === "jobs" ? args.slice(0, 2).join(" ") : args[0] ?? ""
+  const table = tables[path]
+  if (table === undefined) return undefined
+  const problem = Usage.check(args.slice(path.split(" ").length), table)
+  return problem === undefined ? undefined : { error: `volley ${path}: ${problem}\nRun \`volley ${path} --help\` for its flags.\n` }
+}
+
+const early = answered(process.argv.slice(2))
+if (early?.out !== undefined) {
+  process.stdout.write(early.out)
+} else if (early?.error !== undefined) {
+  process.stderr.write(early.error)
+  process.exitCode = 2
+} else {
+  // `--help all`: @effect/cli's full reference.
+  const args = process.argv.filter((a, i) => !(a === "all" && (process.argv[i - 1] === "--help" || process.argv[i - 1] === "-h")))
+  run(normalizeArgv(args, { fetch: fetchValueFlags, download: downloadValueFlags }))
+}
+
+function run(argv: Array<string>): void {
+  cli(argv).pipe(
   Effect.catchIf(ValidationError.isValidationError, () =>
     Effect.sync(() => {
       process.exitCode = 2
@@ -66,4 +117,5 @@ cli(argv).pipe(
   plainConsole(process, process.env),
   Effect.provide(platform),
   (program) => NodeRuntime.runMain(program, { teardown })
-)
+  )
+}

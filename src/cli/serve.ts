@@ -45,6 +45,15 @@ const safeLogger = Layer.merge(
   Logger.replace(Logger.prettyLoggerDefault, Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleLog))
 )
 
+/** One line for a server that could not listen (@effect/platform's `ServeError`): no stack, no build path. */
+const listenFailure = (e: { readonly cause?: unknown }, host: string, port: number): string => {
+  const code = (e.cause as NodeJS.ErrnoException | undefined)?.code
+  if (code === "EADDRINUSE") return `cannot listen on ${host}:${port}: the port is in use (choose another with --port, or --port 0 for a free one)`
+  if (code === "EACCES") return `cannot listen on ${host}:${port}: permission denied (ports below 1024 need privileges)`
+  if (code === "EADDRNOTAVAIL") return `cannot listen on ${host}:${port}: no such address on this machine`
+  return `cannot listen on ${host}:${port}: ${e.cause instanceof Error ? e.cause.message : String(e.cause)}`
+}
+
 export const serveCommand = Command.make(
   "serve",
   { port, host, outbox, drainTimeout, workers, db: dbOption, lease, mailLatency },
@@ -58,7 +67,11 @@ export const serveCommand = Command.make(
       )
       const announce = Layer.effectDiscard(
         HttpServer.addressFormattedWith((address) =>
-          Console.log(`volley serve: listening on ${address} (outbox: ${options.outbox}, database: ${db.display})`))
+          Console.log(
+            `volley serve: listening on ${address} (outbox: ${options.outbox}, database: ${db.display})\n` +
+              Api.routeList.map((r) => `  ${r.route.padEnd(20)} ${r.does}`).join("\n") +
+              `\ntry: curl ${address}/   (Ctrl-C or SIGTERM drains and stops)`
+          ))
       )
       const server = Api.durableLayer({
         port: options.port,
@@ -98,6 +111,8 @@ export const serveCommand = Command.make(
       ).pipe(
         Effect.provide(safeLogger),
         Effect.catchTags({
+          ServeError: (e) =>
+            Effect.zipRight(Console.error(`volley serve: ${listenFailure(e, options.host, options.port)}`), Effect.sync(() => void (process.exitCode = 1))),
           DatabaseUrlError: (e) => Effect.zipRight(Console.error(`volley serve: ${e.message}`), Effect.sync(() => void (process.exitCode = 2))),
           DatabaseOpenError: (e) => Effect.zipRight(Console.error(`volley serve: ${e.message}`), Effect.sync(() => void (process.exitCode = 1)))
         })

@@ -34,6 +34,7 @@ import type * as store from "./internal/jobStore.js"
  * A kind of job: its name (stored with each job; keep it stable) and payload schema, and the
  * defaults of its attempts.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobKind<A, I = A> {
@@ -50,6 +51,7 @@ export interface JobKind<A, I = A> {
  * `max`. A plain record, not a `Schedule`: the delay must be computable from the stored attempt
  * count alone, after a restart, where a `Schedule`'s state (in memory) is gone.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DurableRetry {
@@ -66,6 +68,7 @@ export interface DurableRetry {
 /**
  * Declares a job kind.
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const kind = <A, I>(name: string, options: Omit<JobKind<A, I>, "name">): JobKind<A, I> => ({ name, ...options })
@@ -73,6 +76,7 @@ export const kind = <A, I>(name: string, options: Omit<JobKind<A, I>, "name">): 
 /**
  * What a handler learns about the job it runs.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobInfo {
@@ -85,6 +89,7 @@ export interface JobInfo {
 /**
  * A job kind whatever its payload type (a `Schema` is invariant in its type).
  *
+ * @category models
  * @since 0.1.0
  */
 export type AnyJobKind = Omit<JobKind<never, never>, "payload"> & { readonly payload: Schema.Schema.AnyNoContext }
@@ -92,6 +97,7 @@ export type AnyJobKind = Omit<JobKind<never, never>, "payload"> & { readonly pay
 /**
  * A kind bound to the code that runs it. Build one with {@link handle}.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Handler<R> {
@@ -103,6 +109,7 @@ export interface Handler<R> {
  * Registers the code that runs jobs of `kind`. It must be idempotent (delivery is at least
  * once): key its side effects by `info.id`.
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const handle = <A, I, E, R>(
@@ -113,6 +120,7 @@ export const handle = <A, I, E, R>(
 /**
  * A job's state: `running` is `queued` with a live lease (some worker has it now).
  *
+ * @category models
  * @since 0.1.0
  */
 export type JobState = "queued" | "running" | "done" | "dead"
@@ -120,6 +128,7 @@ export type JobState = "queued" | "running" | "done" | "dead"
 /**
  * One stored job as listed.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobRecord {
@@ -141,6 +150,7 @@ export interface JobRecord {
 /**
  * Counts by state, and the age of the oldest job not yet done (queued or running).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DurableStats {
@@ -158,6 +168,7 @@ export interface DurableStats {
  * interrupted and released, `queued` ones were never started; both run on the next start or
  * on another instance.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface UnfinishedJob {
@@ -166,6 +177,7 @@ export interface UnfinishedJob {
 }
 
 /**
+ * @category models
  * @since 0.1.0
  */
 export interface DrainReport {
@@ -177,6 +189,7 @@ export interface DrainReport {
 /**
  * The store could not be read or written.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class JobStoreError extends Data.TaggedError("JobStoreError")<{
@@ -192,6 +205,7 @@ export class JobStoreError extends Data.TaggedError("JobStoreError")<{
 /**
  * `retry` named no dead letter.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: string }> {
@@ -205,6 +219,7 @@ export class JobNotFound extends Data.TaggedError("JobNotFound")<{ readonly id: 
  * timeout even when the handler does not stop (an uninterruptible region): it is interrupted
  * in the background, and its job retried or dead-lettered as usual.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class DurableJobTimeout extends Data.TaggedError("DurableJobTimeout")<{
@@ -215,6 +230,7 @@ export class DurableJobTimeout extends Data.TaggedError("DurableJobTimeout")<{
 /**
  * The durable queue as seen by handlers and tools.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DurableJobsService {
@@ -235,6 +251,7 @@ export interface DurableJobsService {
 }
 
 /**
+ * @category tags
  * @since 0.1.0
  */
 export class DurableJobs extends Context.Tag("volley/DurableJobs")<DurableJobs, DurableJobsService>() {}
@@ -242,11 +259,13 @@ export class DurableJobs extends Context.Tag("volley/DurableJobs")<DurableJobs, 
 /**
  * The job table and the reads and writes on it (over the `SqlClient` in context).
  *
+ * @category tags
  * @since 0.1.0
  */
 export class JobStore extends Context.Tag("volley/JobStore")<JobStore, store.JobStore>() {}
 
 /**
+ * @category models
  * @since 0.1.0
  */
 export interface DurableJobsOptions<R> {
@@ -277,6 +296,7 @@ export interface DurableJobsOptions<R> {
 /**
  * The queue's defaults.
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const defaults = {
@@ -293,6 +313,7 @@ export const defaults = {
  * `succeeded`, `failed` (dead-lettered), `retried`, `dead` (dead letters stored), `oldestAge`
  * (seconds), `duration` (per attempt, tagged `job`).
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const metrics = {
@@ -310,6 +331,7 @@ export const metrics = {
  * Workers start when the layer is built and drain when it is released. Provide it outside the
  * HTTP server layer, like `JobPool`, so requests stop before jobs drain.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = <R>(options: DurableJobsOptions<R>): Layer.Layer<DurableJobs, never, JobStore | R> => internal.layer(options)
@@ -317,6 +339,7 @@ export const layer = <R>(options: DurableJobsOptions<R>): Layer.Layer<DurableJob
 /**
  * A bad database URL (`--db` / `VOLLEY_DB`): a usage error.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class DatabaseUrlError extends Data.TaggedError("DatabaseUrlError")<{ readonly url: string; readonly reason: string }> {
@@ -328,6 +351,7 @@ export class DatabaseUrlError extends Data.TaggedError("DatabaseUrlError")<{ rea
 /**
  * The database could not be opened: unreachable, refused, or not a database.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class DatabaseOpenError extends Data.TaggedError("DatabaseOpenError")<{ readonly database: string; readonly reason: string }> {
@@ -339,6 +363,7 @@ export class DatabaseOpenError extends Data.TaggedError("DatabaseOpenError")<{ r
 /**
  * Store options shared by the database layers.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface StoreOptions {
@@ -351,6 +376,7 @@ export interface StoreOptions {
 /**
  * What the database layers provide: the SqlClient (for the caller's own tables) and the store.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Database = SqlClient.SqlClient | JobStore
@@ -360,6 +386,7 @@ export type Database = SqlClient.SqlClient | JobStore
  * file 0600 (its WAL and shared-memory files follow it), the folder 0700. A database that
  * cannot be written fails the layer (a {@link DatabaseOpenError}) rather than every claim.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<Database, DatabaseOpenError> =>
@@ -368,6 +395,7 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
 /**
  * PostgreSQL, for several processes sharing one queue.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<Database, DatabaseOpenError> =>
@@ -377,6 +405,7 @@ export const layerPostgres = (options: { readonly url: string } & StoreOptions):
  * `file:PATH` → SQLite, `postgres://` / `postgresql://` → PostgreSQL; anything else is a
  * {@link DatabaseUrlError}.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerUrl = (url: string, options: StoreOptions = {}): Layer.Layer<Database, DatabaseUrlError | DatabaseOpenError> =>
@@ -385,6 +414,7 @@ export const layerUrl = (url: string, options: StoreOptions = {}): Layer.Layer<D
 /**
  * The default SQLite file, under the working folder.
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const defaultDatabaseUrl = "file:.volley/volley.db"
@@ -392,6 +422,7 @@ export const defaultDatabaseUrl = "file:.volley/volley.db"
 /**
  * {@link layerUrl} of `VOLLEY_DB`, else of {@link defaultDatabaseUrl}.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layerConfig = (options: StoreOptions = {}): Layer.Layer<Database, DatabaseUrlError | DatabaseOpenError> =>
@@ -400,6 +431,7 @@ export const layerConfig = (options: StoreOptions = {}): Layer.Layer<Database, D
 /**
  * Parses a database URL without opening it (for early usage errors).
  *
+ * @category durable jobs
  * @since 0.1.0
  */
 export const parseDatabaseUrl = (

@@ -21,6 +21,7 @@ import { type HttpError, NetworkError, redactUrl } from "../Errors.js"
  * One upstream to call: a request, its deadline, and optionally a schema for its JSON body
  * (without one the JSON is returned as `unknown`).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Upstream<A = unknown> {
@@ -35,6 +36,7 @@ export interface Upstream<A = unknown> {
 /**
  * What one upstream gave: its value, or the typed reason it did not.
  *
+ * @category models
  * @since 0.1.0
  */
 export type Outcome<A> =
@@ -44,6 +46,7 @@ export type Outcome<A> =
 /**
  * The outcomes of a fan-out, by upstream name, and whether every upstream answered.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Results<T extends Record<string, Upstream<any>>> {
@@ -55,6 +58,7 @@ export interface Results<T extends Record<string, Upstream<any>>> {
  * Calls every upstream concurrently and waits for all of them, each bounded by its own
  * deadline. Never fails: a failed upstream is an `Outcome` with its typed error.
  *
+ * @category fan-out
  * @since 0.1.0
  */
 export const all = <const T extends Record<string, Upstream<any>>>(

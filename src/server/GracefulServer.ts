@@ -42,6 +42,9 @@
  * )
  * // Run it with `NodeRuntime.runMain(main)`: SIGINT/SIGTERM close the scope: drain, then jobs.
  * export const main = Layer.launch(Main)
+ * // $ curl http://127.0.0.1:8080/health
+ * // ok
+ * // $ kill -TERM <pid>    (requests in flight finish, then the job pool drains; exit 0)
  * ```
  *
  * @since 0.1.0
@@ -73,6 +76,7 @@ import { Server as NetServer } from "node:net"
 /**
  * Shutdown deadlines.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface GracefulOptions {
@@ -85,6 +89,7 @@ export interface GracefulOptions {
 /**
  * The defaults of {@link GracefulOptions}.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const defaults = {
@@ -96,6 +101,7 @@ export const defaults = {
  * Listens like `NodeHttpServer.make` and returns an `HttpServer` whose `serve` drains on
  * scope close (see the module docs).
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (
@@ -121,6 +127,7 @@ export const make = (
 /**
  * {@link make} as a Layer, with the same platform services as `NodeHttpServer.layer`.
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (

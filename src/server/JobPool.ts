@@ -31,6 +31,7 @@ import * as internal from "./internal/jobPool.js"
 /**
  * Identifies one submitted job in logs, stats and drain reports (`<pool>-<n>`).
  *
+ * @category models
  * @since 0.1.0
  */
 export type JobId = Brand.Branded<string, "volley/JobId">
@@ -40,6 +41,7 @@ export type JobId = Brand.Branded<string, "volley/JobId">
  * shorthand `{ times, base }` = up to `times` retries with exponential backoff from `base`
  * (default 100 ms). Defects and interruptions are never retried.
  *
+ * @category models
  * @since 0.1.0
  */
 export type JobRetry<E> =
@@ -53,6 +55,7 @@ export type JobRetry<E> =
  * time) but gets its own Scope: the request's scope closing must not finalize the job's
  * resources.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface Job<E = never, R = never> {
@@ -69,6 +72,7 @@ export interface Job<E = never, R = never> {
  * `submit` found the queue full. `retryAfter` is the pool's hint for when to try again,
  * meant for a `Retry-After` header on a 503.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class JobQueueFull extends TaggedError("JobQueueFull")<{
@@ -84,6 +88,7 @@ export class JobQueueFull extends TaggedError("JobQueueFull")<{
 /**
  * `submit` was called after the pool began shutting down.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class JobPoolClosed extends TaggedError("JobPoolClosed")<{
@@ -97,6 +102,7 @@ export class JobPoolClosed extends TaggedError("JobPoolClosed")<{
 /**
  * One attempt of a job ran longer than its timeout and was interrupted.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class JobTimeout extends TaggedError("JobTimeout")<{
@@ -113,6 +119,7 @@ export class JobTimeout extends TaggedError("JobTimeout")<{
 /**
  * Counters since the pool started (`queued` and `running` are current values).
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobStats {
@@ -129,6 +136,7 @@ export interface JobStats {
  * A job that had not completed when the drain deadline passed: `running` jobs were
  * interrupted, `queued` ones never started.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface AbandonedJob {
@@ -140,6 +148,7 @@ export interface AbandonedJob {
 /**
  * What the shutdown drain achieved.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface DrainReport {
@@ -153,6 +162,7 @@ export interface DrainReport {
 /**
  * The pool as seen by handlers.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobPoolService {
@@ -168,6 +178,7 @@ export interface JobPoolService {
 /**
  * The background job pool service.
  *
+ * @category tags
  * @since 0.1.0
  */
 export class JobPool extends Context.Tag("volley/JobPool")<JobPool, JobPoolService>() {}
@@ -175,6 +186,7 @@ export class JobPool extends Context.Tag("volley/JobPool")<JobPool, JobPoolServi
 /**
  * Pool configuration.
  *
+ * @category models
  * @since 0.1.0
  */
 export interface JobPoolOptions {
@@ -202,6 +214,7 @@ export interface JobPoolOptions {
 /**
  * The defaults of {@link JobPoolOptions}.
  *
+ * @category job pool
  * @since 0.1.0
  */
 export const defaults = {
@@ -230,6 +243,7 @@ const durationTimer = Metric.timerWithBoundaries(
  * Metric keys the pool reports to, for exporters and tests: tag them with `pool` (and
  * `reason` = `full` | `closed` for `rejected`; `job` for `duration`) to read one series.
  *
+ * @category job pool
  * @since 0.1.0
  */
 export const metrics = {
@@ -245,6 +259,7 @@ export const metrics = {
 /**
  * Builds a pool whose workers live in the current Scope; closing the scope drains it.
  *
+ * @category constructors
  * @since 0.1.0
  */
 export const make = (options: JobPoolOptions = {}): Effect.Effect<JobPoolService, never, Scope.Scope> => internal.make(options)
@@ -254,6 +269,7 @@ export const make = (options: JobPoolOptions = {}): Effect.Effect<JobPoolService
  * Provide it *outside* the HTTP server layer so requests stop before jobs drain (see
  * `GracefulServer`).
  *
+ * @category layers
  * @since 0.1.0
  */
 export const layer = (options: JobPoolOptions = {}): Layer.Layer<JobPool> => Layer.scoped(JobPool, make(options))
@@ -261,6 +277,7 @@ export const layer = (options: JobPoolOptions = {}): Layer.Layer<JobPool> => Lay
 /**
  * Submits a job to the pool in context. See {@link JobPoolService.submit}.
  *
+ * @category job pool
  * @since 0.1.0
  */
 export const submit = <E, R>(job: Job<E, R>): Effect.Effect<JobId, JobQueueFull | JobPoolClosed, JobPool | Exclude<R, Scope.Scope>> =>

@@ -34,6 +34,7 @@ import { isLiveClock } from "../internal/liveClock.js"
  * `NetworkError` whose reason is `Timeout`) under {@link withDeadline} answers 504 Gateway
  * Timeout: the upstream was slow, not this server.
  *
+ * @category errors
  * @since 0.1.0
  */
 export class UpstreamTimeout extends TaggedError("UpstreamTimeout")<{
@@ -50,6 +51,7 @@ export class UpstreamTimeout extends TaggedError("UpstreamTimeout")<{
  * Whether an error means "an upstream call timed out": an {@link UpstreamTimeout}, or a
  * volley `NetworkError` with reason `Timeout`.
  *
+ * @category guards
  * @since 0.1.0
  */
 export const isUpstreamTimeout = (error: unknown): boolean => Predicate.isTagged(error, "UpstreamTimeout") || isTimeout(error)
@@ -57,6 +59,7 @@ export const isUpstreamTimeout = (error: unknown): boolean => Predicate.isTagged
 /**
  * `Retry-After` in whole seconds, rounded up and at least 1, as RFC 9110 wants delay-seconds.
  *
+ * @category middleware
  * @since 0.1.0
  */
 export const retryAfterSeconds = (retryAfter: Duration.DurationInput): string =>
@@ -66,6 +69,7 @@ export const retryAfterSeconds = (retryAfter: Duration.DurationInput): string =>
  * A 503 Service Unavailable answer, with `Retry-After` when a wait is given: what to send
  * when the server sheds load (a full job queue, the concurrency limit).
  *
+ * @category middleware
  * @since 0.1.0
  */
 export const serviceUnavailable = (
@@ -81,6 +85,7 @@ export const serviceUnavailable = (
  * Makes a raw `HttpApp` interruptible, so a client disconnect (NodeHttpServer interrupts the
  * request fiber) or a shutdown deadline can stop it. `HttpRouter` routes already are.
  *
+ * @category middleware
  * @since 0.1.0
  */
 export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => Effect.interruptible(app)
@@ -110,6 +115,7 @@ export const interruptible = <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default
  * route under `HttpRouter.use`) the interruption reaches the platform instead, which also
  * answers 503, with an empty body, and outer middleware sees an interruption, not a response.
  *
+ * @category middleware
  * @since 0.1.0
  */
 export const withDeadline = (deadline: Duration.DurationInput) => <E, R>(app: HttpApp.Default<E, R>): HttpApp.Default<E, R> => {
@@ -303,6 +309,7 @@ const onlyDeadlineInterrupted = (cause: Cause.Cause<unknown>): boolean => {
  * bounds each route. The permit covers the handler until it returns its response, not the
  * streaming of a body afterwards.
  *
+ * @category middleware
  * @since 0.1.0
  */
 export const withConcurrencyLimit = (limit: number, options: { readonly retryAfter?: Duration.DurationInput } = {}) => {

@@ -25,6 +25,7 @@ const labels = (pairs: ReadonlyArray<readonly [string, string]>): string =>
  * Renders metric pairs as Prometheus text. Series of one name are grouped under one
  * `# HELP` / `# TYPE` header, as the format requires.
  *
+ * @category metrics
  * @since 0.1.0
  */
 export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): string => {
@@ -81,6 +82,7 @@ export const render = (pairs: ReadonlyArray<MetricPair.MetricPair.Untyped>): str
 /**
  * The current snapshot of every metric, as Prometheus text.
  *
+ * @category metrics
  * @since 0.1.0
  */
 export const text: Effect.Effect<string> = Effect.map(Metric.snapshot, render)
@@ -88,6 +90,7 @@ export const text: Effect.Effect<string> = Effect.map(Metric.snapshot, render)
 /**
  * A handler answering with the metrics snapshot and the Prometheus content type.
  *
+ * @category metrics
  * @since 0.1.0
  */
 export const handler: Effect.Effect<HttpServerResponse.HttpServerResponse> = Effect.map(text, (body) =>

@@ -279,6 +279,7 @@ const echo = (recorded: RecordedRequest): Handler => (ctx) =>
 const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["/ok", ok],
   ["/json", (ctx) => sendJson(ctx, `{"hello":"world","n":1}`)],
+  ["/health", (ctx) => sendJson(ctx, `{"status":"ok"}`)], // what `volley serve` answers, for the README's Quick start
   ["/bad-json", (ctx) => sendJson(ctx, `{"hello":`)],
   ["/hang", () => {}], // never answers; the socket stays until someone closes it
   ["/hang-body", hangBody],

@@ -105,7 +105,8 @@ export const renderBar = (active: Active, width: number): string => {
   const size = active.total !== undefined ? `${formatBytes(active.bytes)}/${formatBytes(active.total)}` : formatBytes(active.bytes)
   const eta = active.total !== undefined && active.rate > 0 ? (active.total - active.bytes) / active.rate : undefined
   const percent = active.total !== undefined && active.total > 0 ? `${String(Math.floor((active.bytes / active.total) * 100)).padStart(3)}%` : "   ?"
-  const tail = `${percent}  ${size}  ${formatRate(active.rate)}  ETA ${formatEta(eta)}`
+  // Columns of fixed width, so every bar of a frame has the same length and the columns align.
+  const tail = `${percent}  ${size.padStart(21)}  ${formatRate(active.rate).padStart(12)}  ETA ${formatEta(eta).padEnd(6)}`
   const labelWidth = Math.max(8, Math.min(32, width - tail.length - 16))
   const barWidth = Math.max(0, width - labelWidth - tail.length - 6)
   const fraction = active.total !== undefined && active.total > 0 ? active.bytes / active.total : 0

@@ -6,10 +6,12 @@
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Duration from "effect/Duration"
 import * as Option from "effect/Option"
+import * as fs from "node:fs"
 import type * as Batch from "../../Batch.js"
 import { redactUrl } from "../../Errors.js"
 import type { RequestInput } from "../../Client.js"
 import { parseSize } from "./downloadInput.js"
+import { showQuery } from "./showQuery.js"
 
 /** A request to run, with where it came from. */
 export interface FetchItem {
@@ -31,6 +33,10 @@ export interface LineDefaults {
   readonly method: string
   /** Lower-case names; NDJSON lines' own headers take precedence. */
   readonly headers: Readonly<Record<string, string>>
+  /** `-d` / `--json`: the body of plain URL lines. */
+  readonly body?: string | undefined
+  /** How records show a URL (`--show-query`); default `redactUrl`. */
+  readonly show?: ((url: URL) => string) | undefined
 }
 
 const skip: Parsed = { _tag: "Skip" }
@@ -119,7 +125,7 @@ const parseJsonLine = (text: string, line: number, defaults: LineDefaults): Pars
     }
   }
   const method = rawMethod.toUpperCase()
-  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(url.href, method, headers, record["body"]) } }
+  return { _tag: "Item", item: { line, url: (defaults.show ?? redactUrl)(url), request: build(url.href, method, headers, record["body"]) } }
 }
 
 /**
@@ -136,7 +142,7 @@ export const parseLine = (raw: string, line: number, defaults: LineDefaults): Pa
   }
   const url = checkUrl(text)
   if (typeof url === "string") return invalid(url)
-  return { _tag: "Item", item: { line, url: redactUrl(url), request: build(text, defaults.method, defaults.headers, undefined) } }
+  return { _tag: "Item", item: { line, url: (defaults.show ?? redactUrl)(url), request: build(text, defaults.method, defaults.headers, defaults.body) } }
 }
 
 /** Parses `--header "Name: value"` flags into lower-case names; the error names the bad one. */
@@ -173,14 +179,26 @@ export const parseDuration = (flag: string): number | undefined => {
 
 /** The flags as @effect/cli parsed them. */
 export interface FetchFlags {
-  readonly FILE: string
+  /** Positional: URLs, list files, `-` for stdin. */
+  readonly inputs: ReadonlyArray<string>
+  /** `-i FILE`: a list (aria2c's flag). */
+  readonly inputFile: Option.Option<string>
+  /** `-d` / `--data`: a request body (`@FILE` reads it from a file), POST unless `-X`. */
+  readonly data: Option.Option<string>
+  /** `--json`: a JSON body, with its content-type and accept. */
+  readonly json: Option.Option<string>
+  readonly verbose: boolean
+  /** `--show-query`: records show query values, except secret-looking ones. */
+  readonly showQuery: boolean
+  /** `--output-file FILE`: every response body into one file. */
+  readonly outputFile: Option.Option<string>
   readonly concurrency: number
   readonly perHost: Option.Option<number>
   readonly rate: Option.Option<number>
   readonly timeout: Option.Option<string>
   readonly maxTime: Option.Option<string>
   readonly retries: number
-  readonly method: string
+  readonly method: Option.Option<string>
   readonly header: ReadonlyArray<string>
   readonly output: "ndjson" | "table"
   readonly body: boolean
@@ -193,7 +211,11 @@ export interface FetchFlags {
 
 /** The flags, checked and resolved. */
 export interface FetchSettings {
-  readonly source: string
+  /** What to run, in order: URLs given as arguments and lists (files, `-` for stdin). */
+  readonly sources: ReadonlyArray<Source>
+  readonly verbose: boolean
+  /** `--output-file`: where every body goes. */
+  readonly outputFile: string | undefined
   readonly batch: Batch.Options<FetchItem, Batch.Fetched, never, never>
   readonly connections: number
   readonly defaults: LineDefaults
@@ -204,6 +226,53 @@ export interface FetchSettings {
   readonly outputDir: string | undefined
   readonly summary: "text" | "json"
   readonly summaryFile: string | undefined
+}
+
+/** An input: a URL given as an argument (numbered by its position), or a list to read. */
+export type Source =
+  | { readonly _tag: "Url"; readonly url: string; readonly position: number }
+  | { readonly _tag: "List"; readonly path: string }
+
+/** `scheme://`: an argument that is meant as a URL, not as a file name. */
+const looksLikeUrl = (arg: string): boolean => /^[a-z][a-z0-9+.-]*:\/\//i.test(arg)
+
+/** The positional arguments and `-i` as sources: URLs, list files, `-` (stdin, at most once). */
+export const resolveSources = (inputs: ReadonlyArray<string>, inputFile: string | undefined): ReadonlyArray<Source> | string => {
+  const sources: Array<Source> = inputs.map((arg, i) =>
+    looksLikeUrl(arg) ? { _tag: "Url", url: arg, position: i + 1 } : { _tag: "List", path: arg }
+  )
+  if (inputFile !== undefined) sources.push({ _tag: "List", path: inputFile })
+  if (sources.length === 0) return "nothing to fetch: give URLs, -i FILE (one URL or JSON request per line), or - to read stdin"
+  if (sources.filter((s) => s._tag === "List" && s.path === "-").length > 1) return "stdin (-) can be read only once"
+  return sources
+}
+
+/** `-d TEXT` or `-d @FILE` (`@-`: stdin is not supported here: it may be the list). */
+const readData = (flag: string): string | { readonly error: string } => {
+  if (!flag.startsWith("@")) return flag
+  const file = flag.slice(1)
+  try {
+    return fs.readFileSync(file, "utf8")
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    return { error: `--data: cannot read ${JSON.stringify(file)}: ${code === "ENOENT" ? "no such file" : code ?? String(error)}` }
+  }
+}
+
+/** `-d` / `--json` into a body and its headers (curl's content types; `-H` wins). */
+const resolveBody = (config: FetchFlags): { readonly body: string; readonly headers: Record<string, string> } | undefined | string => {
+  const data = Option.getOrUndefined(config.data)
+  const json = Option.getOrUndefined(config.json)
+  if (data !== undefined && json !== undefined) return "give either --data or --json, not both"
+  if (json !== undefined) {
+    const body = readData(json)
+    if (typeof body !== "string") return body.error.replace("--data", "--json")
+    return { body, headers: { "content-type": "application/json", accept: "application/json" } }
+  }
+  if (data === undefined) return undefined
+  const body = readData(data)
+  if (typeof body !== "string") return body.error
+  return { body, headers: { "content-type": "application/x-www-form-urlencoded" } }
 }
 
 /** Checks the flags and resolves them into settings, or returns the usage error to report. */
@@ -224,14 +293,25 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
   if (bodyLimit === undefined) return `invalid --body-limit ${JSON.stringify(config.bodyLimit)} (e.g. 64K, 1M)`
   const outputDir = Option.getOrUndefined(config.outputDir)
   if (outputDir !== undefined && outputDir.trim() === "") return "--output-dir needs a folder"
-  const method = parseMethod(config.method)
+  const sources = resolveSources(config.inputs, Option.getOrUndefined(config.inputFile))
+  if (typeof sources === "string") return sources
+  const body = resolveBody(config)
+  if (typeof body === "string") return body
+  const method = parseMethod(Option.getOrElse(config.method, () => (body === undefined ? "GET" : "POST")))
   if (typeof method !== "string") return method.error
-  const headers = parseHeaders(config.header)
-  if (typeof headers === "string") return headers
+  const flagHeaders = parseHeaders(config.header)
+  if (typeof flagHeaders === "string") return flagHeaders
+  const headers = body === undefined ? flagHeaders : { ...body.headers, ...flagHeaders }
+  const outputFile = Option.getOrUndefined(config.outputFile)
+  if (outputFile !== undefined && (outputFile.trim() === "" || outputDir !== undefined || config.body)) {
+    return outputFile.trim() === "" ? "--output-file needs a file name" : "--output-file cannot be combined with --output-dir or --body"
+  }
   return {
-    source: config.FILE,
+    sources,
+    verbose: config.verbose,
+    outputFile,
     connections: Math.min(perHost ?? config.concurrency, config.concurrency),
-    defaults: { method, headers },
+    defaults: { method, headers, body: body?.body, show: config.showQuery ? showQuery : undefined },
     table: config.output === "table",
     failFast: config.failFast,
     bodyLimit: config.body ? bodyLimit : undefined,

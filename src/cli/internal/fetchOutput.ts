@@ -26,7 +26,7 @@ const valueFields = (value: unknown): string => {
 }
 
 /** Bytes of an outcome: what a body handler counted, else the batch's count. */
-const bytesOf = (outcome: FetchOutcome): number => {
+export const bytesOf = (outcome: FetchOutcome): number => {
   if (Either.isRight(outcome.result)) {
     const value = outcome.result.right
     if (typeof value === "object" && value !== null && "bodyFields" in value) return (value as unknown as { readonly bytes: number }).bytes

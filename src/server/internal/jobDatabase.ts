@@ -50,10 +50,28 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, DatabaseUrlError
 export const redact = (url: string): string => url.startsWith("file:") ? url : redactUrl(url)
 
 const openFailed = (database: string) => (error: unknown) => {
+  if (error instanceof DatabaseOpenError) return error
   const cause = (error as { cause?: unknown }).cause ?? error
   const reason = cause instanceof Error ? cause.message : String(cause)
   return new DatabaseOpenError({ database, reason })
 }
+
+/**
+ * Imports a database driver, an optional peer dependency of volley: a missing one fails with a
+ * message naming the package to install (in the bundled CLI, its native part may be missing).
+ */
+const importDriver = <A>(driver: string, database: string, load: () => Promise<A>): Effect.Effect<A, DatabaseOpenError> =>
+  Effect.tryPromise({
+    try: load,
+    catch: (cause) => {
+      const message = cause instanceof Error ? cause.message : String(cause)
+      const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(message)
+      return new DatabaseOpenError({
+        database,
+        reason: missing ? `durable jobs here need the optional package ${driver}; install it: npm i ${driver}` : message
+      })
+    }
+  })
 
 const storeLayer = (options: StoreOptions, database: string) =>
   Layer.scoped(JobStore, store.make(options)).pipe(Layer.mapError(openFailed(database)))
@@ -79,7 +97,7 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
       try: () => createPrivate(filename),
       catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
     }).pipe(
-      Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),
+      Effect.zipRight(importDriver("@effect/sql-libsql", filename, () => import("@effect/sql-libsql/LibsqlClient"))),
       Effect.map((LibsqlClient) => LibsqlClient.layer({ url: `file:${filename}` }))
     )
   )
@@ -95,7 +113,7 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
 export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
   const name = redact(options.url)
   const client = Layer.unwrapEffect(
-    Effect.map(Effect.promise(() => import("@effect/sql-pg/PgClient")), (PgClient) =>
+    Effect.map(importDriver("@effect/sql-pg", name, () => import("@effect/sql-pg/PgClient")), (PgClient) =>
       PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds", maxConnections: 10 }))
   ).pipe(Layer.mapError(openFailed(name)))
   return Layer.provideMerge(storeLayer(options, name), client)
