@@ -4,6 +4,7 @@
  * one, the version, and no line too long for a terminal.
  */
 import { describe, expect, it } from "vitest"
+import { tables } from "../src/cli/flagTables.js"
 import { runNode } from "./support/spawn.js"
 
 const volley = (...args: ReadonlyArray<string>) => runNode(["bin/volley.js", ...args])
@@ -18,6 +19,24 @@ describe("volley --help", () => {
     expect(run.stdout).not.toContain("This setting is optional")
     expect(run.stdout).not.toContain("--wizard")
     if (path.length > 0) expect(run.stdout).toMatch(/volley \S+.* --help all|Every flag/)
+  })
+
+  // The pre-parse check (usage.ts) keeps its own table of each command's flags: one flag added
+  // to a command and not to its table is refused as unknown, so compare them both ways.
+  it.each(Object.keys(tables))("the flag table of %s is the command's own flags (--help all)", async (path) => {
+    const all = await volley(...path.split(" "), "--help", "all")
+    expect(all.code).toBe(0)
+    const builtIn = new Set(["--help", "--version", "--wizard", "--completions", "--log-level"])
+    const listed = new Set<string>()
+    const aliases: Record<string, string> = {}
+    for (const line of all.stdout.split("\n")) {
+      const m = /^\(?(?:(-[A-Za-z]), )?(--[a-z][a-z-]*)/.exec(line)
+      if (m === null || builtIn.has(m[2]!)) continue
+      listed.add(m[2]!)
+      if (m[1] !== undefined) aliases[m[1]] = m[2]!
+    }
+    expect([...listed].sort()).toEqual(Object.keys(tables[path]!.flags).sort())
+    expect(aliases).toEqual(tables[path]!.aliases)
   })
 
   it("fetch --help shows defaults and examples; --help all has every flag", async () => {

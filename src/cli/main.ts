@@ -18,8 +18,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { normalizeArgv, plainConsole } from "./args.js"
 import { demoCommand } from "./demo.js"
-import { downloadCommand, downloadFlags, downloadValueFlags } from "./download.js"
-import { fetchCommand, fetchFlags, fetchValueFlags } from "./fetch.js"
+import { downloadCommand, downloadValueFlags } from "./download.js"
+import { fetchCommand, fetchValueFlags } from "./fetch.js"
+import { commandNames, tables } from "./flagTables.js"
 import { shortHelp } from "./help.js"
 import * as Usage from "./internal/usage.js"
 import { jobsCommand } from "./jobs.js"
@@ -58,28 +59,6 @@ const teardown: Teardown = (exit, onExit) => {
 // NodeContext would also load the command executor and worker modules.
 const platform = Layer.mergeAll(NodeFileSystem.layer, NodePath.layer, NodeTerminal.layer)
 
-/** Each command's flags, for the checks before parsing (usage.ts). */
-const tables: Readonly<Record<string, Usage.FlagTable>> = {
-  fetch: fetchFlags,
-  download: downloadFlags,
-  serve: {
-    flags: {
-      "--port": "int",
-      "--host": "text",
-      "--outbox": "text",
-      "--drain-timeout": "int",
-      "--workers": "int",
-      "--db": "text",
-      "--lease": "int",
-      "--mail-latency": "int"
-    },
-    aliases: {}
-  },
-  "jobs list": { flags: { "--db": "text", "--queue": "text", "--state": "text", "--limit": "int" }, aliases: {} },
-  "jobs retry": { flags: { "--db": "text", "--queue": "text" }, aliases: {} },
-  demo: { flags: {}, aliases: {} }
-}
-const commandNames: ReadonlySet<string> = new Set(["fetch", "download", "serve", "jobs", "list", "retry", "demo"])
 
 /**
  * Answers what @effect/cli would answer less well: short help, the version, an unknown flag
