@@ -5,11 +5,13 @@
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
  * build side by side instead: the ref is built in a temporary git worktree, and each suite
- * that has a side-by-side mode (`clientSteps`, `http`, `download`, `server`) runs its volley contenders
+ * that has a side-by-side mode (`clientSteps`, `http`, `fetchCli`, `download`, `server`) runs its volley contenders
  * for both builds in the same run, alternating, and prints baseline vs current (see
- * `internal/builds.ts`, `bench/README.md`).
+ * `internal/builds.ts`, `bench/README.md`). Each ends with issue 20's targets as ratios
+ * (`internal/targets.ts`).
  */
 import * as Builds from "./internal/builds.js"
+import * as Targets from "./internal/targets.js"
 
 const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js"] as const
 
@@ -17,6 +19,7 @@ const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./f
 const comparisons: Partial<Record<(typeof suites)[number], string>> = {
   "./clientSteps.js": "./internal/clientStepsCompare.js",
   "./http.js": "./internal/httpCompare.js",
+  "./fetchCli.js": "./internal/fetchCliCompare.js",
   "./download.js": "./internal/downloadCompare.js",
   "./server.js": "./internal/serverCompare.js"
 }
@@ -32,6 +35,7 @@ if (baseline === undefined || baseline === "") {
     const mod = (await import(suite)) as { run: () => Promise<void> }
     await mod.run()
   }
+  Targets.print()
 } else {
   const { builds, dispose } = Builds.prepare(baseline)
   // Ctrl-C still removes the temporary worktree.
@@ -51,6 +55,7 @@ if (baseline === undefined || baseline === "") {
       const mod = (await import(comparison)) as { compare: (builds: readonly [Builds.Build, Builds.Build]) => Promise<void> }
       await mod.compare(builds)
     }
+    Targets.print(builds)
   } finally {
     process.off("SIGINT", interrupted)
     dispose()
