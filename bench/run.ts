@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: every benchmark, in one process run, one after the other so they do not
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
- * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`) runs one of them.
+ * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`) runs one of them, a
+ * comma-separated list several.
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
  * build side by side instead: the ref is built in a temporary git worktree, and each suite
@@ -24,14 +25,16 @@ const comparisons: Partial<Record<(typeof suites)[number], string>> = {
   "./server.js": "./internal/serverCompare.js"
 }
 
-const only = process.env["VOLLEY_BENCH"]
+// A comma-separated list runs several (`VOLLEY_BENCH=http,fetchCli`).
+const only = process.env["VOLLEY_BENCH"]?.split(",").filter((name) => name !== "")
+const chosen = (suite: string) => only === undefined || only.length === 0 || only.some((name) => suite.includes(name))
 const flag = process.argv.indexOf("--baseline")
 const baseline = flag >= 0 ? process.argv[flag + 1] : process.env["VOLLEY_BENCH_BASELINE"]
 if (flag >= 0 && baseline === undefined) throw new Error("--baseline needs a git ref (or a folder with a built volley)")
 
 if (baseline === undefined || baseline === "") {
   for (const suite of suites) {
-    if (only !== undefined && !suite.includes(only)) continue
+    if (!chosen(suite)) continue
     const mod = (await import(suite)) as { run: () => Promise<void> }
     await mod.run()
   }
@@ -46,7 +49,7 @@ if (baseline === undefined || baseline === "") {
   process.once("SIGINT", interrupted)
   try {
     for (const suite of suites) {
-      if (only !== undefined && !suite.includes(only)) continue
+      if (!chosen(suite)) continue
       const comparison = comparisons[suite]
       if (comparison === undefined) {
         console.log(`\n${suite.slice(2, -3)}: no side-by-side mode, skipped`)
