@@ -56,7 +56,11 @@ if (baseline === undefined || baseline === "") {
         continue
       }
       const mod = (await import(comparison)) as { compare: (builds: readonly [Builds.Build, Builds.Build]) => Promise<void> }
-      await mod.compare(builds)
+      // One suite failing still leaves the others' tables and the targets.
+      await mod.compare(builds).catch((error: unknown) => {
+        console.error(`\n${suite.slice(2, -3)} failed:`, error)
+        process.exitCode = 1
+      })
     }
     Targets.print(builds)
   } finally {
