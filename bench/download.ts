@@ -29,9 +29,12 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { type Build, scriptOf } from "./internal/builds.js"
+import * as Targets from "./internal/targets.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
 const runner = path.join(here, "internal", "downloadRunner.js")
+const defaultRunner = runner
 const serverScript = path.join(here, "internal", "downloadServer.js")
 export const MiB = 1024 * 1024
 // `VOLLEY_BENCH_DOWNLOAD_SCALE=0.05`: every file (and the disk-write test) that much smaller,
@@ -152,8 +155,16 @@ export const best = (runs: ReadonlyArray<Measured>): Measured => {
  * `volley download` against a small program calling `Download.file` (downloadRunner.js), each
  * timed as a whole process from spawn to exit: what the command costs over the library.
  */
-const commandVsLibrary = async (url: string, size: number, out: (name: string) => string, clean: () => void): Promise<void> => {
-  const cli = path.join(here, "..", "..", "bin", "volley.js")
+export const commandVsLibrary = async (
+  url: string,
+  size: number,
+  out: (name: string) => string,
+  clean: () => void,
+  build?: Build
+): Promise<void> => {
+  // Side by side, the build's own command and runner.
+  const cli = build === undefined ? path.join(here, "..", "..", "bin", "volley.js") : path.join(build.root, "bin", "volley.js")
+  const runner = build === undefined ? defaultRunner : scriptOf(build, "internal/downloadRunner.js")
   const command: Array<Measured> = []
   const library: Array<Measured> = []
   for (let round = 0; round < ROUNDS; round++) {
@@ -167,7 +178,7 @@ const commandVsLibrary = async (url: string, size: number, out: (name: string) =
   const l = best(library)
   const r = mibps(size, c.ms) / mibps(size, l.ms)
   table(
-    `volley download vs Download.file, ${size / MiB} MiB, whole processes (spawn to exit), best of ${ROUNDS}`,
+    `${build === undefined ? "" : `${build.label}: `}volley download vs Download.file, ${size / MiB} MiB, whole processes (spawn to exit), best of ${ROUNDS}`,
     ["contender", "MiB/s", "peak RSS"],
     [
       ["volley download LIST (sha256, fsync)", mibps(size, c.ms).toFixed(0), fmtRss(c.rssKiB)],
@@ -175,7 +186,12 @@ const commandVsLibrary = async (url: string, size: number, out: (name: string) =
     ]
   )
   console.log(`target: the command at least 0.95x the library: ${r.toFixed(2)}x ${r >= 0.95 ? "met" : "MISSED"}`)
+  Targets.record(`volley download ${size / MiB} MiB / Download.file, speed`, "min", 0.95, r, build)
 }
+
+/** Issue 20's download-memory target: `Download.file`'s peak RSS over the hand-written undici + sha256 pipeline's. */
+export const recordRss = (volley: Measured, undici: Measured, build?: Build): void =>
+  Targets.record(`Download.file ${sizes.one / MiB} MiB peak RSS / undici + sha256 pipeline`, "max", 1.2, volley.rssKiB / undici.rssKiB, build)
 
 export const run = async (): Promise<void> => {
   const hasCurl = spawnSync("sh", ["-c", "command -v curl"]).status === 0
@@ -231,6 +247,7 @@ export const run = async (): Promise<void> => {
     const digests = new Set([...one.values()].flatMap((r) => (r.digest !== undefined ? [r.digest] : [])))
     if (digests.size > 1) console.log(`WARNING: contenders disagree on the sha256: ${[...digests].join(", ")}`)
     const volley = one.get(contenders[0]!.name)!
+    recordRss(volley, one.get(contenders[1]!.name)!)
     table(
       `One ${size / MiB} MiB file, best of ${ROUNDS} (ratio = volley / contender; >1 means volley is faster / lighter)`,
       ["contender", "MiB/s", "volley/this", "CPU s", "peak RSS", "this/volley RSS", "baseline"],

@@ -4,12 +4,12 @@
  * the real command (`bin/volley.js fetch FILE -c 64`, NDJSON to a discarded stdout) against
  * the bench's local target server; peak RSS is the child's own (`maxRSS` of the process).
  *
- * Then throughput against curl, whole process against whole process in the same run:
- * `volley fetch FILE -c 64` against `curl --parallel --parallel-max 64 -K LIST` on the same
- * 20,000 small URLs (`VOLLEY_BENCH_CURL_URLS`), alternating, best of 3
- * (`VOLLEY_BENCH_CURL_ROUNDS`), with each one's CPU per request and the target server's (the
- * server is one Node process: on two cores it may be what limits both). Skipped, with a note,
- * where curl is not installed. `VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js` adds another
+ * Then time, whole process against whole process in the same run: `volley fetch FILE -c 64`
+ * against the same work hand-written on undici + p-limit (`internal/undiciFetch.ts`) and
+ * `curl --parallel --parallel-max 64 -K LIST` on the same 20,000 small URLs
+ * (`VOLLEY_BENCH_CURL_URLS`), alternating, medians of 3 (`VOLLEY_BENCH_CURL_ROUNDS`), with each
+ * one's CPU per request and the target server's (the server is one Node process: on two cores
+ * it may be what limits all). curl's row is skipped where curl is not installed. `VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js` adds another
  * build's row; `VOLLEY_BENCH_CLI_LINES=0` skips the memory table.
  *
  *   npm run build && node dist/bench/fetchCli.js      (VOLLEY_BENCH_CLI_LINES=10000,100000 for a shorter run)
@@ -19,10 +19,13 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import type { Build } from "./internal/builds.js"
+import * as Targets from "./internal/targets.js"
 
 const serverPath = new URL("./internal/targetServer.js", import.meta.url)
 const cliPath = fileURLToPath(new URL("../../bin/volley.js", import.meta.url))
 const reportRss = new URL("./internal/reportRss.js", import.meta.url).href
+const undiciFetchPath = fileURLToPath(new URL("./internal/undiciFetch.js", import.meta.url))
 
 const startServer = (): Promise<{ child: ChildProcess; port: number }> =>
   new Promise((resolve, reject) => {
@@ -104,49 +107,76 @@ const wall = (command: string, args: ReadonlyArray<string>, server: ChildProcess
   })
 
 /**
- * `volley fetch` against `curl --parallel` on the same URLs, whole processes, alternating.
- * With each: its CPU per request, and the target server's (a Node process, one core at most:
- * on a 2-core machine it can be what limits both).
+ * `volley fetch` against the same work hand-written on undici + p-limit (the target: at most
+ * 1.25x its time) and `curl --parallel` (for scale, when installed), on the same URLs, whole
+ * processes, alternating; medians of the rounds. With each: its CPU per request, and the
+ * target server's (a Node process, one core at most: on a 2-core machine it can be what limits
+ * all of them).
  */
-const againstCurl = async (server: ChildProcess, port: number, dir: string): Promise<void> => {
+export const wholeProcess = async (server: ChildProcess, port: number, dir: string, builds?: readonly [Build, Build]): Promise<void> => {
   const urls = Number(process.env["VOLLEY_BENCH_CURL_URLS"] ?? "20000")
-  if (spawnSync("sh", ["-c", "command -v curl"]).status !== 0) {
-    console.log("\nvolley fetch vs curl: SKIPPED, curl is not installed (apt-get install curl to compare)")
-    return
-  }
+  const hasCurl = spawnSync("sh", ["-c", "command -v curl"]).status === 0
   const url = `http://127.0.0.1:${port}/small`
   const list = path.join(dir, "curl-urls.txt")
   const config = path.join(dir, "curl.cfg")
   fs.writeFileSync(list, `${url}\n`.repeat(urls))
   fs.writeFileSync(config, `url = "${url}"\noutput = "/dev/null"\n`.repeat(urls))
   const rounds = Number(process.env["VOLLEY_BENCH_CURL_ROUNDS"] ?? "3")
-  // VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js adds another build's row to the same run.
-  const baseline = process.env["VOLLEY_BENCH_CLI_BASELINE"]
+  // VOLLEY_BENCH_CLI_BASELINE=DIR/bin/volley.js (or side by side, the baseline build's) adds its row.
+  const baseline = builds === undefined ? process.env["VOLLEY_BENCH_CLI_BASELINE"] : path.join(builds[0].root, "bin", "volley.js")
+  const current = builds === undefined ? cliPath : path.join(builds[1].root, "bin", "volley.js")
   const contenders = [
-    { name: "volley fetch FILE -c 64 (NDJSON to /dev/null)", command: process.execPath, args: [cliPath, "fetch", list, "-c", "64"] },
+    { name: "volley fetch FILE -c 64 (NDJSON to /dev/null)", command: process.execPath, args: [current, "fetch", list, "-c", "64"] },
+    // The same work hand-written: reads the list, one NDJSON line per response.
+    { name: "undici + p-limit script (NDJSON to /dev/null)", command: process.execPath, args: [undiciFetchPath, list, "64"] },
     ...(baseline === undefined || baseline === ""
       ? []
       : [{ name: "baseline volley fetch FILE -c 64", command: process.execPath, args: [baseline, "fetch", list, "-c", "64"] }]),
-    { name: "curl -s --parallel --parallel-max 64 -K LIST", command: "curl", args: ["-s", "--parallel", "--parallel-max", "64", "-K", config] }
+    ...(hasCurl ? [{ name: "curl -s --parallel --parallel-max 64 -K LIST", command: "curl", args: ["-s", "--parallel", "--parallel-max", "64", "-K", config] }] : [])
   ]
   const samples: Array<Array<Timed>> = contenders.map(() => [])
   for (let i = 0; i < rounds; i++) {
-    for (let j = 0; j < contenders.length; j++) samples[j]!.push(await wall(contenders[j]!.command, contenders[j]!.args, server))
+    // Who goes first turns each round.
+    for (let k = 0; k < contenders.length; k++) {
+      const j = (k + i) % contenders.length
+      samples[j]!.push(await wall(contenders[j]!.command, contenders[j]!.args, server))
+    }
   }
-  const best = samples.map((runs) => runs.reduce((a, b) => (b.ms < a.ms ? b : a)))
+  const median = (values: ReadonlyArray<number | undefined>): number | undefined => {
+    const known = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b)
+    return known.length === 0 ? undefined : known[Math.floor((known.length - 1) / 2)]
+  }
+  const mid = samples.map((runs) => ({ ms: median(runs.map((r) => r.ms))!, cpuMs: median(runs.map((r) => r.cpuMs)), serverCpuMs: median(runs.map((r) => r.serverCpuMs)) }))
   const perRequest = (ms: number | undefined) => (ms === undefined ? "-" : ((ms * 1000) / urls).toFixed(0))
-  console.log(`\nvolley fetch vs curl --parallel: ${urls.toLocaleString("en-US")} small GETs on loopback, 64 at once, whole processes, best of ${rounds}`)
+  console.log(`\nvolley fetch, whole processes: ${urls.toLocaleString("en-US")} small GETs on loopback, 64 at once, medians of ${rounds} alternating rounds`)
+  if (!hasCurl) console.log("(curl is not installed: its row is skipped)")
   console.log(`${"".padEnd(48)}${"wall s".padStart(8)}${"req/s".padStart(8)}${"CPU µs/req".padStart(12)}${"server µs/req".padStart(15)}`)
   for (let j = 0; j < contenders.length; j++) {
-    const b = best[j]!
+    const b = mid[j]!
     console.log(
       `${contenders[j]!.name.padEnd(48)}${(b.ms / 1000).toFixed(2).padStart(8)}${((urls * 1000) / b.ms).toFixed(0).padStart(8)}` +
         `${perRequest(b.cpuMs).padStart(12)}${perRequest(b.serverCpuMs).padStart(15)}`
     )
   }
-  const v = best[0]!.ms
-  const c = best[best.length - 1]!.ms
-  console.log(`target: volley at least 1.0x curl's throughput: ${(c / v).toFixed(2)}x ${c / v >= 1 ? "met" : "MISSED"}`)
+  const v = mid[0]!.ms
+  const u = mid[1]!.ms
+  console.log(`target: volley fetch at most 1.25x the undici + p-limit script, whole process: ${(v / u).toFixed(2)}x ${v / u <= 1.25 ? "met" : "MISSED"}`)
+  if (hasCurl) console.log(`(for scale: volley fetch takes ${(v / mid[mid.length - 1]!.ms).toFixed(2)}x curl's time)`)
+  const name = `volley fetch ${urls.toLocaleString("en-US")} URLs, whole process`
+  Targets.record(name, "max", 1.25, v / u, builds?.[1])
+  if (builds !== undefined) Targets.record(name, "max", 1.25, mid[2]!.ms / u, builds[0])
+}
+
+/** Side by side (`VOLLEY_BENCH_BASELINE`): the whole-process table with both builds' `volley fetch`. */
+export const compare = async (builds: readonly [Build, Build]): Promise<void> => {
+  const { child: server, port } = await startServer()
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-bench-cli-"))
+  try {
+    await wholeProcess(server, port, dir, builds)
+  } finally {
+    server.disconnect()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
 }
 
 export const run = async (): Promise<void> => {
@@ -165,7 +195,7 @@ export const run = async (): Promise<void> => {
       fs.rmSync(file)
     }
     if (results.length > 0) reportMemory(results)
-    await againstCurl(server, port, dir)
+    await wholeProcess(server, port, dir)
   } finally {
     server.disconnect()
     fs.rmSync(dir, { recursive: true, force: true })

@@ -84,6 +84,8 @@ export const prepare = (ref: string): { readonly builds: readonly [Build, Build]
       run("npm", ["ci", "--no-audit", "--no-fund", "--ignore-scripts"], root)
     }
     run(path.join(root, "node_modules", ".bin", "tsc"), ["-p", "tsconfig.build.json"], root)
+    // The CLI bundle (`bin/volley.js` runs it), for the suites that run the command.
+    if (fs.existsSync(path.join(root, "scripts", "bundle-cli.mjs"))) run(process.execPath, ["scripts/bundle-cli.mjs"], root)
     return { builds: [{ label: "baseline", root, describe: `${ref} (${sha.slice(0, 10)})` }, current()], dispose }
   } catch (error) {
     dispose()

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { best, type Measured, MiB, runNode, runShell, sizes, startServer } from "../download.js"
+import { best, commandVsLibrary, type Measured, MiB, recordRss, runNode, runShell, sizes, startServer } from "../download.js"
 import { type Build, scriptOf } from "./builds.js"
 import { inTurn, print, type Row } from "./compareTable.js"
 
@@ -53,6 +53,8 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
     const get = (key: string) => best(runs.get(key)!)
     const reference = get("undici")
     const [b, c] = builds.map((build) => get(`${build.label} one`)) as [Measured, Measured]
+    recordRss(b, reference, builds[0])
+    recordRss(c, reference, builds[1])
     const one = `one ${sizes.one / MiB} MiB file, Download.file / undici | hash | file`
     const rows: Array<Row> = [
       { workload: `${one}, time x`, baseline: b.ms / reference.ms, current: c.ms / reference.ms },
@@ -73,6 +75,8 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
     }
     rows.push({ workload: `${batch}, CPU s`, baseline: bm.cpuMs! / 1000, current: cm.cpuMs! / 1000 })
     print(`download side by side, best of ${rounds}`, builds, rows)
+    // The command against the library, each build's own (whole processes).
+    for (const build of builds) await commandVsLibrary(oneUrl, sizes.one, out, clean, build)
   } finally {
     server.child.kill("SIGTERM")
     fs.rmSync(base, { recursive: true, force: true })

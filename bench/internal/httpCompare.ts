@@ -13,7 +13,7 @@
  * ratios. On a shared machine this is the figure to trust for a few-percent change; the
  * rounds above move 10-25%.
  */
-import { measure, type Measured, startServer, workloads } from "../http.js"
+import { measure, type Measured, recordTargets, startServer, workloads } from "../http.js"
 import { type Build, scriptOf } from "./builds.js"
 import { inTurn, print, type Row } from "./compareTable.js"
 import * as Paired from "./paired.js"
@@ -50,6 +50,7 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
         }
       }
       const reference = best.get("undici")!
+      for (const build of builds) recordTargets(workload, best.get(`${build.label} volley`)!, best.get(`${build.label} volley-client`)!, reference, build)
       for (const [id, label] of volleyContenders) {
         const [b, c] = builds.map((build) => best.get(`${build.label} ${id}`)!) as [Measured, Measured]
         const name = `${workload.name}: ${label}`

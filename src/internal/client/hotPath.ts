@@ -4,8 +4,7 @@
  * with `Effect.clockWith`: one runtime step in effect 3.22, measured with
  * `VOLLEY_BENCH=clientSteps npm run bench`, 27.0 / 33.1 steps per request either way). The
  * transport's own optimisations (chunk buffer, boolean backpressure, drain-or-abort release)
- * live in `../transport/undici.ts`; `PlainGet` (`request.ts`) keeps `@effect/platform`'s
- * request module, and the ~8 MiB of RSS it loads, out of programs that only download.
+ * live in `../transport/undici.ts`. (`PlainGet` in `request.ts` no longer pays: see there.)
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"

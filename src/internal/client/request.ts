@@ -63,10 +63,15 @@ const takeCredentials = (url: URL, headers: Record<string, string>): InvalidUrlE
 const ownUrl = (url: URL): URL => new URL(url.href)
 
 /**
- * A GET with extra headers, for volley's own callers (the download) that would otherwise build
- * an `HttpClientRequest` just to carry headers: that module loads `@effect/platform` and
- * `effect/Schema` (~8 MiB of RSS and ~20 MiB of committed heap). Sent exactly as
+ * A GET with extra headers, for volley's own callers (the download). Sent exactly as
  * `HttpClientRequest.get(url, { headers })` is: header names lower-cased, same URL checks.
+ *
+ * It no longer pays: it was to keep `@effect/platform`'s request module and `effect/Schema`
+ * out of programs that only download, but `observe.ts` loads `@effect/platform/HttpClient`,
+ * which loads both (a resolve hook on `import("volley/Download")` lists `UrlParams`,
+ * `httpClientRequest` and `effect/Schema`). Removing it (the download sending an
+ * `HttpClientRequest`) changes the client core's `AnyRequestInput` and `internalsOf`
+ * (client.ts), which the policy restructure owns.
  */
 export class PlainGet {
   readonly headers: Readonly<Record<string, string>>
@@ -90,8 +95,8 @@ const isHttpClientRequest = (input: AnyRequestInput): input is HttpClientRequest
 /**
  * The URL a request built from `href` (and `params`, appended as `UrlParams.makeUrl` does on
  * Node) is sent to, checked as `parseUrl` does, without its fragment (never sent); or why
- * there is none. Not `UrlParams` from `@effect/platform`: that module loads `effect/Schema`
- * (~8 MiB of RSS), which a program that never builds an `HttpClientRequest` should not pay for.
+ * there is none. `UrlParams.makeUrl` itself would do the same parse and appends, but reports
+ * a bare `Error` and keeps the fragment: this says which URL is wrong, in volley's error.
  */
 const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["urlParams"] = []): Either.Either<URL, InvalidUrlError> => {
   let url: URL

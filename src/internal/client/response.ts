@@ -5,8 +5,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type { Response } from "../../Client.js"
 import { type BodyTooLargeError, DecodeError, type NetworkError, StatusError } from "../../Errors.js"
@@ -132,18 +131,14 @@ export class ScopedResponse implements Response {
  * which field was wrong.
  */
 export const decodeWith = <A, I, R>(schema: Schema.Schema<A, I, R>, response: Response) => {
-  // ParseResult's decoder plus the ParseError that Schema.decodeUnknown would wrap around the
-  // issue, without loading effect/Schema (~8 MiB of RSS) in programs that never decode.
-  const decode = ParseResult.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
+  const decode = Schema.decodeUnknown(schema, { errors: "all", onExcessProperty: "ignore" })
   return (value: unknown): Effect.Effect<A, DecodeError, R> =>
-    Effect.mapError(decode(value), (issue) => {
-      const error = ParseResult.parseError(issue)
-      return new DecodeError({
+    Effect.mapError(decode(value), (error) =>
+      new DecodeError({
         method: response.method,
         url: redactUrl(response.url),
         status: response.status,
         detail: error.message,
         cause: error
-      })
-    })
+      }))
 }
