@@ -1,0 +1,173 @@
+/**
+ * The durable batch's SQL, one implementation for SQLite (libsql) and PostgreSQL: loading
+ * rows, claiming them under a lease, storing outcomes, reading records and counts. Times are
+ * epoch ms from Effect's Clock, passed in by the caller, so tests drive leases with TestClock.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { type ItemRow, num, tables } from "./schema.js"
+
+export interface Sql {
+  readonly sql: SqlClient.SqlClient
+  readonly isPg: boolean
+}
+
+/** What an outcome stores, written in the statement that marks its item done. */
+export interface Finish {
+  readonly index: number
+  readonly outcome: "succeeded" | "failed" | "unknown"
+  readonly status: number | undefined
+  readonly error: string | null
+  readonly value: string | null
+  readonly bytes: number
+  readonly startAt: number
+  readonly durationMs: number
+  readonly attempts: number
+  readonly finishedAt: number
+}
+
+export interface Claimed {
+  readonly index: number
+  readonly item: string
+  /** A non-idempotent request was (maybe) sent by a worker that lost its claim. */
+  readonly sent: boolean
+}
+
+const items = (s: Sql) => s.sql(tables.items)
+const skipLocked = (s: Sql) => s.sql.literal(s.isPg ? " FOR UPDATE SKIP LOCKED" : "")
+
+export const findBatch = (s: Sql, name: string) =>
+  Effect.map(
+    s.sql<{ readonly digest: string | null; readonly total: number | string }>`SELECT digest, total FROM ${s.sql(tables.batch)} WHERE name = ${name}`,
+    (rows) => rows[0] === undefined ? undefined : { digest: rows[0].digest, total: num(rows[0].total) }
+  )
+
+export const startLoad = (s: Sql, name: string, now: number) =>
+  s.sql`INSERT INTO ${s.sql(tables.batch)} (name, digest, total, created_at) VALUES (${name}, NULL, 0, ${now}) ON CONFLICT DO NOTHING`
+
+/** Inserts rows not there yet; returns how many were new. */
+export const insertChunk = (s: Sql, name: string, rows: ReadonlyArray<readonly [number, string]>): Effect.Effect<number, SqlError> =>
+  rows.length === 0 ? Effect.succeed(0) : Effect.map(
+    s.sql<{ readonly idx: number }>`INSERT INTO ${items(s)} ${
+      s.sql.insert(rows.map(([idx, item]) => ({ batch: name, idx, item, state: "pending", claims: 0 })))
+    } ON CONFLICT DO NOTHING RETURNING idx`,
+    (inserted) => inserted.length
+  )
+
+/** Marks the load complete unless another loader did; returns the digest stored. */
+export const completeLoad = (s: Sql, name: string, digest: string, total: number) =>
+  Effect.gen(function*() {
+    yield* s.sql`UPDATE ${s.sql(tables.batch)} SET digest = ${digest}, total = ${total} WHERE name = ${name} AND digest IS NULL`
+    return (yield* findBatch(s, name))?.digest ?? null
+  })
+
+/**
+ * Claims up to `n` rows: first claims whose lease passed (a worker died or stalled), then
+ * pending rows in input order. SQLite runs one writer at a time, so each statement is atomic;
+ * on PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent claimers pass each other's rows.
+ */
+export const claim = (s: Sql, name: string, worker: string, now: number, lease: number, n: number) =>
+  Effect.gen(function*() {
+    const { sql } = s
+    const expired = yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: number | string | null }>`
+      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
+        ORDER BY idx LIMIT ${n}${skipLocked(s)})
+      RETURNING idx, item, sent_at`
+    const fresh = expired.length >= n ? [] : yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: null }>`
+      UPDATE ${items(s)} SET state = 'claimed', acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now},
+        sent_at = NULL, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
+        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
+      RETURNING idx, item, sent_at`
+    return [...expired, ...fresh]
+      .map((r): Claimed => ({ index: num(r.idx), item: r.item, sent: r.sent_at !== null }))
+      .sort((a, b) => a.index - b.index)
+  })
+
+export const markSent = (s: Sql, name: string, worker: string, index: number, now: number) =>
+  s.sql`UPDATE ${items(s)} SET sent_at = ${now} WHERE batch = ${name} AND idx = ${index} AND acquired_by = ${worker} AND state = 'claimed'`
+
+export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
+  Effect.zipRight(
+    s.sql`UPDATE ${items(s)} SET lease_until = ${now + lease} WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`,
+    s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
+  )
+
+export const registerWorker = (s: Sql, name: string, worker: string, host: string, pid: number, now: number) =>
+  s.sql`INSERT INTO ${s.sql(tables.workers)} (batch, worker, host, pid, started_at, seen_at)
+    VALUES (${name}, ${worker}, ${host}, ${pid}, ${now}, ${now}) ON CONFLICT DO NOTHING`
+
+/**
+ * Stores outcomes, many per transaction. Each marks its row done only if this worker still
+ * holds the claim, so an outcome is stored once even when a lease was lost; returns the
+ * indexes stored.
+ */
+export const finish = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>): Effect.Effect<Set<number>, SqlError> =>
+  s.sql.withTransaction(Effect.gen(function*() {
+    const stored = new Set<number>()
+    for (const r of rows) {
+      const done = yield* s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET state = 'done', outcome = ${r.outcome},
+        status = ${r.status ?? null}, error = ${r.error}, value = ${r.value}, bytes = ${r.bytes}, start_at = ${r.startAt},
+        duration_ms = ${r.durationMs}, attempts = ${r.attempts}, worker = ${worker}, finished_at = ${r.finishedAt},
+        acquired_by = NULL, lease_until = NULL
+        WHERE batch = ${name} AND idx = ${r.index} AND acquired_by = ${worker} AND state = 'claimed' RETURNING idx`
+      if (done.length > 0) stored.add(r.index)
+    }
+    return stored
+  }))
+
+/**
+ * Gives back this worker's claims: rows never sent become pending at once; rows whose
+ * non-idempotent request was sent stay claimed with a lease already over, so whoever claims
+ * them next records them unknown instead of sending them again.
+ */
+export const release = (s: Sql, name: string, worker: string) =>
+  Effect.zipRight(
+    s.sql`UPDATE ${items(s)} SET state = 'pending', acquired_by = NULL, lease_until = NULL
+      WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} AND sent_at IS NULL`,
+    s.sql`UPDATE ${items(s)} SET lease_until = 0 WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`
+  )
+
+/** Rows still pending, and rows claimed by other workers (alive, or until their lease passes). */
+export const remaining = (s: Sql, name: string, worker: string) =>
+  Effect.map(
+    s.sql<{ readonly state: string; readonly n: number | string }>`
+      SELECT state, COUNT(*) AS n FROM ${items(s)}
+      WHERE batch = ${name} AND (state = 'pending' OR (state = 'claimed' AND (acquired_by IS NULL OR acquired_by <> ${worker})))
+      GROUP BY state`,
+    (rows) => {
+      let pending = 0
+      let claimedByOthers = 0
+      for (const r of rows) {
+        if (r.state === "pending") pending = num(r.n)
+        else claimedByOthers = num(r.n)
+      }
+      return { pending, claimedByOthers }
+    }
+  )
+
+/** Done rows in input order from `after` (exclusive), at most `limit`. */
+export const doneRows = (s: Sql, name: string, after: number, limit: number) =>
+  s.sql<ItemRow & { readonly state: string }>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND idx > ${after}
+    ORDER BY idx LIMIT ${limit}`
+
+/** Done rows in the order they finished, from the position `(finishedAt, idx)` exclusive. */
+export const doneRowsByFinish = (s: Sql, name: string, after: readonly [number, number], limit: number) =>
+  s.sql<ItemRow>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
+    AND (finished_at > ${after[0]} OR (finished_at = ${after[0]} AND idx > ${after[1]}))
+    ORDER BY finished_at, idx LIMIT ${limit}`
+
+export const rowsAt = (s: Sql, name: string, indexes: ReadonlyArray<number>) =>
+  indexes.length === 0 ? Effect.succeed([] as ReadonlyArray<ItemRow>) :
+    s.sql<ItemRow>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND ${s.sql.in("idx", indexes)} ORDER BY idx`
+
+export const retry = (s: Sql, name: string, outcomes: ReadonlyArray<string>) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET state = 'pending', outcome = NULL, status = NULL, error = NULL,
+      value = NULL, bytes = NULL, start_at = NULL, duration_ms = NULL, attempts = NULL, worker = NULL, finished_at = NULL,
+      sent_at = NULL, acquired_by = NULL, lease_until = NULL
+      WHERE batch = ${name} AND state = 'done' AND ${s.sql.in("outcome", outcomes)} RETURNING idx`,
+    (rows) => rows.length
+  )
