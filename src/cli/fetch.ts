@@ -24,6 +24,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import { durableOptions, durableValueFlags } from "./internal/durableFlags.js"
 import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
 const file = Args.text({ name: "FILE" }).pipe(
@@ -97,7 +98,8 @@ const options = {
   ),
   noCompressed: Options.boolean("no-compressed").pipe(
     Options.withDescription("Send no Accept-Encoding; bodies (and byte counts) as served")
-  )
+  ),
+  ...durableOptions
 }
 
 /** The flags that take a value, for reading flags after `-` (see args.ts). */
@@ -122,7 +124,8 @@ export const fetchValueFlags: ReadonlySet<string> = new Set([
   "--summary-file",
   "--proxy",
   "-u",
-  "--user"
+  "--user",
+  ...durableValueFlags
 ])
 
 /**

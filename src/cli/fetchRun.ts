@@ -22,6 +22,7 @@ import {
   tableHeader,
   tableRow
 } from "./internal/fetchOutput.js"
+import type { DurableFlags } from "./internal/durableFlags.js"
 import * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
 import { terminalSafe } from "./internal/terminalText.js"
@@ -47,12 +48,19 @@ interface WebSettings {
 }
 
 /** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
-export interface FetchRunFlags extends FetchFlags {
+export interface FetchRunFlags extends FetchFlags, DurableFlags {
   readonly proxy: Option.Option<string>
   readonly user: Option.Option<string>
   readonly compressed: boolean
   readonly noCompressed: boolean
 }
+
+const clientLayer = (settings: FetchSettings, web: WebSettings) =>
+  Client.layer({
+    connectionsPerOrigin: settings.connections,
+    decompress: web.decompress,
+    ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
+  })
 
 const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void> =>
   Effect.gen(function*() {
@@ -160,11 +168,7 @@ const execute = (settings: FetchSettings, web: WebSettings): Effect.Effect<void>
 
     const result = yield* run.pipe(
       Effect.scoped,
-      Effect.provide(Client.layer({
-        connectionsPerOrigin: settings.connections,
-        decompress: web.decompress,
-        ...(web.proxy !== undefined ? { proxy: web.proxy } : {})
-      })),
+      Effect.provide(clientLayer(settings, web)),
       Effect.either,
       Effect.onInterrupt(() =>
         Effect.sync(() => {
@@ -197,7 +201,11 @@ export const fetch = (flags: FetchRunFlags): Effect.Effect<void> =>
       onSuccess: (proxy) =>
         Effect.matchEffect(checks, {
           onFailure: (error) => usageError(terminalSafe(error.message)),
-          onSuccess: () => execute(settings, { proxy, decompress: !flags.noCompressed })
+          onSuccess: () =>
+            Option.isSome(flags.db) || flags.durable
+              ? Effect.flatMap(Effect.promise(() => import("./internal/durableFetch.js")), (durable) =>
+                durable.fetchDurable(settings, flags, clientLayer(settings, { proxy, decompress: !flags.noCompressed })))
+              : execute(settings, { proxy, decompress: !flags.noCompressed })
         })
     })
   })

@@ -25,11 +25,11 @@ export const records = <I, A>(s: store.Sql, name: string, order: "input" | "fini
       Effect.map(
         Effect.mapError(store.doneRows(s, name, after, page), storeError("reading records")),
         (rows) => {
-          const done = rows.filter((r) => r.state === "done").map((r) => recordOfRow<I, A>(r))
+          const done = rows.map((r) => recordOfRow<I, A>(r))
           return [done, rows.length < page ? Option.none() : Option.some(num(rows[rows.length - 1]!.idx))] as const
         }
       ))
-    : Stream.paginateEffect([Number.NEGATIVE_INFINITY, -1] as readonly [number, number], (after) =>
+    : Stream.paginateEffect([-1, -1] as readonly [number, number], (after) =>
       Effect.map(
         Effect.mapError(store.doneRowsByFinish(s, name, after, page), storeError("reading records")),
         (rows) => {

@@ -64,7 +64,6 @@ export interface ItemRow {
   readonly idx: number | string
   readonly item: string
   readonly state: string
-  readonly sent_at: number | string | null
   readonly outcome: string | null
   readonly status: number | string | null
   readonly error: string | null

@@ -105,18 +105,35 @@ export const registerWorker = (s: Sql, name: string, worker: string, host: strin
  * indexes stored.
  */
 export const finish = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>): Effect.Effect<Set<number>, SqlError> =>
-  s.sql.withTransaction(Effect.gen(function*() {
-    const stored = new Set<number>()
-    for (const r of rows) {
-      const done = yield* s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET state = 'done', outcome = ${r.outcome},
-        status = ${r.status ?? null}, error = ${r.error}, value = ${r.value}, bytes = ${r.bytes}, start_at = ${r.startAt},
-        duration_ms = ${r.durationMs}, attempts = ${r.attempts}, worker = ${worker}, finished_at = ${r.finishedAt},
+  Effect.map(
+    Effect.forEach(chunksOf(rows, 200), (chunk) => finishChunk(s, name, worker, chunk)),
+    (results) => new Set(results.flat())
+  ).pipe(s.sql.withTransaction)
+
+const chunksOf = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}
+
+/** One statement for many rows: an UPDATE … FROM a VALUES list (SQLite 3.33+, PostgreSQL). */
+const finishChunk = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>) => {
+  const { sql } = s
+  const values = sql.csv(rows.map((r) =>
+    sql`(${r.index}, ${r.outcome}, ${r.status ?? null}, ${r.error}, ${r.value}, ${r.bytes}, ${r.startAt}, ${r.durationMs}, ${r.attempts}, ${r.finishedAt})`
+  ))
+  const t = items(s)
+  return Effect.map(
+    sql<{ readonly idx: number | string }>`WITH v (idx, outcome, status, error, value, bytes, start_at, duration_ms, attempts, finished_at) AS (VALUES ${values})
+      UPDATE ${t} SET state = 'done', outcome = v.outcome, status = CAST(v.status AS INTEGER), error = v.error, value = v.value,
+        bytes = CAST(v.bytes AS BIGINT), start_at = CAST(v.start_at AS BIGINT), duration_ms = CAST(v.duration_ms AS DOUBLE PRECISION),
+        attempts = CAST(v.attempts AS INTEGER), worker = ${worker}, finished_at = CAST(v.finished_at AS BIGINT),
         acquired_by = NULL, lease_until = NULL
-        WHERE batch = ${name} AND idx = ${r.index} AND acquired_by = ${worker} AND state = 'claimed' RETURNING idx`
-      if (done.length > 0) stored.add(r.index)
-    }
-    return stored
-  }))
+      FROM v WHERE ${t}.batch = ${name} AND ${t}.idx = CAST(v.idx AS BIGINT) AND ${t}.acquired_by = ${worker} AND ${t}.state = 'claimed'
+      RETURNING ${t}.idx`,
+    (done) => done.map((r) => num(r.idx))
+  )
+}
 
 /**
  * Gives back this worker's claims: rows never sent become pending at once; rows whose
@@ -148,20 +165,38 @@ export const remaining = (s: Sql, name: string, worker: string) =>
     }
   )
 
+const recordColumns = (s: Sql) =>
+  s.sql.literal("idx, item, state, outcome, status, error, value, bytes, start_at, duration_ms, attempts, worker, finished_at")
+
 /** Done rows in input order from `after` (exclusive), at most `limit`. */
 export const doneRows = (s: Sql, name: string, after: number, limit: number) =>
-  s.sql<ItemRow & { readonly state: string }>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND idx > ${after}
+  s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done' AND idx > ${after}
     ORDER BY idx LIMIT ${limit}`
+
+/**
+ * The done rows right after `after` up to the first row not done (at most `limit`): what
+ * can be printed in input order now. Two index lookups find the first row not done.
+ */
+export const donePrefix = (s: Sql, name: string, after: number, limit: number) =>
+  Effect.gen(function*() {
+    const firsts = yield* s.sql<{ readonly first: number | string | null }>`
+      SELECT MIN(idx) AS first FROM ${items(s)} WHERE batch = ${name} AND state = 'pending' AND idx > ${after}
+      UNION ALL SELECT MIN(idx) AS first FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND idx > ${after}`
+    const bound = Math.min(after + limit, ...firsts.map((r) => r.first === null ? Infinity : num(r.first) - 1))
+    if (bound <= after) return [] as ReadonlyArray<ItemRow>
+    return yield* s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
+      AND idx > ${after} AND idx <= ${bound} ORDER BY idx`
+  })
 
 /** Done rows in the order they finished, from the position `(finishedAt, idx)` exclusive. */
 export const doneRowsByFinish = (s: Sql, name: string, after: readonly [number, number], limit: number) =>
-  s.sql<ItemRow>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
+  s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
     AND (finished_at > ${after[0]} OR (finished_at = ${after[0]} AND idx > ${after[1]}))
     ORDER BY finished_at, idx LIMIT ${limit}`
 
 export const rowsAt = (s: Sql, name: string, indexes: ReadonlyArray<number>) =>
   indexes.length === 0 ? Effect.succeed([] as ReadonlyArray<ItemRow>) :
-    s.sql<ItemRow>`SELECT * FROM ${items(s)} WHERE batch = ${name} AND ${s.sql.in("idx", indexes)} ORDER BY idx`
+    s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND ${s.sql.in("idx", indexes)} ORDER BY idx`
 
 export const retry = (s: Sql, name: string, outcomes: ReadonlyArray<string>) =>
   Effect.map(
