@@ -50,7 +50,7 @@ export const finishOf = <A, E>(outcome: Outcome<unknown, A, E>, index: number, s
   error: Either.isLeft(outcome.result) ? JSON.stringify(toFailure(outcome.result.left)) : null,
   value: Either.isRight(outcome.result) ? (JSON.stringify(outcome.result.right) ?? null) : null,
   bytes: outcome.bytes,
-  startAt: startedAt + outcome.startMs,
+  startAt: Math.round(startedAt + outcome.startMs),
   durationMs: outcome.durationMs,
   attempts: outcome.attempts,
   finishedAt: now
