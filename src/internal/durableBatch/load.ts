@@ -60,7 +60,7 @@ export const load = <E, R>(
           hash.update("\n")
           rows.push([total++, text])
         }
-        return Effect.map(s.sql.withTransaction(insertChunk(s, name, rows)), (n) => void (added += n))
+        return Effect.map(insertChunk(s, name, rows), (n) => void (added += n))
       })
     )
     const digest = hash.digest("hex")
