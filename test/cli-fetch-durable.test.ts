@@ -81,6 +81,24 @@ describe("volley fetch --db (SQLite)", () => {
     console.log(`POSTs: N=${N}, claims open at kill ${atKill.claimed} (marked sent ${atKill.sent}), unknown ${unknown.length}`)
   }, 240_000)
 
+  it("Ctrl-C (SIGINT) gives the claims back at once: no claim is left for the rerun to wait out", async () => {
+    server.reset()
+    const list = path.join(dir, "sigint.txt")
+    fs.writeFileSync(list, Array.from({ length: 400 }, (_, i) => `${server.url}/slow?ms=20&i=${i}`).join("\n") + "\n")
+    const db = `file:${path.join(dir, "sigint.db")}`
+    const first = startCli(["fetch", "--db", db, "-c", "8", list], { timeoutMs: 60_000 })
+    await until(() => server.requests.length >= 50, 30_000, "50 requests")
+    first.child.kill("SIGINT")
+    const stopped = await first.done
+    expect(stopped.code).toBe(130)
+    const left = await storeCounts(db)
+    expect(left.claimed).toBe(0) // released, not left to expire (the lease is 30 s)
+    expect(left.done).toBeGreaterThan(0)
+    const second = await cli(["fetch", "--db", db, "-c", "8", list])
+    expect(second.code).toBe(0)
+    expect(records(second.stdout).length).toBe(400)
+  }, 120_000)
+
   it("a rerun of a finished list sends nothing and prints every record once; batch status, results and retry", async () => {
     server.reset()
     const urls = Array.from({ length: 50 }, (_, i) => i % 5 === 0 ? `${server.url}/status/500?i=${i}` : `${server.url}/ok?i=${i}`)

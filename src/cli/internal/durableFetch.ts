@@ -12,6 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -190,19 +191,19 @@ const runAndPrint = (
 
     const ordered = order === "finished"
     if (ordered) yield* printOthers
+    // The stream runs in this fiber, the printer in a child: an interruption (Ctrl-C) then
+    // waits for the stream's finalizer, which gives this worker's claims back, while the
+    // database is still open (a race would close it under the finalizer).
     const mine = DurableBatch.stream(loaded.name, options).pipe(
+      Stream.interruptWhenDeferred(stdoutClosed),
       ordered ? Stream.runForEachChunk((chunk) => Effect.sync(() => print(chunk))) : Stream.runDrain
     )
-    const run = ordered ? mine : Effect.zipLeft(
-      Effect.raceFirst(mine, Effect.forever(Effect.zipRight(Effect.sleep("100 millis"), printPrefix))),
-      Effect.void
-    )
-    const interrupted = yield* Effect.raceFirst(Effect.as(run, false), Effect.as(Deferred.await(stdoutClosed), true)).pipe(
-      Effect.onInterrupt(() => Effect.sync(() => finish(true)))
-    )
+    const printer = ordered ? undefined : yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep("100 millis"), printPrefix)))
+    yield* mine.pipe(Effect.onInterrupt(() => Effect.sync(() => finish(true))))
+    if (printer !== undefined) yield* Fiber.interrupt(printer)
     yield* ordered ? printOthers : printPrefix
     progress.stop()
-    finish(interrupted && !stdoutGone)
+    finish(false)
 
     function finish(wasInterrupted: boolean) {
       const summary = tally.summary(elapsed())
