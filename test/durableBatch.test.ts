@@ -98,6 +98,24 @@ describe("DurableBatch", () => {
       expect(status).toMatchObject({ done: 40, unknown: 2, succeeded: 38, running: 0, expired: 0 })
     }))
 
+  it.scopedLive("stores an outcome once: a worker whose claim was taken over cannot store its late outcome", () =>
+    Effect.gen(function*() {
+      const db = freshDb()
+      const { name } = yield* DurableBatch.load(["http://127.0.0.1:1/a"]).pipe(Effect.provide(DurableBatch.layer(db)))
+      const s = yield* open(db)
+      const outcome = (finishedAt: number): store.Finish => ({
+        index: 0, outcome: "succeeded", status: 200, error: null, value: "{}", bytes: 1, startAt: 0, durationMs: 1, attempts: 1, finishedAt
+      })
+      expect((yield* store.claim(s, name, "slow", 1_000, 100, 10)).length).toBe(1)
+      expect((yield* store.claim(s, name, "other", 1_050, 100, 10)).length).toBe(0) // lease still held
+      expect((yield* store.claim(s, name, "other", 1_200, 100, 10)).map((c) => c.index)).toEqual([0]) // lease passed
+      expect([...(yield* store.finish(s, name, "slow", [outcome(1_250)]))]).toEqual([])
+      expect([...(yield* store.finish(s, name, "other", [outcome(1_260)]))]).toEqual([0])
+      expect([...(yield* store.finish(s, name, "other", [outcome(1_270)]))]).toEqual([]) // done already
+      const [record] = yield* DurableBatch.results(name).pipe(Stream.runCollect, Effect.provide(DurableBatch.layer(db)))
+      expect(record).toMatchObject({ worker: "other", finishedAt: 1_260 })
+    }))
+
   it.scopedLive("renews its lease while items run longer than it: a second worker never takes them", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()
