@@ -15,6 +15,7 @@ export * as Client from "./Client.js"
  * @since 0.1.0
  */
 export * as Download from "./Download.js"
+export * as DurableBatch from "./DurableBatch.js"
 /**
  * @since 0.1.0
  */

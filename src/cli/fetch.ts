@@ -24,6 +24,7 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
+import { durableFlagTable, durableOptions } from "./internal/durableFlags.js"
 import { type FlagTable, valueFlags } from "./internal/usage.js"
 import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
@@ -124,7 +125,8 @@ const options = {
   ),
   noCompressed: Options.boolean("no-compressed").pipe(
     Options.withDescription("Send no Accept-Encoding; bodies (and byte counts) as served")
-  )
+  ),
+  ...durableOptions
 }
 
 /** Every flag, for checking a command line before parsing it (see internal/usage.ts). */
@@ -154,7 +156,8 @@ export const fetchFlags: FlagTable = {
     "--proxy": "text",
     "--user": "text",
     "--compressed": "switch",
-    "--no-compressed": "switch"
+    "--no-compressed": "switch",
+    ...durableFlagTable
   },
   aliases: { "-i": "--input-file", "-d": "--data", "-v": "--verbose", "-c": "--concurrency", "-X": "--method", "-H": "--header", "-o": "--output", "-O": "--output-dir", "-u": "--user" }
 }

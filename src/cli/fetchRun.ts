@@ -7,7 +7,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Batch from "../Batch.js"
@@ -26,6 +26,7 @@ import {
   tableRow
 } from "./internal/fetchOutput.js"
 import type * as Client from "../Client.js"
+import type { DurableFlags } from "./internal/durableFlags.js"
 import type * as Lines from "./internal/lines.js"
 import * as Progress from "./internal/progress.js"
 import { terminalSafe } from "./internal/terminalText.js"
@@ -46,7 +47,7 @@ const exitWith = (code: number): void => {
 }
 
 /** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
-export interface FetchRunFlags extends FetchFlags {
+export interface FetchRunFlags extends FetchFlags, DurableFlags {
   readonly proxy: Option.Option<string>
   readonly user: Option.Option<string>
   readonly compressed: boolean
@@ -178,10 +179,13 @@ export const fetch = (flags: FetchRunFlags): Effect.Effect<void> =>
         Effect.matchEffect(checks, {
           onFailure: (error) => usageError(terminalSafe(error.message)),
           onSuccess: () =>
-            Effect.catchAll(
-              withOutput(settings.outputFile, (fd) => execute(settings, { proxy, decompress: !flags.noCompressed }, fd)),
-              (error) => usageError(terminalSafe(error.message))
-            )
+            Option.isSome(flags.db) || flags.durable
+              ? Effect.flatMap(Effect.promise(() => import("./internal/durableFetch.js")), (durable) =>
+                durable.fetchDurable(settings, flags, fetchLayer(settings, { proxy, decompress: !flags.noCompressed })))
+              : Effect.catchAll(
+                withOutput(settings.outputFile, (fd) => execute(settings, { proxy, decompress: !flags.noCompressed }, fd)),
+                (error) => usageError(terminalSafe(error.message))
+              )
         })
     })
   })

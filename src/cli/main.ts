@@ -17,6 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import { normalizeArgv, plainConsole } from "./args.js"
+import { batchCommand } from "./batch.js"
 import { demoCommand } from "./demo.js"
 import { downloadCommand, downloadValueFlags } from "./download.js"
 import { fetchCommand, fetchValueFlags } from "./fetch.js"
@@ -29,7 +30,7 @@ import { serveCommand } from "./serve.js"
 const volley = Command.make("volley", {}, () =>
   Console.log("volley: structured-concurrency HTTP for Effect. Run `volley --help` for the commands.")).pipe(
     Command.withDescription("Structured-concurrency HTTP toolkit: bounded fan-out, verified downloads, supervised servers."),
-    Command.withSubcommands([fetchCommand, downloadCommand, serveCommand, jobsCommand, demoCommand])
+    Command.withSubcommands([fetchCommand, downloadCommand, serveCommand, jobsCommand, batchCommand, demoCommand])
   )
 
 const cli = Command.run(volley, { name: "volley", version: "0.1.0" })

@@ -15,11 +15,11 @@ import type { FetchOutcome } from "./fetchOutput.js"
 import * as Lines from "./lines.js"
 
 /** An input line with the name messages give its source (`FILE`, `<stdin>`, `argument`). */
-interface SourcedLine extends Lines.Line {
+export interface SourcedLine extends Lines.Line {
   readonly source: string
 }
 
-const lines = (source: Source): Stream.Stream<SourcedLine, Lines.InputError> =>
+export const lines = (source: Source): Stream.Stream<SourcedLine, Lines.InputError> =>
   source._tag === "Url"
     ? Stream.succeed({ source: "argument", number: source.position, text: source.url })
     : Stream.map(Lines.read(source.path), (line) => ({ ...line, source: Lines.displayName(source.path) }))

@@ -1,0 +1,219 @@
+/**
+ * The durable batch's SQL, one implementation for SQLite (libsql) and PostgreSQL: loading
+ * rows, claiming them under a lease, storing outcomes, reading records and counts. Times are
+ * epoch ms from Effect's Clock, passed in by the caller, so tests drive leases with TestClock.
+ */
+import type * as SqlClient from "@effect/sql/SqlClient"
+import type { SqlError } from "@effect/sql/SqlError"
+import * as Effect from "effect/Effect"
+import { type ItemRow, num, tables } from "./schema.js"
+
+export interface Sql {
+  readonly sql: SqlClient.SqlClient
+  readonly isPg: boolean
+}
+
+/** What an outcome stores, written in the statement that marks its item done. */
+export interface Finish {
+  readonly index: number
+  readonly outcome: "succeeded" | "failed" | "unknown"
+  readonly status: number | undefined
+  readonly error: string | null
+  readonly value: string | null
+  readonly bytes: number
+  readonly startAt: number
+  readonly durationMs: number
+  readonly attempts: number
+  readonly finishedAt: number
+}
+
+export interface Claimed {
+  readonly index: number
+  readonly item: string
+  /** A non-idempotent request was (maybe) sent by a worker that lost its claim. */
+  readonly sent: boolean
+}
+
+const items = (s: Sql) => s.sql(tables.items)
+const skipLocked = (s: Sql) => s.sql.literal(s.isPg ? " FOR UPDATE SKIP LOCKED" : "")
+
+export const findBatch = (s: Sql, name: string) =>
+  Effect.map(
+    s.sql<{ readonly digest: string | null; readonly total: number | string }>`SELECT digest, total FROM ${s.sql(tables.batch)} WHERE name = ${name}`,
+    (rows) => rows[0] === undefined ? undefined : { digest: rows[0].digest, total: num(rows[0].total) }
+  )
+
+export const startLoad = (s: Sql, name: string, now: number) =>
+  s.sql`INSERT INTO ${s.sql(tables.batch)} (name, digest, total, created_at) VALUES (${name}, NULL, 0, ${now}) ON CONFLICT DO NOTHING`
+
+/**
+ * Inserts rows not there yet, in one statement (atomic by itself); returns how many were new.
+ * On SQLite the chunk is one JSON parameter read with `json_each` (a short statement to prepare).
+ *
+ * No explicit transaction on SQLite: `@libsql/client` hands its connection to a transaction and
+ * opens a new one for the next statement, and those connections stayed in native memory (a
+ * million-row load grew past 600 MiB); one statement per chunk is as atomic and stays flat.
+ */
+export const insertChunk = (s: Sql, name: string, rows: ReadonlyArray<readonly [number, string]>): Effect.Effect<number, SqlError> => {
+  if (rows.length === 0) return Effect.succeed(0)
+  const insert = s.isPg
+    ? s.sql<{ readonly idx: number }>`INSERT INTO ${items(s)} ${
+      s.sql.insert(rows.map(([idx, item]) => ({ batch: name, idx, item, state: "pending", claims: 0 })))
+    } ON CONFLICT DO NOTHING RETURNING idx`
+    : s.sql<{ readonly idx: number }>`INSERT INTO ${items(s)} (batch, idx, item, state, claims)
+      SELECT ${name}, json_extract(value, '$[0]'), json_extract(value, '$[1]'), 'pending', 0 FROM json_each(${JSON.stringify(rows)}) WHERE true
+      ON CONFLICT DO NOTHING RETURNING idx`
+  return Effect.map(insert, (inserted) => inserted.length)
+}
+
+/** Marks the load complete unless another loader did; returns the digest stored. */
+export const completeLoad = (s: Sql, name: string, digest: string, total: number) =>
+  Effect.gen(function*() {
+    yield* s.sql`UPDATE ${s.sql(tables.batch)} SET digest = ${digest}, total = ${total} WHERE name = ${name} AND digest IS NULL`
+    return (yield* findBatch(s, name))?.digest ?? null
+  })
+
+/**
+ * Claims up to `n` rows: first claims whose lease passed (a worker died or stalled), then
+ * pending rows in input order. SQLite runs one writer at a time, so each statement is atomic;
+ * on PostgreSQL `FOR UPDATE SKIP LOCKED` lets concurrent claimers pass each other's rows.
+ */
+export const claim = (s: Sql, name: string, worker: string, now: number, lease: number, n: number) =>
+  Effect.gen(function*() {
+    const { sql } = s
+    const expired = yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: number | string | null }>`
+      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
+        ORDER BY idx LIMIT ${n}${skipLocked(s)})
+      RETURNING idx, item, sent_at`
+    const fresh = expired.length >= n ? [] : yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: null }>`
+      UPDATE ${items(s)} SET state = 'claimed', acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now},
+        sent_at = NULL, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
+        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
+      RETURNING idx, item, sent_at`
+    return [...expired, ...fresh]
+      .map((r): Claimed => ({ index: num(r.idx), item: r.item, sent: r.sent_at !== null }))
+      .sort((a, b) => a.index - b.index)
+  })
+
+export const markSent = (s: Sql, name: string, worker: string, index: number, now: number) =>
+  s.sql`UPDATE ${items(s)} SET sent_at = ${now} WHERE batch = ${name} AND idx = ${index} AND acquired_by = ${worker} AND state = 'claimed'`
+
+export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
+  Effect.zipRight(
+    s.sql`UPDATE ${items(s)} SET lease_until = ${now + lease} WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`,
+    s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
+  )
+
+export const registerWorker = (s: Sql, name: string, worker: string, host: string, pid: number, now: number) =>
+  s.sql`INSERT INTO ${s.sql(tables.workers)} (batch, worker, host, pid, started_at, seen_at)
+    VALUES (${name}, ${worker}, ${host}, ${pid}, ${now}, ${now}) ON CONFLICT DO NOTHING`
+
+/**
+ * Stores outcomes, up to 500 per statement (each statement is its own transaction). Each marks its row done only if this worker still
+ * holds the claim, so an outcome is stored once even when a lease was lost; returns the
+ * indexes stored.
+ */
+export const finish = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>): Effect.Effect<Set<number>, SqlError> =>
+  Effect.map(
+    Effect.forEach(chunksOf(rows, 500), (chunk) => finishChunk(s, name, worker, chunk)),
+    (results) => new Set(results.flat())
+  )
+
+const chunksOf = <A>(rows: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size))
+  return out
+}
+
+/** One statement for many rows: an UPDATE … FROM a VALUES list (SQLite 3.33+, PostgreSQL). */
+const finishChunk = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>) => {
+  const { sql } = s
+  const values = sql.csv(rows.map((r) =>
+    sql`(${r.index}, ${r.outcome}, ${r.status ?? null}, ${r.error}, ${r.value}, ${r.bytes}, ${r.startAt}, ${r.durationMs}, ${r.attempts}, ${r.finishedAt})`
+  ))
+  const t = items(s)
+  return Effect.map(
+    sql<{ readonly idx: number | string }>`WITH v (idx, outcome, status, error, value, bytes, start_at, duration_ms, attempts, finished_at) AS (VALUES ${values})
+      UPDATE ${t} SET state = 'done', outcome = v.outcome, status = CAST(v.status AS INTEGER), error = v.error, value = v.value,
+        bytes = CAST(v.bytes AS BIGINT), start_at = CAST(v.start_at AS BIGINT), duration_ms = CAST(v.duration_ms AS DOUBLE PRECISION),
+        attempts = CAST(v.attempts AS INTEGER), worker = ${worker}, finished_at = CAST(v.finished_at AS BIGINT),
+        acquired_by = NULL, lease_until = NULL
+      FROM v WHERE ${t}.batch = ${name} AND ${t}.idx = CAST(v.idx AS BIGINT) AND ${t}.acquired_by = ${worker} AND ${t}.state = 'claimed'
+      RETURNING ${t}.idx`,
+    (done) => done.map((r) => num(r.idx))
+  )
+}
+
+/**
+ * Gives back this worker's claims: rows never sent become pending at once; rows whose
+ * non-idempotent request was sent stay claimed with a lease already over, so whoever claims
+ * them next records them unknown instead of sending them again.
+ */
+export const release = (s: Sql, name: string, worker: string) =>
+  Effect.zipRight(
+    s.sql`UPDATE ${items(s)} SET state = 'pending', acquired_by = NULL, lease_until = NULL
+      WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} AND sent_at IS NULL`,
+    s.sql`UPDATE ${items(s)} SET lease_until = 0 WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`
+  )
+
+/** Rows still pending, and rows claimed by other workers (alive, or until their lease passes). */
+export const remaining = (s: Sql, name: string, worker: string) =>
+  Effect.map(
+    s.sql<{ readonly state: string; readonly n: number | string }>`
+      SELECT state, COUNT(*) AS n FROM ${items(s)}
+      WHERE batch = ${name} AND (state = 'pending' OR (state = 'claimed' AND (acquired_by IS NULL OR acquired_by <> ${worker})))
+      GROUP BY state`,
+    (rows) => {
+      let pending = 0
+      let claimedByOthers = 0
+      for (const r of rows) {
+        if (r.state === "pending") pending = num(r.n)
+        else claimedByOthers = num(r.n)
+      }
+      return { pending, claimedByOthers }
+    }
+  )
+
+const recordColumns = (s: Sql) =>
+  s.sql.literal("idx, item, state, outcome, status, error, value, bytes, start_at, duration_ms, attempts, worker, finished_at")
+
+/** Done rows in input order from `after` (exclusive), at most `limit`. */
+export const doneRows = (s: Sql, name: string, after: number, limit: number) =>
+  s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done' AND idx > ${after}
+    ORDER BY idx LIMIT ${limit}`
+
+/**
+ * The done rows right after `after` up to the first row not done (at most `limit`): what
+ * can be printed in input order now. Two index lookups find the first row not done.
+ */
+export const donePrefix = (s: Sql, name: string, after: number, limit: number) =>
+  Effect.gen(function*() {
+    const firsts = yield* s.sql<{ readonly first: number | string | null }>`
+      SELECT MIN(idx) AS first FROM ${items(s)} WHERE batch = ${name} AND state = 'pending' AND idx > ${after}
+      UNION ALL SELECT MIN(idx) AS first FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND idx > ${after}`
+    const bound = Math.min(after + limit, ...firsts.map((r) => r.first === null ? Infinity : num(r.first) - 1))
+    if (bound <= after) return [] as ReadonlyArray<ItemRow>
+    return yield* s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
+      AND idx > ${after} AND idx <= ${bound} ORDER BY idx`
+  })
+
+/** Done rows in the order they finished, from the position `(finishedAt, idx)` exclusive. */
+export const doneRowsByFinish = (s: Sql, name: string, after: readonly [number, number], limit: number) =>
+  s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
+    AND (finished_at > ${after[0]} OR (finished_at = ${after[0]} AND idx > ${after[1]}))
+    ORDER BY finished_at, idx LIMIT ${limit}`
+
+export const rowsAt = (s: Sql, name: string, indexes: ReadonlyArray<number>) =>
+  indexes.length === 0 ? Effect.succeed([] as ReadonlyArray<ItemRow>) :
+    s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND ${s.sql.in("idx", indexes)} ORDER BY idx`
+
+export const retry = (s: Sql, name: string, outcomes: ReadonlyArray<string>) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET state = 'pending', outcome = NULL, status = NULL, error = NULL,
+      value = NULL, bytes = NULL, start_at = NULL, duration_ms = NULL, attempts = NULL, worker = NULL, finished_at = NULL,
+      sent_at = NULL, acquired_by = NULL, lease_until = NULL
+      WHERE batch = ${name} AND state = 'done' AND ${s.sql.in("outcome", outcomes)} RETURNING idx`,
+    (rows) => rows.length
+  )
