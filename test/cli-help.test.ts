@@ -10,7 +10,7 @@ import { runNode } from "./support/spawn.js"
 const volley = (...args: ReadonlyArray<string>) => runNode(["bin/volley.js", ...args])
 
 describe("volley --help", () => {
-  it.each([["fetch"], ["download"], ["serve"], ["jobs"], []])("%j --help is short (< 40 lines), readable (< 110 columns), with examples", async (...path) => {
+  it.each([["fetch"], ["download"], ["serve"], ["jobs"], ["batch"], []])("%j --help is short (< 40 lines), readable (< 110 columns), with examples", async (...path) => {
     const run = await volley(...path, "--help")
     expect(run.code).toBe(0)
     const lines = run.stdout.trimEnd().split("\n")

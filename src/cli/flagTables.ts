@@ -25,7 +25,10 @@ export const tables: Readonly<Record<string, FlagTable>> = {
   },
   "jobs list": { flags: { "--db": "text", "--queue": "text", "--state": "text", "--limit": "int", "--details": "switch" }, aliases: {} },
   "jobs retry": { flags: { "--db": "text", "--queue": "text" }, aliases: {} },
+  "batch status": { flags: { "--db": "text" }, aliases: {} },
+  "batch results": { flags: { "--db": "text", "--order": "text" }, aliases: {} },
+  "batch retry": { flags: { "--db": "text", "--failed": "switch", "--unknown": "switch" }, aliases: {} },
   demo: { flags: {}, aliases: {} }
 }
 
-export const commandNames: ReadonlySet<string> = new Set(["fetch", "download", "serve", "jobs", "list", "retry", "demo"])
+export const commandNames: ReadonlySet<string> = new Set(["fetch", "download", "serve", "jobs", "list", "retry", "batch", "status", "results", "demo"])

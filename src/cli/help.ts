@@ -13,6 +13,7 @@ Commands:
   download URL...    download files into a folder: concurrent, checksum-verified, resumable
   serve              run the example REST API on durable jobs (graceful shutdown on SIGTERM)
   jobs list|retry    inspect the durable job queue of \`volley serve\`, re-queue dead letters
+  batch status|results|retry   a durable batch of \`volley fetch --db\`
   demo               the self-contained demo: server, fan-out, download, background jobs
 
 Examples:
@@ -110,13 +111,28 @@ Usage: volley jobs list [--state queued|running|done|dead] [--limit N] [--db URL
 Every flag: volley jobs list --help all
 `
 
+const batch = `volley batch: inspect a durable batch of \`volley fetch --db\`.
+
+Usage: volley batch status NAME [--db URL]
+       volley batch results NAME [--order input|finished] [--db URL]
+       volley batch retry NAME --failed|--unknown [--db URL]
+
+  status    counts by state, throughput, the workers seen, the oldest claim
+  results   every stored record once, as NDJSON (input order by default)
+  retry     queue failed (or unknown) items again; rerun the fetch to send them
+  --db      the batch's database ($VOLLEY_DB, else file:.volley/volley.db)
+
+NAME is what \`volley fetch --db\` printed (list-<sha256> unless --batch named it).
+Every flag: volley batch status --help all
+`
+
 const demo = `volley demo: the self-contained demo of \`npm start\`, on 127.0.0.1 only: the example
 server, a Batch fan-out, a verified Download, background jobs and a graceful drain.
 
 Usage: volley demo
 `
 
-const texts: Readonly<Record<string, string>> = { "": top, fetch, download, serve, jobs, "jobs list": jobs, "jobs retry": jobs, demo }
+const texts: Readonly<Record<string, string>> = { "": top, fetch, download, serve, jobs, "jobs list": jobs, "jobs retry": jobs, batch, "batch status": batch, "batch results": batch, "batch retry": batch, demo }
 
 /** The short help for a command path (`[]` is the top level), or `undefined` for none. */
 export const shortHelp = (path: ReadonlyArray<string>): string | undefined => texts[path.join(" ")]

@@ -69,7 +69,7 @@ const answered = (args: ReadonlyArray<string>): { readonly out?: string; readonl
   const asked = Usage.request(args, commandNames)
   if (asked._tag === "Version") return { out: "0.1.0\n" }
   if (asked._tag === "Help") return asked.all ? undefined : { out: shortHelp(asked.path) ?? shortHelp([asked.path[0] ?? ""]) ?? "" }
-  const path = args[0] === "jobs" ? args.slice(0, 2).join(" ") : args[0] ?? ""
+  const path = args[0] === "jobs" || args[0] === "batch" ? args.slice(0, 2).join(" ") : args[0] ?? ""
   const table = tables[path]
   if (table === undefined) return undefined
   const problem = Usage.check(args.slice(path.split(" ").length), table)
