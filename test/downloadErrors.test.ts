@@ -13,24 +13,8 @@ import * as path from "node:path"
 import * as Download from "../src/Download.js"
 import { awaitSleepers, faultServer, tcpHandles } from "./support/effect.js"
 import { awaitSleep, exists, run, tempDir } from "./support/download.js"
+import { canMountTmpfs as canMount } from "./support/serve.js"
 import { missingOutsideCi } from "./support/spawn.js"
-
-/**
- * Whether this process may mount a tmpfs (root on Linux): a small or read-only file system is
- * the honest way to make a real ENOSPC or EROFS happen. Elsewhere those tests are skipped,
- * except in CI, where they run and fail.
- */
-const canMount: boolean = (() => {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false
-  const probe = fs.mkdtempSync(path.join(os.tmpdir(), "volley-mount-"))
-  try {
-    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=4k", "tmpfs", probe]).status !== 0) return false
-    spawnSync("umount", [probe])
-    return true
-  } finally {
-    fs.rmSync(probe, { recursive: true, force: true })
-  }
-})()
 
 /** A fresh tmpfs with these mount options, unmounted and removed when the test's scope closes. */
 const tmpfs = (options: string) =>
