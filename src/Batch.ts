@@ -154,6 +154,21 @@ export interface Outcome<I, A, E> {
   readonly durationMs: number
   /** Requests sent for this item: retries and hedges included; 0 if it was never sent. */
   readonly attempts: number
+  /**
+   * With `rate` (an open-loop run): when the schedule meant the item to start, in ms since
+   * the batch started. Its latency then counts from here, so a slow server cannot hide the
+   * requests it delayed (coordinated omission, corrected as wrk2 and k6 do). `undefined`
+   * without a rate (a closed-loop run: each item starts when a slot is free).
+   */
+  readonly scheduledMs?: number | undefined
+  /** With `rate`: from the scheduled start to the first request sent, in ms (0 without). */
+  readonly queueMs?: number | undefined
+  /** Times the item waited for a pause its host asked for (`Retry-After`, a spent quota). */
+  readonly pauses?: number | undefined
+  /** Ms the item's requests waited for their host's pause or pacing. */
+  readonly pausedMs?: number | undefined
+  /** Why a retry (or hedge) the policy wanted was not made: `"budget"`, the host's retry budget was spent. */
+  readonly retryRefused?: "budget" | undefined
 }
 
 /**
@@ -186,7 +201,25 @@ export interface Summary {
    * of any other error (`"DecodeError"`, `"BatchDeadlineError"`, …).
    */
   readonly outcomes: Readonly<Record<string, number>>
+  /**
+   * `"open"` when items were started on a schedule (`rate`), `"closed"` when each started as
+   * a slot came free. In an open-loop run `latency` counts from each item's scheduled start.
+   */
+  readonly loop: "open" | "closed"
+  /** Per item: from its scheduled start (open loop) or first request (closed loop) to its outcome. */
   readonly latency: Latency
+  /** Per item: from its first request to its outcome (what the server and retries took). */
+  readonly service: Latency
+  /** Per item: from its scheduled start to its first request (0 in a closed-loop run). */
+  readonly queue: Latency
+  /** Waits for a pause a host asked for (`Retry-After`, a spent quota), over all items. */
+  readonly pauses: number
+  /** Ms the items spent waiting for their hosts' pauses or pacing, summed. */
+  readonly pausedMs: number
+  /** Items whose retry or hedge the retry budget refused. */
+  readonly budgetRefused: number
+  /** Items refused at once by an open circuit breaker. */
+  readonly breakerRefused: number
   /** Body bytes read (see `Outcome.bytes`). */
   readonly bytes: number
   /** Clock time from the batch's start to its last outcome (or to when the summary was taken). */
@@ -206,6 +239,11 @@ export interface Tallied {
   readonly startMs: number
   readonly durationMs: number
   readonly attempts: number
+  readonly scheduledMs?: number | undefined
+  readonly queueMs?: number | undefined
+  readonly pauses?: number | undefined
+  readonly pausedMs?: number | undefined
+  readonly retryRefused?: string | undefined
 }
 
 /**

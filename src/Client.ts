@@ -156,6 +156,11 @@ export interface ClientOptions {
   readonly maxBodyBytes?: number
   readonly userAgent?: string
   readonly retry?: Retry.RetryOptions
+  /**
+   * The retry budget of each origin (see `Retry.RetryBudgetOptions`): on by default,
+   * `false` turns it off. Shared by every request of this client, not across processes.
+   */
+  readonly retryBudget?: Retry.RetryBudgetOptions | false
   /** Follow https -> http redirects. Off: a downgrade is a `RedirectError`. */
   readonly allowHttpsDowngrade?: boolean
   /** Extra trusted CA certificates (PEM), e.g. a private CA. */

@@ -316,6 +316,27 @@ export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
 }
 
 /**
+ * The server asked volley to stop sending to this origin (`Retry-After` on a 429 or 503, or a
+ * rate-limit quota of 0) for longer than the retry policy's `maxRetryAfter`: the request was
+ * not sent, and fails at once instead of parking the caller. Not transient: waiting is what
+ * was refused.
+ *
+ * @since 0.1.0
+ */
+export class HostPausedError extends TaggedError("HostPausedError")<{
+  readonly method: string
+  readonly url: string
+  /** The origin that is paused, e.g. `https://api.example.com`. */
+  readonly origin: string
+  /** How much longer the pause lasts. */
+  readonly remaining: Duration.Duration
+}> {
+  override get message(): string {
+    return `${this.method} ${this.url}: not sent, ${this.origin} asked for a pause of ${Duration.format(this.remaining)} (longer than maxRetryAfter)`
+  }
+}
+
+/**
  * Every error a volley HTTP call can fail with.
  *
  * @since 0.1.0
@@ -328,6 +349,7 @@ export type HttpError =
   | RedirectError
   | InvalidUrlError
   | InvalidRequestError
+  | HostPausedError
 
 /** Statuses worth retrying: the server says "not now", not "never". */
 const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504])
