@@ -158,6 +158,7 @@ const resetState = (state: State): void => {
   state.requests.length = 0
   state.abortedPaths.length = 0
   state.flaky.clear()
+  state.rateLimits.clear()
   state.maxInFlightByHost.clear()
   state.opened = 0
   state.abortedByClient = 0

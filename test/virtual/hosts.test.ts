@@ -3,9 +3,10 @@
  * origins, and interruption in the middle of a pause or of paced waits.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Effect, Either, Fiber } from "effect"
+import { Clock, Effect, Either, Fiber, Metric } from "effect"
 import * as Batch from "../../src/Batch.js"
 import * as Client from "../../src/Client.js"
+import { metrics } from "../../src/internal/policy/hosts.js"
 import * as Testing from "../../src/Testing.js"
 
 type Env = Client.Client | Testing.TestTransport
@@ -31,6 +32,11 @@ describe("virtual time: retry budget", () => {
         const summary = Batch.summarize(outcomes)
         expect(summary.budgetRefused).toBe(refused.length)
         expect(summary.outcomes).toEqual({ "HTTP 503": 500 })
+        // The same counts as Effect Metrics, per origin.
+        const counted = (metric: typeof metrics.budgetRefused) =>
+          Effect.map(Metric.value(Metric.tagged(metric, "origin", "https://down.test")), (state) => state.count)
+        expect(yield* counted(metrics.budgetRefused)).toBeGreaterThanOrEqual(refused.length)
+        expect(yield* counted(metrics.budgetSpent)).toBeGreaterThanOrEqual(sent - 500)
       })
     ))
 
@@ -130,4 +136,63 @@ describe("virtual time: interruption leaves nothing stuck", () => {
         expect(at[2]! - at[0]!).toBeLessThan(2000)
       })
     ))
+})
+
+describe("virtual time: long pauses and open-loop latency", () => {
+  it.effect("a pause longer than maxRetryAfter fails the other requests at once, typed, without sending them", () =>
+    run(
+      { "/item/:n": Testing.status(429, { headers: { "retry-after": "3600" } }) },
+      Effect.gen(function*() {
+        const first = yield* Effect.flip(Client.text("https://slow.test/item/0"))
+        expect(first._tag).toBe("StatusError")
+        const second = yield* Effect.flip(Client.text("https://slow.test/item/1"))
+        expect(second._tag).toBe("HostPausedError")
+        expect(second.message).toContain("https://slow.test")
+        expect((yield* Testing.requests).length).toBe(1)
+        expect(yield* Clock.currentTimeMillis).toBe(0)
+        // Another origin is not concerned.
+        expect(yield* Effect.flip(Client.text("https://other.test/item/0"))).toMatchObject({ _tag: "StatusError" })
+      })
+    ))
+
+  it.effect("with a rate, latency counts from each item's scheduled start; queue wait and service time apart", () =>
+    run(
+      // A server that takes 1 s per request, one at a time: an open-loop run at 2/s falls behind.
+      { "/item/:n": Testing.text("ok", { latency: "1 second" }) },
+      Effect.gen(function*() {
+        const outcomes = yield* Batch.settle(urls("api.test", 6), { concurrency: 1, rate: 2 })
+        expect(outcomes.map((o) => o.scheduledMs)).toEqual([0, 500, 1000, 1500, 2000, 2500])
+        expect(outcomes.map((o) => o.startMs)).toEqual([0, 1000, 2000, 3000, 4000, 5000])
+        expect(outcomes.map((o) => o.queueMs)).toEqual([0, 500, 1000, 1500, 2000, 2500])
+        const summary = Batch.summarize(outcomes)
+        expect(summary.loop).toBe("open")
+        expect(summary.service.max).toBe(1000)
+        expect(summary.latency.max).toBe(3500) // the last item: 2.5 s queued + 1 s served
+        expect(summary.queue.max).toBe(2500)
+        const closed = Batch.summarize(yield* Batch.settle(urls("api.test", 2), { concurrency: 1 }))
+        expect(closed.loop).toBe("closed")
+        expect(closed.latency).toEqual(closed.service)
+      })
+    ))
+
+  it.effect("a pause holds the items queued behind it; each outcome and the summary count it", () => {
+    let calls = 0
+    return run(
+      // The first request gets a 503 at once; the others take 10 ms.
+      {
+        "/item/:n": () =>
+          calls++ === 0 ? Testing.status(503, { headers: { "retry-after": "1" } }) : Testing.text("ok", { latency: "10 millis" })
+      },
+      Effect.gen(function*() {
+        // Item 0 goes out first and gets the 503 at once: item 1, right behind it, waits for the pause.
+        const outcomes = yield* Batch.settle(urls("api.test", 3), { concurrency: 2 })
+        expect(outcomes.every((o) => Either.isRight(o.result))).toBe(true)
+        // Item 0 waits in its own backoff (the Retry-After), not at the gate.
+        expect(outcomes.map((o) => [o.pauses, o.pausedMs])).toEqual([[0, 0], [1, 1000], [0, 0]])
+        expect((yield* Testing.requests).map((r) => r.at)).toEqual([0, 1000, 1000, 1010])
+        const summary = Batch.summarize(outcomes)
+        expect([summary.pauses, summary.pausedMs]).toEqual([1, 1000])
+      })
+    )
+  })
 })

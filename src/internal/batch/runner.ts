@@ -222,7 +222,7 @@ export const makeRunner = <I, A, E, R>(
       const send: Effect.Effect<A, E | HttpError, R> = Effect.withFiberRuntime((fiber) => {
         if (state.sentAt < 0) state.sentAt = elapsed()
         // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
-        hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
+        if (hosts.signalled) hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
         const callOptions = state.attempts === 0 ? requestOptions : againOptions
         if (itemMs === undefined) {
           state.attempts++

@@ -157,7 +157,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     Effect.withFiberRuntime<A, E | HttpError, R>((runtime) => {
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const host = calls.host ??= hosts.state(request.url.origin)
+      const host = calls.host ??= hosts.forUrl(request.url)
       if (calls.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
       const started: Attempt = { clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: calls.started++ }
@@ -185,7 +185,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
         const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
         const { response } = acquired
         hosts.observe(
-          acquired.request === request ? host.origin : acquired.request.url.origin,
+          acquired.request === request ? host : hosts.forUrl(acquired.request.url),
           response.status,
           response.headers,
           started.clock.unsafeCurrentTimeMillis()
@@ -208,8 +208,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       const calls: Calls = { started: 0, host: undefined }
       const attempts = once(request, settings, calls)
       if (!request.replayable || settings.retry.maxAttempts <= 1) return attempts
-      const allow = Effect.suspend(() => RetryPolicy.allowed(hosts, calls.host ??= hosts.state(request.url.origin)))
-      return RetryPolicy.retry(settings.retry, request.method, request.headers, attempts, allow)
+      return RetryPolicy.retry(settings.retry, request.method, request.headers, attempts, () => RetryPolicy.allowed(hosts, calls.host ??= hosts.forUrl(request.url)))
     })
   }
 

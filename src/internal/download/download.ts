@@ -305,7 +305,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
     )
     const { hosts } = internalsOf(client)
     const origin = originOfInput(plan.url)
-    const allow = origin === undefined ? Effect.succeed(true) : Effect.suspend(() => RetryPolicy.allowed(hosts, hosts.state(origin)))
+    const allow = () => origin === undefined ? Effect.succeed(true) : RetryPolicy.allowed(hosts, hosts.state(origin))
     return RetryPolicy.retry(plan.retry, "GET", undefined, once, allow).pipe(
       Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
     )

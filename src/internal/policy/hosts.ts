@@ -24,12 +24,16 @@ import { parseRetryAfter } from "../client/response.js"
 import { Budget, type BudgetSettings } from "./budget.js"
 import { mayCarrySignal, quotaOf } from "./signals.js"
 
-const metrics = {
+export const metrics = {
   pauses: Metric.counter("volley_host_pauses_total", { description: "Pauses a server asked for (Retry-After, an exhausted quota), by origin", incremental: true }),
   pausedSeconds: Metric.counter("volley_host_paused_seconds_total", { description: "Time requests spent waiting for a host's pause or pacing, by origin" }),
   budgetSpent: Metric.counter("volley_host_retry_budget_spent_total", { description: "Retries and hedges taken from the retry budget, by origin", incremental: true }),
   budgetRefused: Metric.counter("volley_host_retry_budget_refused_total", { description: "Retries and hedges refused because the budget was spent, by origin", incremental: true })
 }
+
+/** Origins kept before idle ones are forgotten, and how long one must be idle. */
+const maxHosts = 10_000
+const idleMs = 60_000
 
 /** The grid paced dispatches are released on, in ms. */
 const grainMs = 100
@@ -50,6 +54,8 @@ export interface HostState {
   pending: number
   /** The next free paced slot. */
   nextAt: number
+  /** When a request last went to it (for forgetting idle origins). */
+  lastUsed: number
   readonly budget: Budget | undefined
 }
 
@@ -61,14 +67,53 @@ export interface PauseStats {
 
 /** The per-host state of one client. */
 export class Hosts {
-  private readonly states = new Map<string, HostState>()
+  private readonly http = new Map<string, HostState>()
+  private readonly https = new Map<string, HostState>()
   /** Stats of the item a fiber runs, for Batch's outcomes (read only when a wait happens). */
   private readonly tracked = new WeakMap<Fiber.RuntimeFiber<unknown, unknown>, PauseStats>()
+  /** The latest clock time seen. */
+  private now = 0
+  /** The size at which idle origins are next looked for (doubles while few are idle). */
+  private sweepAt = maxHosts
   constructor(readonly budget: BudgetSettings | undefined) {}
 
+  /**
+   * Forgets origins with nothing pending that no request went to in the last `idleMs`: a
+   * crawler's millions of origins do not pile up. Their budget history goes with them.
+   */
+  private forgetIdle(): void {
+    for (const states of [this.http, this.https]) {
+      for (const [key, host] of states) {
+        if (host.pending === 0 && host.pausedUntil <= this.now && host.windowEnd <= this.now && host.lastUsed < this.now - idleMs) {
+          states.delete(key)
+        }
+      }
+    }
+    this.sweepAt = Math.max(maxHosts, (this.http.size + this.https.size) * 2)
+  }
+
+  /** Whether any origin has sent a signal yet (until then no wait can happen, and none is tracked). */
+  signalled = false
+
+  /** The state of `https://host` / `http://host` (keyed by `host`, one map per scheme: cheaper than `URL.origin`). */
+  forUrl(url: URL): HostState {
+    const https = url.protocol === "https:"
+    const host = url.host
+    return (https ? this.https : this.http).get(host) ?? this.create(https ? "https://" + host : "http://" + host, https, host)
+  }
+
+  /** The state of an origin (`https://host:port`). */
   state(origin: string): HostState {
-    let state = this.states.get(origin)
+    const https = origin.startsWith("https://")
+    const host = origin.slice(https ? 8 : 7)
+    return (https ? this.https : this.http).get(host) ?? this.create(origin, https, host)
+  }
+
+  private create(origin: string, https: boolean, key: string): HostState {
+    const states = https ? this.https : this.http
+    let state = states.get(key)
     if (state === undefined) {
+      if (this.https.size + this.http.size >= this.sweepAt) this.forgetIdle()
       state = {
         origin,
         labels: [MetricLabel.make("origin", origin)],
@@ -78,9 +123,10 @@ export class Hosts {
         quota: 0,
         pending: 0,
         nextAt: 0,
+        lastUsed: this.now,
         budget: this.budget === undefined ? undefined : new Budget(this.budget)
       }
-      this.states.set(origin, state)
+      states.set(key, state)
     }
     return state
   }
@@ -92,6 +138,8 @@ export class Hosts {
 
   /** Counts a request (a first attempt) in the origin's retry budget. */
   deposit(host: HostState, nowMs: number): void {
+    host.lastUsed = nowMs
+    if (nowMs > this.now) this.now = nowMs
     host.budget?.deposit(nowMs)
   }
 
@@ -107,9 +155,8 @@ export class Hosts {
   }
 
   /** Reads a response's signals (a pause, a quota) into the origin's state. */
-  observe(origin: string, status: number, headers: Readonly<Record<string, string>>, nowMs: number): void {
+  observe(host: HostState, status: number, headers: Readonly<Record<string, string>>, nowMs: number): void {
     if (!mayCarrySignal(status, headers)) return
-    const host = this.state(origin)
     let until = 0
     if (status === 429 || status === 503) {
       const wait = parseRetryAfter(headers["retry-after"], nowMs)
@@ -126,6 +173,7 @@ export class Hosts {
       host.quota = quota.remaining - host.pending
       if (quota.remaining === 0) until = Math.max(until, host.windowEnd)
     }
+    if (until > 0 || quota !== undefined) this.signalled = true
     if (until > host.pausedUntil) {
       if (host.pausedUntil <= nowMs) metrics.pauses.unsafeUpdate(1, host.labels)
       host.pausedUntil = until

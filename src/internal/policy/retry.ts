@@ -43,15 +43,15 @@ export const retryAfter = <A, E, R>(
   })
 }
 
-/** What `Retry.retry` does, each retry also allowed by `allow`. The success path pays nothing. */
+/** What `Retry.retry` does, each retry also allowed by `allow()` (made on the first failure: the success path pays nothing). */
 export const retry = <A, E, R>(
   policy: Retry.RetryPolicy,
   method: string,
   headers: Readonly<Record<string, string>> | undefined,
   effect: Effect.Effect<A, E, R>,
-  allow: Effect.Effect<boolean>
+  allow: () => Effect.Effect<boolean>
 ): Effect.Effect<A, E, R> => {
   if (policy.maxAttempts <= 1) return effect
   return Effect.catchAll(effect, (first) =>
-    Retry.shouldRetry(policy, method, headers, first) ? retryAfter(policy, method, headers, first, effect, allow) : Effect.fail(first))
+    Retry.shouldRetry(policy, method, headers, first) ? retryAfter(policy, method, headers, first, effect, allow()) : Effect.fail(first))
 }
