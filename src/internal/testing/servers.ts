@@ -4,8 +4,11 @@
  * `TestClock` and a real loopback server under the live clock.
  */
 import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
 import type * as Api from "../../TestingServers.js"
 import type { Reply, ResponseSpec, TestRequest } from "../../TestingRoutes.js"
 
@@ -89,70 +92,78 @@ export const capacity = (options: Api.CapacityOptions): Api.CapacityModel => {
   const serviceTime = options.serviceTime
   if (typeof serviceTime !== "function") millis(serviceTime, "capacity: serviceTime")
   const counters = makeCounters()
-  const servers = Effect.unsafeMakeSemaphore(inService)
+  // Its own FIFO of Deferreds rather than a Semaphore: a freed server goes to the head of the
+  // queue in the same step (Effect's Semaphore wakes every waiter to race for it), so the
+  // order is first come, first served and `queued` / `maxQueued` are exact at every instant.
+  const waiting: Array<Deferred.Deferred<void>> = []
   let busy = 0
-  let waiting = 0
   let maxInService = 0
   let maxQueued = 0
 
+  const startService = () => {
+    busy++
+    if (busy > maxInService) maxInService = busy
+  }
+  /** Hands free servers to the head of the queue. */
+  const handOff = () => {
+    while (busy < inService && waiting.length > 0) {
+      startService()
+      Deferred.unsafeDone(waiting.shift()!, Exit.void)
+    }
+  }
+  const finish = Effect.sync(() => {
+    busy--
+    handOff()
+  })
+
   const serve = (request: TestRequest) =>
     counters.track(() => {
-      if (busy + waiting >= inService + queue) {
+      if (busy + waiting.length >= inService + queue) {
         return Effect.succeed([options.reject ?? { status: 503, body: "over capacity" }, "rejected"] as const)
       }
-      // A free server takes the request at once (counted as busy right away); otherwise it
-      // queues. Only a queued request waits on the semaphore.
-      let queued = !(busy < inService && waiting === 0)
-      if (queued) {
-        waiting++
-        if (waiting > maxQueued) maxQueued = waiting
-      } else {
-        busy++
-        if (busy > maxInService) maxInService = busy
+      const time = millis(typeof serviceTime === "function" ? serviceTime(request) : serviceTime, "capacity: serviceTime")
+      const service = (restore: <A>(effect: Effect.Effect<A>) => Effect.Effect<A>) =>
+        restore(Effect.sleep(time)).pipe(
+          Effect.ensuring(finish), // a client that gives up frees its server
+          Effect.as([answer(options.reply, request), "served"] as const)
+        )
+      if (busy < inService && waiting.length === 0) {
+        startService()
+        return Effect.uninterruptibleMask(service)
       }
-      let taken = false
-      const onServer = () => {
-        taken = true
-        if (!queued) return
-        queued = false
-        waiting--
-        busy++
-        if (busy > maxInService) maxInService = busy
-      }
-      const time = typeof serviceTime === "function" ? serviceTime(request) : serviceTime
-      // The server is freed however the request ends (a client that gives up frees its place);
-      // the permit and the counters change together, with no interruption point between.
+      const turn = Deferred.unsafeMake<void>(FiberId.none)
+      waiting.push(turn)
+      if (waiting.length > maxQueued) maxQueued = waiting.length
       return Effect.uninterruptibleMask((restore) =>
-        restore(servers.take(1)).pipe(
-          Effect.tap(() => Effect.sync(onServer)),
-          Effect.zipRight(restore(Effect.sleep(millis(time, "capacity: serviceTime")))),
-          Effect.as([answer(options.reply, request), "served"] as const),
-          Effect.ensuring(Effect.suspend(() => {
-            if (queued) {
-              waiting--
-              return Effect.void
-            }
-            busy--
-            return taken ? Effect.asVoid(servers.release(1)) : Effect.void
-          }))
+        restore(Deferred.await(turn)).pipe(
+          Effect.onInterrupt(() =>
+            Effect.suspend(() => {
+              const at = waiting.indexOf(turn)
+              if (at >= 0) {
+                waiting.splice(at, 1)
+                return Effect.void
+              }
+              return finish // handed a server as it gave up: pass it on
+            })
+          ),
+          Effect.zipRight(service(restore))
         )
       )
     })
 
   return {
     reply: serve,
-    stats: Effect.sync(() => ({ ...counters.stats(), inService: busy, queued: waiting, maxInService, maxQueued })),
+    stats: Effect.sync(() => ({ ...counters.stats(), inService: busy, queued: waiting.length, maxInService, maxQueued })),
     reset: Effect.sync(() => {
       counters.reset()
       maxInService = busy
-      maxQueued = waiting
+      maxQueued = waiting.length
     }),
     setCapacity: (next) =>
-      Effect.suspend(() => {
+      Effect.sync(() => {
         if (next.queue !== undefined) queue = count(next.queue, "capacity: queue", 0)
-        if (next.inService === undefined) return Effect.void
-        inService = count(next.inService, "capacity: inService", 1)
-        return servers.resize(inService)
+        if (next.inService !== undefined) inService = count(next.inService, "capacity: inService", 1)
+        handOff()
       }),
     capacity: () => ({ inService, queue })
   }
