@@ -22,7 +22,7 @@ export interface Ctx {
   markServerKilled(): void
 }
 
-type Handler = (ctx: Ctx) => void | Promise<void>
+export type Handler = (ctx: Ctx) => void | Promise<void>
 
 const intParam = (params: URLSearchParams, name: string, fallback: number): number => {
   const raw = params.get(name)
