@@ -26,7 +26,7 @@ import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as RateLimiter from "effect/RateLimiter"
 import * as Stream from "effect/Stream"
-import { Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
+import { type CircuitBreakerOptions, Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
 import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/batch/runner.js"
 import { runAll } from "./internal/batch/runAll.js"
@@ -92,8 +92,19 @@ export type RateLimit = number | RateLimiter.RateLimiter.Options
 export interface Options<I, A, E, R> {
   /** Items in progress at once (default 16). An item waiting for a host permit holds its slot. */
   readonly concurrency?: number | undefined
-  /** Requests in flight at once to one host (`host:port`), hedges and retries included. */
-  readonly perHost?: number | undefined
+  /**
+   * Requests in flight at once to one host (`host:port`), hedges and retries included. Or
+   * `"adaptive"`: each origin's limit is found from what the host answers (AIMD on 429, 503,
+   * timeouts and resets, and a latency gradient), within `concurrency`; the limit is the
+   * client's, shared with its other consumers.
+   */
+  readonly perHost?: number | "adaptive" | undefined
+  /**
+   * A circuit breaker per origin (`true` for the defaults, see `Client.CircuitBreakerOptions`):
+   * calls to an origin that keeps failing fail at once with `CircuitOpenError`. The breaker is
+   * the client's (made with the first options asked for), shared with its other consumers.
+   */
+  readonly circuitBreaker?: boolean | CircuitBreakerOptions | undefined
   /** Request starts per second across the batch (retries and hedges count). */
   readonly rate?: RateLimit | undefined
   /** Request starts per second to one host. */

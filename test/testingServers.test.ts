@@ -11,6 +11,8 @@ import { NetworkError } from "../src/Errors.js"
 import * as Testing from "../src/Testing.js"
 
 const once = { retry: false, accept: () => true } as const
+/** A client that does not pause on the models' signals: these tests read their raw answers. */
+const raw = { serverSignals: false } as const
 
 /** `n` GETs at once, each tried once; their statuses in order. */
 const burst = (n: number, path = "/x") =>
@@ -111,7 +113,7 @@ describe("Testing.rateLimit", () => {
       const fresh = yield* Client.discard("https://api.test/x/5", once)
       expect([fresh.status, fresh.headers["ratelimit"]]).toStrictEqual([200, "limit=3, remaining=2, reset=1"])
       expect(yield* api.stats).toMatchObject({ requests: 5, served: 4, rejected: 1, rejectedAt: [0] })
-    }).pipe(Effect.provide(Testing.layer({ "https://api.test/*": api.reply })))
+    }).pipe(Effect.provide(Testing.layer({ "https://api.test/*": api.reply }, raw)))
   })
 
   it.effect("only the chosen headers; X-RateLimit-Reset as epoch seconds on request", () => {
@@ -129,7 +131,7 @@ describe("Testing.rateLimit", () => {
       expect(b.status).toBe(429)
       expect(b.headers).toMatchObject({ "x-ratelimit-reset": "75", "retry-after": "55" })
       expect(b.headers["ratelimit"]).toBeUndefined()
-    }).pipe(Effect.provide(Testing.layer({ "https://a.test/*": ietf.reply, "https://b.test/*": github.reply })))
+    }).pipe(Effect.provide(Testing.layer({ "https://a.test/*": ietf.reply, "https://b.test/*": github.reply }, raw)))
   })
 })
 
@@ -142,7 +144,7 @@ describe("Testing.outage", () => {
       expect(heads.map((h) => h.status)).toStrictEqual([200, 200, 503, 503, 200])
       expect(heads[2]!.headers["retry-after"]).toBe("1")
       expect(yield* host.stats).toMatchObject({ served: 3, rejected: 2, rejectedAt: [1000, 1999] })
-    }).pipe(Effect.provide(Testing.layer({ "https://api.test/*": host.reply })))
+    }).pipe(Effect.provide(Testing.layer({ "https://api.test/*": host.reply }, raw)))
   })
 
   it.effect("fails at the network level when asked; always down by default", () => {

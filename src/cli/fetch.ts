@@ -36,7 +36,10 @@ const options = {
     Options.withDefault(16),
     Options.withDescription("Requests in flight at once")
   ),
-  perHost: Options.integer("per-host").pipe(Options.optional, Options.withDescription("Requests in flight at once to one host")),
+  perHost: Options.text("per-host").pipe(
+    Options.optional,
+    Options.withDescription("Requests in flight at once to one host, or `adaptive`: a limit per host found from its 429/503s and latency")
+  ),
   rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Most request starts per second (retries included)")),
   timeout: Options.text("timeout").pipe(
     Options.optional,

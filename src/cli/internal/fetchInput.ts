@@ -175,7 +175,7 @@ export const parseDuration = (flag: string): number | undefined => {
 export interface FetchFlags {
   readonly FILE: string
   readonly concurrency: number
-  readonly perHost: Option.Option<number>
+  readonly perHost: Option.Option<number | string>
   readonly rate: Option.Option<number>
   readonly timeout: Option.Option<string>
   readonly maxTime: Option.Option<string>
@@ -209,8 +209,10 @@ export interface FetchSettings {
 /** Checks the flags and resolves them into settings, or returns the usage error to report. */
 export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
   if (config.concurrency < 1) return `--concurrency must be at least 1, got ${config.concurrency}`
-  const perHost = Option.getOrUndefined(config.perHost)
-  if (perHost !== undefined && perHost < 1) return `--per-host must be at least 1, got ${perHost}`
+  const perHostFlag = Option.getOrUndefined(config.perHost)
+  const perHost: number | "adaptive" | undefined = perHostFlag === undefined || perHostFlag === "adaptive" ? perHostFlag : Number(perHostFlag)
+  if (typeof perHost === "number" && !Number.isInteger(perHost)) return `--per-host must be a whole number or adaptive, got ${perHostFlag}`
+  if (typeof perHost === "number" && perHost < 1) return `--per-host must be at least 1, got ${perHost}`
   const rate = Option.getOrUndefined(config.rate)
   if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) return `--rate must be a positive number of requests per second, got ${rate}`
   if (config.retries < 0) return `--retries must be 0 or more, got ${config.retries}`
@@ -230,7 +232,7 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
   if (typeof headers === "string") return headers
   return {
     source: config.FILE,
-    connections: Math.min(perHost ?? config.concurrency, config.concurrency),
+    connections: typeof perHost === "number" ? Math.min(perHost, config.concurrency) : config.concurrency,
     defaults: { method, headers },
     table: config.output === "table",
     failFast: config.failFast,

@@ -19,7 +19,8 @@ import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from ".
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
 import { internalsOf } from "../client/client.js"
-import { again } from "../client/settings.js"
+import { again, withPerHost } from "../client/settings.js"
+import * as PerHost from "../policy/perHost.js"
 import * as RetryPolicy from "../policy/retry.js"
 import * as Limits from "./limits.js"
 import { timerFor, within } from "../transport/timer.js"
@@ -142,7 +143,9 @@ export const makeRunner = <I, A, E, R>(
 ): Effect.Effect<Runner<I, A, E, R>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const concurrency = positive("concurrency", options.concurrency, 16)!
-    const perHost = positive("perHost", options.perHost, undefined)
+    const adaptive = options.perHost === "adaptive"
+    const perHost = adaptive ? undefined : positive("perHost", options.perHost as number | undefined, undefined)
+    const breaker = PerHost.breakerOptions(options.circuitBreaker)
     const limited = yield* Limits.make({ perHost, rate: options.rate, perHostRate: options.perHostRate })
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge)
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
@@ -167,7 +170,7 @@ export const makeRunner = <I, A, E, R>(
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
     const itemMs = millisOr(options.itemDeadline, undefined)
     const attemptMs = millisOr(base.deadline, undefined)
-    const requestOptions: RequestOptions = {
+    const plainOptions: RequestOptions = {
       ...base,
       // One attempt per call (the retries run here), paused at most as long as the policy waits.
       retry: { maxAttempts: 1, maxRetryAfter: retryPolicy.maxRetryAfter },
@@ -177,6 +180,10 @@ export const makeRunner = <I, A, E, R>(
         ? { deadline: Duration.millis(attemptMs) }
         : {})
     }
+    // The per-host policies the batch asks for go to the client's core with each call.
+    const requestOptions = adaptive || breaker !== undefined
+      ? withPerHost(plainOptions, { adaptiveMax: adaptive ? concurrency : undefined, breaker })
+      : plainOptions
     // Retries and hedges are not new requests for the retry budget (they are taken from it).
     const againOptions = again(requestOptions)
     const { hosts } = internalsOf(client)

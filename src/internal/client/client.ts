@@ -13,6 +13,7 @@ import * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import { type HostState, Hosts } from "../policy/hosts.js"
+import * as PerHost from "../policy/perHost.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
@@ -161,7 +162,17 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       if (calls.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
       const started: Attempt = { clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: calls.started++ }
-      return hosts.gate(host, started, () => exchange1(started, host, accepted))
+      // The opt-in per-host policies, composed only when on: breaker > gate > adaptive limit > exchange.
+      const adaptiveMax = settings.adaptiveMax
+      const gated = hosts.gate(
+        host,
+        started,
+        adaptiveMax === undefined
+          ? () => exchange1(started, host, accepted)
+          : () => PerHost.limited(host, adaptiveMax, exchange1(started, host, accepted))
+      )
+      const breaker = settings.breaker
+      return breaker === undefined ? gated : PerHost.broken(hosts.breaker(breaker), host, { method: request.method, url: request.redactedUrl }, gated)
     })
 
   /**
@@ -184,12 +195,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
         const request = started.request
         const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
         const { response } = acquired
-        hosts.observe(
-          acquired.request === request ? host : hosts.forUrl(acquired.request.url),
-          response.status,
-          response.headers,
-          started.clock.unsafeCurrentTimeMillis()
-        )
+        if (config.serverSignals) {
+          hosts.observe(
+            acquired.request === request ? host : hosts.forUrl(acquired.request.url),
+            response.status,
+            response.headers,
+            started.clock.unsafeCurrentTimeMillis()
+          )
+        }
         if (!started.settings.accept(response.status)) {
           return releasing(restore(statusError(final, response, acquired.request.url, acquired.request.method)), response.body)
         }

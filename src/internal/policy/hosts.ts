@@ -21,6 +21,8 @@ import * as MetricLabel from "effect/MetricLabel"
 import { HostPausedError, type NetworkError } from "../../Errors.js"
 import { type Attempt, timeoutError } from "../client/deadline.js"
 import { parseRetryAfter } from "../client/response.js"
+import type { AdaptiveLimit } from "./adaptive.js"
+import * as CircuitBreaker from "./breaker.js"
 import { Budget, type BudgetSettings } from "./budget.js"
 import { mayCarrySignal, quotaOf } from "./signals.js"
 
@@ -56,6 +58,8 @@ export interface HostState {
   nextAt: number
   /** When a request last went to it (for forgetting idle origins). */
   lastUsed: number
+  /** Its adaptive concurrency limit, made when a caller first asks for one (`perHost: "adaptive"`). */
+  adaptive: AdaptiveLimit | undefined
   readonly budget: Budget | undefined
 }
 
@@ -84,7 +88,7 @@ export class Hosts {
   private forgetIdle(): void {
     for (const states of [this.http, this.https]) {
       for (const [key, host] of states) {
-        if (host.pending === 0 && host.pausedUntil <= this.now && host.windowEnd <= this.now && host.lastUsed < this.now - idleMs) {
+        if (host.pending === 0 && (host.adaptive === undefined || host.adaptive.inFlight() === 0) && host.pausedUntil <= this.now && host.windowEnd <= this.now && host.lastUsed < this.now - idleMs) {
           states.delete(key)
         }
       }
@@ -124,11 +128,18 @@ export class Hosts {
         pending: 0,
         nextAt: 0,
         lastUsed: this.now,
+        adaptive: undefined,
         budget: this.budget === undefined ? undefined : new Budget(this.budget)
       }
       states.set(key, state)
     }
     return state
+  }
+
+  private circuitBreaker: CircuitBreaker.Breaker | undefined
+  /** The client's circuit breaker (one for all origins), made with the options of the first caller that asks. */
+  breaker(options: CircuitBreaker.BreakerOptions): CircuitBreaker.Breaker {
+    return this.circuitBreaker ??= CircuitBreaker.unsafeMake(options)
   }
 
   /** Counts `stats` for whatever waits `fiber` does from now on. */
