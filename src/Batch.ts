@@ -26,7 +26,7 @@ import type * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as RateLimiter from "effect/RateLimiter"
 import * as Stream from "effect/Stream"
-import { Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
+import { type CircuitBreakerOptions, Client, type RequestInput, type RequestOptions, type Response } from "./Client.js"
 import type { HttpError } from "./Errors.js"
 import * as internal from "./internal/batch/runner.js"
 import { runAll } from "./internal/batch/runAll.js"
@@ -99,8 +99,19 @@ export type RateLimit = number | RateLimiter.RateLimiter.Options
 export interface Options<I, A, E, R> {
   /** Items in progress at once (default 16). An item waiting for a host permit holds its slot. */
   readonly concurrency?: number | undefined
-  /** Requests in flight at once to one host (`host:port`), hedges and retries included. */
-  readonly perHost?: number | undefined
+  /**
+   * Requests in flight at once to one host (`host:port`), hedges and retries included. Or
+   * `"adaptive"`: each origin's limit is found from what the host answers (AIMD on 429, 503,
+   * timeouts and resets, and a latency gradient), within `concurrency`; the limit is the
+   * client's, shared with its other consumers.
+   */
+  readonly perHost?: number | "adaptive" | undefined
+  /**
+   * A circuit breaker per origin (`true` for the defaults, see `Client.CircuitBreakerOptions`):
+   * calls to an origin that keeps failing fail at once with `CircuitOpenError`. The breaker is
+   * the client's (made with the first options asked for), shared with its other consumers.
+   */
+  readonly circuitBreaker?: boolean | CircuitBreakerOptions | undefined
   /** Request starts per second across the batch (retries and hedges count). */
   readonly rate?: RateLimit | undefined
   /** Request starts per second to one host. */
@@ -162,6 +173,21 @@ export interface Outcome<I, A, E> {
   readonly durationMs: number
   /** Requests sent for this item: retries and hedges included; 0 if it was never sent. */
   readonly attempts: number
+  /**
+   * With `rate` (an open-loop run): when the schedule meant the item to start, in ms since
+   * the batch started. Its latency then counts from here, so a slow server cannot hide the
+   * requests it delayed (coordinated omission, corrected as wrk2 and k6 do). `undefined`
+   * without a rate (a closed-loop run: each item starts when a slot is free).
+   */
+  readonly scheduledMs?: number | undefined
+  /** With `rate`: from the scheduled start to the first request sent, in ms (0 without). */
+  readonly queueMs?: number | undefined
+  /** Times the item waited for a pause its host asked for (`Retry-After`, a spent quota). */
+  readonly pauses?: number | undefined
+  /** Ms the item's requests waited for their host's pause or pacing. */
+  readonly pausedMs?: number | undefined
+  /** Why a retry (or hedge) the policy wanted was not made: `"budget"`, the host's retry budget was spent. */
+  readonly retryRefused?: "budget" | undefined
 }
 
 /**
@@ -196,7 +222,25 @@ export interface Summary {
    * of any other error (`"DecodeError"`, `"BatchDeadlineError"`, …).
    */
   readonly outcomes: Readonly<Record<string, number>>
+  /**
+   * `"open"` when items were started on a schedule (`rate`), `"closed"` when each started as
+   * a slot came free. In an open-loop run `latency` counts from each item's scheduled start.
+   */
+  readonly loop: "open" | "closed"
+  /** Per item: from its scheduled start (open loop) or first request (closed loop) to its outcome. */
   readonly latency: Latency
+  /** Per item: from its first request to its outcome (what the server and retries took). */
+  readonly service: Latency
+  /** Per item: from its scheduled start to its first request (0 in a closed-loop run). */
+  readonly queue: Latency
+  /** Waits for a pause a host asked for (`Retry-After`, a spent quota), over all items. */
+  readonly pauses: number
+  /** Ms the items spent waiting for their hosts' pauses or pacing, summed. */
+  readonly pausedMs: number
+  /** Items whose retry or hedge the retry budget refused. */
+  readonly budgetRefused: number
+  /** Items refused at once by an open circuit breaker. */
+  readonly breakerRefused: number
   /** Body bytes read (see `Outcome.bytes`). */
   readonly bytes: number
   /** Clock time from the batch's start to its last outcome (or to when the summary was taken). */
@@ -217,6 +261,11 @@ export interface Tallied {
   readonly startMs: number
   readonly durationMs: number
   readonly attempts: number
+  readonly scheduledMs?: number | undefined
+  readonly queueMs?: number | undefined
+  readonly pauses?: number | undefined
+  readonly pausedMs?: number | undefined
+  readonly retryRefused?: string | undefined
 }
 
 /**

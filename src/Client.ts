@@ -163,6 +163,29 @@ export interface ClientOptions {
   readonly maxBodyBytes?: number
   readonly userAgent?: string
   readonly retry?: Retry.RetryOptions
+  /**
+   * The retry budget of each origin (see `Retry.RetryBudgetOptions`): on by default,
+   * `false` turns it off. Shared by every request of this client, not across processes.
+   */
+  readonly retryBudget?: Retry.RetryBudgetOptions | false
+  /**
+   * `"adaptive"`: each origin gets a concurrency limit that finds what the host can take (AIMD
+   * on 429, 503, timeouts and resets; a latency gradient against the least RTT seen), within
+   * `connectionsPerOrigin`. Off by default. `Batch` has the same option for one batch.
+   */
+  readonly perHost?: "adaptive"
+  /**
+   * Whether a server's signals (`Retry-After` on 429/503, `RateLimit`, `X-RateLimit-*`) pause
+   * and pace every request to its origin. Default true; `false` leaves each request to its own
+   * retry policy (for a test that wants to see a server's raw answers).
+   */
+  readonly serverSignals?: boolean
+  /**
+   * A circuit breaker per origin (`true` for the defaults): once a share of calls fail in a
+   * window, calls to that origin fail at once with `CircuitOpenError` for a break, then a few
+   * probes decide. Off by default.
+   */
+  readonly circuitBreaker?: boolean | CircuitBreakerOptions
   /** Follow https -> http redirects. Off: a downgrade is a `RedirectError`. */
   readonly allowHttpsDowngrade?: boolean
   /** Extra trusted CA certificates (PEM), e.g. a private CA. */
@@ -193,6 +216,24 @@ export interface ClientOptions {
    * get HTTP/1.1. Deadlines and interruption reset the stream; the rest is unchanged.
    */
   readonly http2?: boolean
+}
+
+/**
+ * A circuit breaker's settings; each has a default.
+ *
+ * @since 0.1.0
+ */
+export interface CircuitBreakerOptions {
+  /** The failed share of the window that opens it, in (0, 1]. Default 0.5. */
+  readonly failureRatio?: number
+  /** The fewest calls in the window before the share counts. Default 10. */
+  readonly minThroughput?: number
+  /** The sliding window calls are counted in. Default 10 s. */
+  readonly window?: Duration.DurationInput
+  /** How long it stays open before probing. Default 5 s. */
+  readonly breakFor?: Duration.DurationInput
+  /** Probes let through when the break ends (and successes needed to close). Default 2. */
+  readonly halfOpenProbes?: number
 }
 
 /**

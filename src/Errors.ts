@@ -333,6 +333,66 @@ export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
 }
 
 /**
+ * The server asked volley to stop sending to this origin (`Retry-After` on a 429 or 503, or a
+ * rate-limit quota of 0) for longer than the retry policy's `maxRetryAfter`: the request was
+ * not sent, and fails at once instead of parking the caller. Not transient: waiting is what
+ * was refused.
+ *
+ * @since 0.1.0
+ */
+export class HostPausedError extends TaggedError("HostPausedError")<{
+  readonly method: string
+  readonly url: string
+  /** The origin that is paused, e.g. `https://api.example.com`. */
+  readonly origin: string
+  /** How much longer the pause lasts. */
+  readonly remaining: Duration.Duration
+}> {
+  override get message(): string {
+    return `${this.method} ${this.url}: not sent, ${this.origin} asked for a pause of ${Duration.format(this.remaining)} (longer than maxRetryAfter)`
+  }
+}
+
+/**
+ * An origin's circuit breaker is open (or half-open with every probe place taken), so the call
+ * failed at once without sending anything. Not a {@link NetworkError}: nothing was tried, and
+ * it is not transient, so the same call never retries it (the breaker would refuse again); the
+ * next call after `retryAfter` may go through as a probe.
+ *
+ * @example
+ * ```ts
+ * import { Duration } from "effect"
+ * import { CircuitOpenError, isTransient } from "volley/Errors"
+ *
+ * const error = new CircuitOpenError({ origin: "https://api.example.com", state: "open", retryAfter: Duration.seconds(5) })
+ * console.log(error.message) // https://api.example.com: circuit open, failing fast (may close in 5s)
+ * console.log(isTransient(error)) // false
+ * ```
+ *
+ * @since 0.1.0
+ */
+export class CircuitOpenError extends TaggedError("CircuitOpenError")<{
+  /** The origin whose breaker refused (`https://host:port`; an origin never holds credentials). */
+  readonly origin: string
+  /** `open`: failing fast until the break ends; `half-open`: probes are under way and every probe place is taken. */
+  readonly state: "open" | "half-open"
+  /** How long until the breaker lets a probe through: the rest of the break, zero while half-open. */
+  readonly retryAfter: Duration.Duration
+  /** The refused request's method, when the caller gave it. */
+  readonly method?: string | undefined
+  /** The refused request's URL (redacted), when the caller gave it. */
+  readonly url?: string | undefined
+}> {
+  override get message(): string {
+    const who = this.method !== undefined && this.url !== undefined ? `${this.method} ${this.url}` : this.origin
+    const why = this.state === "open"
+      ? `circuit open, failing fast (may close in ${Duration.format(this.retryAfter)})`
+      : "circuit half-open, failing fast while its probes run"
+    return `${who}: ${why}`
+  }
+}
+
+/**
  * Every error a volley HTTP call can fail with.
  *
  * @category models
@@ -346,6 +406,8 @@ export type HttpError =
   | RedirectError
   | InvalidUrlError
   | InvalidRequestError
+  | HostPausedError
+  | CircuitOpenError
 
 /** Statuses worth retrying: the server says "not now", not "never". */
 const transientStatuses: ReadonlySet<number> = new Set([408, 425, 429, 500, 502, 503, 504])

@@ -100,6 +100,20 @@ export const policy = (options: RetryOptions = {}, base: RetryPolicy = defaultPo
   retryNonIdempotent: options.retryNonIdempotent ?? base.retryNonIdempotent
 })
 
+/**
+ * A retry budget per origin, shared by every request of one client: retries and hedges may
+ * add at most `percent` of the requests of the last `ttl`, plus `minPerSecond` whatever the
+ * traffic. A retry counts from when it is decided, so retries waiting in backoff count too.
+ * On by default (20%, 1 per second, 10 s); `false` in `ClientOptions.retryBudget` turns it off.
+ *
+ * @since 0.1.0
+ */
+export interface RetryBudgetOptions {
+  readonly percent?: number
+  readonly minPerSecond?: number
+  readonly ttl?: Duration.DurationInput
+}
+
 const idempotentMethods: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
 
 /**

@@ -42,6 +42,14 @@ import type { Transport } from "./Transport.js"
  */
 export * from "./TestingRoutes.js"
 
+/**
+ * The server models (`capacity`, `rateLimit`, `outage`, their options and stats), declared in
+ * `TestingServers.ts`.
+ *
+ * @since 0.1.0
+ */
+export * from "./TestingServers.js"
+
 // ---- what it records -------------------------------------------------------------------------
 
 /**

@@ -23,6 +23,7 @@ describe("the package's entry points", () => {
     ["volley/server", "m.DurableJobs.layerSqlite"],
     ["volley", "m.DurableJobs.layerConfig"],
     ["volley/testing", "m.layer"],
+    ["volley/testing", "m.capacity"],
     // One module at a time, so a client-only program never loads the server side.
     ["volley/Client", "m.layer"],
     ["volley/HttpClient", "m.layer"],

@@ -64,7 +64,10 @@ const options = {
     Options.withDefault(16),
     Options.withDescription("Requests in flight at once")
   ),
-  perHost: Options.integer("per-host").pipe(Options.optional, Options.withDescription("Requests in flight at once to one host")),
+  perHost: Options.text("per-host").pipe(
+    Options.optional,
+    Options.withDescription("Requests in flight at once to one host, or `adaptive`: a limit per host found from its 429/503s and latency")
+  ),
   rate: Options.float("rate").pipe(Options.optional, Options.withDescription("Most request starts per second (retries included)")),
   timeout: Options.text("timeout").pipe(
     Options.optional,
@@ -139,7 +142,7 @@ export const fetchFlags: FlagTable = {
     "--show-query": "switch",
     "--output-file": "text",
     "--concurrency": "int",
-    "--per-host": "int",
+    "--per-host": "text",
     "--rate": "float",
     "--timeout": "text",
     "--max-time": "text",

@@ -31,7 +31,7 @@ Usage: volley fetch [flags] URL...       URLs as arguments
        volley fetch [flags] -i FILE      a list: one URL or NDJSON request per line (- for stdin)
 
   -c, --concurrency N     requests in flight at once (16)
-      --per-host N        in flight per host (no limit); --rate R: most starts per second
+      --per-host N        in flight per host (no limit), or adaptive; --rate R: starts/s
       --timeout D         deadline of each attempt: 500ms, 10s, 2m (30s)
       --max-time D        deadline of each request, retries and waits included (none)
       --retries N         retries of a transient failure, idempotent requests only (2)

@@ -13,6 +13,15 @@ export const hostOf = (input: string | URL | HttpClientRequest.HttpClientRequest
   }
 }
 
+/** The origin (`https://host:port`) of a request input, or `undefined` when its URL does not parse. */
+export const originOfInput = (input: string | URL | HttpClientRequest.HttpClientRequest): string | undefined => {
+  try {
+    return (typeof input === "string" ? new URL(input) : input instanceof URL ? input : new URL(input.url)).origin
+  } catch {
+    return undefined
+  }
+}
+
 /** The URL as the client will print it: its `href` when it parses, the input as given when not. */
 export const hrefOf = (url: string | URL): string => {
   try {

@@ -10,7 +10,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as https from "node:https"
 import type * as net from "node:net"
-import { type Ctx, route, send } from "./faultRoutes.js"
+import { type Ctx, type Handler, route, send } from "./faultRoutes.js"
 import { type ClosedResponse, makeState, notify, type State, waitFor } from "./faultState.js"
 
 export interface RecordedRequest {
@@ -49,6 +49,12 @@ export interface FaultServer {
   waitForResponseClosed(pathPrefix: string, timeoutMs?: number): Promise<ClosedResponse>
   /** Resolves with the `count`-th request (default 1st) whose path starts with `pathPrefix`. */
   waitForRequest(pathPrefix: string, count?: number, timeoutMs?: number): Promise<RecordedRequest>
+  /**
+   * Serves paths starting with `prefix` with `handler`, ahead of the built-in routes, until the
+   * returned function is called: for route logic that lives elsewhere (support/modelRoute.ts
+   * mounts the test kit's server models).
+   */
+  mount(prefix: string, handler: Handler): () => void
   /** Clears recorded requests, counters and flaky state (live `open`/`inFlight` stay accurate). */
   reset(): void
   /** Closes the listener and destroys every open socket. */
@@ -107,7 +113,12 @@ const readBody = (req: http.IncomingMessage): Promise<string> =>
     req.on("error", () => {})
   })
 
-const handleRequest = async (state: State, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+const handleRequest = async (
+  state: State,
+  mounts: ReadonlyMap<string, Handler>,
+  req: http.IncomingMessage,
+  res: http.ServerResponse
+): Promise<void> => {
   let serverKilled = false
   trackInFlight(state, req, res, () => serverKilled)
   const path = req.url ?? "/"
@@ -118,7 +129,7 @@ const handleRequest = async (state: State, req: http.IncomingMessage, res: http.
   if (res.destroyed) return
   const url = new URL(path, "http://127.0.0.1")
   const ctx: Ctx = { req, res, path: url.pathname, params: url.searchParams, state, markServerKilled: () => void (serverKilled = true) }
-  const handler = route(url.pathname, recorded)
+  const handler = [...mounts].find(([prefix]) => url.pathname.startsWith(prefix))?.[1] ?? route(url.pathname, recorded)
   if (handler === undefined) return send(ctx, 404, "not found")
   await handler(ctx)
 }
@@ -169,6 +180,7 @@ const resetState = (state: State): void => {
   state.closed.length = 0
   state.abortedPaths.length = 0
   state.flaky.clear()
+  state.rateLimits.clear()
   state.maxInFlightByHost.clear()
   state.opened = 0
   state.abortedByClient = 0
@@ -179,8 +191,9 @@ const resetState = (state: State): void => {
 export const startFaultServer = async (options?: { readonly tls?: boolean }): Promise<FaultServer> => {
   const tls = options?.tls === true
   const state = makeState()
+  const mounts = new Map<string, Handler>()
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
-    handleRequest(state, req, res).catch(() => res.destroy())
+    handleRequest(state, mounts, req, res).catch(() => res.destroy())
   }
   const server = tls ? https.createServer({ cert: testCertificate.cert, key: testCertificate.key }, onRequest) : http.createServer(onRequest)
   server.keepAliveTimeout = 5000
@@ -212,6 +225,10 @@ export const startFaultServer = async (options?: { readonly tls?: boolean }): Pr
       waitFor(state, () => state.closed.find((r) => r.path.startsWith(pathPrefix)), timeoutMs, `the response to ${pathPrefix} to close`),
     waitForRequest: (pathPrefix, count = 1, timeoutMs = DEFAULT_WAIT_MS) =>
       waitFor(state, () => matching(pathPrefix)[count - 1], timeoutMs, `request #${count} to ${pathPrefix}`),
+    mount: (prefix, handler) => {
+      mounts.set(prefix, handler)
+      return () => void mounts.delete(prefix)
+    },
     reset: () => resetState(state),
     close: () => closeServer(state, server)
   }

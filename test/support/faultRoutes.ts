@@ -22,7 +22,7 @@ export interface Ctx {
   markServerKilled(): void
 }
 
-type Handler = (ctx: Ctx) => void | Promise<void>
+export type Handler = (ctx: Ctx) => void | Promise<void>
 
 const intParam = (params: URLSearchParams, name: string, fallback: number): number => {
   const raw = params.get(name)
@@ -273,6 +273,33 @@ const rangeFile: Handler = async (ctx) => {
   }
 }
 
+/**
+ * An API that allows `limit` requests per `window` seconds (fixed windows on the real clock)
+ * and says so on every answer, as the IETF draft's `RateLimit-Policy` / `RateLimit` (or, with
+ * `style=x`, `X-RateLimit-*`); beyond it, 429 with `Retry-After` until the window ends.
+ */
+const rateLimit: Handler = (ctx) => {
+  const limit = intParam(ctx.params, "limit", 100)
+  const windowMs = intParam(ctx.params, "window", 1) * 1000
+  const key = ctx.params.get("key") ?? ""
+  const now = Date.now()
+  const window = Math.floor(now / windowMs)
+  let counter = ctx.state.rateLimits.get(key)
+  if (counter === undefined || counter.window !== window) {
+    counter = { window, used: 0 }
+    ctx.state.rateLimits.set(key, counter)
+  }
+  const over = counter.used >= limit
+  if (!over) counter.used++
+  const reset = Math.max(1, Math.ceil(((window + 1) * windowMs - now) / 1000))
+  const remaining = limit - counter.used
+  const headers: http.OutgoingHttpHeaders = ctx.params.get("style") === "x"
+    ? { "x-ratelimit-limit": String(limit), "x-ratelimit-remaining": String(remaining), "x-ratelimit-reset": String(reset) }
+    : { "ratelimit-policy": `${limit};w=${windowMs / 1000}`, "ratelimit": `limit=${limit}, remaining=${remaining}, reset=${reset}` }
+  if (over) send(ctx, 429, "rate limited", { ...headers, "retry-after": String(reset) })
+  else send(ctx, 200, "ok", headers)
+}
+
 const echo = (recorded: RecordedRequest): Handler => (ctx) =>
   sendJson(ctx, JSON.stringify({ method: recorded.method, path: recorded.path, headers: recorded.headers, body: recorded.body }))
 
@@ -295,7 +322,8 @@ const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["/huge", huge(false)],
   ["/huge-cl", huge(true)],
   ["/slow", slow],
-  ["/range-file", rangeFile]
+  ["/range-file", rangeFile],
+  ["/ratelimit", rateLimit]
 ])
 
 export const route = (pathname: string, recorded: RecordedRequest): Handler | undefined => {

@@ -26,6 +26,8 @@ export interface State {
   readonly closed: Array<ClosedResponse>
   readonly abortedPaths: Array<string>
   readonly flaky: Map<string, number>
+  /** `/ratelimit`'s fixed windows, per `key` parameter: the window number and requests let through in it. */
+  readonly rateLimits: Map<string, { window: number; used: number }>
   readonly maxInFlightByHost: Map<string, number>
   readonly inFlightByHost: Map<string, number>
   readonly sockets: Set<net.Socket>
@@ -45,6 +47,7 @@ export const makeState = (): State => ({
   closed: [],
   abortedPaths: [],
   flaky: new Map(),
+  rateLimits: new Map(),
   maxInFlightByHost: new Map(),
   inFlightByHost: new Map(),
   sockets: new Set(),

@@ -193,7 +193,7 @@ export interface FetchFlags {
   /** `--output-file FILE`: every response body into one file. */
   readonly outputFile: Option.Option<string>
   readonly concurrency: number
-  readonly perHost: Option.Option<number>
+  readonly perHost: Option.Option<number | string>
   readonly rate: Option.Option<number>
   readonly timeout: Option.Option<string>
   readonly maxTime: Option.Option<string>
@@ -278,8 +278,10 @@ const resolveBody = (config: FetchFlags): { readonly body: string; readonly head
 /** Checks the flags and resolves them into settings, or returns the usage error to report. */
 export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
   if (config.concurrency < 1) return `--concurrency must be at least 1, got ${config.concurrency}`
-  const perHost = Option.getOrUndefined(config.perHost)
-  if (perHost !== undefined && perHost < 1) return `--per-host must be at least 1, got ${perHost}`
+  const perHostFlag = Option.getOrUndefined(config.perHost)
+  const perHost: number | "adaptive" | undefined = perHostFlag === undefined || perHostFlag === "adaptive" ? perHostFlag : Number(perHostFlag)
+  if (typeof perHost === "number" && !Number.isInteger(perHost)) return `--per-host must be a whole number or adaptive, got ${perHostFlag}`
+  if (typeof perHost === "number" && perHost < 1) return `--per-host must be at least 1, got ${perHost}`
   const rate = Option.getOrUndefined(config.rate)
   if (rate !== undefined && !(rate > 0 && Number.isFinite(rate))) return `--rate must be a positive number of requests per second, got ${rate}`
   if (config.retries < 0) return `--retries must be 0 or more, got ${config.retries}`
@@ -310,7 +312,7 @@ export const resolveFlags = (config: FetchFlags): FetchSettings | string => {
     sources,
     verbose: config.verbose,
     outputFile,
-    connections: Math.min(perHost ?? config.concurrency, config.concurrency),
+    connections: typeof perHost === "number" ? Math.min(perHost, config.concurrency) : config.concurrency,
     defaults: { method, headers, body: body?.body, show: config.showQuery ? showQuery : undefined },
     table: config.output === "table",
     failFast: config.failFast,

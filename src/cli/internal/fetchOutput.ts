@@ -149,6 +149,16 @@ const histogramText = (stats: Stats): string =>
     .map((b) => `${b.le === null ? `>${millis(histogramBounds[histogramBounds.length - 1]!)}` : `<=${millis(b.le)}`} ${count(b.count)}`)
     .join("  ")
 
+/** What the hosts pushed back with: pauses they asked for, retries the budget refused, calls an open breaker refused. */
+const hostText = (summary: Batch.Summary): string => {
+  const parts: Array<string> = []
+  if (summary.pauses > 0) parts.push(`${count(summary.pauses)} pause${summary.pauses === 1 ? "" : "s"}`)
+  if (summary.pausedMs > 0) parts.push(`${millis(summary.pausedMs)} waited for pauses and pacing`)
+  if (summary.budgetRefused > 0) parts.push(`${count(summary.budgetRefused)} retr${summary.budgetRefused === 1 ? "y" : "ies"} refused by the retry budget`)
+  if (summary.breakerRefused > 0) parts.push(`${count(summary.breakerRefused)} refused by an open circuit breaker`)
+  return parts.join(", ")
+}
+
 /** The final report, several lines, each ending in a newline. */
 export const summaryText = (summary: Batch.Summary, stats: Stats, invalid: number, interrupted: boolean): string => {
   const head = interrupted ? "volley fetch: interrupted after" : "volley fetch:"
@@ -162,9 +172,19 @@ export const summaryText = (summary: Batch.Summary, stats: Stats, invalid: numbe
   if (outcomes.length > 0) lines.push(`  outcomes: ${outcomes.map(([key, n]) => `${key} ${count(n)}`).join(", ")}`)
   const statuses = Object.entries(stats.statuses()).sort((a, b) => Number(a[0]) - Number(b[0]))
   if (statuses.length > 0) lines.push(`  statuses: ${statuses.map(([status, n]) => `${status} ${count(n)}`).join(", ")}`)
+  const pushedBack = hostText(summary)
+  if (pushedBack !== "") lines.push(`  hosts: ${pushedBack}`)
   if (summary.total > 0) {
     const l = summary.latency
-    lines.push(`  latency: p50 ${millis(l.p50)}, p90 ${millis(l.p90)}, p99 ${millis(l.p99)}, p99.9 ${millis(l.p999)}, max ${millis(l.max)}`)
+    const p = (l: Batch.Latency) => `p50 ${millis(l.p50)}, p90 ${millis(l.p90)}, p99 ${millis(l.p99)}, p99.9 ${millis(l.p999)}, max ${millis(l.max)}`
+    if (summary.loop === "open") {
+      // Open loop (--rate): from each request's scheduled start, then its two parts.
+      lines.push(`  latency: ${p(l)} (open loop, from each request's scheduled start)`)
+      lines.push(`  queue: ${p(summary.queue)}`)
+      lines.push(`  service: ${p(summary.service)}`)
+    } else {
+      lines.push(`  latency: ${p(l)}`)
+    }
     const histogram = histogramText(stats)
     if (histogram !== "") lines.push(`  histogram: ${histogram}`)
     lines.push(`  received: ${bytes(summary.bytes)}`)
@@ -186,6 +206,13 @@ export const summaryJson = (summary: Batch.Summary, stats: Stats, invalid: numbe
       bytes: summary.bytes,
       outcomes: summary.outcomes,
       statuses: stats.statuses(),
+      loop: summary.loop,
+      hosts: {
+        pauses: summary.pauses,
+        pausedMs: round(summary.pausedMs),
+        budgetRefused: summary.budgetRefused,
+        breakerRefused: summary.breakerRefused
+      },
       latency: {
         p50: round(summary.latency.p50),
         p90: round(summary.latency.p90),

@@ -19,12 +19,15 @@ import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from ".
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
 import { internalsOf } from "../client/client.js"
+import { again, withPerHost } from "../client/settings.js"
+import * as PerHost from "../policy/perHost.js"
+import * as RetryPolicy from "../policy/retry.js"
 import * as Limits from "./limits.js"
 import { timerFor, within } from "../transport/timer.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
 import { redactUrl } from "../redact.js"
-import { hostOf } from "../url.js"
+import { hostOf, originOfInput } from "../url.js"
 import type { Fetched, Options, Outcome } from "../../Batch.js"
 import type { RequestInput } from "../../Client.js"
 
@@ -35,6 +38,11 @@ interface ItemState {
   bytes: number
   /** Ms (relative to the batch start) when the first request went out; -1 before. */
   sentAt: number
+  /** Waits for a pause the host asked for, and ms spent waiting for its pause or pacing. */
+  pauses: number
+  pausedMs: number
+  /** Why a retry or hedge was not made, when one was refused. */
+  retryRefused: RetryPolicy.Refusal | undefined
 }
 
 /** Bodies announced at most this large are read in one piece; others are streamed and counted. */
@@ -70,12 +78,18 @@ const plainGet = { method: "GET", headers: undefined, replayable: true } as cons
 /**
  * Races an attempt against a delayed copy of itself. Rules in `Options.hedge`.
  */
-export const hedged = <A, E, R>(attempt: Effect.Effect<A, E, R>, delay: Duration.Duration): Effect.Effect<A, E, R> =>
+export const hedged = <A, E, R>(
+  attempt: Effect.Effect<A, E, R>,
+  delay: Duration.Duration,
+  allow: Effect.Effect<boolean> = Effect.succeed(true)
+): Effect.Effect<A, E, R> =>
   Effect.suspend(() => {
     let hedgeSent = false
+    // A hedge the retry budget refuses is never sent: the first attempt runs alone.
     const second = Effect.zipRight(
       Effect.sleep(delay),
-      Effect.suspend(() => {
+      Effect.flatMap(allow, (ok) => {
+        if (!ok) return Effect.never
         hedgeSent = true
         return attempt
       })
@@ -102,6 +116,15 @@ export interface Runner<I, A, E, R> {
   readonly cutOff: (item: I, index: number) => Outcome<I, A, E>
 }
 
+/** When each item of an open-loop run (one with a `rate`) is meant to start, or `undefined` for a closed loop. */
+const scheduleFor = (rate: Options<unknown, unknown, unknown, unknown>["rate"]): ((index: number) => number) | undefined => {
+  if (rate === undefined) return undefined
+  if (typeof rate === "number") return (index) => (index * 1000) / rate
+  const { interval, limit } = Limits.rateOptions(rate)
+  const intervalMs = Duration.toMillis(Duration.decode(interval))
+  return (index) => Math.floor(index / limit) * intervalMs
+}
+
 const positive = (name: string, n: number | undefined, fallback: number | undefined): number | undefined => {
   if (n === undefined) return fallback
   if (!(n >= 1) || !Number.isInteger(n)) throw new RangeError(`volley: ${name} must be a positive integer, got ${n}`)
@@ -120,7 +143,9 @@ export const makeRunner = <I, A, E, R>(
 ): Effect.Effect<Runner<I, A, E, R>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const concurrency = positive("concurrency", options.concurrency, 16)!
-    const perHost = positive("perHost", options.perHost, undefined)
+    const adaptive = options.perHost === "adaptive"
+    const perHost = adaptive ? undefined : positive("perHost", options.perHost as number | undefined, undefined)
+    const breaker = PerHost.breakerOptions(options.circuitBreaker)
     const limited = yield* Limits.make({ perHost, rate: options.rate, perHostRate: options.perHostRate })
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge)
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
@@ -145,15 +170,33 @@ export const makeRunner = <I, A, E, R>(
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
     const itemMs = millisOr(options.itemDeadline, undefined)
     const attemptMs = millisOr(base.deadline, undefined)
-    const requestOptions: RequestOptions = {
+    const plainOptions: RequestOptions = {
       ...base,
-      retry: false,
+      // One attempt per call (the retries run here), paused at most as long as the policy waits.
+      retry: { maxAttempts: 1, maxRetryAfter: retryPolicy.maxRetryAfter },
       ...(options.itemDeadline === "none"
         ? { deadline: "none" }
         : attemptMs !== undefined
         ? { deadline: Duration.millis(attemptMs) }
         : {})
     }
+    // The per-host policies the batch asks for go to the client's core with each call.
+    const requestOptions = adaptive || breaker !== undefined
+      ? withPerHost(plainOptions, { adaptiveMax: adaptive ? concurrency : undefined, breaker })
+      : plainOptions
+    // Retries and hedges are not new requests for the retry budget (they are taken from it).
+    const againOptions = again(requestOptions)
+    const { hosts } = internalsOf(client)
+    /** Whether the item's origin's budget allows one more retry or hedge (asked only on that path). */
+    const allowFor = (input: RequestInput, state: ItemState): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        const origin = originOfInput(input)
+        return origin === undefined
+          ? Effect.succeed(true)
+          : RetryPolicy.allowed(hosts, hosts.state(origin), (why) => {
+            state.retryRefused = why
+          })
+      })
     /** The error of an item whose deadline passed. */
     const itemTimeout = (input: RequestInput, method: string) => () =>
       new NetworkError({
@@ -164,6 +207,8 @@ export const makeRunner = <I, A, E, R>(
       })
     /** Ms left before the item's deadline (counted from its first request). */
     const remainingMs = (state: ItemState): number => itemMs! - (elapsed() - state.sentAt)
+    /** With a rate (an open-loop run), when item `index` was meant to start, in ms since the batch started. */
+    const scheduleOf = scheduleFor(options.rate)
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
     const handle = options.handle
     const needHost = perHost !== undefined || options.perHostRate !== undefined
@@ -181,18 +226,21 @@ export const makeRunner = <I, A, E, R>(
           state.bytes = response.contentLength ?? 0
           return handle(response, item)
         }
-      const send: Effect.Effect<A, E | HttpError, R> = Effect.suspend(() => {
+      const send: Effect.Effect<A, E | HttpError, R> = Effect.withFiberRuntime((fiber) => {
         if (state.sentAt < 0) state.sentAt = elapsed()
+        // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
+        if (hosts.signalled) hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
+        const callOptions = state.attempts === 0 ? requestOptions : againOptions
         if (itemMs === undefined) {
           state.attempts++
-          return client.execute(input, use, requestOptions)
+          return client.execute(input, use, callOptions)
         }
         // Under an item deadline each attempt (a retry, a hedge) gets what is left of it.
         const left = remainingMs(state)
         if (left <= 0) return Effect.fail(itemTimeout(input, describe(input).method)())
         state.attempts++
         const ms = attemptMs === undefined ? left : Math.min(left, attemptMs)
-        return client.execute(input, use, { ...requestOptions, deadline: Duration.millis(ms) })
+        return client.execute(input, use, { ...callOptions, deadline: Duration.millis(ms) })
       })
       return limited(needHost ? hostOf(input) : undefined, send)
     }
@@ -201,13 +249,13 @@ export const makeRunner = <I, A, E, R>(
       const input = toRequest(item)
       const request = describe(input)
       let attempt = attemptFor(input, item, state)
-      if (hedgeDelay !== undefined && Retry.isIdempotent(request.method, request.headers)) attempt = hedged(attempt, hedgeDelay)
+      if (hedgeDelay !== undefined && Retry.isIdempotent(request.method, request.headers)) attempt = hedged(attempt, hedgeDelay, allowFor(input, state))
       if (!request.replayable || retryPolicy.maxAttempts <= 1) return attempt
       // As `Retry.retry` does, but with the retries alone (backoff included) under the item's deadline.
       const { method, headers } = request
       return Effect.catchAll(attempt, (first) => {
         if (!Retry.shouldRetry(retryPolicy, method, headers, first)) return Effect.fail(first)
-        const plan = Retry.retryAfter(retryPolicy, method, headers, first, attempt)
+        const plan = RetryPolicy.retryAfter(retryPolicy, method, headers, first, attempt, allowFor(input, state))
         if (itemMs === undefined) return plan
         // The retry plan, backoff included, ends with the item's deadline.
         const left = remainingMs(state)
@@ -216,7 +264,7 @@ export const makeRunner = <I, A, E, R>(
     }
 
     const newState = (index: number): ItemState => {
-      const state: ItemState = { attempts: 0, status: undefined, bytes: 0, sentAt: -1 }
+      const state: ItemState = { attempts: 0, status: undefined, bytes: 0, sentAt: -1, pauses: 0, pausedMs: 0, retryRefused: undefined }
       if (trackStates) states[index] = state
       return state
     }
@@ -224,6 +272,7 @@ export const makeRunner = <I, A, E, R>(
     const finish = (item: I, index: number, state: ItemState, result: Either.Either<A, E | HttpError | BatchDeadlineError>): Outcome<I, A, E> => {
       const end = elapsed()
       const sentAt = state.sentAt < 0 ? end : state.sentAt
+      const scheduledMs = scheduleOf === undefined ? undefined : scheduleOf(index)
       return {
         index,
         item,
@@ -232,7 +281,12 @@ export const makeRunner = <I, A, E, R>(
         bytes: state.bytes,
         startMs: sentAt,
         durationMs: end - sentAt,
-        attempts: state.attempts
+        attempts: state.attempts,
+        scheduledMs,
+        queueMs: scheduledMs === undefined ? 0 : Math.max(0, sentAt - scheduledMs),
+        pauses: state.pauses,
+        pausedMs: state.pausedMs,
+        retryRefused: state.retryRefused
       }
     }
 
@@ -251,7 +305,7 @@ export const makeRunner = <I, A, E, R>(
     const value = (item: I, index: number): Effect.Effect<A, E | HttpError, R> => run(item, newState(index))
 
     const cutOff = (item: I, index: number): Outcome<I, A, E> => {
-      const state = states[index] ?? { attempts: 0, status: undefined, bytes: 0, sentAt: -1 }
+      const state = states[index] ?? { attempts: 0, status: undefined, bytes: 0, sentAt: -1, pauses: 0, pausedMs: 0, retryRefused: undefined }
       const error = new BatchDeadlineError({ deadline: batchDeadline ?? Duration.zero, started: state.attempts > 0 })
       return finish(item, index, state, Either.left(error))
     }

@@ -4,7 +4,7 @@
  * items is summarised with the same few kilobytes as a batch of ten.
  */
 import * as Either from "effect/Either"
-import type { Summary, Tallied, Tally } from "../../Batch.js"
+import type { Latency, Summary, Tallied, Tally } from "../../Batch.js"
 
 /**
  * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason such as
@@ -38,66 +38,104 @@ const bucketOf = (ms: number): number => {
 /** Upper bound of a bucket: percentiles err on the slow side, by at most 1%. */
 const upperOf = (bucket: number): number => floorMs * Math.pow(growth, bucket)
 
+/** A histogram of one latency, in constant memory. */
+class Histogram {
+  private readonly buckets = new Float64Array(bucketCount)
+  private count = 0
+  private sum = 0
+  private min = Infinity
+  private max = 0
+
+  add(ms: number): void {
+    this.count++
+    this.sum += ms
+    if (ms < this.min) this.min = ms
+    if (ms > this.max) this.max = ms
+    this.buckets[bucketOf(ms)]! += 1
+  }
+
+  private percentile(p: number): number {
+    if (this.count === 0) return 0
+    const rank = Math.max(1, Math.ceil(p * this.count))
+    let seen = 0
+    for (let i = 0; i < bucketCount; i++) {
+      seen += this.buckets[i]!
+      if (seen >= rank) return Math.min(this.max, Math.max(this.min, upperOf(i)))
+    }
+    return this.max
+  }
+
+  latency(): Latency {
+    return {
+      p50: this.percentile(0.5),
+      p90: this.percentile(0.9),
+      p99: this.percentile(0.99),
+      p999: this.percentile(0.999),
+      max: this.max,
+      mean: this.count === 0 ? 0 : this.sum / this.count
+    }
+  }
+}
+
 /**
  * Starts an empty tally.
  *
  * @since 0.1.0
  */
 export const tally = (): Tally => {
-  const buckets = new Float64Array(bucketCount)
+  const service = new Histogram()
+  // Only an open-loop run (items with a scheduled start) fills these two.
+  const scheduled = new Histogram()
+  const queue = new Histogram()
+  let open = false
   const outcomes: Record<string, number> = {}
   let total = 0
   let succeeded = 0
   let bytes = 0
-  let timed = 0
-  let sum = 0
-  let min = Infinity
-  let max = 0
   let lastEnd = 0
+  let pauses = 0
+  let pausedMs = 0
+  let budgetRefused = 0
+  let breakerRefused = 0
 
   const add = (outcome: Tallied): void => {
     total++
     const key = Either.isRight(outcome.result) ? "ok" : errorKey(outcome.result.left)
     if (key === "ok") succeeded++
+    else if (key === "CircuitOpenError") breakerRefused++
     outcomes[key] = (outcomes[key] ?? 0) + 1
     bytes += outcome.bytes
+    if (outcome.pauses !== undefined) pauses += outcome.pauses
+    if (outcome.pausedMs !== undefined) pausedMs += outcome.pausedMs
+    if (outcome.retryRefused === "budget") budgetRefused++
     const end = outcome.startMs + outcome.durationMs
     if (end > lastEnd) lastEnd = end
     if (outcome.attempts === 0) return // never sent: no latency to speak of
-    const ms = outcome.durationMs
-    timed++
-    sum += ms
-    if (ms < min) min = ms
-    if (ms > max) max = ms
-    buckets[bucketOf(ms)]! += 1
-  }
-
-  const percentile = (p: number): number => {
-    if (timed === 0) return 0
-    const rank = Math.max(1, Math.ceil(p * timed))
-    let seen = 0
-    for (let i = 0; i < bucketCount; i++) {
-      seen += buckets[i]!
-      if (seen >= rank) return Math.min(max, Math.max(min, upperOf(i)))
+    service.add(outcome.durationMs)
+    if (outcome.scheduledMs !== undefined) {
+      open = true
+      const waited = outcome.queueMs ?? 0
+      queue.add(waited)
+      scheduled.add(waited + outcome.durationMs)
     }
-    return max
   }
 
   const summary = (elapsedMs?: number): Summary => {
     const elapsed = elapsedMs ?? lastEnd
+    const serviceLatency = service.latency()
     return {
       total,
       succeeded,
       failed: total - succeeded,
       outcomes: { ...outcomes },
-      latency: {
-        p50: percentile(0.5),
-        p90: percentile(0.9),
-        p99: percentile(0.99),
-        p999: percentile(0.999),
-        max,
-        mean: timed === 0 ? 0 : sum / timed
-      },
+      loop: open ? "open" : "closed",
+      latency: open ? scheduled.latency() : serviceLatency,
+      service: serviceLatency,
+      queue: queue.latency(),
+      pauses,
+      pausedMs,
+      budgetRefused,
+      breakerRefused,
       bytes,
       elapsedMs: elapsed,
       throughput: elapsed > 0 ? (total * 1000) / elapsed : 0

@@ -12,7 +12,9 @@ import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
-import * as Retry from "../../Retry.js"
+import { type HostState, Hosts } from "../policy/hosts.js"
+import * as PerHost from "../policy/perHost.js"
+import * as RetryPolicy from "../policy/retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
 import type { Attempt } from "./deadline.js"
@@ -20,9 +22,10 @@ import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareG
 import { makeResponse, type ScopedResponse, statusError } from "./response.js"
 import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
 
-/** How many attempts a call has started: one object per call, shared by its retries. */
+/** How many attempts a call has started, and its origin's state: one object per call, shared by its retries. */
 interface Calls {
   started: number
+  host: HostState | undefined
 }
 
 /**
@@ -40,6 +43,8 @@ export type Accepted<A, E, R> = (
 export interface Internals {
   /** The client's resolved configuration (durations in ms), for the retry policy and timeouts. */
   readonly config: ResolvedConfig
+  /** What the client knows of each origin (pauses, pacing, retry budget), shared by all its consumers. */
+  readonly hosts: Hosts
   /** `open`, also for a {@link PlainGet}. */
   readonly open: (input: AnyRequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
   /**
@@ -75,7 +80,8 @@ export const internalsOf = (client: ClientService): Internals => {
         (HttpClientRequest) => client.open(HttpClientRequest.get(input.url, { headers: input.headers }), options)
       )
       : client.open(input, options)
-  return { config: resolve({}), open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted) }
+  const config = resolve({})
+  return { config, hosts: new Hosts(config.retryBudget), open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted) }
 }
 
 /**
@@ -104,6 +110,7 @@ const exchangeOver = <A, E, R>(
  * caller's scope).
  */
 export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
+  const hosts = new Hosts(config.retryBudget)
   /** The settings of a call without options, resolved once. */
   const plain = settingsFor(config, {})
   /** The last options object seen and its settings: a caller (the HttpClient bridge) passing the same one each call resolves it once. */
@@ -134,21 +141,9 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   }
 
   /**
-   * Starts an attempt on the fiber's clock (its deadline and timer source); its fiber drives
-   * `observe`, and `calls` numbers it (a retry runs the same attempt effect again).
-   */
-  const begin = <A, E, R>(request: PreparedRequest, settings: CallSettings, calls: Calls, f: (attempt: Attempt) => Effect.Effect<A, E, R>) =>
-    Effect.withFiberRuntime<A, E, R>((fiber) => {
-      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      const retry = calls.started++
-      return f({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber: fiber as Fiber.RuntimeFiber<unknown, unknown>, retry })
-    })
-
-  /**
-   * One attempt: send, follow redirects, then hand an accepted response to `accepted` (still
-   * masked; `restore` makes the caller's part interruptible). A refused status becomes a
-   * `StatusError` and its body is released at once: a retry must not hold this connection.
+   * Starts an attempt on the fiber's clock: counts a call's first attempt in its origin's
+   * retry budget, waits at the origin's gate (a pause or pacing the server asked for, checked
+   * right before the dispatch), then runs the exchange. The deadline bounds the wait too.
    */
   const attempt = <A, E, R>(
     request: PreparedRequest,
@@ -160,17 +155,60 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
     ) => Effect.Effect<A, E | HttpError, R>
   ): Effect.Effect<A, E | HttpError, R> =>
-    begin(request, settings, calls, (started) =>
-      Effect.uninterruptibleMask((restore) =>
-        Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
-          const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
-          const { response } = acquired
-          if (!settings.accept(response.status)) {
-            return releasing(restore(statusError(final, response, acquired.request.url, acquired.request.method)), response.body)
-          }
-          return accepted(makeResponse(final, acquired), response.body, restore)
-        })
-      ))
+    Effect.withFiberRuntime<A, E | HttpError, R>((runtime) => {
+      const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
+      const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      const host = calls.host ??= hosts.forUrl(request.url)
+      if (calls.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
+      const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
+      const started: Attempt = { clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: calls.started++ }
+      // The opt-in per-host policies, composed only when on: breaker > gate > adaptive limit > exchange.
+      const adaptiveMax = settings.adaptiveMax
+      const gated = hosts.gate(
+        host,
+        started,
+        adaptiveMax === undefined
+          ? () => exchange1(started, host, accepted)
+          : () => PerHost.limited(host, adaptiveMax, exchange1(started, host, accepted))
+      )
+      const breaker = settings.breaker
+      return breaker === undefined ? gated : PerHost.broken(hosts.breaker(breaker), host, { method: request.method, url: request.redactedUrl }, gated)
+    })
+
+  /**
+   * One exchange: send, follow redirects, read the server's signals into its origin's state,
+   * then hand an accepted response to `accepted` (still masked; `restore` makes the caller's
+   * part interruptible). A refused status becomes a `StatusError` and its body is released at
+   * once: a retry must not hold this connection.
+   */
+  const exchange1 = <A, E, R>(
+    started: Attempt,
+    host: HostState,
+    accepted: (
+      response: ScopedResponse,
+      body: BodySource,
+      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
+    ) => Effect.Effect<A, E | HttpError, R>
+  ): Effect.Effect<A, E | HttpError, R> =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
+        const request = started.request
+        const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
+        const { response } = acquired
+        if (config.serverSignals) {
+          hosts.observe(
+            acquired.request === request ? host : hosts.forUrl(acquired.request.url),
+            response.status,
+            response.headers,
+            started.clock.unsafeCurrentTimeMillis()
+          )
+        }
+        if (!started.settings.accept(response.status)) {
+          return releasing(restore(statusError(final, response, acquired.request.url, acquired.request.method)), response.body)
+        }
+        return accepted(makeResponse(final, acquired), response.body, restore)
+      })
+    )
 
   /** Prepares the request and runs its attempts, retried by the policy when it can be sent again. */
   const run = <A, E, R>(
@@ -180,8 +218,10 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
     return withPrepared(input, settings, (request) => {
-      const attempts = once(request, settings, { started: 0 })
-      return request.replayable ? Retry.retry(settings.retry, request.method, request.headers)(attempts) : attempts
+      const calls: Calls = { started: 0, host: undefined }
+      const attempts = once(request, settings, calls)
+      if (!request.replayable || settings.retry.maxAttempts <= 1) return attempts
+      return RetryPolicy.retry(settings.retry, request.method, request.headers, attempts, () => RetryPolicy.allowed(hosts, calls.host ??= hosts.forUrl(request.url)))
     })
   }
 
@@ -201,6 +241,6 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const exchange: Internals["exchange"] = (input, options, accepted) =>
     run(input, options, (request, settings, calls) => attempt(request, settings, calls, accepted))
 
-  const built: Built = { execute, open, [internalsKey]: { config, open, exchange } }
+  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange } }
   return built
 }

@@ -6,6 +6,9 @@ import * as Duration from "effect/Duration"
 import type { ClientOptions, RequestOptions } from "../../Client.js"
 import * as Retry from "../../Retry.js"
 import { millis, millisOr } from "../duration.js"
+import { type BudgetSettings, defaultBudget } from "../policy/budget.js"
+import type { BreakerOptions } from "../policy/breaker.js"
+import { breakerOptions } from "../policy/perHost.js"
 
 /** `Client.defaults` (declared here so the internal modules can fall back on them). */
 export const defaults = {
@@ -31,6 +34,27 @@ export interface ResolvedConfig {
   readonly allowHttpsDowngrade: boolean
   readonly decompress: boolean,
   readonly sensitiveHeaders: ReadonlySet<string>
+  /** Each origin's retry budget; `undefined`: none. */
+  readonly retryBudget: BudgetSettings | undefined
+  /** With `perHost: "adaptive"`, the most an origin's adaptive limit may reach. */
+  readonly adaptiveMax: number | undefined
+  /** The circuit breaker's options, when it is on. */
+  readonly breaker: BreakerOptions | undefined
+  /** Whether servers' pause and quota signals are read (`ClientOptions.serverSignals`). */
+  readonly serverSignals: boolean
+}
+
+/** The retry budget from the client's options, checked. */
+const budgetOf = (options: ClientOptions["retryBudget"]): BudgetSettings | undefined => {
+  if (options === false) return undefined
+  if (options === undefined) return defaultBudget
+  const percent = options.percent ?? defaultBudget.percent
+  const minPerSecond = options.minPerSecond ?? defaultBudget.minPerSecond
+  const ttlMs = options.ttl === undefined ? defaultBudget.ttlMs : Duration.toMillis(Duration.decode(options.ttl))
+  if (!(percent >= 0) || !(minPerSecond >= 0) || !(ttlMs > 0) || !Number.isFinite(ttlMs)) {
+    throw new RangeError(`volley: retryBudget needs percent >= 0, minPerSecond >= 0 and a finite ttl > 0, got ${JSON.stringify(options)}`)
+  }
+  return { percent, minPerSecond, ttlMs }
 }
 
 const lowerSet = (names: ReadonlyArray<string> | undefined, base: ReadonlySet<string> = empty): ReadonlySet<string> =>
@@ -48,7 +72,11 @@ export const resolve = (options: ClientOptions): ResolvedConfig => ({
   retry: Retry.policy(options.retry ?? {}),
   allowHttpsDowngrade: options.allowHttpsDowngrade ?? false,
   decompress: options.decompress ?? true,
-  sensitiveHeaders: lowerSet(options.sensitiveHeaders)
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders),
+  retryBudget: budgetOf(options.retryBudget),
+  adaptiveMax: options.perHost === "adaptive" ? options.connectionsPerOrigin ?? defaults.connectionsPerOrigin : undefined,
+  breaker: breakerOptions(options.circuitBreaker),
+  serverSignals: options.serverSignals ?? true
 })
 
 export const isOk = (status: number): boolean => status >= 200 && status < 300
@@ -67,19 +95,58 @@ export interface CallSettings {
   readonly decompress: boolean,
   /** Extra header names (lower case) dropped across origins. */
   readonly sensitiveHeaders: ReadonlySet<string>
+  /** The longest pause a host may ask for before a request to it fails at once (the policy's `maxRetryAfter`). */
+  readonly maxPauseMs: number
+  /** Whether a call counts as a request in its origin's retry budget (not when it is a retry or hedge run by Batch or Download). */
+  readonly deposit: boolean
+  /** The most the origin's adaptive limit may reach; `undefined`: no adaptive limit. */
+  readonly adaptiveMax: number | undefined
+  /** The circuit breaker's options; `undefined`: no breaker. */
+  readonly breaker: BreakerOptions | undefined
 }
 
+/** Per-host policies a batch asks for on each of its calls (see `Batch`'s `perHost` and `circuitBreaker`). */
+export const perHostKey: unique symbol = Symbol.for("volley/Client/perHost")
+
+/** What a batch's calls carry under {@link perHostKey}. */
+export interface PerHostRequest {
+  readonly adaptiveMax?: number | undefined
+  readonly breaker?: BreakerOptions | undefined
+}
+
+/** `options` carrying a batch's per-host policies. */
+export const withPerHost = (options: RequestOptions, perHost: PerHostRequest): RequestOptions =>
+  ({ ...options, [perHostKey]: perHost }) as RequestOptions
+
+/**
+ * Marks request options of a call that is a retry or a hedge of something Batch or Download
+ * already sent: it does not count as a new request in the retry budget.
+ */
+export const againKey: unique symbol = Symbol.for("volley/Client/again")
+
+/** `options` marked as a retry's (see {@link againKey}). */
+export const again = (options: RequestOptions): RequestOptions => ({ ...options, [againKey]: true }) as RequestOptions
+
+const perHostOf = (options: RequestOptions): PerHostRequest | undefined => (options as { readonly [perHostKey]?: PerHostRequest })[perHostKey]
+
 /** The call's settings: `options` over the client's `config`. */
-export const settingsFor = (config: ResolvedConfig, options: RequestOptions): CallSettings => ({
+export const settingsFor = (config: ResolvedConfig, options: RequestOptions): CallSettings => {
+  const retry = options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry)
+  return {
   deadlineMs: millisOr(options.deadline, config.deadlineMs),
   headersTimeoutMs: millisOr(options.headersTimeout, config.headersTimeoutMs),
   idleTimeoutMs: millisOr(options.idleTimeout, config.idleTimeoutMs),
   accept: options.accept ?? isOk,
-  retry: options.retry === false ? Retry.none : options.retry === undefined ? config.retry : Retry.policy(options.retry, config.retry),
+  retry,
   maxBodyBytes: options.maxBodyBytes ?? config.maxBodyBytes,
   followRedirects: options.followRedirects ?? true,
   maxRedirects: options.maxRedirects ?? config.maxRedirects,
   allowHttpsDowngrade: config.allowHttpsDowngrade,
   decompress: options.decompress ?? config.decompress,
-  sensitiveHeaders: lowerSet(options.sensitiveHeaders, config.sensitiveHeaders)
-})
+  sensitiveHeaders: lowerSet(options.sensitiveHeaders, config.sensitiveHeaders),
+  maxPauseMs: Duration.toMillis(options.retry === false ? config.retry.maxRetryAfter : retry.maxRetryAfter),
+  deposit: (options as { readonly [againKey]?: boolean })[againKey] !== true,
+  adaptiveMax: perHostOf(options)?.adaptiveMax ?? config.adaptiveMax,
+  breaker: perHostOf(options)?.breaker ?? config.breaker
+  }
+}

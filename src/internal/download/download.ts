@@ -23,6 +23,9 @@ import { NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { RequestOptions, Response } from "../../Client.js"
 import { internalsOf } from "../client/client.js"
+import { again } from "../client/settings.js"
+import * as RetryPolicy from "../policy/retry.js"
+import { originOfInput } from "../url.js"
 import { forEachChunk } from "../client/hotPath.js"
 import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
 import * as Fs from "./fs.js"
@@ -172,10 +175,16 @@ const makePace = (clock: Clock.Clock, rate: number) => {
   }
 }
 
+/** Requests one download has sent: all but the first are retries, taken from the host's retry budget instead of counted in it. */
+interface Sent {
+  count: number
+}
+
 const attempt = (
   plan: Plan,
   tracker: Tracker,
-  fresh: boolean
+  fresh: boolean,
+  sent: Sent
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
@@ -188,10 +197,11 @@ const attempt = (
     const request = state === undefined
       ? plan.request
       : plan.request.withHeaders({ range: `bytes=${state.offset}-`, "if-range": state.validator })
-    const response: Response = yield* internalsOf(client).open(request, {
+    const options: RequestOptions = {
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
-    })
+    }
+    const response: Response = yield* internalsOf(client).open(request, sent.count++ === 0 ? options : again(options))
     const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
     const etag = response.headers["etag"]
     const lastModified = response.headers["last-modified"]
@@ -308,20 +318,24 @@ const attempt = (
  * `.part` (changed validator, wrong range) restarts it from zero, once per attempt.
  */
 export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> =>
-  Effect.flatMap(Effect.clock, (clock) => {
+  Effect.flatMap(Effect.zip(Effect.clock, Client), ([clock, client]) => {
     const tracker = makeTracker(clock, plan.progressIntervalMs, plan.redactedUrl, plan.shownPath, plan.onProgress)
-    const once = Effect.scoped(attempt(plan, tracker, false)).pipe(
+    const sent: Sent = { count: 0 }
+    const once = Effect.scoped(attempt(plan, tracker, false, sent)).pipe(
       Effect.flatMap((staged) =>
         staged === restart
           ? Effect.flatMap(discardPart(plan.part), () =>
-            Effect.flatMap(Effect.scoped(attempt(plan, tracker, true)), (again) =>
-              again === restart
+            Effect.flatMap(Effect.scoped(attempt(plan, tracker, true, sent)), (second) =>
+              second === restart
                 ? Effect.fail(new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "RANGE_MISMATCH" }))
-                : Effect.succeed(again)))
+                : Effect.succeed(second)))
           : Effect.succeed(staged)
       )
     )
-    return Retry.retry(plan.retry, "GET")(once).pipe(
+    const { hosts } = internalsOf(client)
+    const origin = originOfInput(plan.url)
+    const allow = () => origin === undefined ? Effect.succeed(true) : RetryPolicy.allowed(hosts, hosts.state(origin))
+    return RetryPolicy.retry(plan.retry, "GET", undefined, once, allow).pipe(
       Effect.tapError((error) => error instanceof FileTooLarge ? discardPart(plan.part) : Effect.void)
     )
   })

@@ -1,0 +1,57 @@
+/**
+ * The retry policy as the client, Batch and Download run it: `Retry`'s rules and schedule,
+ * each retry first taken from the origin's retry budget. The budget is asked when a retry is
+ * decided, before its backoff, so retries waiting to be sent count against it.
+ */
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Retry from "../../Retry.js"
+import type { HostState, Hosts } from "./hosts.js"
+
+/** Why a retry the policy wanted was not made. */
+export type Refusal = "budget"
+
+/**
+ * Whether the origin's budget allows one more retry (or hedge); on refusal, `refused` is told
+ * and the current span says so.
+ */
+export const allowed = (hosts: Hosts, host: HostState, refused?: (why: Refusal) => void): Effect.Effect<boolean> =>
+  Clock.clockWith((clock) => {
+    if (hosts.withdraw(host, clock.unsafeCurrentTimeMillis())) return Effect.succeed(true)
+    refused?.("budget")
+    return Effect.as(Effect.annotateCurrentSpan("volley.retry.refused", "budget"), false)
+  })
+
+/** What `Retry.retryAfter` does, each retry also allowed by `allow` (asked before its backoff). */
+export const retryAfter = <A, E, R>(
+  policy: Retry.RetryPolicy,
+  method: string,
+  headers: Readonly<Record<string, string>> | undefined,
+  first: E,
+  effect: Effect.Effect<A, E, R>,
+  allow: Effect.Effect<boolean>
+): Effect.Effect<A, E, R> => {
+  let replayed = false
+  const again = Effect.suspend(() => {
+    if (replayed) return effect
+    replayed = true
+    return Effect.fail(first) // feeds the first error to the schedule without re-sending
+  })
+  return Effect.retry(again, {
+    schedule: Retry.schedule<E>(policy),
+    while: (error: E) => Retry.shouldRetry(policy, method, headers, error) ? allow : false
+  })
+}
+
+/** What `Retry.retry` does, each retry also allowed by `allow()` (made on the first failure: the success path pays nothing). */
+export const retry = <A, E, R>(
+  policy: Retry.RetryPolicy,
+  method: string,
+  headers: Readonly<Record<string, string>> | undefined,
+  effect: Effect.Effect<A, E, R>,
+  allow: () => Effect.Effect<boolean>
+): Effect.Effect<A, E, R> => {
+  if (policy.maxAttempts <= 1) return effect
+  return Effect.catchAll(effect, (first) =>
+    Retry.shouldRetry(policy, method, headers, first) ? retryAfter(policy, method, headers, first, effect, allow()) : Effect.fail(first))
+}

@@ -1,0 +1,51 @@
+/**
+ * Per-host control over real loopback sockets, on the live clock: the fault server's
+ * `/ratelimit` (100/s, the IETF headers or X-RateLimit-*, 429 + Retry-After beyond) and an
+ * always-503 host, each driven by the default client and `Batch.settle`.
+ *
+ * `VOLLEY_PUSHBACK_N=2000` runs the full-size figures (about 20 s); the suite runs a smaller one.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Either } from "effect"
+import * as Batch from "../src/Batch.js"
+import * as Client from "../src/Client.js"
+import { faultServer } from "./support/effect.js"
+
+const n = Number(process.env["VOLLEY_PUSHBACK_N"] ?? 300)
+
+describe("a host that pushes back, over loopback", () => {
+  for (const style of ["ietf", "x"] as const) {
+    it.live(`rate limit 100/s (${style} headers): ${n} requests at c=64, none fail, few 429s, near the ideal time`, () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* faultServer()
+        const urls = Array.from({ length: n }, (_, i) => `${server.url}/ratelimit?limit=100&window=1&style=${style}&i=${i}`)
+        const start = Date.now()
+        const outcomes = yield* Effect.provide(Batch.settle(urls, { concurrency: 64 }), Client.layer())
+        const seconds = (Date.now() - start) / 1000
+        const failed = outcomes.filter((o) => Either.isLeft(o.result)).length
+        // Every request succeeded in the end, so each one past the first of an item was a 429.
+        const rejected = server.requests.length - n
+        console.log(`pushback ratelimit ${style}: n=${n} failed=${failed} 429s=${rejected} sent=${server.requests.length} time=${seconds.toFixed(2)}s`)
+        expect(failed).toBe(0)
+        // Windows are real seconds and answers to a burst arrive out of order, so the quota is
+        // known less exactly than in virtual time: a few rejections per window at most.
+        expect(rejected).toBeLessThanOrEqual(5 * Math.ceil(n / 100))
+        // Ideal: the first window's 100 at once, then 100/s.
+        const ideal = (n - 100) / 100
+        expect(seconds).toBeLessThanOrEqual(ideal * 1.5 + 2)
+      })), 120_000)
+  }
+
+  it.live("a host that is down (always 503): 500 requests at c=32 reach it at most 1.25x", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* faultServer()
+      const urls = Array.from({ length: 500 }, (_, i) => `${server.url}/status/503?i=${i}`)
+      const start = Date.now()
+      const outcomes = yield* Effect.provide(Batch.settle(urls, { concurrency: 32 }), Client.layer())
+      const seconds = (Date.now() - start) / 1000
+      const sent = server.requests.length
+      console.log(`pushback down: failed=${outcomes.filter((o) => Either.isLeft(o.result)).length} sent=${sent} (${(sent / 500).toFixed(2)}x) time=${seconds.toFixed(2)}s`)
+      expect(sent / 500).toBeLessThanOrEqual(1.25)
+      expect(Batch.summarize(outcomes).budgetRefused).toBeGreaterThan(0)
+    })), 60_000)
+})
