@@ -123,7 +123,7 @@ export interface CapacityModel extends ServerModel<CapacityStats> {
  * ```ts
  * import { Effect, TestContext } from "effect"
  * import * as Batch from "volley/Batch"
- * import * as Testing from "volley/testing"
+ * import * as Testing from "volley/Testing"
  *
  * const host = Testing.capacity({ inService: 16, queue: 16, serviceTime: "20 millis" })
  * const urls = Array.from({ length: 200 }, (_, i) => `https://api.test/items/${i}`)
@@ -184,7 +184,7 @@ export interface RateLimitOptions {
  * ```ts
  * import { Effect, TestContext } from "effect"
  * import * as Client from "volley/Client"
- * import * as Testing from "volley/testing"
+ * import * as Testing from "volley/Testing"
  *
  * const api = Testing.rateLimit({ limit: 100, window: "1 second", headers: "both" })
  *
@@ -240,7 +240,7 @@ export interface OutageOptions {
  * ```ts
  * import { Effect, TestContext } from "effect"
  * import * as Client from "volley/Client"
- * import * as Testing from "volley/testing"
+ * import * as Testing from "volley/Testing"
  *
  * const host = Testing.outage({ windows: [{ from: 0, to: "2 seconds" }] })
  * const retry = { maxAttempts: 5, baseDelay: "1 second", jitter: false } as const

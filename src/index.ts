@@ -15,6 +15,9 @@ export * as Client from "./Client.js"
  * @since 0.1.0
  */
 export * as Download from "./Download.js"
+/**
+ * @since 0.1.0
+ */
 export * as DurableBatch from "./DurableBatch.js"
 /**
  * @since 0.1.0
