@@ -1,20 +1,20 @@
 /**
  * `npm run bench`: every benchmark, in one process run, one after the other so they do not
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
- * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`) runs one of them, a
+ * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`, `durable`) runs one of them, a
  * comma-separated list several.
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
  * build side by side instead: the ref is built in a temporary git worktree, and each suite
  * that has a side-by-side mode (`clientSteps`, `http`, `fetchCli`, `download`, `server`) runs its volley contenders
  * for both builds in the same run, alternating, and prints baseline vs current (see
- * `internal/builds.ts`, `bench/README.md`). Each ends with issue 20's targets as ratios
+ * `internal/builds.ts`, `bench/README.md`). Each ends with issues 20 and 21's targets as ratios
  * (`internal/targets.ts`).
  */
 import * as Builds from "./internal/builds.js"
 import * as Targets from "./internal/targets.js"
 
-const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js"] as const
+const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js", "./durable.js"] as const
 
 /** The side-by-side mode of each suite that has one. */
 const comparisons: Partial<Record<(typeof suites)[number], string>> = {

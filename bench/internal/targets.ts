@@ -1,5 +1,5 @@
 /**
- * Issue 20's targets in one table at the end of `npm run bench`: each suite records its
+ * Issues 20 and 21's targets in one table at the end of `npm run bench`: each suite records its
  * figure (volley as a ratio to the plain reference measured in the same run), for the current
  * build and, side by side (`VOLLEY_BENCH_BASELINE`), the baseline too; `run.ts` prints them.
  */
@@ -37,7 +37,7 @@ export const print = (builds?: readonly [Build, Build]): void => {
   const header = ["target (volley / reference, same run)", "bound", ...(builds === undefined ? [] : ["baseline"]), "current", ""]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ").trimEnd()
-  console.log(`\ntargets (issue 20), ratios measured in this run${builds === undefined ? "" : ` (baseline: ${builds[0].describe}; current: ${builds[1].describe})`}`)
+  console.log(`\ntargets (issues 20, 21), ratios measured in this run${builds === undefined ? "" : ` (baseline: ${builds[0].describe}; current: ${builds[1].describe})`}`)
   console.log(line(header))
   console.log(widths.map((w) => "-".repeat(w)).join("  "))
   for (const r of rows) console.log(line(r))
