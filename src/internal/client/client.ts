@@ -12,21 +12,17 @@ import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
 import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
-import { type HostState, Hosts } from "../policy/hosts.js"
+import { pauseGate } from "../policy/gate.js"
+import { Hosts } from "../policy/hosts.js"
 import * as PerHost from "../policy/perHost.js"
+import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
 import type { Attempt } from "./deadline.js"
 import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareGet } from "./request.js"
-import { makeResponse, type ScopedResponse, statusError } from "./response.js"
+import { makeResponse, statusError } from "./response.js"
 import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
-
-/** How many attempts a call has started, and its origin's state: one object per call, shared by its retries. */
-interface Calls {
-  started: number
-  host: HostState | undefined
-}
 
 /**
  * What an {@link Internals.exchange} hands over once a response is accepted (still masked;
@@ -141,55 +137,27 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   }
 
   /**
-   * Starts an attempt on the fiber's clock: counts a call's first attempt in its origin's
-   * retry budget, waits at the origin's gate (a pause or pacing the server asked for, checked
-   * right before the dispatch), then runs the exchange. The deadline bounds the wait too.
+   * The attempt step: starts an attempt on the fiber's clock, counting a call's first attempt
+   * in its origin's retry budget and setting the attempt's deadline (which bounds every wait
+   * below it, the host's gate included), then runs the per-attempt policies and the exchange.
    */
-  const attempt = <A, E, R>(
-    request: PreparedRequest,
-    settings: CallSettings,
-    calls: Calls,
-    accepted: (
-      response: ScopedResponse,
-      body: BodySource,
-      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-    ) => Effect.Effect<A, E | HttpError, R>
-  ): Effect.Effect<A, E | HttpError, R> =>
-    Effect.withFiberRuntime<A, E | HttpError, R>((runtime) => {
+  const attempt = (next: Policy.Step<Policy.Dispatch>): Policy.Step<Policy.Call> => (call, accepted) =>
+    Effect.withFiberRuntime((runtime) => {
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const host = calls.host ??= hosts.forUrl(request.url)
-      if (calls.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
+      const { request, settings, host } = call
+      if (call.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      const started: Attempt = { clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: calls.started++ }
-      // The opt-in per-host policies, composed only when on: breaker > gate > adaptive limit > exchange.
-      const adaptiveMax = settings.adaptiveMax
-      const gated = hosts.gate(
-        host,
-        started,
-        adaptiveMax === undefined
-          ? () => exchange1(started, host, accepted)
-          : () => PerHost.limited(host, adaptiveMax, exchange1(started, host, accepted))
-      )
-      const breaker = settings.breaker
-      return breaker === undefined ? gated : PerHost.broken(hosts.breaker(breaker), host, { method: request.method, url: request.redactedUrl }, gated)
+      return next({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: call.started++, host }, accepted)
     })
 
   /**
-   * One exchange: send, follow redirects, read the server's signals into its origin's state,
+   * The exchange: send, follow redirects, read the server's signals into its origin's state,
    * then hand an accepted response to `accepted` (still masked; `restore` makes the caller's
    * part interruptible). A refused status becomes a `StatusError` and its body is released at
    * once: a retry must not hold this connection.
    */
-  const exchange1 = <A, E, R>(
-    started: Attempt,
-    host: HostState,
-    accepted: (
-      response: ScopedResponse,
-      body: BodySource,
-      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-    ) => Effect.Effect<A, E | HttpError, R>
-  ): Effect.Effect<A, E | HttpError, R> =>
+  const exchange: Policy.Step<Policy.Dispatch> = (started, accepted) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
         const request = started.request
@@ -197,7 +165,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
         const { response } = acquired
         if (config.serverSignals) {
           hosts.observe(
-            acquired.request === request ? host : hosts.forUrl(acquired.request.url),
+            acquired.request === request ? started.host : hosts.forUrl(acquired.request.url),
             response.status,
             response.headers,
             started.clock.unsafeCurrentTimeMillis()
@@ -210,19 +178,22 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       })
     )
 
-  /** Prepares the request and runs its attempts, retried by the policy when it can be sent again. */
+  /**
+   * The client's policies, composed once, outermost first: retry (with the origin's budget),
+   * the attempt, circuit breaker, the host's pause gate, the adaptive limit, the exchange.
+   */
+  const call: Policy.Step<Policy.Call> = RetryPolicy.retrying(hosts)(
+    attempt(Policy.compose(PerHost.circuitBreaker(hosts), pauseGate(hosts), PerHost.adaptiveLimit)(exchange))
+  )
+
+  /** Prepares the request and runs it through the client's policies. */
   const run = <A, E, R>(
     input: AnyRequestInput,
     options: RequestOptions | undefined,
-    once: (request: PreparedRequest, settings: CallSettings, calls: Calls) => Effect.Effect<A, E | HttpError, R>
+    accepted: Policy.Accepted<A, E, R>
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
-    return withPrepared(input, settings, (request) => {
-      const calls: Calls = { started: 0, host: undefined }
-      const attempts = once(request, settings, calls)
-      if (!request.replayable || settings.retry.maxAttempts <= 1) return attempts
-      return RetryPolicy.retry(settings.retry, request.method, request.headers, attempts, () => RetryPolicy.allowed(hosts, calls.host ??= hosts.forUrl(request.url)))
-    })
+    return withPrepared(input, settings, (request) => call({ request, settings, host: hosts.forUrl(request.url), started: 0 }, accepted))
   }
 
   const execute = <A, E, R>(
@@ -230,17 +201,12 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     use: (response: Response) => Effect.Effect<A, E, R>,
     options?: RequestOptions
   ): Effect.Effect<A, E | HttpError, R> =>
-    run(input, options, (request, settings, calls) =>
-      attempt(request, settings, calls, (response, body, restore) => releasing(restore(use(response)), body)))
+    run(input, options, (response, body, restore) => releasing(restore(use(response)), body))
 
   const open = (input: AnyRequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> =>
-    run(input, options, (request, settings, calls) =>
-      attempt(request, settings, calls, (response, body) =>
-        Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
+    run(input, options, (response, body) =>
+      Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response))
 
-  const exchange: Internals["exchange"] = (input, options, accepted) =>
-    run(input, options, (request, settings, calls) => attempt(request, settings, calls, accepted))
-
-  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange } }
+  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange: run } }
   return built
 }

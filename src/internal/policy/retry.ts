@@ -7,6 +7,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Retry from "../../Retry.js"
 import type { HostState, Hosts } from "./hosts.js"
+import type { Call, Policy } from "./policy.js"
 
 /** Why a retry the policy wanted was not made. */
 export type Refusal = "budget"
@@ -54,4 +55,16 @@ export const retry = <A, E, R>(
   if (policy.maxAttempts <= 1) return effect
   return Effect.catchAll(effect, (first) =>
     Retry.shouldRetry(policy, method, headers, first) ? retryAfter(policy, method, headers, first, effect, allow()) : Effect.fail(first))
+}
+
+/**
+ * The client's retry as a policy: a call whose request can be sent again is retried by its
+ * settings' rules, each retry taken from its origin's budget. Off (one attempt, or a body
+ * that cannot be replayed), the call goes to `next` as it is.
+ */
+export const retrying = (hosts: Hosts): Policy<Call> => (next) => (call, accepted) => {
+  const attempts = next(call, accepted)
+  const { request, settings } = call
+  if (!request.replayable || settings.retry.maxAttempts <= 1) return attempts
+  return retry(settings.retry, request.method, request.headers, attempts, () => allowed(hosts, call.host))
 }
