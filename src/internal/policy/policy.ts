@@ -9,11 +9,10 @@
  * the attempt (its own deadline) and its exchange.
  */
 import type * as Effect from "effect/Effect"
-import type { BodySource } from "../../Client.js"
+import type { BodySource, Response } from "../../Client.js"
 import type { HttpError } from "../../Errors.js"
 import type { Attempt } from "../client/deadline.js"
 import type { PreparedRequest } from "../client/request.js"
-import type { ScopedResponse } from "../client/response.js"
 import type { CallSettings } from "../client/settings.js"
 import type { HostState } from "./hosts.js"
 
@@ -24,7 +23,11 @@ export type Restore = <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect
  * What receives an accepted response, still masked (`restore` makes its part interruptible):
  * it must release `body` exactly once, however it ends.
  */
-export type Accepted<A, E, R> = (response: ScopedResponse, body: BodySource, restore: Restore) => Effect.Effect<A, E | HttpError, R>
+export type Accepted<A, E, R> = (
+  response: Response,
+  body: Pick<BodySource, "release">,
+  restore: Restore
+) => Effect.Effect<A, E | HttpError, R>
 
 /** A call step: runs `call` to an accepted response, which goes to `accepted`. */
 export interface Step<C> {
@@ -42,6 +45,11 @@ export interface Call {
   readonly host: HostState
   /** How many attempts it has started. */
   started: number
+  /**
+   * When the whole call must end (Clock ms), if a policy above set one (Batch's item
+   * deadline): every attempt is bounded by it, and so is the retry's backoff.
+   */
+  deadlineAt: number | undefined
 }
 
 /** One attempt, as the policies around its exchange see it (breaker, gate, adaptive limit). */
