@@ -18,6 +18,7 @@ import type { FromClientOptions } from "../HttpClient.js"
 import type { ClientService, RequestOptions } from "../Client.js"
 import { mustAbortCause } from "./client/attempt.js"
 import { type Accepted, internalsOf } from "./client/client.js"
+import * as RetryPolicy from "./policy/retry.js"
 import { RequestError as RedactedRequestError } from "./httpClientError.js"
 import { makeMemory, type RedirectMemory } from "./httpClientRedirect.js"
 import { BridgeResponse } from "./httpClientResponse.js"
@@ -65,11 +66,13 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
   const follow = options.followRedirects ?? true
   const internals = internalsOf(client)
   const config = internals.config
-  const requestOptions: RequestOptions = {
-    accept: acceptAll,
-    followRedirects: follow,
-    ...(options.retryRequests === true ? {} : { retry: false as const })
-  }
+  const requestOptions: RequestOptions = { accept: acceptAll, followRedirects: follow }
+  // The client's step below its retry, with the retry composed on only when asked: by default
+  // an @effect/platform pipeline retries (`HttpClient.retry`), so volley's must not as well.
+  const attempts = internals.attempts
+  const step = attempts === undefined || options.retryRequests !== true ? attempts : RetryPolicy.retrying(internals.hosts)(attempts)
+  /** For a client not built by volley: one call of its own, with its retries as the bridge's options say. */
+  const foreignOptions: RequestOptions = options.retryRequests === true ? requestOptions : { ...requestOptions, retry: false }
   // Only when 3xx are handed back can a pipeline's `followRedirects` make hops of its own.
   const memory = follow ? undefined : makeMemory(config)
   /** The 3xx each remembered chain last answered, released once its follow-up is sent. */
@@ -111,7 +114,13 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
   }
 
   const exchange = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<BridgeResponse, HttpClientError.HttpClientError> =>
-    Effect.mapError(internals.exchange(request, requestOptions, accept(request)), (error) => requestError(request, error))
+    Effect.mapError(
+      step === undefined
+        ? internals.exchange(request, foreignOptions, accept(request))
+        : internals.prepared(request, requestOptions, (prepared, settings, host) =>
+          step({ request: prepared, settings, host, started: 0, deadlineAt: undefined }, accept(request))),
+      (error) => requestError(request, error)
+    )
 
   /** With 3xx handed back: the pipeline's redirect hops checked and remembered (see httpClientRedirect.ts). */
   const sendRemembering = (memory: RedirectMemory) => (received: HttpClientRequest.HttpClientRequest) =>

@@ -1,11 +1,12 @@
 /**
- * The batch runner: one item through the limits (per-host permit, rate limiters), the retry
- * policy, optional hedging and the caller's handler, timed on the Clock. `Batch.ts` builds
- * the three collection modes (settle, fail fast, stream) on top of it.
+ * The batch runner: the batch's policies (retry with the item's deadline, hedge, the limits
+ * per attempt, the item's counting), composed once per batch over the client's own step
+ * below its retry (attempt, breaker, pause gate, adaptive limit, exchange), and the caller's
+ * handler, timed on the Clock. `Batch.ts` builds the three collection modes on top of it.
  *
- * Hot-path notes: nothing here allocates per item beyond one state object and a few
+ * Hot-path notes: nothing here allocates per item beyond one state object, its call and a few
  * closures; limiters are created once per batch (or once per host, lazily), and a request
- * runs through `execute` without a Scope of its own.
+ * runs without a Scope of its own.
  */
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -18,16 +19,16 @@ import * as Stream from "effect/Stream"
 import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
+import { releasing } from "../client/attempt.js"
 import { internalsOf } from "../client/client.js"
-import { again, withPerHost } from "../client/settings.js"
+import { withPerHost } from "../client/settings.js"
 import * as PerHost from "../policy/perHost.js"
+import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
 import * as Limits from "./limits.js"
-import { timerFor, within } from "../transport/timer.js"
 import { isLiveClock } from "../liveClock.js"
 import { millisOr } from "../duration.js"
-import { redactUrl } from "../redact.js"
-import { hostOf, originOfInput } from "../url.js"
+import { hostOf } from "../url.js"
 import type { Fetched, Options, Outcome } from "../../Batch.js"
 import type { RequestInput } from "../../Client.js"
 
@@ -43,6 +44,12 @@ interface ItemState {
   pausedMs: number
   /** Why a retry or hedge was not made, when one was refused. */
   retryRefused: RetryPolicy.Refusal | undefined
+}
+
+/** One item's call, as the batch's policies see it: the client's `Call` plus the item's input and state. */
+interface Item extends Policy.Call {
+  readonly input: RequestInput
+  readonly state: ItemState
 }
 
 /** Bodies announced at most this large are read in one piece; others are streamed and counted. */
@@ -65,15 +72,6 @@ const defaultHandle = (response: Response, state: ItemState): Effect.Effect<Fetc
     }
   )
 }
-
-/** Method, headers and replayability of a request input, for the retry and hedge rules. */
-const describe = (input: RequestInput): { method: string; headers: Readonly<Record<string, string>> | undefined; replayable: boolean } =>
-  typeof input === "string" || input instanceof URL
-    ? plainGet
-    : { method: input.method, headers: input.headers, replayable: input.body._tag !== "Stream" }
-
-const plainGet = { method: "GET", headers: undefined, replayable: true } as const
-
 
 /**
  * Races an attempt against a delayed copy of itself. Rules in `Options.hedge`.
@@ -150,7 +148,6 @@ export const makeRunner = <I, A, E, R>(
     const hedgeDelay = options.hedge === undefined ? undefined : Duration.decode(options.hedge)
     const batchDeadline = options.batchDeadline === undefined ? undefined : Duration.decode(options.batchDeadline)
     const clock: Clock.Clock = yield* Effect.clock
-    const timer = timerFor(clock)
     // Sub-millisecond timing: under the live clock read its monotonic source directly (a bigint
     // read per item costs more than it measures); under any other clock (a TestClock) its millis.
     const now: () => number = isLiveClock(clock)
@@ -159,54 +156,24 @@ export const makeRunner = <I, A, E, R>(
     const startMs = now()
     const elapsed = (): number => now() - startMs
 
-    // Per-request options resolved once: the client re-reads them per call, so keep them cheap
-    // (a decoded Duration, not a string to parse). Retries are run here, to count attempts.
+    // Per-request options resolved once: the client resolves them once per options object.
     const base = options.requestOptions ?? {}
-    const retryPolicy = base.retry === false
-      ? Retry.none
-      : base.retry === undefined
-      ? internalsOf(client).config.retry
-      : Retry.policy(base.retry, internalsOf(client).config.retry)
     // The item's deadline, and each attempt's own (requestOptions.deadline), in ms.
     const itemMs = millisOr(options.itemDeadline, undefined)
     const attemptMs = millisOr(base.deadline, undefined)
-    const plainOptions: RequestOptions = {
-      ...base,
-      // One attempt per call (the retries run here), paused at most as long as the policy waits.
-      retry: { maxAttempts: 1, maxRetryAfter: retryPolicy.maxRetryAfter },
-      ...(options.itemDeadline === "none"
-        ? { deadline: "none" }
-        : attemptMs !== undefined
-        ? { deadline: Duration.millis(attemptMs) }
-        : {})
-    }
+    // Under an item deadline without an attempt deadline, the item's alone bounds each attempt.
+    const plainOptions: RequestOptions = options.itemDeadline === "none" || (itemMs !== undefined && attemptMs === undefined)
+      ? { ...base, deadline: "none" }
+      : base
     // The per-host policies the batch asks for go to the client's core with each call.
     const requestOptions = adaptive || breaker !== undefined
       ? withPerHost(plainOptions, { adaptiveMax: adaptive ? concurrency : undefined, breaker })
       : plainOptions
-    // Retries and hedges are not new requests for the retry budget (they are taken from it).
-    const againOptions = again(requestOptions)
-    const { hosts } = internalsOf(client)
-    /** Whether the item's origin's budget allows one more retry or hedge (asked only on that path). */
-    const allowFor = (input: RequestInput, state: ItemState): Effect.Effect<boolean> =>
-      Effect.suspend(() => {
-        const origin = originOfInput(input)
-        return origin === undefined
-          ? Effect.succeed(true)
-          : RetryPolicy.allowed(hosts, hosts.state(origin), (why) => {
-            state.retryRefused = why
-          })
-      })
+    const internals = internalsOf(client)
+    const { hosts } = internals
     /** The error of an item whose deadline passed. */
-    const itemTimeout = (input: RequestInput, method: string) => () =>
-      new NetworkError({
-        reason: "Timeout",
-        phase: "deadline",
-        method,
-        url: redactUrl(typeof input === "string" || input instanceof URL ? input : input.url)
-      })
-    /** Ms left before the item's deadline (counted from its first request). */
-    const remainingMs = (state: ItemState): number => itemMs! - (elapsed() - state.sentAt)
+    const itemTimeout = (call: Item) =>
+      new NetworkError({ reason: "Timeout", phase: "deadline", method: call.request.method, url: call.request.redactedUrl })
     /** With a rate (an open-loop run), when item `index` was meant to start, in ms since the batch started. */
     const scheduleOf = scheduleFor(options.rate)
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
@@ -214,8 +181,64 @@ export const makeRunner = <I, A, E, R>(
     const needHost = perHost !== undefined || options.perHostRate !== undefined
     const states: Array<ItemState | undefined> = []
 
-    /** One request (permits and rate tokens taken first), timed and counted. */
-    const attemptFor = (input: RequestInput, item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
+    /**
+     * The client's step below its retry; for a client not built by volley, one call of its
+     * own (its retries off: the batch's run here) bounded by what is left of the item.
+     */
+    const oneAttempt: RequestOptions = { ...requestOptions, retry: { maxAttempts: 1 } }
+    const clientAttempts: Policy.Step<Item> = internals.attempts ?? ((call, accepted) =>
+      internals.exchange(
+        call.input,
+        call.deadlineAt === undefined ? oneAttempt : { ...oneAttempt, deadline: Duration.millis(Math.max(0, call.deadlineAt - clock.unsafeCurrentTimeMillis())) },
+        accepted
+      ))
+
+    /**
+     * Each attempt of an item, inside its limits: counted and timed in the item's state, the
+     * item's deadline set when its first request goes out (and an attempt past it not sent).
+     */
+    const counted: Policy.Policy<Item> = (next) => (call, accepted) =>
+      Effect.withFiberRuntime((fiber) => {
+        const state = call.state
+        if (state.sentAt < 0) {
+          state.sentAt = elapsed()
+          if (itemMs !== undefined) call.deadlineAt = clock.unsafeCurrentTimeMillis() + itemMs
+        } else if (call.deadlineAt !== undefined && call.deadlineAt - clock.unsafeCurrentTimeMillis() <= 0) {
+          return Effect.fail(itemTimeout(call))
+        }
+        // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
+        if (hosts.signalled) hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
+        state.attempts++
+        return next(call, accepted)
+      })
+
+    /** The per-host permit and rate tokens, taken for each attempt. */
+    const limits: Policy.Policy<Item> = needHost || options.rate !== undefined
+      ? (next) => (call, accepted) => limited(needHost ? hostOf(call.input) : undefined, next(call, accepted))
+      : Policy.identity
+
+    /** A hedge for idempotent requests, when the batch asks for one (its budget refusals counted). */
+    const hedge: Policy.Policy<Item> = hedgeDelay === undefined ? Policy.identity : (next) => (call, accepted) => {
+      const attempt = next(call, accepted)
+      const { method, headers } = call.request
+      if (!Retry.isIdempotent(method, headers)) return attempt
+      return hedged(attempt, hedgeDelay, RetryPolicy.allowed(hosts, call.host, (why) => {
+        call.state.retryRefused = why
+      }))
+    }
+
+    /** The batch's policies, composed once, outermost first, over the client's step. */
+    const step: Policy.Step<Item> = Policy.compose<Item>(
+      RetryPolicy.retrying<Item>(hosts, (call, why) => {
+        call.state.retryRefused = why
+      }),
+      hedge,
+      limits,
+      counted
+    )(clientAttempts)
+
+    const run = (item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
+      const input = toRequest(item)
       const use = handle === undefined
         ? (response: Response) => {
           state.status = response.status
@@ -226,40 +249,14 @@ export const makeRunner = <I, A, E, R>(
           state.bytes = response.contentLength ?? 0
           return handle(response, item)
         }
-      const send: Effect.Effect<A, E | HttpError, R> = Effect.withFiberRuntime((fiber) => {
-        if (state.sentAt < 0) state.sentAt = elapsed()
-        // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
-        if (hosts.signalled) hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
-        const callOptions = state.attempts === 0 ? requestOptions : againOptions
-        if (itemMs === undefined) {
-          state.attempts++
-          return client.execute(input, use, callOptions)
-        }
-        // Under an item deadline each attempt (a retry, a hedge) gets what is left of it.
-        const left = remainingMs(state)
-        if (left <= 0) return Effect.fail(itemTimeout(input, describe(input).method)())
-        state.attempts++
-        const ms = attemptMs === undefined ? left : Math.min(left, attemptMs)
-        return client.execute(input, use, { ...callOptions, deadline: Duration.millis(ms) })
-      })
-      return limited(needHost ? hostOf(input) : undefined, send)
-    }
-
-    const run = (item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
-      const input = toRequest(item)
-      const request = describe(input)
-      let attempt = attemptFor(input, item, state)
-      if (hedgeDelay !== undefined && Retry.isIdempotent(request.method, request.headers)) attempt = hedged(attempt, hedgeDelay, allowFor(input, state))
-      if (!request.replayable || retryPolicy.maxAttempts <= 1) return attempt
-      // As `Retry.retry` does, but with the retries alone (backoff included) under the item's deadline.
-      const { method, headers } = request
-      return Effect.catchAll(attempt, (first) => {
-        if (!Retry.shouldRetry(retryPolicy, method, headers, first)) return Effect.fail(first)
-        const plan = RetryPolicy.retryAfter(retryPolicy, method, headers, first, attempt, allowFor(input, state))
-        if (itemMs === undefined) return plan
-        // The retry plan, backoff included, ends with the item's deadline.
-        const left = remainingMs(state)
-        return left <= 0 ? Effect.fail(first) : within(plan, left, itemTimeout(input, method), timer)
+      return internals.prepared(input, requestOptions, (request, settings, host) =>
+        step<A, E, R>(
+          { request, settings, host, started: 0, deadlineAt: undefined, state, input },
+          (response, body, restore) => releasing(restore(use(response)), body)
+        ), () => {
+        // An input that is not a request still counts as one attempt, sent now.
+        state.sentAt = elapsed()
+        state.attempts = 1
       })
     }
 

@@ -10,34 +10,22 @@ import type * as Fiber from "effect/Fiber"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Scope from "effect/Scope"
-import type { BodySource, ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
+import type { ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
-import { type HostState, Hosts } from "../policy/hosts.js"
+import { pauseGate } from "../policy/gate.js"
+import { Hosts, type HostState } from "../policy/hosts.js"
 import * as PerHost from "../policy/perHost.js"
+import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
 import type { Attempt } from "./deadline.js"
 import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareGet } from "./request.js"
-import { makeResponse, type ScopedResponse, statusError } from "./response.js"
+import { makeResponse, statusError } from "./response.js"
 import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
 
-/** How many attempts a call has started, and its origin's state: one object per call, shared by its retries. */
-interface Calls {
-  started: number
-  host: HostState | undefined
-}
-
-/**
- * What an {@link Internals.exchange} hands over once a response is accepted (still masked;
- * `restore` makes the caller's part interruptible): the response, and the release of its
- * body, which the callback must call exactly once, however it ends.
- */
-export type Accepted<A, E, R> = (
-  response: Response,
-  body: Pick<BodySource, "release">,
-  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-) => Effect.Effect<A, E | HttpError, R>
+/** What an {@link Internals.exchange} hands an accepted response to (see `Policy.Accepted`). */
+export type Accepted<A, E, R> = Policy.Accepted<A, E, R>
 
 /** What volley's own modules (Batch, Download, the HttpClient bridge) need of a client beyond its public interface. */
 export interface Internals {
@@ -57,6 +45,15 @@ export interface Internals {
     options: RequestOptions | undefined,
     accepted: Accepted<A, E, R>
   ) => Effect.Effect<A, E | HttpError, R>
+  /** Prepares a request with its call's settings and origin, for a consumer composing its own policies over `attempts`. */
+  readonly prepared: <A, E, R>(
+    input: AnyRequestInput,
+    options: RequestOptions | undefined,
+    f: (request: PreparedRequest, settings: CallSettings, host: HostState) => Effect.Effect<A, E, R>,
+    invalid?: () => void
+  ) => Effect.Effect<A, E | InvalidUrlError | InvalidRequestError, R>
+  /** The client's step below its retry: the attempt (its deadline), breaker, pause gate, adaptive limit and exchange. */
+  readonly attempts: Policy.Step<Policy.Call> | undefined
 }
 
 const internalsKey: unique symbol = Symbol.for("volley/Client/internals")
@@ -81,7 +78,12 @@ export const internalsOf = (client: ClientService): Internals => {
       )
       : client.open(input, options)
   const config = resolve({})
-  return { config, hosts: new Hosts(config.retryBudget), open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted) }
+  const prepared: Internals["prepared"] = (input, options, f, invalid) => {
+    const settings = settingsFor(config, options ?? {})
+    return withPrepared(input, config.userAgent, settings, (request) => f(request, settings, hosts.forUrl(request.url)), invalid)
+  }
+  const hosts = new Hosts(config.retryBudget)
+  return { config, hosts, open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted), prepared, attempts: undefined }
 }
 
 /**
@@ -104,6 +106,25 @@ const exchangeOver = <A, E, R>(
           }, restore)
       })))
 
+/** Prepares the request, then continues with it; a plain URL takes no effect step. */
+const withPrepared = <A, E, R>(
+  input: AnyRequestInput,
+  userAgent: string,
+  settings: CallSettings,
+  f: (request: PreparedRequest) => Effect.Effect<A, E, R>,
+  invalid?: () => void
+): Effect.Effect<A, E | InvalidUrlError | InvalidRequestError, R> => {
+  const prepared = typeof input === "string" || input instanceof URL
+    ? prepareGet(input, userAgent, settings.decompress)
+    : prepare(input, userAgent, settings.decompress)
+  if (Either.isEither(prepared)) {
+    if (Either.isRight(prepared)) return f(prepared.right)
+    invalid?.()
+    return Effect.fail(prepared.left)
+  }
+  return Effect.flatMap(invalid === undefined ? prepared : Effect.tapError(prepared, () => Effect.sync(invalid)), f)
+}
+
 /**
  * Builds the client over a transport. `execute` and `open` share one attempt path and one
  * retry wrap; they differ only in when the body is released (when `use` ends, or with the
@@ -125,71 +146,29 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     return lastSettings
   }
 
-  /** Prepares the request, then continues with it; a plain URL takes no effect step. */
-  const withPrepared = <A, E, R>(
-    input: AnyRequestInput,
-    settings: CallSettings,
-    f: (request: PreparedRequest) => Effect.Effect<A, E, R>
-  ): Effect.Effect<A, E | InvalidUrlError | InvalidRequestError, R> => {
-    if (typeof input === "string" || input instanceof URL) {
-      const prepared = prepareGet(input, config.userAgent, settings.decompress)
-      return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
-    }
-    const prepared = prepare(input, config.userAgent, settings.decompress)
-    if (Either.isEither(prepared)) return Either.isRight(prepared) ? f(prepared.right) : Effect.fail(prepared.left)
-    return Effect.flatMap(prepared, f)
-  }
-
   /**
-   * Starts an attempt on the fiber's clock: counts a call's first attempt in its origin's
-   * retry budget, waits at the origin's gate (a pause or pacing the server asked for, checked
-   * right before the dispatch), then runs the exchange. The deadline bounds the wait too.
+   * The attempt step: starts an attempt on the fiber's clock, counting a call's first attempt
+   * in its origin's retry budget and setting the attempt's deadline (which bounds every wait
+   * below it, the host's gate included), then runs the per-attempt policies and the exchange.
    */
-  const attempt = <A, E, R>(
-    request: PreparedRequest,
-    settings: CallSettings,
-    calls: Calls,
-    accepted: (
-      response: ScopedResponse,
-      body: BodySource,
-      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-    ) => Effect.Effect<A, E | HttpError, R>
-  ): Effect.Effect<A, E | HttpError, R> =>
-    Effect.withFiberRuntime<A, E | HttpError, R>((runtime) => {
+  const attempt = (next: Policy.Step<Policy.Dispatch>): Policy.Step<Policy.Call> => (call, accepted) =>
+    Effect.withFiberRuntime((runtime) => {
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-      const host = calls.host ??= hosts.forUrl(request.url)
-      if (calls.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
-      const deadlineAt = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
-      const started: Attempt = { clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: calls.started++ }
-      // The opt-in per-host policies, composed only when on: breaker > gate > adaptive limit > exchange.
-      const adaptiveMax = settings.adaptiveMax
-      const gated = hosts.gate(
-        host,
-        started,
-        adaptiveMax === undefined
-          ? () => exchange1(started, host, accepted)
-          : () => PerHost.limited(host, adaptiveMax, exchange1(started, host, accepted))
-      )
-      const breaker = settings.breaker
-      return breaker === undefined ? gated : PerHost.broken(hosts.breaker(breaker), host, { method: request.method, url: request.redactedUrl }, gated)
+      const { request, settings, host } = call
+      if (call.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
+      const own = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
+      const deadlineAt = call.deadlineAt === undefined || (own !== undefined && own < call.deadlineAt) ? own : call.deadlineAt
+      return next({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: call.started++, host }, accepted)
     })
 
   /**
-   * One exchange: send, follow redirects, read the server's signals into its origin's state,
+   * The exchange: send, follow redirects, read the server's signals into its origin's state,
    * then hand an accepted response to `accepted` (still masked; `restore` makes the caller's
    * part interruptible). A refused status becomes a `StatusError` and its body is released at
    * once: a retry must not hold this connection.
    */
-  const exchange1 = <A, E, R>(
-    started: Attempt,
-    host: HostState,
-    accepted: (
-      response: ScopedResponse,
-      body: BodySource,
-      restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>
-    ) => Effect.Effect<A, E | HttpError, R>
-  ): Effect.Effect<A, E | HttpError, R> =>
+  const exchange: Policy.Step<Policy.Dispatch> = (started, accepted) =>
     Effect.uninterruptibleMask((restore) =>
       Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
         const request = started.request
@@ -197,7 +176,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
         const { response } = acquired
         if (config.serverSignals) {
           hosts.observe(
-            acquired.request === request ? host : hosts.forUrl(acquired.request.url),
+            acquired.request === request ? started.host : hosts.forUrl(acquired.request.url),
             response.status,
             response.headers,
             started.clock.unsafeCurrentTimeMillis()
@@ -210,19 +189,28 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       })
     )
 
-  /** Prepares the request and runs its attempts, retried by the policy when it can be sent again. */
+  /**
+   * The client's policies, composed once, outermost first: retry (with the origin's budget),
+   * the attempt, circuit breaker, the host's pause gate, the adaptive limit, the exchange.
+   * Batch composes its own policies over `attempts`, the same step without the retry.
+   */
+  const attempts: Policy.Step<Policy.Call> = attempt(Policy.compose(PerHost.circuitBreaker(hosts), pauseGate(hosts), PerHost.adaptiveLimit)(exchange))
+  const call: Policy.Step<Policy.Call> = RetryPolicy.retrying(hosts)(attempts)
+
+  /** Prepares the request and hands `f` what a call is made of (a plain URL takes no effect step). */
+  const prepared: Internals["prepared"] = (input, options, f, invalid) => {
+    const settings = settingsOf(options)
+    return withPrepared(input, config.userAgent, settings, (request) => f(request, settings, hosts.forUrl(request.url)), invalid)
+  }
+
+  /** Prepares the request and runs it through the client's policies. */
   const run = <A, E, R>(
     input: AnyRequestInput,
     options: RequestOptions | undefined,
-    once: (request: PreparedRequest, settings: CallSettings, calls: Calls) => Effect.Effect<A, E | HttpError, R>
+    accepted: Policy.Accepted<A, E, R>
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
-    return withPrepared(input, settings, (request) => {
-      const calls: Calls = { started: 0, host: undefined }
-      const attempts = once(request, settings, calls)
-      if (!request.replayable || settings.retry.maxAttempts <= 1) return attempts
-      return RetryPolicy.retry(settings.retry, request.method, request.headers, attempts, () => RetryPolicy.allowed(hosts, calls.host ??= hosts.forUrl(request.url)))
-    })
+    return withPrepared(input, config.userAgent, settings, (request) => call({ request, settings, host: hosts.forUrl(request.url), started: 0, deadlineAt: undefined }, accepted))
   }
 
   const execute = <A, E, R>(
@@ -230,17 +218,12 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     use: (response: Response) => Effect.Effect<A, E, R>,
     options?: RequestOptions
   ): Effect.Effect<A, E | HttpError, R> =>
-    run(input, options, (request, settings, calls) =>
-      attempt(request, settings, calls, (response, body, restore) => releasing(restore(use(response)), body)))
+    run(input, options, (response, body, restore) => releasing(restore(use(response)), body))
 
   const open = (input: AnyRequestInput, options?: RequestOptions): Effect.Effect<Response, HttpError, Scope.Scope> =>
-    run(input, options, (request, settings, calls) =>
-      attempt(request, settings, calls, (response, body) =>
-        Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
+    run(input, options, (response, body) =>
+      Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response))
 
-  const exchange: Internals["exchange"] = (input, options, accepted) =>
-    run(input, options, (request, settings, calls) => attempt(request, settings, calls, accepted))
-
-  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange } }
+  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange: run, prepared, attempts } }
   return built
 }

@@ -19,10 +19,11 @@ import { createHash, type Hash } from "node:crypto"
 import * as path from "node:path"
 import { Client } from "../../Client.js"
 import type { Checksum, DownloadError, DownloadResult, HashAlgorithm, Progress } from "../../Download.js"
-import { NetworkError } from "../../Errors.js"
+import { type HttpError, NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { RequestOptions, Response } from "../../Client.js"
-import { internalsOf } from "../client/client.js"
+import { mustAbort } from "../client/attempt.js"
+import { type Internals, internalsOf } from "../client/client.js"
 import { again } from "../client/settings.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { originOfInput } from "../url.js"
@@ -180,6 +181,28 @@ interface Sent {
   count: number
 }
 
+/**
+ * One request of a transfer, through the client's step below its retry (the transfer is
+ * retried as a whole, so that a retry resumes): its body released with the caller's scope.
+ * The transfer's requests share a count, so only the first is a new one for the retry budget.
+ */
+const send = (
+  internals: Internals,
+  request: PlainGet,
+  options: RequestOptions,
+  sent: Sent
+): Effect.Effect<Response, HttpError, Scope.Scope> => {
+  const attempts = internals.attempts
+  if (attempts === undefined) {
+    // A client not built by volley: one call of its own, its retries off.
+    const once: RequestOptions = { ...options, retry: false }
+    return internals.open(request, sent.count++ === 0 ? once : again(once))
+  }
+  return internals.prepared(request, options, (prepared, settings, host) =>
+    attempts({ request: prepared, settings, host, started: sent.count++, deadlineAt: undefined }, (response, body) =>
+      Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
+}
+
 const attempt = (
   plan: Plan,
   tracker: Tracker,
@@ -201,7 +224,7 @@ const attempt = (
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     }
-    const response: Response = yield* internalsOf(client).open(request, sent.count++ === 0 ? options : again(options))
+    const response: Response = yield* send(internalsOf(client), request, options, sent)
     const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
     const etag = response.headers["etag"]
     const lastModified = response.headers["last-modified"]

@@ -57,7 +57,6 @@ export const resolve = (
         deadline: options.deadline ?? "none",
         idleTimeout: idleTimeoutMs === undefined ? "none" : Duration.millis(idleTimeoutMs),
         headersTimeout: options.headersTimeout ?? (idleTimeoutMs === undefined ? undefined : Duration.millis(idleTimeoutMs)),
-        retry: false, // retried around the whole transfer instead, so a retry resumes
         maxBodyBytes: Number.MAX_SAFE_INTEGER, // the download enforces its own limit, with the path in the error
         // Stored as served unless asked (the client's own default is to decode).
         decompress

@@ -1,10 +1,8 @@
 /**
  * The opt-in per-host policies around one attempt: the adaptive concurrency limit and the
  * circuit breaker, both keyed by origin and kept by the client's `Hosts` (so every consumer
- * of one client shares them). Each is composed only when asked for: off, it is not there.
- *
- * Order (outermost first), as Polly / Microsoft.Extensions.Http.Resilience put it: retry (the
- * caller), circuit breaker, the host's pause gate, the adaptive limit, the exchange.
+ * of one client shares them). Each is on when a call's settings ask for it; off, the call
+ * goes to `next` as it is. Their place in the order is in `policy.ts`.
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,7 +12,8 @@ import type { CircuitBreakerOptions } from "../../Client.js"
 import { NetworkError, StatusError } from "../../Errors.js"
 import * as Adaptive from "./adaptive.js"
 import * as Breaker from "./breaker.js"
-import type { HostState } from "./hosts.js"
+import type { Hosts, HostState } from "./hosts.js"
+import type { Dispatch, Policy } from "./policy.js"
 
 /** The breaker's defaults: open at 50% failures over 10 s with at least 10 calls, 5 s break, 2 probes. */
 export const defaultBreaker: Breaker.BreakerOptions = {
@@ -89,3 +88,17 @@ export const broken = <A, E, R>(
         Effect.map(breaker.state(host.origin), (state) => metrics.breaker.unsafeUpdate(stateValue[state], host.labels))
       )
   )
+
+/** The circuit breaker as a policy: on when the call's settings carry its options, else not there. */
+export const circuitBreaker = (hosts: Hosts): Policy<Dispatch> => (next) => (dispatch, accepted) => {
+  const options = dispatch.settings.breaker
+  if (options === undefined) return next(dispatch, accepted)
+  const { request } = dispatch
+  return broken(hosts.breaker(options), dispatch.host, { method: request.method, url: request.redactedUrl }, next(dispatch, accepted))
+}
+
+/** The adaptive limit as a policy: on when the call's settings give its maximum, else not there. */
+export const adaptiveLimit: Policy<Dispatch> = (next) => (dispatch, accepted) => {
+  const max = dispatch.settings.adaptiveMax
+  return max === undefined ? next(dispatch, accepted) : limited(dispatch.host, max, next(dispatch, accepted))
+}

@@ -5,8 +5,11 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import { NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
+import { timerFor, within } from "../transport/timer.js"
 import type { HostState, Hosts } from "./hosts.js"
+import type { Call, Policy } from "./policy.js"
 
 /** Why a retry the policy wanted was not made. */
 export type Refusal = "budget"
@@ -54,4 +57,31 @@ export const retry = <A, E, R>(
   if (policy.maxAttempts <= 1) return effect
   return Effect.catchAll(effect, (first) =>
     Retry.shouldRetry(policy, method, headers, first) ? retryAfter(policy, method, headers, first, effect, allow()) : Effect.fail(first))
+}
+
+/**
+ * The retry as a policy: a call whose request can be sent again is retried by its settings'
+ * rules, each retry taken from its origin's budget (`refused` is told when it is not), the
+ * retries and their backoff ended by the call's deadline when it has one. Off (one attempt,
+ * or a body that cannot be replayed), the call goes to `next` as it is.
+ */
+export const retrying = <C extends Call>(hosts: Hosts, refused?: (call: C, why: Refusal) => void): Policy<C> => (next) => (call, accepted) => {
+  const attempts = next(call, accepted)
+  const { request, settings } = call
+  const policy = settings.retry
+  if (!request.replayable || policy.maxAttempts <= 1) return attempts
+  const { method, headers } = request
+  const allow = (): Effect.Effect<boolean> =>
+    allowed(hosts, call.host, refused === undefined ? undefined : (why) => refused(call, why))
+  return Effect.catchAll(attempts, (first) => {
+    if (!Retry.shouldRetry(policy, method, headers, first)) return Effect.fail(first)
+    const deadlineAt = call.deadlineAt
+    if (deadlineAt === undefined) return retryAfter(policy, method, headers, first, attempts, allow())
+    return Clock.clockWith((clock) => {
+      const left = deadlineAt - clock.unsafeCurrentTimeMillis()
+      if (left <= 0) return Effect.fail(first)
+      const plan = retryAfter(policy, method, headers, first, attempts, allow())
+      return within(plan, left, () => new NetworkError({ reason: "Timeout", phase: "deadline", method, url: request.redactedUrl }), timerFor(clock))
+    })
+  })
 }
