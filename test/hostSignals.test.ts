@@ -76,6 +76,16 @@ describe("a quota heard from concurrent answers", () => {
     expect(host.windowEnd).toBe(1010)
   })
 
+  it("an older request the server counted later (it serves connections in any order) says the newer state", () => {
+    const { host, hosts } = burst()
+    hosts.observe(host, 200, quota(60), 100, 40)
+    expect(host.quota).toBe(60 - 24)
+    // The 10th sent was counted after 50 others: all sent after it may be uncounted, so it bounds the quota.
+    hosts.observe(host, 200, quota(50), 120, 10)
+    expect(host.quota).toBe(50 - 54)
+    expect(host.windowEnd).toBe(1100)
+  })
+
   it("a later request that finds more remaining marks a new window", () => {
     const { host, hosts } = burst()
     hosts.observe(host, 200, quota(0), 990, 64)

@@ -183,10 +183,12 @@ export class Hosts {
       if (wait._tag === "Some") until = nowMs + Duration.toMillis(wait.value)
     }
     let quota = quotaOf(headers, nowMs)
-    // An answer to a request sent before one already heard says less than that one did.
+    // An answer to a request sent before one already heard says less than that one did, unless
+    // it finds less remaining: then the server counted it later (it serves connections in any
+    // order), and what it says is the newer state.
     if (quota !== undefined && seq !== undefined) {
-      if (seq < host.heard) quota = undefined
-      else host.heard = seq
+      if (seq >= host.heard) host.heard = seq
+      else if (nowMs >= host.windowEnd || quota.remaining >= host.lastRemaining) quota = undefined
     }
     if (quota !== undefined) {
       const resetAt = nowMs + quota.resetMs
@@ -256,7 +258,9 @@ export class Hosts {
     const at = Math.max(now, host.nextAt)
     host.nextAt = at + (host.windowEnd - at) / host.quota
     host.quota--
-    // Slots are released together on a grid of `grainMs`: small bursts, far fewer timers.
+    // Slots are released together on a grid of `grainMs`: small bursts, far fewer timers. Rounded
+    // down, so the window's last slot is not pushed past its end, where it would spend the next
+    // window's quota and leave this one's unused (about 10% of the rate).
     const slot = Math.floor(at / grainMs) * grainMs
     return slot <= now ? 0 : slot - now
   }
