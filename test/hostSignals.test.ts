@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest"
 import { mayCarrySignal, quotaOf } from "../src/internal/policy/signals.js"
 import { Budget } from "../src/internal/policy/budget.js"
+import { Hosts } from "../src/internal/policy/hosts.js"
 
 describe("rate-limit headers", () => {
   const now = 1_700_000_000_000
@@ -46,5 +47,51 @@ describe("retry budget", () => {
     granted = 0
     while (budget.withdraw(11_500)) granted++
     expect(granted).toBe(10)
+  })
+})
+
+describe("a quota heard from concurrent answers", () => {
+  const quota = (remaining: number) => ({ ratelimit: `limit=100, remaining=${remaining}, reset=1` })
+  /** An origin to which 64 requests were sent at once (numbers 1..64). */
+  const burst = () => {
+    const hosts = new Hosts(undefined)
+    const host = hosts.state("https://api.test")
+    host.sent = 64
+    return { hosts, host }
+  }
+
+  it("requests sent after the one answered come off what it says remains", () => {
+    const { host, hosts } = burst()
+    // The first request sent is answered first: the server counted it alone, 63 more are on their way.
+    hosts.observe(host, 200, quota(99), 10, 1)
+    expect(host.quota).toBe(99 - 63)
+  })
+
+  it("an answer to a request sent before one already heard is stale: its larger count is not believed", () => {
+    const { host, hosts } = burst()
+    hosts.observe(host, 200, quota(36), 10, 64) // the last one sent, counted after all the others
+    // The others arrive later, in any order: none of them starts a new window or adds quota.
+    for (let seq = 1; seq <= 63; seq++) hosts.observe(host, 200, quota(100 - seq), 10 + seq, seq)
+    expect(host.quota).toBe(36)
+    expect(host.windowEnd).toBe(1010)
+  })
+
+  it("an older request the server counted later (it serves connections in any order) says the newer state", () => {
+    const { host, hosts } = burst()
+    hosts.observe(host, 200, quota(60), 100, 40)
+    expect(host.quota).toBe(60 - 24)
+    // The 10th sent was counted after 50 others: all sent after it may be uncounted, so it bounds the quota.
+    hosts.observe(host, 200, quota(50), 120, 10)
+    expect(host.quota).toBe(50 - 54)
+    expect(host.windowEnd).toBe(1100)
+  })
+
+  it("a later request that finds more remaining marks a new window", () => {
+    const { host, hosts } = burst()
+    hosts.observe(host, 200, quota(0), 990, 64)
+    host.sent = 65
+    hosts.observe(host, 200, quota(99), 1010, 65)
+    expect(host.quota).toBe(99)
+    expect(host.windowEnd).toBe(2010)
   })
 })

@@ -27,9 +27,9 @@ describe("a host that pushes back, over loopback", () => {
         const rejected = server.requests.length - n
         console.log(`pushback ratelimit ${style}: n=${n} failed=${failed} 429s=${rejected} sent=${server.requests.length} time=${seconds.toFixed(2)}s`)
         expect(failed).toBe(0)
-        // Windows are real seconds and answers to a burst arrive out of order, so the quota is
-        // known less exactly than in virtual time: a few rejections per window at most.
-        expect(rejected).toBeLessThanOrEqual(5 * Math.ceil(n / 100))
+        // Windows are real seconds and the server counts a burst in any order: the client takes
+        // off what may be uncounted, so at most one rejection per window (measured: 0 to 1).
+        expect(rejected).toBeLessThanOrEqual(Math.ceil(n / 100) + 1)
         // Ideal: the first window's 100 at once, then 100/s.
         const ideal = (n - 100) / 100
         expect(seconds).toBeLessThanOrEqual(ideal * 1.5 + 2)

@@ -169,17 +169,20 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
    * once: a retry must not hold this connection.
    */
   const exchange: Policy.Step<Policy.Dispatch> = (started, accepted) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
+    Effect.uninterruptibleMask((restore) => {
+      const seq = ++started.host.sent
+      return Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
         const request = started.request
-        const final: Attempt = acquired.request === request ? started : { ...started, request: acquired.request }
+        const same = acquired.request === request
+        const final: Attempt = same ? started : { ...started, request: acquired.request }
         const { response } = acquired
         if (config.serverSignals) {
           hosts.observe(
-            acquired.request === request ? started.host : hosts.forUrl(acquired.request.url),
+            same ? started.host : hosts.forUrl(acquired.request.url),
             response.status,
             response.headers,
-            started.clock.unsafeCurrentTimeMillis()
+            started.clock.unsafeCurrentTimeMillis(),
+            same ? seq : undefined
           )
         }
         if (!started.settings.accept(response.status)) {
@@ -187,7 +190,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
         }
         return accepted(makeResponse(final, acquired), response.body, restore)
       })
-    )
+    })
 
   /**
    * The client's policies, composed once, outermost first: retry (with the origin's budget),

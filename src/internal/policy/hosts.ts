@@ -50,6 +50,10 @@ export interface HostState {
   windowEnd: number
   /** The last remaining count the server announced (to tell a new window from a stale answer). */
   lastRemaining: number
+  /** Requests dispatched to it so far: each exchange takes the next number. */
+  sent: number
+  /** The number of the latest-dispatched request whose quota was read (older answers are stale). */
+  heard: number
   /** Dispatches left in the window, after those already reserved. */
   quota: number
   /** Paced dispatches reserved and not yet sent. */
@@ -124,6 +128,8 @@ export class Hosts {
         pausedUntil: 0,
         windowEnd: 0,
         lastRemaining: -1,
+        sent: 0,
+        heard: 0,
         quota: 0,
         pending: 0,
         nextAt: 0,
@@ -165,15 +171,25 @@ export class Hosts {
     return false
   }
 
-  /** Reads a response's signals (a pause, a quota) into the origin's state. */
-  observe(host: HostState, status: number, headers: Readonly<Record<string, string>>, nowMs: number): void {
+  /**
+   * Reads a response's signals (a pause, a quota) into the origin's state. `seq` is the number
+   * the request took at its dispatch (`++host.sent`), when it went to this origin.
+   */
+  observe(host: HostState, status: number, headers: Readonly<Record<string, string>>, nowMs: number, seq?: number): void {
     if (!mayCarrySignal(status, headers)) return
     let until = 0
     if (status === 429 || status === 503) {
       const wait = parseRetryAfter(headers["retry-after"], nowMs)
       if (wait._tag === "Some") until = nowMs + Duration.toMillis(wait.value)
     }
-    const quota = quotaOf(headers, nowMs)
+    let quota = quotaOf(headers, nowMs)
+    // An answer to a request sent before one already heard says less than that one did, unless
+    // it finds less remaining: then the server counted it later (it serves connections in any
+    // order), and what it says is the newer state.
+    if (quota !== undefined && seq !== undefined) {
+      if (seq >= host.heard) host.heard = seq
+      else if (nowMs >= host.windowEnd || quota.remaining >= host.lastRemaining) quota = undefined
+    }
     if (quota !== undefined) {
       const resetAt = nowMs + quota.resetMs
       // A reset given in whole seconds overstates the window's end: within one window keep the
@@ -181,7 +197,10 @@ export class Hosts {
       const fresh = nowMs >= host.windowEnd || quota.remaining > host.lastRemaining
       host.windowEnd = fresh ? resetAt : Math.min(host.windowEnd, resetAt)
       host.lastRemaining = quota.remaining
-      host.quota = quota.remaining - host.pending
+      // The server counted this request when it arrived; those sent after it may not be counted
+      // yet (draft-ietf-httpapi-ratelimit-headers: concurrent requests), so they come off too.
+      const since = seq === undefined ? 0 : host.sent - seq
+      host.quota = quota.remaining - since - host.pending
       if (quota.remaining === 0) until = Math.max(until, host.windowEnd)
     }
     if (until > 0 || quota !== undefined) this.signalled = true
@@ -239,8 +258,10 @@ export class Hosts {
     const at = Math.max(now, host.nextAt)
     host.nextAt = at + (host.windowEnd - at) / host.quota
     host.quota--
-    // Slots are released together on a grid of `grainMs`: small bursts, far fewer timers.
-    const slot = Math.ceil(at / grainMs) * grainMs
+    // Slots are released together on a grid of `grainMs`: small bursts, far fewer timers. Rounded
+    // down, so the window's last slot is not pushed past its end, where it would spend the next
+    // window's quota and leave this one's unused (about 10% of the rate).
+    const slot = Math.floor(at / grainMs) * grainMs
     return slot <= now ? 0 : slot - now
   }
 
