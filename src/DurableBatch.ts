@@ -162,7 +162,7 @@ export interface Record<I, A> {
 export interface RunOptions<I, A, E, R> extends Batch.Options<I, A, E, R> {
   /** How long a claim lasts without renewal; another worker takes the items over after it (default 30 s). */
   readonly lease?: Duration.DurationInput | undefined
-  /** Items claimed at once (default `max(2 × concurrency, 64)`). */
+  /** Items claimed at once (default `max(4 × concurrency, 128)`); one more chunk is claimed ahead. */
   readonly claimSize?: number | undefined
   /** How often to look again while other workers hold the last claims (default 200 ms). */
   readonly pollInterval?: Duration.DurationInput | undefined

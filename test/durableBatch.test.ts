@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Effect, Either, Exit, Layer, Stream } from "effect"
+import { Effect, Either, Exit, Fiber, Layer, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -96,6 +96,50 @@ describe("DurableBatch", () => {
       expect(server.requests.length).toBe(38)
       const status = yield* DurableBatch.status(name).pipe(Effect.provide(layer))
       expect(status).toMatchObject({ done: 40, unknown: 2, succeeded: 38, running: 0, expired: 0 })
+    }))
+
+  it.scopedLive("claims one chunk ahead and never marks a row sent before the pool takes it", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const items = Array.from({ length: 40 }, (_, i) => `${server.url}/slow?ms=400&i=${i}`)
+      const db = freshDb()
+      const layer = Layer.merge(DurableBatch.layer(db), clientLayer())
+      const { name } = yield* DurableBatch.load(items).pipe(Effect.provide(layer))
+      const s = yield* open(db)
+      const toRequest = (url: string) => HttpClientRequest.post(url)
+      const running = yield* DurableBatch.stream(name, { toRequest, concurrency: 2, claimSize: 4, worker: "w" }).pipe(
+        Stream.runDrain,
+        Effect.provide(layer),
+        Effect.fork
+      )
+      // While the first two POSTs are at the server (400 ms each), nothing else can be taken.
+      while (server.requests.length === 0) yield* Effect.sleep("20 millis")
+      yield* Effect.sleep("150 millis")
+      const [row] = yield* s.sql<{ readonly claimed: number; readonly sent: number }>`
+        SELECT COUNT(*) AS claimed, COUNT(sent_at) AS sent FROM volley_batch_items
+        WHERE batch = ${name} AND (acquired_by = 'w' OR worker = 'w')`
+      // The chunk running (4) and the one claimed ahead (4); only the 2 POSTs the pool took
+      // are marked sent, not the rest of the chunk nor the chunk ahead.
+      expect(row!.claimed).toBe(8)
+      expect(row!.sent).toBe(2)
+      yield* Fiber.interrupt(running)
+    }))
+
+  it.scopedLive("keeps synchronous = NORMAL on the store's connection after a run that marks POSTs sent", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const urls = Array.from({ length: 30 }, (_, i) => `${server.url}/ok?i=${i}`)
+      const layer = Layer.merge(DurableBatch.layer(freshDb()), clientLayer())
+      const check = Effect.gen(function*() {
+        const { name } = yield* DurableBatch.load(urls)
+        const records = yield* DurableBatch.settle(name, { toRequest: (url: string) => HttpClientRequest.post(url), concurrency: 4, claimSize: 8 })
+        expect(records.length).toBe(30)
+        const store = yield* DurableBatch.DurableBatchStore
+        return yield* store.sql<{ readonly synchronous: number }>`PRAGMA synchronous`
+      })
+      const sync = yield* check.pipe(Effect.provide(layer))
+      expect(sync[0]!.synchronous).toBe(1) // NORMAL, after markSent switched to FULL and back
+      expect(server.requests.length).toBe(30)
     }))
 
   it.scopedLive("stores an outcome once: a worker whose claim was taken over cannot store its late outcome", () =>

@@ -55,10 +55,17 @@ export const open = (url: string): Effect.Effect<Opened, DatabaseUrlError | Data
     const sql = (yield* Effect.provide(SqlClient.SqlClient, context)).withoutTransforms()
     const isPg = parsed._tag === "Postgres"
     // WAL: readers (`volley batch status`) do not block the writer; busy_timeout: several
-    // processes on one file wait for the write lock instead of failing at once.
+    // processes on one file wait for the write lock instead of failing at once. synchronous =
+    // NORMAL (WAL): a commit is in the OS before the call returns, so a process crash loses
+    // nothing; no fsync per commit, so power loss may lose the last commits (outcomes, rerun).
+    // Marking a request sent syncs (store.markSent). Per connection: the SQLite path never
+    // opens a transaction, which would make @libsql/client open a new connection without it.
     const setup = isPg
       ? createSchema(sql, true)
-      : Effect.zipRight(Effect.zipRight(sql`PRAGMA busy_timeout = 10000`, sql`PRAGMA journal_mode = WAL`), createSchema(sql, false))
+      : Effect.zipRight(
+        Effect.all([sql`PRAGMA busy_timeout = 10000`, sql`PRAGMA journal_mode = WAL`, sql`PRAGMA synchronous = NORMAL`]),
+        createSchema(sql, false)
+      )
     yield* Effect.mapError(setup, openFailed(database))
     return { sql, isPg, database }
   })

@@ -5,15 +5,19 @@
  * many per transaction, each in the statement that marks its row done, and emitted once
  * stored.
  *
- * Rows are claimed in chunks under a lease a background fiber renews. A non-idempotent
- * request is marked sent (one statement) just before `Batch.stream` pulls it: the pool pulls
- * a chunk only when a worker is free, so such items are handed over one per chunk. A row
- * taken over from a lost claim with that mark is stored `unknown`, never sent again.
+ * Rows are claimed in chunks under a lease a background fiber renews. The next chunk is
+ * claimed while the current one is handed over (one chunk ahead, so the pool does not stall
+ * on the claim's write); its rows are held here, covered by the same lease renewal. A
+ * non-idempotent request is marked sent (one statement) just before `Batch.stream` pulls it,
+ * never earlier: the pool pulls a chunk only when a worker is free, so such items are handed
+ * over one per chunk. A row taken over from a lost claim with that mark is stored `unknown`,
+ * never sent again.
  */
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
@@ -41,7 +45,7 @@ export const run = <I, A, E, R>(
     const lease = Duration.toMillis(Duration.decode(options.lease ?? "30 seconds"))
     const poll = Duration.decode(options.pollInterval ?? "200 millis")
     const concurrency = options.concurrency ?? 16
-    const claimSize = Math.max(1, options.claimSize ?? Math.max(2 * concurrency, 64))
+    const claimSize = Math.max(1, options.claimSize ?? Math.max(4 * concurrency, 128))
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
     const startedAt = yield* Clock.currentTimeMillis
 
@@ -63,11 +67,14 @@ export const run = <I, A, E, R>(
     )
 
     const unknowns = yield* Mailbox.make<Record<I, A>>()
-    let buffer: Array<Item<I>> = []
+    let buffer: ReadonlyArray<Item<I>> = []
     let position = 0
 
-    /** Claims the next chunk; rows a lost claim had sent are stored unknown here. */
-    const refill: Effect.Effect<boolean, BatchStoreError> = Effect.gen(function*() {
+    /**
+     * Claims the next chunk (empty when the batch has nothing left for this worker); rows a
+     * lost claim had sent are stored unknown here.
+     */
+    const claimChunk: Effect.Effect<ReadonlyArray<Item<I>>, BatchStoreError> = Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const claimed = yield* Effect.mapError(store.claim(s, name, worker, now, lease, claimSize), storeError("claiming items"))
@@ -86,17 +93,32 @@ export const run = <I, A, E, R>(
           const stored = yield* Effect.mapError(store.finish(s, name, worker, finishes), storeError("storing outcomes"))
           for (const f of finishes) if (stored.has(f.index)) yield* unknowns.offer(recordOf<I, A>(f, items.get(f.index)!, worker))
         }
-        if (runnable.length > 0) {
-          buffer = runnable
-          position = 0
-          return true
-        }
+        if (runnable.length > 0) return runnable
         if (claimed.length > 0) continue
         const left = yield* Effect.mapError(store.remaining(s, name, worker), storeError("counting items left"))
-        if (left.pending === 0 && left.claimedByOthers === 0) return false
+        if (left.pending === 0 && left.claimedByOthers === 0) return []
         // Others hold claims: wait for them to finish, or for their lease to pass.
         yield* Effect.sleep(poll)
       }
+    })
+
+    // The chunk being claimed ahead; interrupted (before the claims are released) with the scope.
+    const scope = yield* Effect.scope
+    let next: Fiber.Fiber<ReadonlyArray<Item<I>>, BatchStoreError> | undefined
+    let exhausted = false
+    /** Takes the chunk claimed ahead (or claims one now) and starts claiming the one after. */
+    const refill: Effect.Effect<boolean, BatchStoreError> = Effect.gen(function*() {
+      if (exhausted) return false
+      const chunk = next === undefined ? yield* claimChunk : yield* Fiber.join(next)
+      next = undefined
+      if (chunk.length === 0) {
+        exhausted = true
+        return false
+      }
+      buffer = chunk
+      position = 0
+      next = yield* Effect.forkIn(claimChunk, scope)
+      return true
     })
 
     const pull: Effect.Effect<Chunk.Chunk<Item<I>>, Option.Option<BatchStoreError>> = Effect.gen(function*() {

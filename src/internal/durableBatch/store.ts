@@ -97,8 +97,19 @@ export const claim = (s: Sql, name: string, worker: string, now: number, lease: 
       .sort((a, b) => a.index - b.index)
   })
 
-export const markSent = (s: Sql, name: string, worker: string, index: number, now: number) =>
-  s.sql`UPDATE ${items(s)} SET sent_at = ${now} WHERE batch = ${name} AND idx = ${index} AND acquired_by = ${worker} AND state = 'claimed'`
+/**
+ * Marks a non-idempotent request sent. On SQLite (synchronous = NORMAL) this commit alone
+ * is synced (FULL), which makes it and every earlier commit survive power loss: such an
+ * item is never resent, at worst its outcome is lost and it ends unknown. Only `pull` calls
+ * this, one at a time, so nothing else resets the setting in between.
+ */
+export const markSent = (s: Sql, name: string, worker: string, index: number, now: number) => {
+  const update = s.sql`UPDATE ${items(s)} SET sent_at = ${now} WHERE batch = ${name} AND idx = ${index} AND acquired_by = ${worker} AND state = 'claimed'`
+  return s.isPg ? update : Effect.ensuring(
+    Effect.zipRight(s.sql`PRAGMA synchronous = FULL`, update),
+    Effect.ignore(s.sql`PRAGMA synchronous = NORMAL`)
+  )
+}
 
 export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
   Effect.zipRight(
