@@ -196,7 +196,9 @@ export const retry = (
 /**
  * The rest of a retry plan once `effect` failed with `first` (a failure the policy retries):
  * the schedule sees `first` as the first attempt's outcome, then `effect` runs again after
- * each delay. Lets a caller (Batch) put its own bound around the retries alone.
+ * each delay. Lets a caller (Batch) put its own bound around the retries alone. `allow`, when
+ * given, is asked before each retry's backoff (a retry budget says no by answering `false`;
+ * the plan then ends with the last error).
  *
  * @category retry policies
  * @since 0.1.0
@@ -206,7 +208,8 @@ export const retryAfter = <A, E, R>(
   method: string,
   headers: Readonly<Record<string, string>> | undefined,
   first: E,
-  effect: Effect.Effect<A, E, R>
+  effect: Effect.Effect<A, E, R>,
+  allow?: Effect.Effect<boolean>
 ): Effect.Effect<A, E, R> => {
   let replayed = false
   const again = Effect.suspend(() => {
@@ -214,5 +217,8 @@ export const retryAfter = <A, E, R>(
     replayed = true
     return Effect.fail(first) // feeds the first error to the schedule without re-sending
   })
-  return Effect.retry(again, { schedule: schedule<E>(retry), while: (error: E) => shouldRetry(retry, method, headers, error) })
+  return Effect.retry(again, {
+    schedule: schedule<E>(retry),
+    while: (error: E) => !shouldRetry(retry, method, headers, error) ? false : allow ?? true
+  })
 }

@@ -13,6 +13,7 @@ import * as Batch from "../src/Batch.js"
 import { Either, Option } from "effect"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { type Finished, hasScript, missingOutsideCi, root, runInTerminal, runNode } from "./support/spawn.js"
+import { defaultFetchFlags } from "./support/fetchFlags.js"
 
 let server: FaultServer
 let dir: string
@@ -257,30 +258,7 @@ describe("volley fetch: stopping early", () => {
 })
 
 describe("volley fetch: parsing (no process)", () => {
-  const flags: FetchFlags = {
-    inputs: ["in.txt"],
-    inputFile: Option.none(),
-    data: Option.none(),
-    json: Option.none(),
-    verbose: false,
-    showQuery: false,
-    outputFile: Option.none(),
-    concurrency: 16,
-    perHost: Option.none(),
-    rate: Option.none(),
-    timeout: Option.none(),
-    maxTime: Option.none(),
-    retries: 2,
-    method: Option.none(),
-    header: [],
-    output: "ndjson",
-    body: false,
-    bodyLimit: "1M",
-    outputDir: Option.none(),
-    summary: "text",
-    summaryFile: Option.none(),
-    failFast: false
-  }
+  const flags: FetchFlags = defaultFetchFlags
 
   it.each([
     [{ concurrency: 0 }, "--concurrency must be at least 1, got 0"],

@@ -7,31 +7,9 @@ import { describe, expect, it } from "vitest"
 import * as Batch from "../src/Batch.js"
 import { type FetchFlags, resolveFlags } from "../src/cli/internal/fetchInput.js"
 import { makeStats, summaryJson, summaryText } from "../src/cli/internal/fetchOutput.js"
+import { defaultFetchFlags } from "./support/fetchFlags.js"
 
-const flags: FetchFlags = {
-  inputs: ["in.txt"],
-  inputFile: Option.none(),
-  data: Option.none(),
-  json: Option.none(),
-  verbose: false,
-  showQuery: false,
-  outputFile: Option.none(),
-  concurrency: 32,
-  perHost: Option.none(),
-  rate: Option.none(),
-  timeout: Option.none(),
-  maxTime: Option.none(),
-  retries: 2,
-  method: Option.none(),
-  header: [],
-  output: "ndjson",
-  body: false,
-  bodyLimit: "1M",
-  outputDir: Option.none(),
-  summary: "text",
-  summaryFile: Option.none(),
-  failFast: false
-}
+const flags: FetchFlags = { ...defaultFetchFlags, concurrency: 32 }
 
 describe("volley fetch --per-host", () => {
   it("adaptive: the batch gets perHost adaptive and every connection the concurrency allows", () => {

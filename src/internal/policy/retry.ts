@@ -25,7 +25,7 @@ export const allowed = (hosts: Hosts, host: HostState, refused?: (why: Refusal) 
     return Effect.as(Effect.annotateCurrentSpan("volley.retry.refused", "budget"), false)
   })
 
-/** What `Retry.retryAfter` does, each retry also allowed by `allow` (asked before its backoff). */
+/** `Retry.retryAfter` with each retry also allowed by `allow` (asked before its backoff). */
 export const retryAfter = <A, E, R>(
   policy: Retry.RetryPolicy,
   method: string,
@@ -33,18 +33,7 @@ export const retryAfter = <A, E, R>(
   first: E,
   effect: Effect.Effect<A, E, R>,
   allow: Effect.Effect<boolean>
-): Effect.Effect<A, E, R> => {
-  let replayed = false
-  const again = Effect.suspend(() => {
-    if (replayed) return effect
-    replayed = true
-    return Effect.fail(first) // feeds the first error to the schedule without re-sending
-  })
-  return Effect.retry(again, {
-    schedule: Retry.schedule<E>(policy),
-    while: (error: E) => Retry.shouldRetry(policy, method, headers, error) ? allow : false
-  })
-}
+): Effect.Effect<A, E, R> => Retry.retryAfter(policy, method, headers, first, effect, allow)
 
 /** What `Retry.retry` does, each retry also allowed by `allow()` (made on the first failure: the success path pays nothing). */
 export const retry = <A, E, R>(
