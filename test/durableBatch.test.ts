@@ -44,6 +44,14 @@ describe("DurableBatch", () => {
       expect(status).toMatchObject({ total: 1200, pending: 1200, done: 0 })
     }))
 
+  it.scopedLive("creates its SQLite file private (0600 in a 0700 folder), as the jobs database: it holds URLs and bodies", () =>
+    Effect.gen(function*() {
+      const file = path.join(tmp, "private", "batch.db")
+      yield* DurableBatch.load(["http://127.0.0.1:1/a"]).pipe(Effect.provide(DurableBatch.layer(`file:${file}`)))
+      expect(fs.statSync(file).mode & 0o777).toBe(0o600)
+      expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700)
+    }))
+
   it.scopedLive("runs each item once and returns the records in input order", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()

@@ -1,45 +1,17 @@
 /**
  * Opening the durable batch's database from the same URLs as DurableJobs (`file:PATH`,
- * `postgres://…`), parsed and redacted by DurableJobs' own code; the drivers are imported
- * when the layer is built. Open failures (unreachable server, a file that is not a database)
+ * `postgres://…`), parsed, redacted and opened by DurableJobs' own code (a SQLite file
+ * created private, a missing driver named). Open failures (unreachable server, a file that is not a database)
  * are `DatabaseOpenError`s naming the database and the driver's reason.
  */
 import * as SqlClient from "@effect/sql/SqlClient"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs"
 import * as path from "node:path"
-import { DatabaseOpenError, type DatabaseUrlError } from "../../server/DurableJobs.js"
-import { parseUrl, redact } from "../../server/internal/jobDatabase.js"
+import type { DatabaseOpenError, DatabaseUrlError } from "../../server/DurableJobs.js"
+import { openFailed, parseUrl, pgClient, redact, sqliteClient } from "../../server/internal/jobDatabase.js"
 import { createSchema } from "./schema.js"
 import type { Sql } from "./store.js"
-
-const openFailed = (database: string) => (error: unknown) => {
-  if (error instanceof DatabaseOpenError) return error
-  const cause = (error as { cause?: unknown }).cause ?? error
-  const reason = cause instanceof Error ? cause.message : String(cause)
-  return new DatabaseOpenError({ database, reason })
-}
-
-const sqliteClient = (file: string): Layer.Layer<SqlClient.SqlClient, DatabaseOpenError> => {
-  const filename = path.resolve(file)
-  return Layer.unwrapEffect(
-    Effect.try({
-      try: () => fs.mkdirSync(path.dirname(filename), { recursive: true }),
-      catch: openFailed(filename)
-    }).pipe(
-      Effect.zipRight(Effect.promise(() => import("@effect/sql-libsql/LibsqlClient"))),
-      Effect.map((LibsqlClient) => LibsqlClient.layer({ url: `file:${filename}` }))
-    )
-  ).pipe(Layer.mapError(openFailed(filename)))
-}
-
-const pgClient = (url: string): Layer.Layer<SqlClient.SqlClient, DatabaseOpenError> =>
-  Layer.unwrapEffect(
-    Effect.map(Effect.promise(() => import("@effect/sql-pg/PgClient")), (PgClient) =>
-      PgClient.layer({ url: Redacted.make(url), connectTimeout: "5 seconds", maxConnections: 10 }))
-  ).pipe(Layer.mapError(openFailed(redact(url))))
 
 /** The opened database: its client, dialect and printable name; the schema exists. */
 export interface Opened extends Sql {
@@ -50,7 +22,7 @@ export const open = (url: string): Effect.Effect<Opened, DatabaseUrlError | Data
   Effect.gen(function*() {
     const parsed = yield* parseUrl(url)
     const database = parsed._tag === "Sqlite" ? path.resolve(parsed.filename) : redact(parsed.url)
-    const layer = parsed._tag === "Sqlite" ? sqliteClient(parsed.filename) : pgClient(parsed.url)
+    const layer = parsed._tag === "Sqlite" ? sqliteClient(database) : pgClient(parsed.url)
     const context = yield* Layer.build(layer)
     const sql = (yield* Effect.provide(SqlClient.SqlClient, context)).withoutTransforms()
     const isPg = parsed._tag === "Postgres"

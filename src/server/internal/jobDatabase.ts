@@ -49,7 +49,7 @@ export const parseUrl = (url: string): Effect.Effect<ParsedUrl, DatabaseUrlError
  */
 export const redact = (url: string): string => url.startsWith("file:") ? url : redactUrl(url)
 
-const openFailed = (database: string) => (error: unknown) => {
+export const openFailed = (database: string) => (error: unknown) => {
   if (error instanceof DatabaseOpenError) return error
   const cause = (error as { cause?: unknown }).cause ?? error
   const reason = cause instanceof Error ? cause.message : String(cause)
@@ -68,7 +68,7 @@ const importDriver = <A>(driver: string, database: string, load: () => Promise<A
       const missing = /Cannot find (module|package)|ERR_MODULE_NOT_FOUND/.test(message)
       return new DatabaseOpenError({
         database,
-        reason: missing ? `durable jobs here need the optional package ${driver}; install it: npm i ${driver}` : message
+        reason: missing ? `this database needs the optional package ${driver}; install it: npm i ${driver}` : message
       })
     }
   })
@@ -90,9 +90,12 @@ const createPrivate = (filename: string): void => {
   }
 }
 
-export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
-  const filename = path.resolve(options.filename)
-  const client = Layer.unwrapEffect(
+/**
+ * The SQLite client alone, for every store on a `file:` URL (durable jobs, durable batches):
+ * the folder and file created private first, the driver imported on use.
+ */
+export const sqliteClient = (filename: string): Layer.Layer<SqlClient.SqlClient, DatabaseOpenError> =>
+  Layer.unwrapEffect(
     Effect.try({
       try: () => createPrivate(filename),
       catch: (cause) => new DatabaseOpenError({ database: filename, reason: cause instanceof Error ? cause.message : String(cause) })
@@ -100,7 +103,20 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
       Effect.zipRight(importDriver("@effect/sql-libsql", filename, () => import("@effect/sql-libsql/LibsqlClient"))),
       Effect.map((LibsqlClient) => LibsqlClient.layer({ url: `file:${filename}` }))
     )
-  )
+  ).pipe(Layer.mapError(openFailed(filename)))
+
+/** The PostgreSQL client alone, for every store on a `postgres://` URL; the driver imported on use. */
+export const pgClient = (url: string): Layer.Layer<SqlClient.SqlClient, DatabaseOpenError> => {
+  const name = redact(url)
+  return Layer.unwrapEffect(
+    Effect.map(importDriver("@effect/sql-pg", name, () => import("@effect/sql-pg/PgClient")), (PgClient) =>
+      PgClient.layer({ url: Redacted.make(url), connectTimeout: "5 seconds", maxConnections: 10 }))
+  ).pipe(Layer.mapError(openFailed(name)))
+}
+
+export const layerSqlite = (options: { readonly filename: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
+  const filename = path.resolve(options.filename)
+  const client = sqliteClient(filename)
   // WAL: readers (GET /jobs) do not block the writer; busy_timeout: a second process on the
   // same file (the CLI) waits for the lock instead of failing at once.
   const pragmas = Layer.effectDiscard(
@@ -110,14 +126,8 @@ export const layerSqlite = (options: { readonly filename: string } & StoreOption
   return Layer.provideMerge(storeLayer(options, filename), Layer.provideMerge(pragmas, client))
 }
 
-export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> => {
-  const name = redact(options.url)
-  const client = Layer.unwrapEffect(
-    Effect.map(importDriver("@effect/sql-pg", name, () => import("@effect/sql-pg/PgClient")), (PgClient) =>
-      PgClient.layer({ url: Redacted.make(options.url), connectTimeout: "5 seconds", maxConnections: 10 }))
-  ).pipe(Layer.mapError(openFailed(name)))
-  return Layer.provideMerge(storeLayer(options, name), client)
-}
+export const layerPostgres = (options: { readonly url: string } & StoreOptions): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseOpenError> =>
+  Layer.provideMerge(storeLayer(options, redact(options.url)), pgClient(options.url))
 
 export const layerUrl = (url: string, options: StoreOptions = {}): Layer.Layer<SqlClient.SqlClient | JobStore, DatabaseUrlError | DatabaseOpenError> =>
   Layer.unwrapEffect(
