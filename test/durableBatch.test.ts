@@ -44,6 +44,27 @@ describe("DurableBatch", () => {
       expect(status).toMatchObject({ total: 1200, pending: 1200, done: 0 })
     }))
 
+  it.scopedLive("a load cut short is resumed by the same list only: a different one is refused before any row of it is stored", () =>
+    Effect.gen(function*() {
+      const urls = Array.from({ length: 1200 }, (_, i) => `http://127.0.0.1:1/item/${i}`)
+      const layer = DurableBatch.layer(freshDb())
+      // The list's reader fails after 700 items: those are stored, with no digest yet.
+      const cut = Stream.fromIterable(urls).pipe(Stream.take(700), Stream.concat(Stream.fail("read error")))
+      const failed = yield* DurableBatch.load(cut, { name: "crawl" }).pipe(Effect.provide(layer), Effect.flip)
+      expect(failed).toBe("read error")
+      const other = urls.map((u, i) => i === 321 ? `${u}?other` : u)
+      const refused = yield* DurableBatch.load(other, { name: "crawl" }).pipe(Effect.provide(layer), Effect.flip)
+      expect(refused).toMatchObject({ _tag: "BatchConflict", name: "crawl" })
+      expect(refused.message).toContain("item 321 differs")
+      // A shorter list that matches the stored prefix would leave the first list's tail behind.
+      const shorter = yield* DurableBatch.load(urls.slice(0, 300), { name: "crawl" }).pipe(Effect.provide(layer), Effect.flip)
+      expect(shorter.message).toContain("cut short")
+      // The first list resumes: all of it, once, in order.
+      const resumed = yield* DurableBatch.load(urls, { name: "crawl" }).pipe(Effect.provide(layer))
+      expect(resumed).toEqual({ name: "crawl", total: 1200, added: 500 })
+      expect(yield* DurableBatch.status("crawl").pipe(Effect.provide(layer))).toMatchObject({ total: 1200, pending: 1200 })
+    }))
+
   it.scopedLive("creates its SQLite file private (0600 in a 0700 folder), as the jobs database: it holds URLs and bodies", () =>
     Effect.gen(function*() {
       const file = path.join(tmp, "private", "batch.db")

@@ -3,8 +3,12 @@
  * inserted in chunks (`ON CONFLICT DO NOTHING` on `(batch, idx)`), a SHA-256 of the encoded
  * list is taken as it goes, and the batch is marked loaded with that digest. Loading again
  * (or a second worker loading at the same time) inserts nothing; a different list under a
- * name already loaded is refused, whatever was stored is kept.
+ * name already loaded is refused, whatever was stored is kept. A load that resumes one cut
+ * short (a crash, a failed read) has no digest to compare yet, so it compares the stored
+ * prefix row by row before inserting next to it: a different list is refused before a single
+ * row of it mixes in.
  */
+import type { SqlError } from "@effect/sql/SqlError"
 import * as Chunk from "effect/Chunk"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -12,7 +16,7 @@ import * as Stream from "effect/Stream"
 import { createHash } from "node:crypto"
 import type { Loaded } from "../../DurableBatch.js"
 import { BatchConflict } from "./errors.js"
-import { completeLoad, findBatch, insertChunk, type Sql, startLoad } from "./store.js"
+import { completeLoad, findBatch, insertChunk, type Sql, startLoad, storedItems } from "./store.js"
 
 const chunkSize = 500
 
@@ -39,7 +43,7 @@ export const load = <E, R>(
   name: string,
   encoded: Stream.Stream<string, E, R>,
   known?: { readonly digest: string; readonly total: number }
-): Effect.Effect<Loaded, E | BatchConflict | import("@effect/sql/SqlError").SqlError, R> =>
+): Effect.Effect<Loaded, E | BatchConflict | SqlError, R> =>
   Effect.gen(function*() {
     const existing = yield* findBatch(s, name)
     if (existing?.digest != null) {
@@ -51,6 +55,8 @@ export const load = <E, R>(
     const hash = createHash("sha256")
     let total = 0
     let added = 0
+    // Rows a load cut short left behind, checked until a chunk finds none (loads insert in order).
+    let resuming = existing !== undefined
     yield* encoded.pipe(
       Stream.rechunk(chunkSize),
       Stream.runForEachChunk((chunk) => {
@@ -60,9 +66,21 @@ export const load = <E, R>(
           hash.update("\n")
           rows.push([total++, text])
         }
-        return Effect.map(insertChunk(s, name, rows), (n) => void (added += n))
+        const insert = Effect.map(insertChunk(s, name, rows), (n) => {
+          added += n
+        })
+        if (!resuming || rows.length === 0) return insert
+        return Effect.flatMap(storedItems(s, name, rows[0]![0], rows[rows.length - 1]![0]), (stored): Effect.Effect<void, BatchConflict | SqlError> => {
+          if (stored.size === 0) resuming = false
+          const differs = rows.find(([idx, text]) => stored.has(idx) && stored.get(idx) !== text)
+          return differs === undefined ? insert : Effect.fail(cutShort(name, differs[0]))
+        })
       })
     )
+    // A shorter list than the one cut short would leave that one's tail behind (rows are contiguous).
+    if (existing !== undefined && (yield* storedItems(s, name, total, total)).size > 0) {
+      return yield* Effect.fail(cutShort(name, total))
+    }
     const digest = hash.digest("hex")
     const stored = yield* completeLoad(s, name, digest, total)
     if (stored !== digest) return yield* Effect.fail(conflict(name, (yield* findBatch(s, name))?.total ?? 0, total))
@@ -74,4 +92,11 @@ const conflict = (name: string, storedTotal: number, givenTotal: number) =>
     name,
     reason: `a different list (${givenTotal} items) was given under the name of a stored batch (${storedTotal} items); ` +
       `choose another name, or rerun with the stored list`
+  })
+
+const cutShort = (name: string, index: number) =>
+  new BatchConflict({
+    name,
+    reason: `a different list was given under the name of a batch whose load was cut short (item ${index} differs); ` +
+      `choose another name, or rerun with the list first loaded`
   })

@@ -66,6 +66,14 @@ export const insertChunk = (s: Sql, name: string, rows: ReadonlyArray<readonly [
   return Effect.map(insert, (inserted) => inserted.length)
 }
 
+/** The items stored at positions `from`..`to` (inclusive), for checking a load that resumes one cut short. */
+export const storedItems = (s: Sql, name: string, from: number, to: number) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string; readonly item: string }>`SELECT idx, item FROM ${items(s)}
+      WHERE batch = ${name} AND idx >= ${from} AND idx <= ${to}`,
+    (rows) => new Map(rows.map((row) => [num(row.idx), row.item]))
+  )
+
 /** Marks the load complete unless another loader did; returns the digest stored. */
 export const completeLoad = (s: Sql, name: string, digest: string, total: number) =>
   Effect.gen(function*() {
