@@ -11,7 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { perPath, records, startCli, storeCounts, until } from "./support/durableCli.js"
-import { runNode } from "./support/spawn.js"
+import { hasScript, missingOutsideCi, runInTerminal, runNode } from "./support/spawn.js"
 
 const N = Number(process.env["VOLLEY_DURABLE_N"] ?? 2_000)
 let server: FaultServer
@@ -103,6 +103,19 @@ describe("volley fetch --db (SQLite)", () => {
     console.log(`SIGINT: ${left.done} stored at the stop, ${twice} URLs sent twice`)
     expect(twice).toBeLessThanOrEqual(8)
   }, 120_000)
+
+  it.skipIf(missingOutsideCi(!hasScript))("the live line counts what is stored, not what input order has printed: a slow first item does not hold it at 0", async () => {
+    server.reset()
+    const list = path.join(dir, "tty.txt")
+    const urls = [`${server.url}/slow?ms=2500&i=0`, ...Array.from({ length: 11 }, (_, i) => `${server.url}/ok?i=${i + 1}`)]
+    fs.writeFileSync(list, urls.join("\n") + "\n")
+    const db = `file:${path.join(dir, "tty.db")}`
+    const run = await runInTerminal(["bin/volley.js", "fetch", "--db", db, "-c", "4", list])
+    expect(run.code).toBe(0)
+    const frames = [...run.stdout.matchAll(/\r(fetch [^\r\x1b]*)\x1b\[K/g)].map((m) => m[1]!)
+    // While item 1 is still running, the other 11 are stored and counted.
+    expect(frames.some((f) => f.startsWith("fetch 11/12"))).toBe(true)
+  }, 60_000)
 
   it("a rerun of a finished list sends nothing and prints every record once; batch status, results and retry", async () => {
     server.reset()

@@ -15,13 +15,14 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as Batch from "../../Batch.js"
 import type * as Client from "../../Client.js"
 import * as DurableBatch from "../../DurableBatch.js"
 import { recordOfRow } from "../../internal/durableBatch/records.js"
-import { donePrefix } from "../../internal/durableBatch/store.js"
+import { doneCounts, donePrefix } from "../../internal/durableBatch/store.js"
 import type { DurableFlags } from "./durableFlags.js"
 import { itemOf, recordToOutcome, type Stored } from "./durableRecords.js"
 import { lines, type SourcedLine } from "./fetchBatch.js"
@@ -137,9 +138,30 @@ const runAndPrint = (
     const started = yield* Clock.currentTimeMillis
     const clock = yield* Effect.clock
     const elapsed = () => clock.unsafeCurrentTimeMillis() - started
+    // The live line counts what every worker stored (read each second), not only what this
+    // one printed: in input order a slow early item holds the printing back, and other
+    // workers' outcomes print only at the end. Its rate counts this run's part.
+    let stored: { readonly done: number; readonly failed: number } = { done: 0, failed: 0 }
+    let doneBefore = 0
+    const readStored = Effect.matchEffect(doneCounts(store, loaded.name), {
+      onFailure: () => Effect.void,
+      onSuccess: (counts) => Effect.sync(() => void (stored = counts))
+    })
     const progress = yield* Progress.make(() =>
-      progressText({ done: tally.count(), failed: tally.failures(), invalid: invalid(), total: loaded.total, elapsedMs: elapsed() })
+      progressText({
+        done: Math.max(tally.count(), stored.done),
+        failed: Math.max(tally.failures(), stored.failed),
+        invalid: invalid(),
+        total: loaded.total,
+        elapsedMs: elapsed(),
+        doneBefore
+      })
     )
+    if (progress.live) {
+      yield* readStored
+      doneBefore = stored.done
+      yield* Effect.forkScoped(Effect.repeat(readStored, Schedule.spaced("1 second")))
+    }
     const format: (outcome: FetchOutcome) => string = settings.table ? tableRow : ndjson
     if (settings.table) progress.print(tableHeader, process.stdout)
     let stdoutGone = false

@@ -97,11 +97,13 @@ export interface Counters {
   /** Meaningful input lines, once known. */
   readonly total: number | undefined
   readonly elapsedMs: number
+  /** Of `done`, those finished before this run started (a durable batch's earlier runs): not in the rate. */
+  readonly doneBefore?: number
 }
 
 /** `fetch 1,234/10,000  812/s  3 failed  ETA 11s` */
 export const progressText = (c: Counters): string => {
-  const rate = c.elapsedMs > 0 ? (c.done * 1000) / c.elapsedMs : 0
+  const rate = c.elapsedMs > 0 ? ((c.done - (c.doneBefore ?? 0)) * 1000) / c.elapsedMs : 0
   const total = c.total !== undefined ? `/${count(c.total)}` : ""
   const left = c.total !== undefined ? c.total - c.invalid - c.done : undefined
   const parts = [

@@ -218,6 +218,15 @@ export const donePrefix = (s: Sql, name: string, after: number, limit: number) =
       AND idx > ${after} AND idx <= ${bound} ORDER BY idx`
   })
 
+/** Items done by any worker, and how many of them did not succeed: the live progress line's counts. */
+export const doneCounts = (s: Sql, name: string) =>
+  Effect.map(
+    s.sql<{ readonly n: number | string; readonly failed: number | string | null }>`
+      SELECT COUNT(*) AS n, SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed
+      FROM ${items(s)} WHERE batch = ${name} AND state = 'done'`,
+    (rows) => ({ done: num(rows[0]?.n ?? 0), failed: num(rows[0]?.failed ?? 0) })
+  )
+
 /** Done rows in the order they finished, from the position `(finishedAt, idx)` exclusive. */
 export const doneRowsByFinish = (s: Sql, name: string, after: readonly [number, number], limit: number) =>
   s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND state = 'done'
