@@ -49,7 +49,9 @@ export interface FromClientOptions {
    * `false` (default): one attempt per request, as `@effect/platform` does; compose
    * `HttpClient.retryTransient`, which sees volley's timeouts as `Transport` errors.
    * `true`: volley's retry policy (the client's `retry` option) also retries network
-   * failures of idempotent requests made through `HttpClient`.
+   * failures of idempotent requests made through `HttpClient`, within the origin's retry
+   * budget. A pipeline's own retries are new requests to volley: they wait out the host's
+   * pauses, but the budget does not cap them.
    */
   readonly retryRequests?: boolean | undefined
 }
