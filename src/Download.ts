@@ -13,14 +13,13 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import { Client } from "./Client.js"
+import type { Checksum, HashAlgorithm } from "./DownloadChecksum.js"
 import type { HttpError } from "./Errors.js"
 import { type ChecksumMismatch, type DestinationExists, FileSystemError, type FileTooLarge } from "./internal/download/errors.js"
 import * as File from "./internal/download/file.js"
-import * as Hash from "./internal/download/hash.js"
 import * as FileName from "./internal/download/fileName.js"
 import * as Many from "./internal/download/many.js"
 import * as Retry from "./Retry.js"
@@ -66,23 +65,13 @@ export type {
 } from "./internal/download/errors.js"
 
 /**
- * Digest algorithms a download can compute and verify.
+ * Checksums: the `Checksum` and `HashAlgorithm` models and {@link parseChecksum},
+ * `formatChecksum`, `algorithmForLength`, declared in `DownloadChecksum.ts`.
  *
- * @category models
+ * @category downloading
  * @since 0.1.0
  */
-export type HashAlgorithm = "sha256" | "sha512" | "sha1" | "md5"
-
-/**
- * An expected digest: algorithm plus lower-case hex.
- *
- * @category models
- * @since 0.1.0
- */
-export interface Checksum {
-  readonly algorithm: HashAlgorithm
-  readonly hex: string
-}
+export * from "./DownloadChecksum.js"
 
 /**
  * Every way a download can fail.
@@ -159,34 +148,6 @@ export const resolveInside = (dir: string, name: string): string | undefined => 
  * @since 0.1.0
  */
 export const makeNameAllocator = (): { readonly claim: (name: string) => string } => FileName.makeAllocator()
-
-/**
- * Parses `algorithm:hex` (`sha256:9f86…`, also sha512, sha1, md5) or bare hex whose length
- * implies the algorithm. `Left` carries what is wrong.
- *
- * @category downloading
- * @since 0.1.0
- */
-export const parseChecksum = (input: string): Either.Either<Checksum, string> => {
-  const parsed = Hash.parseChecksum(input)
-  return typeof parsed === "string" ? Either.left(parsed) : Either.right(parsed)
-}
-
-/**
- * Formats a checksum as `algorithm:hex`, the form {@link parseChecksum} reads.
- *
- * @category downloading
- * @since 0.1.0
- */
-export const formatChecksum: (checksum: Checksum) => string = Hash.formatChecksum
-
-/**
- * The algorithm whose digest has this many hex digits (`sha256sum`-style files name none).
- *
- * @category downloading
- * @since 0.1.0
- */
-export const algorithmForLength: (hexDigits: number) => HashAlgorithm | undefined = Hash.algorithmForLength
 
 /**
  * The file name a download of `url` gets when none is given: its last path segment, sanitized.

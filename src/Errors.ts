@@ -10,9 +10,10 @@
  */
 import type * as Cause from "effect/Cause"
 import * as Data from "effect/Data"
-import * as Duration from "effect/Duration"
-import * as Option from "effect/Option"
+import type * as Duration from "effect/Duration"
+import type * as Option from "effect/Option"
 import type * as Types from "effect/Types"
+import * as message from "./internal/errors/message.js"
 import { redactUrl } from "./internal/redact.js"
 
 export {
@@ -148,33 +149,7 @@ export class NetworkError extends TaggedError("NetworkError")<{
   readonly cause?: unknown
 }> {
   override get message(): string {
-    const what = this.reason === "Timeout" ? `timeout (${this.phase ?? "deadline"})` : describeReason(this.reason)
-    return `${this.method} ${this.url}: ${what}${this.code !== undefined ? ` [${this.code}]` : ""}`
-  }
-}
-
-const describeReason = (reason: NetworkReason): string => {
-  switch (reason) {
-    case "ConnectionRefused":
-      return "connection refused"
-    case "DnsLookup":
-      return "DNS lookup failed"
-    case "Tls":
-      return "TLS handshake failed"
-    case "ConnectionReset":
-      return "connection reset"
-    case "Aborted":
-      return "aborted"
-    case "Protocol":
-      return "invalid HTTP response"
-    case "ContentDecoding":
-      return "body did not decode (Content-Encoding)"
-    case "Proxy":
-      return "proxy failed"
-    case "Timeout":
-      return "timeout"
-    case "Other":
-      return "network error"
+    return message.networkError(this)
   }
 }
 
@@ -195,12 +170,7 @@ export class StatusError extends TaggedError("StatusError")<{
   readonly headers: Readonly<Record<string, string>>
 }> {
   override get message(): string {
-    const wait = Option.match(this.retryAfter, {
-      onNone: () => "",
-      onSome: (d) => ` (retry after ${Duration.format(d)})`
-    })
-    const snippet = this.bodySnippet.length > 0 ? `: ${oneLine(this.bodySnippet, 120)}` : ""
-    return `${this.method} ${this.url}: HTTP ${this.status}${wait}${snippet}`
+    return message.statusError(this)
   }
 }
 
@@ -219,7 +189,7 @@ export class DecodeError extends TaggedError("DecodeError")<{
   readonly cause?: unknown
 }> {
   override get message(): string {
-    return `${this.method} ${this.url}: could not decode body (HTTP ${this.status}): ${oneLine(this.detail, 200)}`
+    return message.decodeError(this)
   }
 }
 
@@ -237,8 +207,7 @@ export class BodyTooLargeError extends TaggedError("BodyTooLargeError")<{
   readonly contentLength?: number | undefined
 }> {
   override get message(): string {
-    const announced = this.contentLength !== undefined ? ` (Content-Length ${this.contentLength})` : ""
-    return `${this.method} ${this.url}: body exceeds the limit of ${this.limit} bytes${announced}`
+    return message.bodyTooLargeError(this)
   }
 }
 
@@ -272,8 +241,7 @@ export class RedirectError extends TaggedError("RedirectError")<{
   readonly hops: number
 }> {
   override get message(): string {
-    const to = this.location !== undefined ? ` -> ${this.location}` : ""
-    return `${this.method} ${this.url}${to}: redirect refused (${this.reason}, after ${this.hops} hop${this.hops === 1 ? "" : "s"})`
+    return message.redirectError(this)
   }
 }
 
@@ -289,7 +257,7 @@ export class InvalidUrlError extends TaggedError("InvalidUrlError")<{
   readonly detail: string
 }> {
   override get message(): string {
-    return `invalid URL ${JSON.stringify(oneLine(this.input, 200))}: ${this.detail}`
+    return message.invalidUrlError(this)
   }
 }
 
@@ -311,8 +279,7 @@ export class InvalidRequestError extends TaggedError("InvalidRequestError")<{
   readonly cause?: unknown
 }> {
   override get message(): string {
-    const what = this.header !== undefined ? `header ${JSON.stringify(oneLine(this.header, 100))}: ` : ""
-    return `${this.method} ${this.url}: invalid request: ${what}${this.detail}`
+    return message.invalidRequestError(this)
   }
 }
 
@@ -328,7 +295,7 @@ export class BatchDeadlineError extends TaggedError("BatchDeadlineError")<{
   readonly started: boolean
 }> {
   override get message(): string {
-    return `batch deadline of ${Duration.format(this.deadline)} passed before this item ${this.started ? "finished" : "was sent"}`
+    return message.batchDeadlineError(this)
   }
 }
 
@@ -349,7 +316,7 @@ export class HostPausedError extends TaggedError("HostPausedError")<{
   readonly remaining: Duration.Duration
 }> {
   override get message(): string {
-    return `${this.method} ${this.url}: not sent, ${this.origin} asked for a pause of ${Duration.format(this.remaining)} (longer than maxRetryAfter)`
+    return message.hostPausedError(this)
   }
 }
 
@@ -384,11 +351,7 @@ export class CircuitOpenError extends TaggedError("CircuitOpenError")<{
   readonly url?: string | undefined
 }> {
   override get message(): string {
-    const who = this.method !== undefined && this.url !== undefined ? `${this.method} ${this.url}` : this.origin
-    const why = this.state === "open"
-      ? `circuit open, failing fast (may close in ${Duration.format(this.retryAfter)})`
-      : "circuit half-open, failing fast while its probes run"
-    return `${who}: ${why}`
+    return message.circuitOpenError(this)
   }
 }
 
@@ -426,7 +389,6 @@ export const isTransient = (error: unknown): boolean =>
     ? error.reason !== "Aborted"
     : error instanceof StatusError && transientStatuses.has(error.status)
 
-
 /**
  * Whether an error is a timeout, whichever phase fired.
  *
@@ -435,8 +397,3 @@ export const isTransient = (error: unknown): boolean =>
  */
 export const isTimeout = (error: unknown): error is NetworkError =>
   error instanceof NetworkError && error.reason === "Timeout"
-
-const oneLine = (text: string, max: number): string => {
-  const flat = text.replace(/\s+/g, " ").trim()
-  return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat
-}

@@ -4,7 +4,7 @@
  * items is summarised with the same few kilobytes as a batch of ten.
  */
 import * as Either from "effect/Either"
-import type { Latency, Summary, Tallied, Tally } from "../../Batch.js"
+import type { Latency, Summary, Tallied, Tally } from "../../BatchSummary.js"
 
 /**
  * The outcome key used by summaries: `"ok"`, `"HTTP 503"`, a network reason such as

@@ -5,7 +5,7 @@
  * import cycle; `Download.ts` re-exports them.
  */
 import { TaggedError } from "../../Errors.js"
-import type { HashAlgorithm } from "../../Download.js"
+import type { HashAlgorithm } from "../../DownloadChecksum.js"
 
 /**
  * The body arrived in full but its digest is not the expected one. Nothing is left at the

@@ -2,7 +2,7 @@
  * Digests for downloads: which algorithms, how an expected checksum is written, and how it
  * is compared.
  */
-import type { Checksum, HashAlgorithm } from "../../Download.js"
+import type { Checksum, HashAlgorithm } from "../../DownloadChecksum.js"
 
 /** Hex length of each algorithm's digest. */
 export const hexLength: Readonly<Record<HashAlgorithm, number>> = { sha256: 64, sha512: 128, sha1: 40, md5: 32 }

@@ -13,7 +13,8 @@ import * as Redacted from "effect/Redacted"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { redactUrl } from "../../internal/redact.js"
-import { DatabaseOpenError, DatabaseUrlError, defaultDatabaseUrl, JobStore, type StoreOptions } from "../DurableJobs.js"
+import { JobStore } from "../DurableJobs.js"
+import { DatabaseOpenError, DatabaseUrlError, defaultDatabaseUrl, type StoreOptions } from "../JobDatabase.js"
 import * as store from "./jobStore.js"
 
 
