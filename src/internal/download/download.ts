@@ -23,8 +23,7 @@ import { type HttpError, NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { RequestOptions, Response } from "../../Client.js"
 import { mustAbort } from "../client/attempt.js"
-import { type Internals, internalsOf } from "../client/client.js"
-import { again } from "../client/settings.js"
+import { type Core, coreOf } from "../client/core.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { originOfInput } from "../url.js"
 import { forEachChunk } from "../client/hotPath.js"
@@ -187,21 +186,14 @@ interface Sent {
  * The transfer's requests share a count, so only the first is a new one for the retry budget.
  */
 const send = (
-  internals: Internals,
+  core: Core,
   request: PlainGet,
   options: RequestOptions,
   sent: Sent
-): Effect.Effect<Response, HttpError, Scope.Scope> => {
-  const attempts = internals.attempts
-  if (attempts === undefined) {
-    // A client not built by volley: one call of its own, its retries off.
-    const once: RequestOptions = { ...options, retry: false }
-    return internals.open(request, sent.count++ === 0 ? once : again(once))
-  }
-  return internals.prepared(request, options, (prepared, settings, host) =>
-    attempts({ request: prepared, settings, host, started: sent.count++, deadlineAt: undefined }, (response, body) =>
+): Effect.Effect<Response, HttpError, Scope.Scope> =>
+  core.prepared(request, options, (prepared, settings, host) =>
+    core.attempts({ request: prepared, settings, host, started: sent.count++, deadlineAt: undefined }, (response, body) =>
       Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
-}
 
 const attempt = (
   plan: Plan,
@@ -224,7 +216,7 @@ const attempt = (
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     }
-    const response: Response = yield* send(internalsOf(client), request, options, sent)
+    const response: Response = yield* send(coreOf(client), request, options, sent)
     const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
     const etag = response.headers["etag"]
     const lastModified = response.headers["last-modified"]
@@ -355,7 +347,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
           : Effect.succeed(staged)
       )
     )
-    const { hosts } = internalsOf(client)
+    const { hosts } = coreOf(client)
     const origin = originOfInput(plan.url)
     const allow = () => origin === undefined ? Effect.succeed(true) : RetryPolicy.allowed(hosts, hosts.state(origin))
     return RetryPolicy.retry(plan.retry, "GET", undefined, once, allow).pipe(
