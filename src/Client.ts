@@ -19,6 +19,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { BodyTooLargeError, DecodeError, HttpError, NetworkError } from "./Errors.js"
 import * as internal from "./internal/client/client.js"
+import * as core from "./internal/client/core.js"
 import * as internalConfig from "./internal/config.js"
 import { decodeWith } from "./internal/client/response.js"
 import { millis } from "./internal/duration.js"
@@ -100,7 +101,36 @@ export interface Response {
 }
 
 /**
- * The client service: one shared transport plus the rules above it.
+ * The mark of a {@link ClientCore}.
+ *
+ * @category symbols
+ * @since 0.1.0
+ */
+export const ClientCoreTypeId: unique symbol = core.TypeId
+
+/**
+ * @category symbols
+ * @since 0.1.0
+ */
+export type ClientCoreTypeId = typeof ClientCoreTypeId
+
+/**
+ * What `Batch`, `Download` and the `HttpClient` bridge compose their own policies over,
+ * sharing this client's per-origin state (pauses, pacing, retry budget, breaker). Opaque:
+ * clients are built with {@link layer}, {@link layerConfig}, {@link makeWithTransport} or the
+ * test kit (`volley/testing`), never by hand.
+ *
+ * @category models
+ * @since 0.1.0
+ */
+export interface ClientCore {
+  readonly [ClientCoreTypeId]: ClientCoreTypeId
+}
+
+/**
+ * The client service: one shared transport plus the rules above it. Build one with
+ * {@link layer}, {@link makeWithTransport} or the test kit; to fake a server in tests, use
+ * `volley/testing` rather than a hand-written service.
  *
  * @category models
  * @since 0.1.0
@@ -117,6 +147,8 @@ export interface ClientService {
   ) => Effect.Effect<A, E | HttpError, R>
   /** Sends a request; the response (and its body) lives until the enclosing scope closes. */
   readonly open: (request: RequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
+  /** The core the other modules compose over, carried with the client (see {@link ClientCore}). */
+  readonly core: ClientCore
 }
 
 /**

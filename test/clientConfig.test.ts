@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Duration, Effect, Layer, Logger } from "effect"
-import { internalsOf } from "../src/internal/client/client.js"
+import { coreOf } from "../src/internal/client/core.js"
 import * as Client from "../src/Client.js"
 import { testCertificate } from "./support/FaultServer.js"
 import { clientLayer, faultServer } from "./support/effect.js"
@@ -47,11 +47,11 @@ describe("Client: configuration from the environment", () => {
       const echoed = (yield* Effect.provide(Client.json(`${server.url}/echo`), layer)) as { headers: Record<string, string> }
       expect(echoed.headers["user-agent"]).toBe("agent-from-env")
       const client = yield* Effect.provide(Client.Client, layer)
-      // The resolved configuration is internal (not on the public ClientService): read it there.
-      expect(internalsOf(client).config.deadlineMs).toBe(2000)
-      expect(internalsOf(client).config.retry.maxAttempts).toBe(1)
+      // The resolved configuration is internal (the client's core is opaque): read it there.
+      expect(coreOf(client).config.deadlineMs).toBe(2000)
+      expect(coreOf(client).config.retry.maxAttempts).toBe(1)
       const overridden = yield* Effect.provide(Client.Client, Client.layerConfig({ userAgent: "mine" }).pipe(Layer.provide(Layer.setConfigProvider(provider))))
-      expect(internalsOf(overridden).config.userAgent).toBe("mine")
+      expect(coreOf(overridden).config.userAgent).toBe("mine")
     }))
 
   it.effect("every option the environment can set maps to its ClientOptions field", () =>

@@ -124,13 +124,13 @@ describe("Download.file", () => {
       expect(fs.readdirSync(dir).sort()).toEqual(["report v2.pdf", "€ rates.txt"])
     }))
 
-  it.scoped("sends the caller's headers (names lower-cased), also through a Client service not built by Client.layer", () =>
+  it.scoped("sends the caller's headers (names lower-cased), also through a copy of the Client service (its core travels with it)", () =>
     Effect.gen(function*() {
       const server = yield* mutableServer
       const dir = yield* tempDir
       const headers = { Authorization: "Bearer t", "X-Trace": "7" }
       yield* run(Download.file(`${server.url}/f`, { path: path.join(dir, "a.bin"), headers }))
-      // A hand-made service (here: a copy of the real one) must work the same.
+      // A copy of the service (as a wrapper spreading it would make) must work the same.
       const stubbed = Effect.flatMap(ClientTag, (client) =>
         Effect.provideService(Download.file(`${server.url}/f`, { path: path.join(dir, "b.bin"), headers }), ClientTag, { ...client }))
       yield* run(stubbed)

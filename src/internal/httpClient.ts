@@ -17,7 +17,8 @@ import { type HttpError, InvalidRequestError, InvalidUrlError, isVolleyError, Re
 import type { FromClientOptions } from "../HttpClient.js"
 import type { ClientService, RequestOptions } from "../Client.js"
 import { mustAbortCause } from "./client/attempt.js"
-import { type Accepted, internalsOf } from "./client/client.js"
+import { coreOf } from "./client/core.js"
+import type { Accepted } from "./policy/policy.js"
 import * as RetryPolicy from "./policy/retry.js"
 import { RequestError as RedactedRequestError } from "./httpClientError.js"
 import { makeMemory, type RedirectMemory } from "./httpClientRedirect.js"
@@ -64,17 +65,13 @@ export const volleyError = (error: HttpClientError.HttpClientError): Option.Opti
 /** Builds the `HttpClient` over an existing volley client. */
 export const fromClient = (client: ClientService, options: FromClientOptions = {}): PlatformClient.HttpClient => {
   const follow = options.followRedirects ?? true
-  const internals = internalsOf(client)
-  const config = internals.config
+  const core = coreOf(client)
   const requestOptions: RequestOptions = { accept: acceptAll, followRedirects: follow }
   // The client's step below its retry, with the retry composed on only when asked: by default
   // an @effect/platform pipeline retries (`HttpClient.retry`), so volley's must not as well.
-  const attempts = internals.attempts
-  const step = attempts === undefined || options.retryRequests !== true ? attempts : RetryPolicy.retrying(internals.hosts)(attempts)
-  /** For a client not built by volley: one call of its own, with its retries as the bridge's options say. */
-  const foreignOptions: RequestOptions = options.retryRequests === true ? requestOptions : { ...requestOptions, retry: false }
+  const step = options.retryRequests === true ? RetryPolicy.retrying(core.hosts)(core.attempts) : core.attempts
   // Only when 3xx are handed back can a pipeline's `followRedirects` make hops of its own.
-  const memory = follow ? undefined : makeMemory(config)
+  const memory = follow ? undefined : makeMemory(core.config)
   /** The 3xx each remembered chain last answered, released once its follow-up is sent. */
   const superseded = new WeakMap<object, BridgeResponse>()
 
@@ -115,10 +112,8 @@ export const fromClient = (client: ClientService, options: FromClientOptions = {
 
   const exchange = (request: HttpClientRequest.HttpClientRequest): Effect.Effect<BridgeResponse, HttpClientError.HttpClientError> =>
     Effect.mapError(
-      step === undefined
-        ? internals.exchange(request, foreignOptions, accept(request))
-        : internals.prepared(request, requestOptions, (prepared, settings, host) =>
-          step({ request: prepared, settings, host, started: 0, deadlineAt: undefined }, accept(request))),
+      core.prepared(request, requestOptions, (prepared, settings, host) =>
+        step({ request: prepared, settings, host, started: 0, deadlineAt: undefined }, accept(request))),
       (error) => requestError(request, error)
     )
 

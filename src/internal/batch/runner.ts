@@ -20,7 +20,7 @@ import { BatchDeadlineError, type HttpError, NetworkError, StatusError } from ".
 import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
 import { releasing } from "../client/attempt.js"
-import { internalsOf } from "../client/client.js"
+import { coreOf } from "../client/core.js"
 import { withPerHost } from "../client/settings.js"
 import * as PerHost from "../policy/perHost.js"
 import * as Policy from "../policy/policy.js"
@@ -169,8 +169,8 @@ export const makeRunner = <I, A, E, R>(
     const requestOptions = adaptive || breaker !== undefined
       ? withPerHost(plainOptions, { adaptiveMax: adaptive ? concurrency : undefined, breaker })
       : plainOptions
-    const internals = internalsOf(client)
-    const { hosts } = internals
+    const core = coreOf(client)
+    const { hosts } = core
     /** The error of an item whose deadline passed. */
     const itemTimeout = (call: Item) =>
       new NetworkError({ reason: "Timeout", phase: "deadline", method: call.request.method, url: call.request.redactedUrl })
@@ -180,18 +180,6 @@ export const makeRunner = <I, A, E, R>(
     const handle = options.handle
     const needHost = perHost !== undefined || options.perHostRate !== undefined
     const states: Array<ItemState | undefined> = []
-
-    /**
-     * The client's step below its retry; for a client not built by volley, one call of its
-     * own (its retries off: the batch's run here) bounded by what is left of the item.
-     */
-    const oneAttempt: RequestOptions = { ...requestOptions, retry: { maxAttempts: 1 } }
-    const clientAttempts: Policy.Step<Item> = internals.attempts ?? ((call, accepted) =>
-      internals.exchange(
-        call.input,
-        call.deadlineAt === undefined ? oneAttempt : { ...oneAttempt, deadline: Duration.millis(Math.max(0, call.deadlineAt - clock.unsafeCurrentTimeMillis())) },
-        accepted
-      ))
 
     /**
      * Each attempt of an item, inside its limits: counted and timed in the item's state, the
@@ -235,7 +223,7 @@ export const makeRunner = <I, A, E, R>(
       hedge,
       limits,
       counted
-    )(clientAttempts)
+    )(core.attempts)
 
     const run = (item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
       const input = toRequest(item)
@@ -249,7 +237,7 @@ export const makeRunner = <I, A, E, R>(
           state.bytes = response.contentLength ?? 0
           return handle(response, item)
         }
-      return internals.prepared(input, requestOptions, (request, settings, host) =>
+      return core.prepared(input, requestOptions, (request, settings, host) =>
         step<A, E, R>(
           { request, settings, host, started: 0, deadlineAt: undefined, state, input },
           (response, body, restore) => releasing(restore(use(response)), body)

@@ -7,104 +7,21 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import type { ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import { pauseGate } from "../policy/gate.js"
-import { Hosts, type HostState } from "../policy/hosts.js"
+import { Hosts } from "../policy/hosts.js"
 import * as PerHost from "../policy/perHost.js"
 import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { timerFor } from "../transport/timer.js"
 import { mustAbort, releasing, sendFollowing } from "./attempt.js"
 import type { Attempt } from "./deadline.js"
-import { type AnyRequestInput, PlainGet, type PreparedRequest, prepare, prepareGet } from "./request.js"
+import { type Core, TypeId } from "./core.js"
+import { type AnyRequestInput, type PreparedRequest, prepare, prepareGet } from "./request.js"
 import { makeResponse, statusError } from "./response.js"
-import { type CallSettings, resolve, type ResolvedConfig, settingsFor } from "./settings.js"
-
-/** What an {@link Internals.exchange} hands an accepted response to (see `Policy.Accepted`). */
-export type Accepted<A, E, R> = Policy.Accepted<A, E, R>
-
-/** What volley's own modules (Batch, Download, the HttpClient bridge) need of a client beyond its public interface. */
-export interface Internals {
-  /** The client's resolved configuration (durations in ms), for the retry policy and timeouts. */
-  readonly config: ResolvedConfig
-  /** What the client knows of each origin (pauses, pacing, retry budget), shared by all its consumers. */
-  readonly hosts: Hosts
-  /** `open`, also for a {@link PlainGet}. */
-  readonly open: (input: AnyRequestInput, options?: RequestOptions) => Effect.Effect<Response, HttpError, Scope.Scope>
-  /**
-   * One call (attempts, retries) whose accepted response goes to `accepted` in the caller's
-   * fiber, its body released when `accepted` says: what `execute` and `open` are built from,
-   * for the HttpClient bridge, which hands a body over unreleased with no scope of its own.
-   */
-  readonly exchange: <A, E, R>(
-    input: AnyRequestInput,
-    options: RequestOptions | undefined,
-    accepted: Accepted<A, E, R>
-  ) => Effect.Effect<A, E | HttpError, R>
-  /** Prepares a request with its call's settings and origin, for a consumer composing its own policies over `attempts`. */
-  readonly prepared: <A, E, R>(
-    input: AnyRequestInput,
-    options: RequestOptions | undefined,
-    f: (request: PreparedRequest, settings: CallSettings, host: HostState) => Effect.Effect<A, E, R>,
-    invalid?: () => void
-  ) => Effect.Effect<A, E | InvalidUrlError | InvalidRequestError, R>
-  /** The client's step below its retry: the attempt (its deadline), breaker, pause gate, adaptive limit and exchange. */
-  readonly attempts: Policy.Step<Policy.Call> | undefined
-}
-
-const internalsKey: unique symbol = Symbol.for("volley/Client/internals")
-
-/** A client built by {@link make}: the public service plus its internals, under a symbol. */
-interface Built extends ClientService {
-  readonly [internalsKey]: Internals
-}
-
-/**
- * The internals of a client. One built by {@link make} carries them; a hand-written
- * `ClientService` gets the defaults and its own `open`, with a {@link PlainGet} sent as the
- * equivalent `HttpClientRequest` (whose module, ~8 MiB of RSS, is loaded only then).
- */
-export const internalsOf = (client: ClientService): Internals => {
-  if (internalsKey in client) return (client as Built)[internalsKey]
-  const open: Internals["open"] = (input, options) =>
-    input instanceof PlainGet
-      ? Effect.flatMap(
-        Effect.promise(() => import("@effect/platform/HttpClientRequest")),
-        (HttpClientRequest) => client.open(HttpClientRequest.get(input.url, { headers: input.headers }), options)
-      )
-      : client.open(input, options)
-  const config = resolve({})
-  const prepared: Internals["prepared"] = (input, options, f, invalid) => {
-    const settings = settingsFor(config, options ?? {})
-    return withPrepared(input, config.userAgent, settings, (request) => f(request, settings, hosts.forUrl(request.url)), invalid)
-  }
-  const hosts = new Hosts(config.retryBudget)
-  return { config, hosts, open, exchange: (input, options, accepted) => exchangeOver(open, input, options, accepted), prepared, attempts: undefined }
-}
-
-/**
- * {@link Internals.exchange} over `open`, for a client not built here: the response opened in
- * a scope of its own, which releasing the body closes.
- */
-const exchangeOver = <A, E, R>(
-  open: Internals["open"],
-  input: AnyRequestInput,
-  options: RequestOptions | undefined,
-  accepted: Accepted<A, E, R>
-): Effect.Effect<A, E | HttpError, R> =>
-  Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Scope.make(), (scope) =>
-      Effect.matchCauseEffect(restore(Scope.extend(open(input, options), scope)), {
-        onFailure: (cause) => Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), Effect.failCause(cause)),
-        onSuccess: (response) =>
-          accepted(response, {
-            release: (abort) => Effect.runFork(Scope.close(scope, abort ? Exit.interrupt(FiberId.none) : Exit.void))
-          }, restore)
-      })))
+import { type CallSettings, type ResolvedConfig, settingsFor } from "./settings.js"
 
 /** Prepares the request, then continues with it; a plain URL takes no effect step. */
 const withPrepared = <A, E, R>(
@@ -128,7 +45,7 @@ const withPrepared = <A, E, R>(
 /**
  * Builds the client over a transport. `execute` and `open` share one attempt path and one
  * retry wrap; they differ only in when the body is released (when `use` ends, or with the
- * caller's scope).
+ * caller's scope). Its `core` carries that step below the retry and the per-origin state.
  */
 export const make = (transport: Transport, config: ResolvedConfig): ClientService => {
   const hosts = new Hosts(config.retryBudget)
@@ -156,7 +73,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       const { request, settings, host } = call
-      if (call.started === 0 && settings.deposit) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
+      if (call.started === 0) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const own = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
       const deadlineAt = call.deadlineAt === undefined || (own !== undefined && own < call.deadlineAt) ? own : call.deadlineAt
       return next({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: call.started++, host }, accepted)
@@ -195,13 +112,14 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   /**
    * The client's policies, composed once, outermost first: retry (with the origin's budget),
    * the attempt, circuit breaker, the host's pause gate, the adaptive limit, the exchange.
-   * Batch composes its own policies over `attempts`, the same step without the retry.
+   * Batch, Download and the HttpClient bridge compose their own over `attempts`, the same
+   * step without the retry, found on the client's `core`.
    */
   const attempts: Policy.Step<Policy.Call> = attempt(Policy.compose(PerHost.circuitBreaker(hosts), pauseGate(hosts), PerHost.adaptiveLimit)(exchange))
   const call: Policy.Step<Policy.Call> = RetryPolicy.retrying(hosts)(attempts)
 
   /** Prepares the request and hands `f` what a call is made of (a plain URL takes no effect step). */
-  const prepared: Internals["prepared"] = (input, options, f, invalid) => {
+  const prepared: Core["prepared"] = (input, options, f, invalid) => {
     const settings = settingsOf(options)
     return withPrepared(input, config.userAgent, settings, (request) => f(request, settings, hosts.forUrl(request.url)), invalid)
   }
@@ -227,6 +145,6 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     run(input, options, (response, body) =>
       Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response))
 
-  const built: Built = { execute, open, [internalsKey]: { config, hosts, open, exchange: run, prepared, attempts } }
-  return built
+  const core: Core = { [TypeId]: TypeId, config, hosts, prepared, attempts }
+  return { execute, open, core }
 }

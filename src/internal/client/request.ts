@@ -69,9 +69,8 @@ const ownUrl = (url: URL): URL => new URL(url.href)
  * It no longer pays: it was to keep `@effect/platform`'s request module and `effect/Schema`
  * out of programs that only download, but `observe.ts` loads `@effect/platform/HttpClient`,
  * which loads both (a resolve hook on `import("volley/Download")` lists `UrlParams`,
- * `httpClientRequest` and `effect/Schema`). Removing it (the download sending an
- * `HttpClientRequest`) changes the client core's `AnyRequestInput` and `internalsOf`
- * (client.ts), which the policy restructure owns.
+ * `httpClientRequest` and `effect/Schema`). Removing it means the download sends an
+ * `HttpClientRequest` and the core's `AnyRequestInput` narrows to `RequestInput`.
  */
 export class PlainGet {
   readonly headers: Readonly<Record<string, string>>

@@ -97,8 +97,6 @@ export interface CallSettings {
   readonly sensitiveHeaders: ReadonlySet<string>
   /** The longest pause a host may ask for before a request to it fails at once (the policy's `maxRetryAfter`). */
   readonly maxPauseMs: number
-  /** Whether a call counts as a request in its origin's retry budget (not when it is a retry or hedge run by Batch or Download). */
-  readonly deposit: boolean
   /** The most the origin's adaptive limit may reach; `undefined`: no adaptive limit. */
   readonly adaptiveMax: number | undefined
   /** The circuit breaker's options; `undefined`: no breaker. */
@@ -118,15 +116,6 @@ export interface PerHostRequest {
 export const withPerHost = (options: RequestOptions, perHost: PerHostRequest): RequestOptions =>
   ({ ...options, [perHostKey]: perHost }) as RequestOptions
 
-/**
- * Marks request options of a call that is a retry or a hedge of something Batch or Download
- * already sent: it does not count as a new request in the retry budget.
- */
-export const againKey: unique symbol = Symbol.for("volley/Client/again")
-
-/** `options` marked as a retry's (see {@link againKey}). */
-export const again = (options: RequestOptions): RequestOptions => ({ ...options, [againKey]: true }) as RequestOptions
-
 const perHostOf = (options: RequestOptions): PerHostRequest | undefined => (options as { readonly [perHostKey]?: PerHostRequest })[perHostKey]
 
 /** The call's settings: `options` over the client's `config`. */
@@ -145,7 +134,6 @@ export const settingsFor = (config: ResolvedConfig, options: RequestOptions): Ca
   decompress: options.decompress ?? config.decompress,
   sensitiveHeaders: lowerSet(options.sensitiveHeaders, config.sensitiveHeaders),
   maxPauseMs: Duration.toMillis(options.retry === false ? config.retry.maxRetryAfter : retry.maxRetryAfter),
-  deposit: (options as { readonly [againKey]?: boolean })[againKey] !== true,
   adaptiveMax: perHostOf(options)?.adaptiveMax ?? config.adaptiveMax,
   breaker: perHostOf(options)?.breaker ?? config.breaker
   }

@@ -23,15 +23,15 @@ import { type HttpError, NetworkError } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
 import type { RequestOptions, Response } from "../../Client.js"
 import { mustAbort } from "../client/attempt.js"
-import { type Internals, internalsOf } from "../client/client.js"
-import { again } from "../client/settings.js"
+import { type Core, coreOf } from "../client/core.js"
 import * as RetryPolicy from "../policy/retry.js"
 import { originOfInput } from "../url.js"
 import { forEachChunk } from "../client/hotPath.js"
-import { ChecksumMismatch, DestinationExists, type FileSystemError, FileTooLarge } from "./errors.js"
+import { ChecksumMismatch, DestinationExists, FileTooLarge } from "./errors.js"
 import * as Fs from "./fs.js"
 import * as Meta from "./meta.js"
 import { makeTracker, type Tracker } from "./progress.js"
+import { continues, discardPart, parseContentRange, resumeState, strongEtag } from "./resume.js"
 import * as FileName from "./fileName.js"
 import type { PlainGet } from "../client/request.js"
 
@@ -80,72 +80,6 @@ export interface Staged {
 
 export const metaPath = Meta.metaPath
 
-interface ResumeState {
-  readonly offset: number
-  readonly meta: Meta.Meta
-  /** The value sent as `If-Range`. */
-  readonly validator: string
-}
-
-/** A strong ETag (weak ones may not be used with If-Range, RFC 9110 §13.1.5). */
-const strongEtag = (value: string | undefined): string | undefined =>
-  value !== undefined && value.startsWith("\"") ? value : undefined
-
-const resumeState = (plan: Plan): Effect.Effect<ResumeState | undefined, FileSystemError> =>
-  Effect.gen(function*() {
-    const stats = yield* Fs.statOrUndefined(plan.part)
-    // A link (symbolic or hard) is never resumed: the fresh start replaces it.
-    if (stats === undefined || !Fs.isOwnFile(stats) || stats.size === 0) return undefined
-    const found = yield* Meta.read(plan.part)
-    if (found._tag === "Invalid") {
-      // Not a meta we wrote (or a torn one): its .part cannot be trusted to be any URL's prefix.
-      yield* discardPart(plan.part)
-      return undefined
-    }
-    if (found._tag === "Valid" && !Meta.bindsTo(found.meta, stats)) {
-      // Not the meta of this .part (planted beside it, or copied): its bytes are nobody's prefix.
-      yield* discardPart(plan.part)
-      return undefined
-    }
-    // Decoded bytes are no prefix of any representation a Range could continue.
-    if (found._tag !== "Valid" || !Meta.matches(found.meta, plan.url) || found.meta.decoded === true) return undefined
-    const meta = found.meta
-    const validator = strongEtag(meta.etag) ?? meta.lastModified
-    if (validator === undefined) return undefined
-    if (meta.total !== undefined && stats.size > meta.total) return undefined
-    return { offset: stats.size, meta, validator }
-  })
-
-/** Removes the `.part` and its meta: its bytes can never become the right file. */
-export const discardPart = (part: string): Effect.Effect<void> =>
-  Effect.ignore(Effect.zipRight(Fs.remove(metaPath(part)), Fs.remove(part)))
-
-/** Parses `Content-Range`: `bytes a-b/total`, or `bytes (star)/total` on a 416. */
-const parseContentRange = (value: string | undefined) => {
-  const match = value === undefined ? null : /^bytes\s+(?:(\d+)-(\d+)|\*)\/(\d+|\*)$/i.exec(value.trim())
-  if (match === null) return undefined
-  return {
-    start: match[1] === undefined ? undefined : Number(match[1]),
-    end: match[2] === undefined ? undefined : Number(match[2]),
-    total: match[3] === "*" || match[3] === undefined ? undefined : Number(match[3])
-  }
-}
-
-/**
- * Whether a 206 continues the `.part` it answers: it starts at our offset, and agrees with
- * itself (its end inside its total, its Content-Length the range's length) and with what was
- * recorded (the same total: a file changed under the same validator has another size).
- */
-const continues = (
-  range: ReturnType<typeof parseContentRange>,
-  state: ResumeState,
-  contentLength: number | undefined
-): range is { readonly start: number; readonly end: number; readonly total: number | undefined } =>
-  range !== undefined && range.start === state.offset && range.end !== undefined && range.end >= range.start &&
-  (range.total === undefined || range.end < range.total) &&
-  (range.total === undefined || state.meta.total === undefined || range.total === state.meta.total) &&
-  (contentLength === undefined || contentLength === range.end - range.start + 1)
-
 const tooLarge = (plan: Plan, size: number | undefined) =>
   new FileTooLarge({ url: plan.redactedUrl, path: plan.dest ?? plan.part, limit: plan.maxBytes ?? 0, size })
 
@@ -160,10 +94,6 @@ const isOk = (status: number) => status >= 200 && status < 300
 /** The marker an attempt returns when the server's answer means the `.part` must be thrown away. */
 const restart = Symbol("restart")
 
-/**
- * One request: resume from the `.part` when possible (and `fresh` is not set), or start it
- * over. Fails with the request's error, leaving the `.part` for the next attempt.
- */
 /** Ms to wait after `n` more bytes so that the bytes so far arrive no faster than `rate` per second. */
 const makePace = (clock: Clock.Clock, rate: number) => {
   let start: number | undefined
@@ -187,22 +117,19 @@ interface Sent {
  * The transfer's requests share a count, so only the first is a new one for the retry budget.
  */
 const send = (
-  internals: Internals,
+  core: Core,
   request: PlainGet,
   options: RequestOptions,
   sent: Sent
-): Effect.Effect<Response, HttpError, Scope.Scope> => {
-  const attempts = internals.attempts
-  if (attempts === undefined) {
-    // A client not built by volley: one call of its own, its retries off.
-    const once: RequestOptions = { ...options, retry: false }
-    return internals.open(request, sent.count++ === 0 ? once : again(once))
-  }
-  return internals.prepared(request, options, (prepared, settings, host) =>
-    attempts({ request: prepared, settings, host, started: sent.count++, deadlineAt: undefined }, (response, body) =>
+): Effect.Effect<Response, HttpError, Scope.Scope> =>
+  core.prepared(request, options, (prepared, settings, host) =>
+    core.attempts({ request: prepared, settings, host, started: sent.count++, deadlineAt: undefined }, (response, body) =>
       Effect.as(Effect.addFinalizer((exit) => Effect.sync(() => body.release(mustAbort(exit)))), response)))
-}
 
+/**
+ * One request: resume from the `.part` when possible (and `fresh` is not set), or start it
+ * over. Fails with the request's error, leaving the `.part` for the next attempt.
+ */
 const attempt = (
   plan: Plan,
   tracker: Tracker,
@@ -213,7 +140,7 @@ const attempt = (
     const client = yield* Client
     yield* Fs.mkdirp(path.dirname(plan.part))
     // Decoding: a Range of an encoded body cannot continue decoded bytes, so always start over.
-    const state = fresh || !plan.resume || plan.decompress ? undefined : yield* resumeState(plan)
+    const state = fresh || !plan.resume || plan.decompress ? undefined : yield* resumeState(plan.part, plan.url)
     let hash: Hash = createHash(plan.algorithm)
     // Hash the bytes already on disk while the request is under way.
     const hasher = state === undefined ? undefined : yield* Effect.forkScoped(Fs.hashFile(plan.part, hash, state.offset))
@@ -224,7 +151,7 @@ const attempt = (
       ...plan.requestOptions,
       accept: state === undefined ? isOk : (status) => isOk(status) || status === 416
     }
-    const response: Response = yield* send(internalsOf(client), request, options, sent)
+    const response: Response = yield* send(coreOf(client), request, options, sent)
     const suggestedName = plan.dest === undefined ? FileName.fromContentDisposition(response.headers["content-disposition"]) : undefined
     const etag = response.headers["etag"]
     const lastModified = response.headers["last-modified"]
@@ -328,7 +255,7 @@ const attempt = (
     yield* writer.fsync
     if (total !== undefined && position !== total) {
       // Short (or overlong) for the size announced: never a finished file. The .part stays, so
-      // a retry resumes from what did arrive (a longer one is not resumed: see resumeState).
+      // a retry resumes from what did arrive (a longer one is not resumed: see resume.ts).
       return yield* new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "SIZE_MISMATCH" })
     }
     tracker.finish()
@@ -355,7 +282,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
           : Effect.succeed(staged)
       )
     )
-    const { hosts } = internalsOf(client)
+    const { hosts } = coreOf(client)
     const origin = originOfInput(plan.url)
     const allow = () => origin === undefined ? Effect.succeed(true) : RetryPolicy.allowed(hosts, hosts.state(origin))
     return RetryPolicy.retry(plan.retry, "GET", undefined, once, allow).pipe(

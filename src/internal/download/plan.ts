@@ -10,7 +10,7 @@ import { Client } from "../../Client.js"
 import type { Checksum, DownloadError, DownloadResult, Options, Progress, Url } from "../../Download.js"
 import { redactUrl } from "../../Errors.js"
 import * as Retry from "../../Retry.js"
-import { internalsOf } from "../client/client.js"
+import { coreOf } from "../client/core.js"
 import { PlainGet } from "../client/request.js"
 import { millisOr } from "../duration.js"
 import { hrefOf } from "../url.js"
@@ -30,7 +30,7 @@ export const resolve = (
   onProgress: ((progress: Progress) => void) | undefined
 ): Effect.Effect<Download.Plan, never, Client> =>
   Effect.map(Client, (client) => {
-    const { config } = internalsOf(client)
+    const { config } = coreOf(client)
     const idleTimeoutMs = millisOr(options.idleTimeout, config.idleTimeoutMs)
     let expected: Checksum | undefined
     if (options.checksum !== undefined) {
