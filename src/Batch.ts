@@ -209,10 +209,9 @@ export const settle: {
       const runner = yield* internal.makeRunner(client, options, options.batchDeadline !== undefined)
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const slots: Array<Outcome<I, A, E>> = new Array(items.length)
-      const work = runAll(items, runner.concurrency, (item, index) =>
-        Effect.map(runner.outcome(item, index), (outcome) => {
-          slots[index] = outcome
-        }))
+      const work = runAll(items, runner.concurrency, runner.outcome, (outcome, index) => {
+        slots[index] = outcome
+      })
       if (runner.batchDeadline === undefined) {
         yield* work
         return slots
@@ -252,10 +251,9 @@ export const failFast: {
       const items = Array.isArray(inputs) ? (inputs as ReadonlyArray<I>) : Array.from(inputs)
       const values: Array<A> = new Array(items.length)
       const work = Effect.as(
-        runAll(items, runner.concurrency, (item, index) =>
-          Effect.map(runner.value(item, index), (value) => {
-            values[index] = value
-          })),
+        runAll(items, runner.concurrency, runner.value, (value, index) => {
+          values[index] = value
+        }),
         values
       )
       const deadline = runner.batchDeadline

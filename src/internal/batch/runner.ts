@@ -21,6 +21,7 @@ import * as Retry from "../../Retry.js"
 import type { ClientService, RequestOptions, Response } from "../../Client.js"
 import { releasing } from "../client/attempt.js"
 import { coreOf } from "../client/core.js"
+import { bytesAs } from "../client/hotPath.js"
 import { withPerHost } from "../client/settings.js"
 import * as PerHost from "../policy/perHost.js"
 import * as Policy from "../policy/policy.js"
@@ -59,7 +60,7 @@ const defaultHandle = (response: Response, state: ItemState): Effect.Effect<Fetc
   const status = response.status
   const length = response.contentLength
   if (length !== undefined && length <= readWholeLimit) {
-    return Effect.map(response.bytes, (body) => {
+    return bytesAs(response, (body) => {
       state.bytes = body.length
       return { status, bytes: body.length }
     })

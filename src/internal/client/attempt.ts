@@ -43,18 +43,21 @@ const sendBounded = (
 }
 
 /**
- * Sends the request and follows redirects. Must run with interruption masked: only the
- * transport waits are made interruptible (`restore`), so an intermediate response is
- * always released and the final one is always handed to the caller to release.
+ * Sends the request and follows redirects, then continues with the final response
+ * (`acquired`: a continuation rather than a result saves a flatMap's two runtime steps per
+ * request, `clientSteps` bench). Must run with interruption masked: only the transport waits
+ * are made interruptible (`restore`), so an intermediate response is always released and the
+ * final one is always handed to `acquired`, which must release it.
  */
-export const sendFollowing = (
+export const sendFollowing = <A, E, R>(
   transport: Transport,
   attempt: Attempt,
-  restore: <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-): Effect.Effect<Acquired, HttpError> => {
+  restore: <X, Y, Z>(effect: Effect.Effect<X, Y, Z>) => Effect.Effect<X, Y, Z>,
+  acquired: (acquired: Acquired) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E | HttpError, R> => {
   const settings = attempt.settings
   let chain: ChainState | undefined
-  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<Acquired, HttpError> => {
+  const hop = (request: PreparedRequest, redirects: number): Effect.Effect<A, E | HttpError, R> => {
     // The transport reports its response the moment it has one. If this wait then ends in
     // anything but handing it over (an interruption crossing the headers, a timer firing at
     // the same instant), the response would be dropped with its connection: release it.
@@ -76,10 +79,10 @@ export const sendFollowing = (
       onSuccess: (raw) => {
         const response = received ?? observed.wrap(raw)
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
-          return Effect.succeed({ response, request, redirects })
+          return acquired({ response, request, redirects })
         }
         const next = nextHop(request, response, chain ??= startChain(attempt.request.method, attempt.request.url), settings)
-        if (next === undefined) return Effect.succeed({ response, request, redirects })
+        if (next === undefined) return acquired({ response, request, redirects })
         response.body.release(false)
         if (next instanceof RedirectError) return Effect.fail(next)
         chain = next.chain

@@ -25,14 +25,15 @@ export const tooLarge = (attempt: Attempt, body: BodySource, limit: number): Bod
   new BodyTooLargeError({ method: attempt.request.method, url: attempt.request.redactedUrl, limit, contentLength: body.contentLength })
 
 /**
- * Reads the whole body into memory, failing fast once it exceeds `limit`. Starts reading when
- * called: call it when the effect runs.
+ * Reads the whole body into memory, failing fast once it exceeds `limit`, and gives `as` of
+ * its bytes. Starts reading when called: call it when the effect runs.
  */
-export const readAll = (
+export const readAll = <A>(
   attempt: Attempt,
   body: BodySource,
-  limit: number
-): Effect.Effect<Uint8Array, NetworkError | BodyTooLargeError> => {
+  limit: number,
+  as: (bytes: Uint8Array) => A
+): Effect.Effect<A, NetworkError | BodyTooLargeError> => {
   if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge(attempt, body, limit))
   const chunks: Array<Uint8Array> = []
   let size = 0
@@ -40,7 +41,7 @@ export const readAll = (
     chunks.push(chunk)
     size += chunk.length
     return undefined
-  }, () => Effect.succeed(concat(chunks, size)))
+  }, () => Effect.sync(() => as(concat(chunks, size))))
 }
 
 /** The body as a stream of chunks, each pull bounded by the idle timeout and the deadline. */

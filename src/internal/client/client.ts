@@ -88,7 +88,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
   const exchange: Policy.Step<Policy.Dispatch> = (started, accepted) =>
     Effect.uninterruptibleMask((restore) => {
       const seq = ++started.host.sent
-      return Effect.flatMap(sendFollowing(transport, started, restore), (acquired) => {
+      return sendFollowing(transport, started, restore, (acquired) => {
         const request = started.request
         const same = acquired.request === request
         const final: Attempt = same ? started : { ...started, request: acquired.request }

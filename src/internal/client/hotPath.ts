@@ -1,10 +1,10 @@
 /**
- * The orchestration-level shortcut that survives, with the `npm run bench` figure that keeps
- * it. Everything else above the transport is written plainly (the attempt reads its clock
- * with `Effect.clockWith`: one runtime step in effect 3.22, measured with
- * `VOLLEY_BENCH=clientSteps npm run bench`, 27.0 / 33.1 steps per request either way). The
- * transport's own optimisations (chunk buffer, boolean backpressure, drain-or-abort release)
- * live in `../transport/undici.ts`. (`PlainGet` in `request.ts` no longer pays: see there.)
+ * The orchestration-level shortcuts that reach into a response built by this client, each
+ * with the `npm run bench` figure that keeps it. Everything else above the transport is
+ * written plainly; where a runtime step is saved (`VOLLEY_BENCH=clientSteps npm run bench`),
+ * the comment there says so. The transport's own optimisations (chunk buffer, boolean
+ * backpressure, drain-or-abort release) live in `../transport/undici.ts`. (`PlainGet` in
+ * `request.ts` no longer pays: see there.)
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
@@ -26,3 +26,11 @@ export const forEachChunk = <E>(
   response instanceof ScopedResponse
     ? response.eachChunk(onChunk)
     : Stream.runForEach(response.stream, (chunk) => onChunk(chunk) ?? Effect.void)
+
+/**
+ * The whole body as `as` of its bytes, decoded in the read: Batch's default handler, two
+ * runtime steps fewer per item than `Effect.map(response.bytes, as)` (`clientSteps` bench,
+ * `Batch.settle` row). A response not built by this client is read through its `bytes`.
+ */
+export const bytesAs = <A>(response: Response, as: (bytes: Uint8Array) => A): Effect.Effect<A, NetworkError | BodyTooLargeError> =>
+  response instanceof ScopedResponse ? response.bytesAs(as) : Effect.map(response.bytes, as)
