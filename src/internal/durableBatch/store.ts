@@ -117,6 +117,28 @@ export const renew = (s: Sql, name: string, worker: string, now: number, lease: 
     s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
   )
 
+/**
+ * Renews this worker's claims and returns the indexes it still holds: an index missing from
+ * the answer was taken over by another worker (its lease passed) or finished.
+ */
+export const renewHeld = (s: Sql, name: string, worker: string, now: number, lease: number) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
+      WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+    (rows) => new Set(rows.map((r) => num(r.idx)))
+  )
+
+/**
+ * Whether this worker still holds the claim on `index`, renewing it when so (one atomic
+ * statement: a claimer that took the row over changed `acquired_by` first, or waits for it).
+ */
+export const holds = (s: Sql, name: string, worker: string, index: number, now: number, lease: number) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
+      WHERE batch = ${name} AND idx = ${index} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+    (rows) => rows.length > 0
+  )
+
 export const registerWorker = (s: Sql, name: string, worker: string, host: string, pid: number, now: number) =>
   s.sql`INSERT INTO ${s.sql(tables.workers)} (batch, worker, host, pid, started_at, seen_at)
     VALUES (${name}, ${worker}, ${host}, ${pid}, ${now}, ${now}) ON CONFLICT DO NOTHING`
