@@ -81,16 +81,21 @@ export const completeLoad = (s: Sql, name: string, digest: string, total: number
 export const claim = (s: Sql, name: string, worker: string, now: number, lease: number, n: number) =>
   Effect.gen(function*() {
     const { sql } = s
+    // The rows are picked once, in a CTE: as `idx IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`,
+    // PostgreSQL may run the subquery again per row and claim far more than n.
+    const materialized = sql.literal(s.isPg ? "MATERIALIZED " : "")
     const expired = yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: number | string | null }>`
-      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
-      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
+      WITH picked AS ${materialized}(SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
         ORDER BY idx LIMIT ${n}${skipLocked(s)})
+      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM picked)
       RETURNING idx, item, sent_at`
     const fresh = expired.length >= n ? [] : yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: null }>`
+      WITH picked AS ${materialized}(SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
+        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
       UPDATE ${items(s)} SET state = 'claimed', acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now},
         sent_at = NULL, claims = claims + 1
-      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
-        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM picked)
       RETURNING idx, item, sent_at`
     return [...expired, ...fresh]
       .map((r): Claimed => ({ index: num(r.idx), item: r.item, sent: r.sent_at !== null }))
