@@ -15,6 +15,7 @@ import { runDownload } from "./support/cliDownload.js"
 import { perPath, startCli, storeCounts, until } from "./support/durableCli.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { pattern } from "./support/faultRoutes.js"
+import { runNode } from "./support/spawn.js"
 
 const SIZE = 20_000
 const HEX = createHash("sha256").update(pattern(0, SIZE)).digest("hex")
@@ -87,7 +88,37 @@ describe("volley download --db (SQLite)", () => {
     expect(server.requests.length).toBe(before)
     expect(third.stdout).toContain(`${N} files: ${N} ok`)
     expect(third.stderr).toContain(`0 files of ${N} downloaded by this worker`)
+
+    // `volley batch results`: one record per file, in list order, with its checksum verdict.
+    const name = /batch (\S+):/.exec(third.stderr)?.[1] ?? ""
+    const results = await runNode(["bin/volley.js", "batch", "results", "--db", db, name], { timeoutMs: 60_000 })
+    expect(results.code).toBe(0)
+    const records = results.stdout.trim().split("\n").map((l) => JSON.parse(l) as { item: number; ok: boolean; checksum: string; verified: boolean; path: string })
+    expect(records.map((r) => r.item)).toEqual(Array.from({ length: N }, (_, i) => i + 1))
+    for (const r of records) expect([r.ok, r.checksum, r.verified, path.basename(r.path)]).toEqual([true, `sha256:${HEX}`, true, `f${r.item - 1}.bin`])
   }, 120_000)
+
+  it("Ctrl-C: exit 130 with the partial summary, this worker's claims given back at once, the rerun finishes the list", async () => {
+    server.reset()
+    const N = 30
+    const list = writeList("sigint", N, 300)
+    const out = path.join(dir, "sigint-out")
+    const db = `file:${path.join(dir, "sigint.db")}`
+    const args = ["--db", db, "-c", "4", "--per-host", "4", "-d", out, "-i", list]
+    const first = startCli(["download", ...args], { timeoutMs: 60_000 })
+    await until(() => server.requests.length >= 6, 45_000, "six files")
+    first.child.kill("SIGINT")
+    const stopped = await first.done
+    expect(stopped.code).toBe(130)
+    expect(stopped.stderr).toContain("interrupted after")
+    const atStop = await storeCounts(db)
+    expect(atStop.claimed).toBe(0) // released, not left to expire
+    expect(atStop.done + atStop.pending).toBe(N)
+    const second = await runDownload(args)
+    expect(second.code).toBe(0)
+    expect(second.stdout).toContain(`${N} files: ${N} ok`)
+    expect(folder(out).sideFiles).toEqual([])
+  }, 60_000)
 
   it("a claim taken over mid-download: the worker writes no .part and renames nothing, stores nothing, and downloads the file again once it gets the claim back", async () => {
     server.reset()
@@ -138,7 +169,15 @@ describe("volley download --db (SQLite)", () => {
     const named = await runDownload(["--db", `file:${path.join(dir, "bad.db")}`, "--content-disposition", "-d", out, url])
     expect(named.code).toBe(2)
     expect(named.stderr).toContain("--content-disposition cannot be combined with --db")
+    const badEnv = await runNode(["bin/volley.js", "download", "--durable", "-d", out, url], { timeoutMs: 60_000, env: { VOLLEY_DB: "mysql://x/y" } })
+    expect(badEnv.code).toBe(2)
+    expect(badEnv.stderr).toContain(`bad database URL "mysql://x/y"`)
     expect(server.requests.length).toBe(0)
     expect(fs.existsSync(out)).toBe(false)
+    // --durable takes a good VOLLEY_DB.
+    const envDb = path.join(dir, "env.db")
+    const good = await runNode(["bin/volley.js", "download", "--durable", "-d", out, url], { timeoutMs: 60_000, env: { VOLLEY_DB: `file:${envDb}` } })
+    expect([good.code, good.stdout]).toEqual([0, expect.stringContaining("1 file: 1 ok")])
+    expect(good.stderr).toContain(envDb)
   }, 60_000)
 })

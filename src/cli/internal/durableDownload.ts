@@ -12,6 +12,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type * as Client from "../../Client.js"
@@ -94,10 +95,10 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
       { concurrency: prepared.options.concurrency ?? 4, lease },
       (file, index, guard) => downloadFile(worker, file, index, guard)
     )
-    const ticker = tty ? Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")) : Effect.never
-    // The stream runs in this fiber: an interruption (Ctrl-C) waits for its finalizer, which
-    // gives this worker's claims back while the database is still open.
-    yield* Effect.raceFirst(Stream.runDrain(mine), Effect.zipRight(ticker, Effect.never)).pipe(
+    const ticker = tty ? yield* Effect.fork(Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis"))) : undefined
+    // The stream runs in this fiber (not in a race): an interruption (Ctrl-C) waits for its
+    // finalizer, which gives this worker's claims back, while the database is still open.
+    yield* Stream.runDrain(mine).pipe(
       Effect.onInterrupt(() =>
         Effect.flatMap(Clock.currentTimeMillis, (now) =>
           Effect.sync(() => {
@@ -111,6 +112,7 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
           }))
       )
     )
+    if (ticker !== undefined) yield* Fiber.interrupt(ticker)
     display.close()
     const elapsed = (yield* Clock.currentTimeMillis) - startedAt
     // Every file's stored outcome, whoever downloaded it and whenever, in input order.

@@ -151,3 +151,43 @@ export const reportedOf = (sums: ReadonlyMap<string, Download.Checksum>, record:
   const url = failure.url ?? redactUrl(file.urls[0]!)
   return { _tag: "Failure", index: record.index, item, url, error: { _tag: failure._tag, message: failure.message, path: failure.path } }
 }
+
+/** Whether a stored item is a file of `volley download --db` (not a `volley fetch --db` line). */
+export const isStoredFile = (item: unknown): item is StoredFile =>
+  typeof item === "object" && item !== null && !Array.isArray(item) && Array.isArray((item as StoredFile).urls)
+
+/**
+ * A stored file's record as one NDJSON line (`volley batch results`): its place in the list,
+ * the URL, and the file (path, size, checksum and whether it was verified) or the error.
+ */
+export const fileRecordJson = (record: Record<StoredFile, unknown>): string => {
+  const common = { item: record.index + 1, name: record.item.name }
+  const timing = { ms: Math.round(record.durationMs * 100) / 100, attempts: record.attempts, worker: record.worker }
+  if (Either.isRight(record.result)) {
+    const r = record.result.right as Download.DownloadResult
+    return JSON.stringify({
+      ...common,
+      url: r.url,
+      ok: true,
+      path: r.path,
+      size: r.size,
+      checksum: `${r.checksum.algorithm}:${r.checksum.hex}`,
+      verified: r.verified,
+      skipped: r.skipped,
+      resumedFrom: r.resumedFrom,
+      transferred: r.transferred,
+      ...timing
+    }) + "\n"
+  }
+  const f = record.result.left as StoredFailure
+  return JSON.stringify({
+    ...common,
+    url: f.url ?? redactUrl(record.item.urls[0]!),
+    ok: false,
+    error: f._tag,
+    ...(f.reason !== undefined ? { reason: f.reason } : {}),
+    message: f.message,
+    ...(f.path !== undefined ? { path: f.path } : {}),
+    ...timing
+  }) + "\n"
+}
