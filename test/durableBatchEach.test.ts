@@ -1,0 +1,54 @@
+/**
+ * The durable batch's runner for work other than one request (`volley download --db`'s): on
+ * a SQLite file, the lease renewal that finds a running item taken over stops its work and
+ * stores nothing, the guard stops it the same way, and the item runs again once its taker's
+ * lease passed.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Stream } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as DurableBatch from "../src/DurableBatch.js"
+import { open } from "../src/internal/durableBatch/database.js"
+import { type Done, each } from "../src/internal/durableBatch/each.js"
+import { tables } from "../src/internal/durableBatch/schema.js"
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "volley-durable-each-"))
+let files = 0
+const freshDb = () => `file:${path.join(tmp, `e${++files}.db`)}`
+
+const done: Done = { outcome: "succeeded", status: undefined, error: null, value: "\"ok\"", bytes: 1, startAt: 0, durationMs: 0, attempts: 1 }
+
+/** Takes row 0 away from whoever holds it, for `ms`. */
+const steal = (s: Effect.Effect.Success<ReturnType<typeof open>>, ms: number) =>
+  s.sql`UPDATE ${s.sql(tables.items)} SET acquired_by = 'thief', lease_until = ${Date.now() + ms} WHERE idx = 0`
+
+describe("durable batch runner (each)", () => {
+  it.scopedLive.each(["renewal", "guard"] as const)("a running item taken over is stopped by the %s, nothing is stored, and it runs again after the taker's lease", (by) =>
+    Effect.gen(function*() {
+      const db = freshDb()
+      const s = yield* open(db)
+      const { name } = yield* DurableBatch.load(["a"]).pipe(Effect.provide(DurableBatch.layer(db)))
+      let calls = 0
+      let stopped = 0
+      const started = yield* Deferred.make<Effect.Effect<void>>()
+      const run = each<string, never>(s, name, { concurrency: 2, lease: 300, pollInterval: "50 millis" }, (_item, _index, guard) => {
+        calls++
+        if (calls > 1) return Effect.succeed(done)
+        // The first run waits (as a download does for its body) until stopped, or, when the
+        // guard is under test, until the test calls it.
+        return Effect.zipRight(Deferred.succeed(started, guard), Effect.never).pipe(Effect.onInterrupt(() => Effect.sync(() => void stopped++)))
+      })
+      const fiber = yield* Effect.fork(Stream.runCollect(run))
+      const guard = yield* Deferred.await(started)
+      yield* steal(s, 600)
+      if (by === "guard") yield* Effect.fork(guard) // the renewal (every 100 ms) may get there first: either stops it
+      const records = Array.from(yield* fiber.await.pipe(Effect.flatten))
+      expect(stopped).toBe(1)
+      expect(calls).toBe(2)
+      expect(records.map((r) => [r.index, r.outcome])).toEqual([[0, "succeeded"]])
+      const rows = yield* s.sql<{ readonly state: string; readonly claims: number }>`SELECT state, claims FROM ${s.sql(tables.items)}`
+      expect(rows.map((r) => [r.state, Number(r.claims)])).toEqual([["done", 2]])
+    }), 20_000)
+})
