@@ -73,10 +73,15 @@ const expectComplete = (out: string, name: string) => {
 }
 
 describe("volley download --db (PostgreSQL, two workers)", () => {
-  it("two workers share one list and folder: each file fetched once, each worker does at least 30%, both report every file", async () => {
+  it("two workers share one list and folder: each file fetched once, each worker does at least 30%, both report every file, names agree", async () => {
     server.reset()
     const db = await freshDatabase()
-    const list = writeList("shared", 150)
+    // Items k and k+100 both want `shared-k.bin`: the later gets `shared-k (1).bin` whichever
+    // worker downloads it (and in whatever order). Sizes differ per item, so a file under the
+    // wrong name shows.
+    const list = path.join(dir, "shared.txt")
+    const hexOf = (i: number) => createHash("sha256").update(pattern(0, SIZE + i)).digest("hex")
+    fs.writeFileSync(list, Array.from({ length: N }, (_, i) => `${server.url}/files/d${i < N / 2 ? 0 : 1}/shared-${i % (N / 2)}.bin?size=${SIZE + i}&ms=150 sha256:${hexOf(i)}`).join("\n") + "\n")
     const out = path.join(dir, "shared-out")
     const args = ["download", "--db", db, "-c", "4", "--per-host", "4", "-d", out, "-i", list]
     const started = Date.now()
@@ -86,7 +91,13 @@ describe("volley download --db (PostgreSQL, two workers)", () => {
     const counts = perPath(server.requests)
     expect(counts.size).toBe(N)
     expect(server.requests.length).toBe(N)
-    expectComplete(out, "shared")
+    const names = fs.readdirSync(out)
+    expect(names.filter((n) => n.includes(".part"))).toEqual([])
+    expect(names.length).toBe(N)
+    for (let i = 0; i < N; i++) {
+      const file = path.join(out, i < N / 2 ? `shared-${i}.bin` : `shared-${i - N / 2} (1).bin`)
+      expect(createHash("sha256").update(fs.readFileSync(file)).digest("hex")).toBe(hexOf(i))
+    }
     expect(ra.stdout).toContain(`${N} files: ${N} ok`)
     expect(rb.stdout).toContain(`${N} files: ${N} ok`)
     const shares = await sharesOf(db)
