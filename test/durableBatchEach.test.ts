@@ -50,5 +50,9 @@ describe("durable batch runner (each)", () => {
       expect(records.map((r) => [r.index, r.outcome])).toEqual([[0, "succeeded"]])
       const rows = yield* s.sql<{ readonly state: string; readonly claims: number }>`SELECT state, claims FROM ${s.sql(tables.items)}`
       expect(rows.map((r) => [r.state, Number(r.claims)])).toEqual([["done", 2]])
+      // The renewal also says the worker is alive (`volley batch status`: last seen).
+      const workers = yield* s.sql<{ readonly started_at: number; readonly seen_at: number }>`SELECT started_at, seen_at FROM ${s.sql(tables.workers)}`
+      expect(workers.length).toBe(1)
+      expect(Number(workers[0]!.seen_at)).toBeGreaterThan(Number(workers[0]!.started_at))
     }), 20_000)
 })

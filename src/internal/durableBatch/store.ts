@@ -123,13 +123,16 @@ export const renew = (s: Sql, name: string, worker: string, now: number, lease: 
   )
 
 /**
- * Renews this worker's claims and returns the indexes it still holds: an index missing from
- * the answer was taken over by another worker (its lease passed) or finished.
+ * {@link renew}, returning the indexes this worker still holds: an index missing from the
+ * answer was taken over by another worker (its lease passed) or finished.
  */
 export const renewHeld = (s: Sql, name: string, worker: string, now: number, lease: number) =>
   Effect.map(
-    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
-      WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+    Effect.zipLeft(
+      s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
+        WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+      s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
+    ),
     (rows) => new Set(rows.map((r) => num(r.idx)))
   )
 
