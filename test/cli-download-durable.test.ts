@@ -15,7 +15,7 @@ import { runDownload } from "./support/cliDownload.js"
 import { perPath, startCli, storeCounts, until } from "./support/durableCli.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { pattern } from "./support/faultRoutes.js"
-import { runNode } from "./support/spawn.js"
+import { hasScript, missingOutsideCi, runInTerminal, runNode } from "./support/spawn.js"
 
 const SIZE = 20_000
 const HEX = createHash("sha256").update(pattern(0, SIZE)).digest("hex")
@@ -118,6 +118,20 @@ describe("volley download --db (SQLite)", () => {
     expect(second.code).toBe(0)
     expect(second.stdout).toContain(`${N} files: ${N} ok`)
     expect(folder(out).sideFiles).toEqual([])
+  }, 60_000)
+
+  it.skipIf(missingOutsideCi(!hasScript))("on a terminal, the total line counts the files other workers finished", async () => {
+    server.reset()
+    const N = 40
+    const list = writeList("tty", N, 250)
+    const out = path.join(dir, "tty-out")
+    const db = `file:${path.join(dir, "tty.db")}`
+    const args = ["download", "--db", db, "-c", "2", "--per-host", "4", "-d", out, "-i", list]
+    const other = startCli(args, { timeoutMs: 60_000 })
+    const mine = await runInTerminal(["bin/volley.js", ...args], { timeoutMs: 60_000 })
+    expect([mine.code, (await other.done).code]).toEqual([0, 0])
+    expect(mine.stdout).toMatch(new RegExp(`total {2}\\d+/${N} files, \\d+ by other workers`))
+    expect(mine.stdout).toContain(`${N} files: ${N} ok`)
   }, 60_000)
 
   it("a claim taken over mid-download: the worker writes no .part and renames nothing, stores nothing, and downloads the file again once it gets the claim back", async () => {

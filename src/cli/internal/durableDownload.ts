@@ -15,11 +15,13 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
+import * as os from "node:os"
 import type * as Client from "../../Client.js"
 import type * as Download from "../../Download.js"
 import * as DurableBatch from "../../DurableBatch.js"
 import * as Limits from "../../internal/batch/limits.js"
 import { each } from "../../internal/durableBatch/each.js"
+import { doneByOthers } from "../../internal/durableBatch/store.js"
 import type { DownloadFlags } from "../download.js"
 import { formatDuration, makeDisplay } from "./downloadProgress.js"
 import { report } from "./downloadReport.js"
@@ -89,13 +91,24 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
       display,
       finished
     }
+    const id = `${os.hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
     const mine = each<StoredFile, Client.Client>(
       store,
       loaded.name,
-      { concurrency: prepared.options.concurrency ?? 4, lease },
+      { concurrency: prepared.options.concurrency ?? 4, lease, worker: id },
       (file, index, guard) => downloadFile(worker, file, index, guard)
     )
-    const ticker = tty ? yield* Effect.fork(Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis"))) : undefined
+    // On a terminal: the bars, and in the total line the files other workers finished.
+    const ticker = tty
+      ? yield* Effect.fork(Effect.all([
+        Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")),
+        doneByOthers(store, loaded.name, id).pipe(
+          Effect.tap((n) => Effect.sync(() => display.others(n))),
+          Effect.ignore,
+          Effect.repeat(Schedule.spaced("1 second"))
+        )
+      ], { concurrency: 2 }))
+      : undefined
     // The stream runs in this fiber (not in a race): an interruption (Ctrl-C) waits for its
     // finalizer, which gives this worker's claims back, while the database is still open.
     yield* Stream.runDrain(mine).pipe(

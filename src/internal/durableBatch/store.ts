@@ -217,6 +217,13 @@ export const remaining = (s: Sql, name: string, worker: string) =>
     }
   )
 
+/** Items other workers finished (a live progress line's share of theirs). */
+export const doneByOthers = (s: Sql, name: string, worker: string) =>
+  Effect.map(
+    s.sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM ${items(s)} WHERE batch = ${name} AND state = 'done' AND worker <> ${worker}`,
+    (rows) => num(rows[0]?.n)
+  )
+
 const recordColumns = (s: Sql) =>
   s.sql.literal("idx, item, state, outcome, status, error, value, bytes, start_at, duration_ms, attempts, worker, finished_at")
 
