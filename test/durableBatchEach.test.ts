@@ -13,6 +13,7 @@ import * as DurableBatch from "../src/DurableBatch.js"
 import { open } from "../src/internal/durableBatch/database.js"
 import { type Done, each } from "../src/internal/durableBatch/each.js"
 import { tables } from "../src/internal/durableBatch/schema.js"
+import * as store from "../src/internal/durableBatch/store.js"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "volley-durable-each-"))
 let files = 0
@@ -55,4 +56,18 @@ describe("durable batch runner (each)", () => {
       expect(workers.length).toBe(1)
       expect(Number(workers[0]!.seen_at)).toBeGreaterThan(Number(workers[0]!.started_at))
     }), 20_000)
+
+  it.scopedLive("a stopped row is given back only by the worker holding it (so it runs again before that worker exits)", () =>
+    Effect.gen(function*() {
+      const db = freshDb()
+      const s = yield* open(db)
+      const { name } = yield* DurableBatch.load(["a", "b"]).pipe(Effect.provide(DurableBatch.layer(db)))
+      const claimed = yield* store.claim(s, name, "w1", Date.now(), 60_000, 2)
+      expect(claimed.map((c) => c.index)).toEqual([0, 1])
+      yield* store.releaseOne(s, name, "w2", 0) // not w2's: nothing changes
+      yield* store.releaseOne(s, name, "w1", 1)
+      const rows = yield* s.sql<{ readonly idx: number; readonly state: string; readonly acquired_by: string | null }>`
+        SELECT idx, state, acquired_by FROM ${s.sql(tables.items)} ORDER BY idx`
+      expect(rows.map((r) => [Number(r.idx), r.state, r.acquired_by])).toEqual([[0, "claimed", "w1"], [1, "pending", null]])
+    }))
 })

@@ -66,14 +66,20 @@ export const each = <I, R>(
       )
     )
 
-    /** The rows running here, each with the signal that stops its work. */
-    const running = new Map<number, Deferred.Deferred<void>>()
-    const lose = (index: number) => {
-      const lost = running.get(index)
-      if (lost !== undefined) Deferred.unsafeDone(lost, Effect.void)
-    }
-    yield* Effect.flatMap(Clock.currentTimeMillis, (now) => store.renewHeld(s, name, worker, now, lease)).pipe(
-      Effect.tap((held) => Effect.sync(() => running.forEach((_, index) => held.has(index) || lose(index)))),
+    /**
+     * The rows running here: the signal that stops each one's work, and the claim it came
+     * from (claims are numbered as they return: a renewal judges only rows claimed before it).
+     */
+    const running = new Map<number, { readonly lost: Deferred.Deferred<void>; readonly claim: number }>()
+    let claims = 0
+    const renewal = Effect.gen(function*() {
+      const judged = claims
+      const held = yield* store.renewHeld(s, name, worker, yield* Clock.currentTimeMillis, lease)
+      running.forEach((r, index) => {
+        if (r.claim <= judged && !held.has(index)) Deferred.unsafeDone(r.lost, Effect.void)
+      })
+    })
+    yield* renewal.pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
       Effect.ignore,
       Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(lease / 3))))),
@@ -82,11 +88,12 @@ export const each = <I, R>(
     )
 
     /** The next claimed rows; fails with `None` when the batch has nothing left for this worker. */
-    const claim: Effect.Effect<ReadonlyArray<store.Claimed>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
+    const claim: Effect.Effect<ReadonlyArray<{ readonly row: store.Claimed; readonly claim: number }>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const claimed = yield* Effect.mapError(store.claim(s, name, worker, now, lease, claimSize), storeError("claiming items"))
-        if (claimed.length > 0) return claimed
+        claims++
+        if (claimed.length > 0) return claimed.map((row) => ({ row, claim: claims }))
         const left = yield* Effect.mapError(store.remaining(s, name, worker), storeError("counting items left"))
         // Only once this worker's own items ended: one of them may yet be lost to another worker.
         if (left.pending === 0 && left.claimedByOthers === 0 && running.size === 0) return yield* Effect.fail(Option.none())
@@ -95,10 +102,10 @@ export const each = <I, R>(
       }
     }).pipe(Effect.mapError((e) => Option.isOption(e) ? e : Option.some(e)))
 
-    const runOne = (row: store.Claimed): Effect.Effect<Option.Option<readonly [store.Finish, I]>, never, R> =>
+    const runOne = ({ claim, row }: { readonly row: store.Claimed; readonly claim: number }): Effect.Effect<Option.Option<readonly [store.Finish, I]>, never, R> =>
       Effect.gen(function*() {
         const lost = yield* Deferred.make<void>()
-        running.set(row.index, lost)
+        running.set(row.index, { lost, claim })
         const guard = Effect.flatMap(Clock.currentTimeMillis, (now) => store.holds(s, name, worker, row.index, now, lease)).pipe(
           // Unsure is lost: the file is left as it is rather than written without the claim.
           Effect.catchAll((e) => Effect.as(Effect.logWarning(`durable batch: checking a claim failed: ${e.message}`), false)),
@@ -109,6 +116,9 @@ export const each = <I, R>(
           Effect.map(work(item, row.index, guard), Option.some),
           Effect.as(Deferred.await(lost), Option.none<Done>())
         ).pipe(Effect.ensuring(Effect.sync(() => running.delete(row.index))))
+        // Stopped: the row is someone else's, or (the check failed) maybe still this worker's,
+        // then given back so that it runs again rather than waiting for this worker to exit.
+        if (Option.isNone(done)) yield* Effect.ignore(store.releaseOne(s, name, worker, row.index))
         const now = yield* Clock.currentTimeMillis
         return Option.map(done, (d) => [{ ...d, index: row.index, finishedAt: now }, item] as const)
       })

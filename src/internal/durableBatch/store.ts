@@ -199,6 +199,11 @@ export const release = (s: Sql, name: string, worker: string) =>
     s.sql`UPDATE ${items(s)} SET lease_until = 0 WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`
   )
 
+/** {@link release} of one row, if this worker still holds it (a row it stopped working on). */
+export const releaseOne = (s: Sql, name: string, worker: string, index: number) =>
+  s.sql`UPDATE ${items(s)} SET state = 'pending', acquired_by = NULL, lease_until = NULL
+    WHERE batch = ${name} AND idx = ${index} AND state = 'claimed' AND acquired_by = ${worker} AND sent_at IS NULL`
+
 /** Rows still pending, and rows claimed by other workers (alive, or until their lease passes). */
 export const remaining = (s: Sql, name: string, worker: string) =>
   Effect.map(
