@@ -32,6 +32,9 @@ describe("progress display", () => {
     for (const line of lines) expect(line.length).toBeLessThanOrEqual(100)
     Display.applyOutcome(state, { _tag: "Success", index: 1, item: "u", url: "u", value: {} as never })
     expect(Display.renderTotal(state, 100)).toBe("total  1/3 files, 1 queued  50.0 MiB  10.0 MiB/s  ETA 5s")
+    // A durable batch: files other workers finished count as done, not queued.
+    state.others = 1
+    expect(Display.renderTotal(state, 100)).toBe("total  2/3 files, 1 by other workers  50.0 MiB  10.0 MiB/s  ETA 5s")
   })
 
   it("redraws in place on a TTY and writes plain lines otherwise", () => {

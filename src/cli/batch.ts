@@ -1,7 +1,7 @@
 /**
- * `volley batch status|results|retry NAME`: a durable batch (`volley fetch --db`) read and
- * requeued from the command line, with the same `--db` / `VOLLEY_DB` as `volley jobs`; its
- * workers may be running. Exit 2 for a bad URL or a name not in the database.
+ * `volley batch status|results|retry NAME`: a durable batch (`volley fetch --db`, `volley
+ * download --db`) read and requeued from the command line, with the same `--db` /
+ * `VOLLEY_DB` as `volley jobs`; its workers may be running. Exit 2 for a bad URL or a name not in the database.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
@@ -70,12 +70,19 @@ const resultsCommand = Command.make("results", { db: dbOption, order, NAME: name
     Effect.gen(function*() {
       const { ndjson } = yield* Effect.promise(() => import("./internal/fetchOutput.js"))
       const { recordToOutcome } = yield* Effect.promise(() => import("./internal/durableRecords.js"))
+      // A `volley download --db` batch stores files, not request lines.
+      const { fileRecordJson, isStoredFile } = yield* Effect.promise(() => import("./internal/durableFiles.js"))
       yield* Stream.runForEachChunk(
-        DurableBatch.results<readonly [number, string], unknown>(options.NAME, { order: options.order }),
+        DurableBatch.results<unknown, unknown>(options.NAME, { order: options.order }),
         (chunk) =>
           Effect.sync(() => {
             let text = ""
-            for (const record of chunk) text += ndjson(recordToOutcome(record))
+            for (const record of chunk) {
+              const item = record.item
+              text += isStoredFile(item)
+                ? fileRecordJson({ ...record, item })
+                : ndjson(recordToOutcome({ ...record, item: item as readonly [number, string] }))
+            }
             process.stdout.write(text)
           })
       )

@@ -11,12 +11,17 @@
  * Exit codes: 0 all downloaded, 1 some failed, 2 usage or input errors (a bad line is
  * reported as `FILE:LINE` and skipped, the rest still run), 130 interrupted (Ctrl-C). After
  * an interruption or a crash, the same command resumes from the `.part` files.
+ *
+ * `--db file:PATH|postgres://…` keeps the list and each file's outcome in a database: a rerun
+ * skips the files already done, and several processes given the same list and folder share
+ * it, each file downloaded by the one worker that claimed it.
  */
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import { type DurableListFlags, durableListFlagTable, durableListOptions } from "./internal/durableFlags.js"
 import { type FlagTable, valueFlags } from "./internal/usage.js"
 import { proxyFlag, userFlag } from "./internal/webOptions.js"
 
@@ -67,7 +72,7 @@ const ca = Options.text("ca").pipe(Options.optional, Options.withDescription("Ex
 const insecure = Options.boolean("insecure").pipe(Options.withDescription("Do NOT verify TLS certificates (test servers only)."))
 
 /** The flags as @effect/cli parsed them. */
-export interface DownloadFlags {
+export interface DownloadFlags extends DurableListFlags {
   /** Positional: URLs, list files, `-` for stdin. */
   readonly inputs: ReadonlyArray<string>
   readonly inputFile: Option.Option<string>
@@ -112,7 +117,8 @@ export const downloadFlags: FlagTable = {
     "--ca": "text",
     "--insecure": "switch",
     "--proxy": "text",
-    "--user": "text"
+    "--user": "text",
+    ...durableListFlagTable
   },
   aliases: { "-i": "--input-file", "-d": "--dir", "-c": "--concurrency", "-u": "--user" }
 }
@@ -122,6 +128,6 @@ export const downloadValueFlags: ReadonlySet<string> = valueFlags(downloadFlags)
 
 export const downloadCommand = Command.make(
   "download",
-  { inputs, inputFile, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, compressed, noCompressed, ca, insecure, proxy: proxyFlag, user: userFlag },
+  { inputs, inputFile, dir, checksums, concurrency, perHost, retries, connectTimeout, idleTimeout, timeout, maxSize, limitRate, force, contentDisposition, compressed, noCompressed, ca, insecure, proxy: proxyFlag, user: userFlag, ...durableListOptions },
   (flags) => Effect.flatMap(Effect.promise(() => import("./downloadRun.js")), (run) => run.download(flags))
 ).pipe(Command.withDescription("Download the URLs listed in FILE into a folder: concurrent, checksum-verified, resumable."))

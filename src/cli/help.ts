@@ -68,11 +68,14 @@ Usage: volley download [flags] URL...     URLs as arguments
       --limit-rate RATE    most bytes per second per download: 500K, 2M (no limit)
       --force              replace existing files that do not match
   -u, --user USER:PASS     Basic auth, to the URLs' own origins only
+      --db URL             keep the list and outcomes in file:PATH or postgres://...: a rerun
+                           skips finished files, several workers share a list (--batch, --lease)
 
 Examples:
   volley download https://example.com/a.iso https://example.com/b.iso -d out
   volley download -i list.txt -d out --checksums SHA256SUMS
   volley download -i list.txt -d out     (again after Ctrl-C: resumes the .part files)
+  volley download --db postgres://u:p@db/dl -i list.txt -d /shared/out   (on each machine)
 
 Exit: 0 all downloaded, 1 some failed, 2 usage or input error, 130 interrupted.
 Every flag (--compressed, --content-disposition, --ca, --proxy, ...): volley download --help all

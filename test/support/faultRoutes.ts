@@ -104,7 +104,7 @@ const pump = async (ctx: Ctx, length: number, fill: (offset: number, size: numbe
 const xs = (_offset: number, size: number): Buffer => size === CHUNK_SIZE ? X_CHUNK : X_CHUNK.subarray(0, size)
 
 /** The range-file's content: byte i is i % 251 (a prime, so chunk boundaries never line up). */
-const pattern = (offset: number, size: number): Buffer => {
+export const pattern = (offset: number, size: number): Buffer => {
   const chunk = Buffer.allocUnsafe(size)
   for (let i = 0; i < size; i++) chunk[i] = (offset + i) % 251
   return chunk
@@ -326,8 +326,15 @@ const routes: ReadonlyMap<string, Handler> = new Map<string, Handler>([
   ["/ratelimit", rateLimit]
 ])
 
+/**
+ * `/files/NAME?size=N&ms=M`: a file per name for download lists (the `/range-file` body, ETag
+ * and ranges), its answer held back `ms` (default 0) so that downloads overlap.
+ */
+const files: Handler = (ctx) => later(ctx, intParam(ctx.params, "ms", 0), () => void rangeFile(ctx))
+
 export const route = (pathname: string, recorded: RecordedRequest): Handler | undefined => {
   if (pathname === "/echo") return echo(recorded)
+  if (pathname.startsWith("/files/")) return files
   if (pathname.startsWith("/status/")) return status
   return routes.get(pathname)
 }

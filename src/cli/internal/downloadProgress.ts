@@ -25,6 +25,8 @@ export interface State {
   readonly active: Map<number, Active>
   succeeded: number
   failed: number
+  /** Files finished by other workers of a durable batch (`--db`). */
+  others: number
   /** Body bytes received in this run (resumed bytes excluded), finished downloads included. */
   transferred: number
   /** Per active download: transferred bytes already counted in `transferred`. */
@@ -36,6 +38,7 @@ export const makeState = (files: number): State => ({
   active: new Map(),
   succeeded: 0,
   failed: 0,
+  others: 0,
   transferred: 0,
   counted: new Map()
 })
@@ -119,11 +122,12 @@ export const renderTotal = (state: State, width: number): string => {
   const rate = [...state.active.values()].reduce((sum, a) => sum + a.rate, 0)
   const unknown = [...state.active.values()].some((a) => a.total === undefined)
   const remaining = [...state.active.values()].reduce((sum, a) => sum + Math.max(0, (a.total ?? a.bytes) - a.bytes), 0)
-  const queued = state.files - state.succeeded - state.failed - state.active.size
+  const queued = state.files - state.succeeded - state.failed - state.others - state.active.size
   const eta = unknown || rate <= 0 ? undefined : remaining / rate
   const failed = state.failed > 0 ? `, ${state.failed} failed` : ""
+  const others = state.others > 0 ? `, ${state.others} by other workers` : ""
   const waiting = queued > 0 ? `, ${queued} queued` : ""
-  return `total  ${state.succeeded + state.failed}/${state.files} files${failed}${waiting}  ${formatBytes(state.transferred)}  ${formatRate(rate)}  ETA ${formatEta(eta)}`
+  return `total  ${state.succeeded + state.failed + state.others}/${state.files} files${failed}${others}${waiting}  ${formatBytes(state.transferred)}  ${formatRate(rate)}  ETA ${formatEta(eta)}`
     .slice(0, width)
 }
 
@@ -146,6 +150,8 @@ export interface Display {
   readonly tick: () => void
   /** Removes the bars, leaving only the permanent lines. */
   readonly close: () => void
+  /** How many files other workers of a durable batch finished (shown in the total line). */
+  readonly others: (count: number) => void
 }
 
 /**
@@ -171,7 +177,8 @@ export const makeDisplay = (options: {
         options.write(`${tag(outcome.index)} ${terminalSafe(line)}\n`)
       },
       tick: () => {},
-      close: () => {}
+      close: () => {},
+      others: (count) => void (state.others = count)
     }
   }
   let drawn = 0
@@ -198,6 +205,7 @@ export const makeDisplay = (options: {
       pending.push(`${tag(outcome.index)} ${terminalSafe(line)}`)
     },
     tick: () => redraw(true),
-    close: () => redraw(false)
+    close: () => redraw(false),
+    others: (count) => void (state.others = count)
   }
 }

@@ -7,8 +7,22 @@ import * as Download from "../../Download.js"
 import { formatBytes } from "./downloadProgress.js"
 import { terminalSafe } from "./terminalText.js"
 
+/**
+ * An outcome as reported: a download's, or one read back from a durable batch's store (whose
+ * error keeps only its tag, message and path).
+ */
+export type Reported =
+  | (Download.Outcome & { readonly _tag: "Success" })
+  | {
+    readonly _tag: "Failure"
+    readonly index: number
+    readonly item: Download.Item
+    readonly url: string
+    readonly error: { readonly _tag: string; readonly message: string; readonly path?: string | undefined }
+  }
+
 /** The error's message, prefixed by the URL unless it already names it. */
-export const failureText = (outcome: Download.Outcome & { readonly _tag: "Failure" }): string =>
+export const failureText = (outcome: Reported & { readonly _tag: "Failure" }): string =>
   terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
 
 /** Relative to the working folder when inside it, absolute otherwise. */
@@ -21,15 +35,15 @@ const relative = (p: string): string => {
  * An existing file with no checksum to compare is kept, and a rerun (to resume after Ctrl-C)
  * must not call every finished file a failure; one that contradicts its checksum is a failure.
  */
-export const isKept = (outcome: Download.Outcome): boolean => {
+export const isKept = (outcome: Reported): boolean => {
   if (outcome._tag !== "Failure" || outcome.error._tag !== "DestinationExists") return false
   const item = outcome.item
   return typeof item === "string" || item instanceof URL || item.checksum === undefined
 }
 
-export const describe = (outcome: Download.Outcome): string => {
+export const describe = (outcome: Reported): string => {
   if (outcome._tag === "Failure") {
-    if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
+    if (isKept(outcome) && outcome.error.path !== undefined) {
       return `kept ${relative(outcome.error.path)} (already exists, no checksum to verify; --force replaces it)`
     }
     return `FAILED ${failureText(outcome)}`
@@ -41,7 +55,7 @@ export const describe = (outcome: Download.Outcome): string => {
 }
 
 /** The per-file lines and the counts line of a (possibly partial) run. */
-export const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: number) => {
+export const report = (outcomes: ReadonlyArray<Reported>, badLineCount: number) => {
   let ok = 0
   let skipped = 0
   let kept = 0
@@ -57,7 +71,7 @@ export const report = (outcomes: ReadonlyArray<Download.Outcome>, badLineCount: 
       if (r.resumedFrom > 0) resumed++
       received += r.transferred
       lines.push(`ok      ${Download.formatChecksum(r.checksum)}  ${relative(r.path)}\n`)
-    } else if (isKept(outcome) && outcome.error._tag === "DestinationExists") {
+    } else if (isKept(outcome) && outcome.error.path !== undefined) {
       kept++
       lines.push(`kept    ${relative(outcome.error.path)} (already exists)\n`)
     } else {

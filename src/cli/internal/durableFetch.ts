@@ -23,11 +23,11 @@ import type * as Client from "../../Client.js"
 import * as DurableBatch from "../../DurableBatch.js"
 import { recordOfRow } from "../../internal/durableBatch/records.js"
 import { doneCounts, donePrefix } from "../../internal/durableBatch/store.js"
-import type { DurableFlags } from "./durableFlags.js"
+import { type DurableFlags, resolveDurable } from "./durableFlags.js"
 import { itemOf, recordToOutcome, type Stored } from "./durableRecords.js"
 import { lines, type SourcedLine } from "./fetchBatch.js"
 import { countBody, makeNamer, readBody } from "./fetchBody.js"
-import { type FetchItem, type FetchSettings, parseDuration, parseLine } from "./fetchInput.js"
+import { type FetchItem, type FetchSettings, parseLine } from "./fetchInput.js"
 import { type FetchOutcome, makeStats, ndjson, progressText, summaryJson, summaryText, tableHeader, tableRow } from "./fetchOutput.js"
 import * as Lines from "./lines.js"
 import * as Progress from "./progress.js"
@@ -47,23 +47,13 @@ const setExit = (code: number): void => {
   })
 }
 
-/** Checks the durable flags; the database URL, lease and name, or a usage error (exit 2). */
+/** Checks the durable flags (durableFlags.ts) and what fetch cannot combine with them; a usage error (exit 2) as a string. */
 const resolve = (settings: FetchSettings, flags: DurableFlags) =>
-  Effect.gen(function*() {
-    const { defaultDatabaseUrl, parseDatabaseUrl } = yield* Effect.promise(() => import("../../server/DurableJobs.js"))
-    const env = process.env["VOLLEY_DB"]
-    const url = Option.getOrElse(flags.db, () => env !== undefined && env !== "" ? env : defaultDatabaseUrl)
-    const parsed = yield* Effect.either(parseDatabaseUrl(url))
-    if (Either.isLeft(parsed)) return parsed.left.message
-    const leaseFlag = Option.getOrUndefined(flags.lease)
-    const lease = leaseFlag === undefined ? 30_000 : parseDuration(leaseFlag)
-    if (lease === undefined) return `invalid --lease ${JSON.stringify(leaseFlag)} (e.g. 500ms, 10s, 2m)`
-    const name = Option.getOrUndefined(flags.batchName)
-    if (name !== undefined && name.trim() === "") return "--batch needs a name"
-    if (settings.sources.some((s) => s._tag === "List" && s.path === "-") && name === undefined) return "reading stdin with --db needs --batch NAME (a list read once cannot be named by its content)"
+  Effect.map(resolveDurable(flags, settings.sources.some((s) => s._tag === "List" && s.path === "-")), (resolved) => {
+    if (typeof resolved === "string") return resolved
     if (settings.failFast) return "--fail-fast cannot be combined with --db (the batch is shared; stop it with Ctrl-C)"
     if (settings.outputFile !== undefined) return "--output-file cannot be combined with --db (records come from the database; use --body or -O)"
-    return { url, lease, name }
+    return resolved
   })
 
 export const fetchDurable = (settings: FetchSettings, flags: DurableFlags, client: Layer.Layer<Client.Client>): Effect.Effect<void> =>

@@ -64,6 +64,12 @@ export interface Plan {
   readonly remoteTime: boolean
   /** Ask for an encoded transfer and store the decoded bytes; a `.part` is then never resumed. */
   readonly decompress: boolean
+  /**
+   * Run before anything changes the `.part` (each write session, a discard) or the destination
+   * (the rename): a durable batch's check that this worker still holds the item's claim, which
+   * stops the download when it does not.
+   */
+  readonly guard?: Effect.Effect<void> | undefined
 }
 
 /** A complete, hashed body in its `.part` file, not yet verified or renamed. */
@@ -138,6 +144,7 @@ const attempt = (
 ): Effect.Effect<Staged | typeof restart, DownloadError, Client | Scope.Scope> =>
   Effect.gen(function*() {
     const client = yield* Client
+    if (plan.guard !== undefined) yield* plan.guard
     yield* Fs.mkdirp(path.dirname(plan.part))
     // Decoding: a Range of an encoded body cannot continue decoded bytes, so always start over.
     const state = fresh || !plan.resume || plan.decompress ? undefined : yield* resumeState(plan.part, plan.url)
@@ -190,6 +197,7 @@ const attempt = (
     }
     if (plan.maxBytes !== undefined && total !== undefined && total > plan.maxBytes) return yield* tooLarge(plan, total)
 
+    if (plan.guard !== undefined) yield* plan.guard
     const { fd, writer } = yield* Effect.acquireRelease(
       Effect.map(Fs.openForWrite(plan.part, offset === 0), (fd) => ({ fd, writer: Fs.writeBehind(fd, plan.part) })),
       // Let the write and sync in flight land before the fd is closed (and its number reused).
@@ -274,7 +282,7 @@ export const stage = (plan: Plan): Effect.Effect<Staged, DownloadError, Client> 
     const once = Effect.scoped(attempt(plan, tracker, false, sent)).pipe(
       Effect.flatMap((staged) =>
         staged === restart
-          ? Effect.flatMap(discardPart(plan.part), () =>
+          ? Effect.flatMap(Effect.zipRight(plan.guard ?? Effect.void, discardPart(plan.part)), () =>
             Effect.flatMap(Effect.scoped(attempt(plan, tracker, true, sent)), (second) =>
               second === restart
                 ? Effect.fail(new NetworkError({ reason: "Protocol", method: "GET", url: plan.redactedUrl, code: "RANGE_MISMATCH" }))
@@ -326,6 +334,7 @@ export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option
  */
 export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
   Effect.gen(function*() {
+    if (plan.guard !== undefined) yield* plan.guard
     if (plan.expected !== undefined && staged.digest !== plan.expected.hex) {
       yield* discardPart(plan.part)
       return yield* new ChecksumMismatch({

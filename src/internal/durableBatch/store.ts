@@ -89,16 +89,21 @@ export const completeLoad = (s: Sql, name: string, digest: string, total: number
 export const claim = (s: Sql, name: string, worker: string, now: number, lease: number, n: number) =>
   Effect.gen(function*() {
     const { sql } = s
+    // The rows are picked once, in a CTE: as `idx IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`,
+    // PostgreSQL may run the subquery again per row and claim far more than n.
+    const materialized = sql.literal(s.isPg ? "MATERIALIZED " : "")
     const expired = yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: number | string | null }>`
-      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
-      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
+      WITH picked AS ${materialized}(SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'claimed' AND lease_until < ${now}
         ORDER BY idx LIMIT ${n}${skipLocked(s)})
+      UPDATE ${items(s)} SET acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now}, claims = claims + 1
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM picked)
       RETURNING idx, item, sent_at`
     const fresh = expired.length >= n ? [] : yield* sql<{ readonly idx: number | string; readonly item: string; readonly sent_at: null }>`
+      WITH picked AS ${materialized}(SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
+        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
       UPDATE ${items(s)} SET state = 'claimed', acquired_by = ${worker}, lease_until = ${now + lease}, claimed_at = ${now},
         sent_at = NULL, claims = claims + 1
-      WHERE batch = ${name} AND idx IN (SELECT idx FROM ${items(s)} WHERE batch = ${name} AND state = 'pending'
-        ORDER BY idx LIMIT ${n - expired.length}${skipLocked(s)})
+      WHERE batch = ${name} AND idx IN (SELECT idx FROM picked)
       RETURNING idx, item, sent_at`
     return [...expired, ...fresh]
       .map((r): Claimed => ({ index: num(r.idx), item: r.item, sent: r.sent_at !== null }))
@@ -123,6 +128,31 @@ export const renew = (s: Sql, name: string, worker: string, now: number, lease: 
   Effect.zipRight(
     s.sql`UPDATE ${items(s)} SET lease_until = ${now + lease} WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`,
     s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
+  )
+
+/**
+ * {@link renew}, returning the indexes this worker still holds: an index missing from the
+ * answer was taken over by another worker (its lease passed) or finished.
+ */
+export const renewHeld = (s: Sql, name: string, worker: string, now: number, lease: number) =>
+  Effect.map(
+    Effect.zipLeft(
+      s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
+        WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+      s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
+    ),
+    (rows) => new Set(rows.map((r) => num(r.idx)))
+  )
+
+/**
+ * Whether this worker still holds the claim on `index`, renewing it when so (one atomic
+ * statement: a claimer that took the row over changed `acquired_by` first, or waits for it).
+ */
+export const holds = (s: Sql, name: string, worker: string, index: number, now: number, lease: number) =>
+  Effect.map(
+    s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
+      WHERE batch = ${name} AND idx = ${index} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
+    (rows) => rows.length > 0
   )
 
 export const registerWorker = (s: Sql, name: string, worker: string, host: string, pid: number, now: number) =>
@@ -177,6 +207,11 @@ export const release = (s: Sql, name: string, worker: string) =>
     s.sql`UPDATE ${items(s)} SET lease_until = 0 WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`
   )
 
+/** {@link release} of one row, if this worker still holds it (a row it stopped working on). */
+export const releaseOne = (s: Sql, name: string, worker: string, index: number) =>
+  s.sql`UPDATE ${items(s)} SET state = 'pending', acquired_by = NULL, lease_until = NULL
+    WHERE batch = ${name} AND idx = ${index} AND state = 'claimed' AND acquired_by = ${worker} AND sent_at IS NULL`
+
 /** Rows still pending, and rows claimed by other workers (alive, or until their lease passes). */
 export const remaining = (s: Sql, name: string, worker: string) =>
   Effect.map(
@@ -193,6 +228,13 @@ export const remaining = (s: Sql, name: string, worker: string) =>
       }
       return { pending, claimedByOthers }
     }
+  )
+
+/** Items other workers finished (a live progress line's share of theirs). */
+export const doneByOthers = (s: Sql, name: string, worker: string) =>
+  Effect.map(
+    s.sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM ${items(s)} WHERE batch = ${name} AND state = 'done' AND worker <> ${worker}`,
+    (rows) => num(rows[0]?.n)
   )
 
 const recordColumns = (s: Sql) =>

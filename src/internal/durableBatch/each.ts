@@ -1,0 +1,140 @@
+/**
+ * Running a stored batch with any effect per item, for work that is not one request (a
+ * download: resumable, several requests, a file): rows are claimed a few at a time under a
+ * lease that a background fiber renews, run `concurrency` at once, and each outcome is stored
+ * in the statement that marks its row done, many per transaction.
+ *
+ * The work gets a `guard` to call before each step that must only happen while the claim is
+ * held (writing a file, renaming it): the guard renews this row's claim in one statement and,
+ * when another worker has taken the row over, stops the work (interrupted, nothing stored).
+ * A renewal that finds a running row gone stops its work the same way.
+ */
+import * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Stream from "effect/Stream"
+import * as os from "node:os"
+import type { Record } from "../../DurableBatch.js"
+import { type BatchStoreError, storeError } from "./errors.js"
+import { recordOf } from "./records.js"
+import * as store from "./store.js"
+
+export interface EachOptions {
+  /** Items run at once. */
+  readonly concurrency: number
+  /** Lease of a claim, ms. */
+  readonly lease: number
+  /** Items claimed at once (default `concurrency`: slow items are better spread over workers). */
+  readonly claimSize?: number | undefined
+  readonly pollInterval?: Duration.DurationInput | undefined
+  readonly flushSize?: number | undefined
+  readonly flushInterval?: Duration.DurationInput | undefined
+  readonly worker?: string | undefined
+}
+
+/** What one item's work stores: its outcome, without the index and time the runner adds. */
+export type Done = Omit<store.Finish, "index" | "finishedAt">
+
+/**
+ * Runs the stored batch `name` with `work` per item in this process (other workers may run it
+ * too) and emits each record this process stored. Ends when nothing is left pending or
+ * claimed by another worker; this worker's claims are released when the stream ends.
+ */
+export const each = <I, R>(
+  s: store.Sql,
+  name: string,
+  options: EachOptions,
+  work: (item: I, index: number, guard: Effect.Effect<void>) => Effect.Effect<Done, never, R>
+): Stream.Stream<Record<I, unknown>, BatchStoreError, R> =>
+  Stream.unwrapScoped(Effect.gen(function*() {
+    const worker = options.worker ?? `${os.hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
+    const lease = Math.max(1, options.lease)
+    const concurrency = Math.max(1, options.concurrency)
+    const claimSize = Math.max(1, options.claimSize ?? concurrency)
+    const poll = Duration.decode(options.pollInterval ?? "200 millis")
+    const startedAt = yield* Clock.currentTimeMillis
+    yield* Effect.mapError(store.registerWorker(s, name, worker, os.hostname(), process.pid, startedAt), storeError("registering the worker"))
+    // Runs after the work's fibers were interrupted (the stream's scope closes first).
+    yield* Effect.addFinalizer(() =>
+      store.release(s, name, worker).pipe(
+        Effect.retry({ times: 3, schedule: Schedule.exponential("50 millis") }),
+        Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: releasing claims failed (they expire with their lease)", cause)),
+        Effect.ignore
+      )
+    )
+
+    /**
+     * The rows running here: the signal that stops each one's work, and the claim it came
+     * from (claims are numbered as they return: a renewal judges only rows claimed before it).
+     */
+    const running = new Map<number, { readonly lost: Deferred.Deferred<void>; readonly claim: number }>()
+    let claims = 0
+    const renewal = Effect.gen(function*() {
+      const judged = claims
+      const held = yield* store.renewHeld(s, name, worker, yield* Clock.currentTimeMillis, lease)
+      running.forEach((r, index) => {
+        if (r.claim <= judged && !held.has(index)) Deferred.unsafeDone(r.lost, Effect.void)
+      })
+    })
+    yield* renewal.pipe(
+      Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
+      Effect.ignore,
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(lease / 3))))),
+      Effect.interruptible,
+      Effect.forkScoped
+    )
+
+    /** The next claimed rows; fails with `None` when the batch has nothing left for this worker. */
+    const claim: Effect.Effect<ReadonlyArray<{ readonly row: store.Claimed; readonly claim: number }>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
+      while (true) {
+        const now = yield* Clock.currentTimeMillis
+        const claimed = yield* Effect.mapError(store.claim(s, name, worker, now, lease, claimSize), storeError("claiming items"))
+        claims++
+        if (claimed.length > 0) return claimed.map((row) => ({ row, claim: claims }))
+        const left = yield* Effect.mapError(store.remaining(s, name, worker), storeError("counting items left"))
+        // Only once this worker's own items ended: one of them may yet be lost to another worker.
+        if (left.pending === 0 && left.claimedByOthers === 0 && running.size === 0) return yield* Effect.fail(Option.none())
+        // Others hold claims: wait for them to finish, or for their lease to pass.
+        yield* Effect.sleep(poll)
+      }
+    }).pipe(Effect.mapError((e) => Option.isOption(e) ? e : Option.some(e)))
+
+    const runOne = ({ claim, row }: { readonly row: store.Claimed; readonly claim: number }): Effect.Effect<Option.Option<readonly [store.Finish, I]>, never, R> =>
+      Effect.gen(function*() {
+        const lost = yield* Deferred.make<void>()
+        running.set(row.index, { lost, claim })
+        const guard = Effect.flatMap(Clock.currentTimeMillis, (now) => store.holds(s, name, worker, row.index, now, lease)).pipe(
+          // Unsure is lost: the file is left as it is rather than written without the claim.
+          Effect.catchAll((e) => Effect.as(Effect.logWarning(`durable batch: checking a claim failed: ${e.message}`), false)),
+          Effect.flatMap((held) => held ? Effect.void : Effect.zipRight(Deferred.succeed(lost, undefined), Effect.never))
+        )
+        const item = JSON.parse(row.item) as I
+        const done = yield* Effect.raceFirst(
+          Effect.map(work(item, row.index, guard), Option.some),
+          Effect.as(Deferred.await(lost), Option.none<Done>())
+        ).pipe(Effect.ensuring(Effect.sync(() => running.delete(row.index))))
+        // Stopped: the row is someone else's, or (the check failed) maybe still this worker's,
+        // then given back so that it runs again rather than waiting for this worker to exit.
+        if (Option.isNone(done)) yield* Effect.ignore(store.releaseOne(s, name, worker, row.index))
+        const now = yield* Clock.currentTimeMillis
+        return Option.map(done, (d) => [{ ...d, index: row.index, finishedAt: now }, item] as const)
+      })
+
+    return Stream.repeatEffectOption(claim).pipe(
+      Stream.flattenIterables,
+      Stream.mapEffect(runOne, { concurrency, unordered: true }),
+      Stream.filterMap((done) => done),
+      Stream.groupedWithin(Math.max(1, options.flushSize ?? 64), options.flushInterval ?? "50 millis"),
+      Stream.mapEffect((chunk) =>
+        Effect.gen(function*() {
+          const done = Array.from(chunk)
+          const stored = yield* Effect.mapError(store.finish(s, name, worker, done.map(([f]) => f)), storeError("storing outcomes"))
+          return done.filter(([f]) => stored.has(f.index)).map(([f, item]) => recordOf<I, unknown>(f, item, worker))
+        })
+      ),
+      Stream.flattenIterables
+    )
+  }))
