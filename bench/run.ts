@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark, in one process run, one after the other so they do not
  * compete for the two cores. Each prints its own table of ratios. `VOLLEY_BENCH=http` (or
- * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`, `durable`) runs one of them, a
+ * `clientSteps`, `startup`, `h2`, `fetchCli`, `download`, `server`, `jobs`, `durable`, `pushback`) runs one of them, a
  * comma-separated list several.
  *
  * `VOLLEY_BENCH_BASELINE=<git ref>` (or `npm run bench:compare -- <git ref>`) benches a second
@@ -14,7 +14,7 @@
 import * as Builds from "./internal/builds.js"
 import * as Targets from "./internal/targets.js"
 
-const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js", "./durable.js"] as const
+const suites = ["./clientSteps.js", "./startup.js", "./http.js", "./h2.js", "./fetchCli.js", "./download.js", "./server.js", "./jobs.js", "./durable.js", "./pushback.js"] as const
 
 /** The side-by-side mode of each suite that has one. */
 const comparisons: Partial<Record<(typeof suites)[number], string>> = {

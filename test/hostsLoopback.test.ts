@@ -1,7 +1,8 @@
 /**
  * Per-host control over real loopback sockets, on the live clock: the fault server's
- * `/ratelimit` (100/s, the IETF headers or X-RateLimit-*, 429 + Retry-After beyond) and an
- * always-503 host, each driven by the default client and `Batch.settle`.
+ * `/ratelimit` (100/s, the IETF headers or X-RateLimit-*, 429 + Retry-After beyond), an
+ * always-503 host (default client; with the breaker), each driven by `Batch.settle`.
+ * `VOLLEY_BENCH=pushback npm run bench` prints issue 19's three hosts at full size.
  *
  * `VOLLEY_PUSHBACK_N=2000` runs the full-size figures (about 20 s); the suite runs a smaller one.
  */
@@ -9,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Either } from "effect"
 import * as Batch from "../src/Batch.js"
 import * as Client from "../src/Client.js"
+import { CircuitOpenError } from "../src/Errors.js"
 import { faultServer } from "./support/effect.js"
 
 const n = Number(process.env["VOLLEY_PUSHBACK_N"] ?? 300)
@@ -51,4 +53,20 @@ describe("a host that pushes back, over loopback", () => {
       expect(sent / 500).toBeLessThanOrEqual(1.25)
       expect(Batch.summarize(outcomes).budgetRefused).toBeGreaterThan(0)
     })), 60_000)
+
+  it.live("a host that is down, with the breaker: 500 requests at c=32, the host sees at most one flight, the rest refused at once", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* faultServer()
+      const urls = Array.from({ length: 500 }, (_, i) => `${server.url}/status/503?i=${i}`)
+      const outcomes = yield* Effect.provide(Batch.settle(urls, { concurrency: 32, circuitBreaker: true }), Client.layer())
+      const sent = server.requests.length
+      const summary = Batch.summarize(outcomes)
+      console.log(`pushback down + breaker: sent=${sent} breakerRefused=${summary.breakerRefused}`)
+      // It opens once 10 calls of the window failed: what was in flight by then (c=32) still
+      // lands, nothing after it until the 5 s break ends (the batch is over long before).
+      // Without the breaker the budget lets 610 through.
+      expect(sent).toBeLessThanOrEqual(32 + 10)
+      expect(summary.breakerRefused).toBeGreaterThanOrEqual(500 - 32 - 10)
+      expect(outcomes.filter((o) => Either.isLeft(o.result) && o.result.left instanceof CircuitOpenError)).toHaveLength(summary.breakerRefused)
+    })), 30_000)
 })

@@ -5,11 +5,27 @@
  */
 import { fork } from "node:child_process"
 
+/**
+ * The client option sets a build can run with, to pair one build with itself: `defaults`; `off`,
+ * the per-host policies that are on by default switched off (the adaptive limit and the breaker
+ * are off by default); `all-on`, the defaults plus the adaptive limit and the breaker. A build
+ * older than an option ignores it.
+ */
+export const variants = {
+  defaults: {},
+  off: { retryBudget: false, serverSignals: false },
+  "all-on": { perHost: "adaptive", circuitBreaker: true }
+} as const
+
+export type Variant = keyof typeof variants
+
 export interface PairedOptions {
   /** The `pairedWorker.js` to run (this build's: it loads any build by its root). */
   readonly script: string
   /** Folders holding a built volley (`dist/src`); the first is the one the ratios are to. */
   readonly roots: ReadonlyArray<string>
+  /** The client options of each root's worker, by position (default `defaults`). */
+  readonly variants?: ReadonlyArray<Variant>
   readonly contender: "volley" | "volley-stream" | "volley-client"
   readonly url: string
   readonly batches: number
@@ -24,6 +40,8 @@ export interface PairedResult {
   readonly medianUs: ReadonlyArray<number>
   /** Median of the per-pair ratios to the first root, by root (1 for the first). */
   readonly ratio: ReadonlyArray<number>
+  /** Every per-pair ratio to the first root, by root, in batch order. */
+  readonly ratios: ReadonlyArray<ReadonlyArray<number>>
 }
 
 export const median = (xs: ReadonlyArray<number>): number => {
@@ -52,7 +70,9 @@ const start = async (script: string, config: object) => {
 
 export const run = async (options: PairedOptions): Promise<PairedResult> => {
   const { contender, url, batchSize, concurrency } = options
-  const workers = await Promise.all(options.roots.map((root) => start(options.script, { root, contender, url, batchSize, concurrency })))
+  const workers = await Promise.all(
+    options.roots.map((root, i) => start(options.script, { root, variant: options.variants?.[i] ?? "defaults", contender, url, batchSize, concurrency }))
+  )
   const cpuUs = workers.map((): Array<number> => [])
   try {
     for (let batch = 0; batch < options.batches; batch++) {
@@ -62,9 +82,6 @@ export const run = async (options: PairedOptions): Promise<PairedResult> => {
   } finally {
     for (const worker of workers) worker.stop()
   }
-  return {
-    cpuUs,
-    medianUs: cpuUs.map(median),
-    ratio: cpuUs.map((xs) => median(xs.map((x, i) => x / cpuUs[0]![i]!)))
-  }
+  const ratios = cpuUs.map((xs) => xs.map((x, i) => x / cpuUs[0]![i]!))
+  return { cpuUs, medianUs: cpuUs.map(median), ratio: ratios.map(median), ratios }
 }

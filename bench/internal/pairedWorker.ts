@@ -11,14 +11,17 @@
  * Invoked as `pairedWorker.js CONFIG_JSON`; loads the build's public modules
  * (`dist/src/Client.js`, `dist/src/Batch.js`: API every build has) with its own `effect`,
  * warms up, sends `"ready"`, then answers each `"batch"` with `{ cpuUs }` (µs per request).
+ * `variant` picks the client's options (see `variants`); a build older than an option ignores it.
  */
 import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
+import { type Variant, variants } from "./paired.js"
 
 interface Config {
   readonly root: string
+  readonly variant?: Variant
   readonly contender: "volley" | "volley-stream" | "volley-client"
   readonly url: string
   readonly batchSize: number
@@ -72,7 +75,7 @@ const load = async (root: string): Promise<Modules> => {
 }
 
 const runner = (m: Modules, config: Config): (() => Promise<unknown>) => {
-  const runtime = m.ManagedRuntime.make(m.Client.layer({ connectionsPerOrigin: config.concurrency }))
+  const runtime = m.ManagedRuntime.make(m.Client.layer({ connectionsPerOrigin: config.concurrency, ...variants[config.variant ?? "defaults"] }))
   const urls = Array.from({ length: config.batchSize }, () => config.url)
   const options = { concurrency: config.concurrency }
   switch (config.contender) {

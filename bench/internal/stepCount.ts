@@ -32,8 +32,9 @@ const send: Transport["send"] = (_request, _timeout, received) =>
 // The deadline's timer is armed by the real transport; nothing here is late, so none is armed.
 export const instant: Transport = { send }
 
-/** A runtime whose client sends over {@link instant}. */
-export const instantRuntime = () => ManagedRuntime.make(Layer.succeed(Client.Client, Client.makeWithTransport(instant, {})))
+/** A runtime whose client (with `options`, default none) sends over {@link instant}. */
+export const instantRuntime = (options: Client.ClientOptions = {}) =>
+  ManagedRuntime.make(Layer.succeed(Client.Client, Client.makeWithTransport(instant, options)))
 
 /**
  * The two paths the CI budget holds (`test/stepBudget.test.ts`) and the bench's first two rows:
