@@ -28,9 +28,12 @@
  * never a signal: a slot released with `"ignore"` frees its place and changes nothing else,
  * and an interrupted `acquire` leaves no waiter and no slot behind.
  *
- * Waiting is Effect's `Semaphore` (interruptible `take`, FIFO wake-up, and `resize`, which
- * lets the limit fall below the permits in use: new takes then wait until enough are back).
- * Time is read from the fiber's `Clock` only, so the same code runs under `TestClock`.
+ * Waiting is a FIFO permit count (`permits.ts`: interruptible `take`, and `resize`, which lets
+ * the limit fall below the permits in use; new takes then wait until enough are back), not
+ * Effect's `Semaphore`, whose release wakes every waiter (the reason is in that module).
+ * Time is read from the fiber's `Clock` only, so the same code runs under `TestClock`; RTTs
+ * are taken in nanoseconds, as a whole-millisecond RTT of a fast host reads 0 and 1 at random
+ * and the gradient would take that for a doubling.
  *
  * Shape: `make(options)` gives an {@link AdaptiveLimit}; `run(effect, classify)` wraps one
  * request (acquire, time it, classify its exit, release; an interrupted run is `"ignore"`),
@@ -42,6 +45,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Permits from "./permits.js"
 
 /** What one finished request says about the host: succeeded (with its RTT), dropped, or nothing (interrupted). */
 export type Signal = "ok" | "drop" | "ignore"
@@ -117,9 +121,9 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
   const windowSamples = positiveInt("windowSamples", options.windowSamples ?? 8)
   const minRttIntervalMs = Duration.toMillis(Duration.decode(options.minRttInterval ?? Duration.seconds(30)))
 
-  const semaphore = Effect.unsafeMakeSemaphore(initial)
+  const permits = Permits.make(initial)
   const clamp = (n: number) => Math.max(min, Math.min(max, n))
-  let limit = initial // fractional; the semaphore holds its whole part
+  let limit = initial // fractional; the permits are its whole part
   let held = 0
   // Bumped at every cut and at the start of a min-RTT measurement: a slot remembers the epoch
   // it was taken in, so a drop cuts only once per flight and a measurement ignores older slots.
@@ -135,7 +139,8 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
   const setLimit = (next: number): Effect.Effect<void> => {
     const before = Math.floor(limit)
     limit = clamp(next)
-    return Math.floor(limit) === before ? Effect.void : semaphore.resize(Math.floor(limit))
+    if (Math.floor(limit) !== before) permits.resize(Math.floor(limit))
+    return Effect.void
   }
 
   const openWindow = (now: number) => {
@@ -210,24 +215,24 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
             : signal === "drop"
             ? onDrop(slotEpoch)
             : Effect.void
-          return Effect.zipRight(update, Effect.asVoid(semaphore.release(1)))
+          return Effect.zipRight(update, Effect.sync(permits.release))
         }))
     }
   }
 
   // The permit and the slot are taken together without an interruption point between them.
   const acquire: Effect.Effect<Slot> = Effect.uninterruptibleMask((restore) =>
-    Effect.map(restore(semaphore.take(1)), makeSlot)
+    Effect.map(restore(permits.take), makeSlot)
   )
 
   const run = <A, E, R>(effect: Effect.Effect<A, E, R>, classify: (exit: Exit.Exit<A, E>) => Signal) =>
     Effect.acquireUseRelease(
-      Effect.zip(acquire, Clock.currentTimeMillis),
+      Effect.zip(acquire, preciseMillis),
       () => effect,
       ([slot, start], exit) =>
         Exit.isInterrupted(exit)
           ? slot.release("ignore", 0)
-          : Effect.flatMap(Clock.currentTimeMillis, (end) => slot.release(classify(exit), end - start))
+          : Effect.flatMap(preciseMillis, (end) => slot.release(classify(exit), end - start))
     )
 
   return {
@@ -238,6 +243,18 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
     minRtt: () => minRtt
   }
 }
+
+/**
+ * The clock's time in ms, to the nanosecond where it has it: the live clock's milliseconds are
+ * whole (Date.now), so a fast host's RTT would read 0 or 1 at random. TestClock's nanoseconds
+ * die on a fractional instant (a `BigInt` of a fraction), and its milliseconds are exact anyway.
+ */
+const preciseMillis: Effect.Effect<number> = Effect.clockWith((clock) =>
+  Effect.sync(() => {
+    const ms = clock.unsafeCurrentTimeMillis()
+    return Number.isInteger(ms) ? Number(clock.unsafeCurrentTimeNanos()) / 1e6 : ms
+  })
+)
 
 /** {@link unsafeMake} as an Effect (invalid options are a defect). */
 export const make = (options: AdaptiveOptions): Effect.Effect<AdaptiveLimit> => Effect.sync(() => unsafeMake(options))
