@@ -73,7 +73,7 @@ describe("Permits", () => {
     try {
       await Effect.runPromise(requests)
       const perRequest = steps.total() / 128
-      // Measured: 100 here; 461 with Effect's Semaphore in its place (every release wakes all
+      // Measured: 76 here; 437 with Effect's Semaphore in its place (every release wakes all
       // waiters, and the cost grows with the queue).
       expect(perRequest).toBeLessThan(200)
     } finally {

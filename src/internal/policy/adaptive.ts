@@ -136,11 +136,12 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
   // While measuring the min RTT: the limit to return to and what the measurement saw so far.
   let measuring: { readonly saved: number; readonly epoch: number; seen: Array<number> } | undefined
 
-  const setLimit = (next: number): Effect.Effect<void> => {
+  // The state changes are synchronous (the permits resize at once): a slot settles in one
+  // step, which keeps the opt-in limit's cost per request down.
+  const setLimit = (next: number): void => {
     const before = Math.floor(limit)
     limit = clamp(next)
     if (Math.floor(limit) !== before) permits.resize(Math.floor(limit))
-    return Effect.void
   }
 
   const openWindow = (now: number) => {
@@ -149,7 +150,7 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
     peakHeld = held
   }
 
-  const closeWindow = (now: number): Effect.Effect<void> => {
+  const closeWindow = (now: number): void => {
     const sorted = samples.sort((a, b) => a - b)
     const p90 = sorted[Math.ceil(sorted.length * 0.9) - 1]!
     const low = sorted[0]!
@@ -167,14 +168,14 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
     const target = minRtt * (1 + buffer)
     const gradient = p90 <= target ? 1 : Math.max(0.5, target / p90)
     const headroom = appLimited ? 0 : Math.sqrt(limit)
-    return setLimit(gradient * limit + headroom)
+    setLimit(gradient * limit + headroom)
   }
 
-  const onSample = (slotEpoch: number, rttMs: number, now: number): Effect.Effect<void> => {
+  const onSample = (slotEpoch: number, rttMs: number, now: number): void => {
     if (measuring !== undefined) {
-      if (slotEpoch < measuring.epoch) return Effect.void // sent before the pin: may have queued
+      if (slotEpoch < measuring.epoch) return // sent before the pin: may have queued
       measuring.seen.push(rttMs)
-      if (measuring.seen.length < windowSamples) return Effect.void
+      if (measuring.seen.length < windowSamples) return
       minRtt = Math.min(...measuring.seen)
       minRttAt = now
       const saved = measuring.saved
@@ -184,55 +185,62 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
     }
     if (windowStart === undefined) openWindow(now)
     samples.push(rttMs)
-    return now - windowStart! >= windowMs && samples.length >= windowSamples ? closeWindow(now) : Effect.void
+    if (now - windowStart! >= windowMs && samples.length >= windowSamples) closeWindow(now)
   }
 
-  const onDrop = (slotEpoch: number): Effect.Effect<void> => {
-    if (slotEpoch !== epoch) return Effect.void // this flight was already cut for
+  const onDrop = (slotEpoch: number): void => {
+    if (slotEpoch !== epoch) return // this flight was already cut for
     epoch++
     if (measuring !== undefined) {
       measuring = { ...measuring, saved: clamp(measuring.saved * backoff), epoch }
-      return Effect.void
+      return
     }
     samples = []
     windowStart = undefined
-    return setLimit(limit * backoff)
+    setLimit(limit * backoff)
   }
 
-  const makeSlot = (): Slot => {
+  /** Takes a place (its permit already held); `settle` gives it back once, with what the request said. */
+  const takeSlot = (): { readonly settle: (signal: Signal, rttMs: number, now: number) => void } => {
     const slotEpoch = epoch
     let released = false
     held++
     if (held > peakHeld) peakHeld = held
     return {
-      release: (signal, rttMs) =>
-        Effect.uninterruptible(Effect.suspend(() => {
-          if (released) return Effect.void
-          released = true
-          held--
-          const update = signal === "ok"
-            ? Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.suspend(() => onSample(slotEpoch, Math.max(0, rttMs), now)))
-            : signal === "drop"
-            ? onDrop(slotEpoch)
-            : Effect.void
-          return Effect.zipRight(update, Effect.sync(permits.release))
-        }))
+      settle: (signal, rttMs, now) => {
+        if (released) return
+        released = true
+        held--
+        if (signal === "ok") onSample(slotEpoch, Math.max(0, rttMs), now)
+        else if (signal === "drop") onDrop(slotEpoch)
+        permits.release()
+      }
     }
   }
 
   // The permit and the slot are taken together without an interruption point between them.
   const acquire: Effect.Effect<Slot> = Effect.uninterruptibleMask((restore) =>
-    Effect.map(restore(permits.take), makeSlot)
+    Effect.map(restore(permits.take), () => {
+      const slot = takeSlot()
+      return {
+        release: (signal, rttMs) => Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => slot.settle(signal, rttMs, now)))
+      }
+    })
   )
 
   const run = <A, E, R>(effect: Effect.Effect<A, E, R>, classify: (exit: Exit.Exit<A, E>) => Signal) =>
-    Effect.acquireUseRelease(
-      Effect.zip(acquire, preciseMillis),
-      () => effect,
-      ([slot, start], exit) =>
-        Exit.isInterrupted(exit)
-          ? slot.release("ignore", 0)
-          : Effect.flatMap(preciseMillis, (end) => slot.release(classify(exit), end - start))
+    Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(permits.take), () =>
+        Effect.clockWith((clock) => {
+          const slot = takeSlot()
+          const start = preciseMillis(clock)
+          return Effect.onExit(restore(effect), (exit) =>
+            Effect.sync(() =>
+              Exit.isInterrupted(exit)
+                ? slot.settle("ignore", 0, 0)
+                : slot.settle(classify(exit), preciseMillis(clock) - start, clock.unsafeCurrentTimeMillis())
+            ))
+        }))
     )
 
   return {
@@ -249,12 +257,10 @@ export const unsafeMake = (options: AdaptiveOptions): AdaptiveLimit => {
  * whole (Date.now), so a fast host's RTT would read 0 or 1 at random. TestClock's nanoseconds
  * die on a fractional instant (a `BigInt` of a fraction), and its milliseconds are exact anyway.
  */
-const preciseMillis: Effect.Effect<number> = Effect.clockWith((clock) =>
-  Effect.sync(() => {
-    const ms = clock.unsafeCurrentTimeMillis()
-    return Number.isInteger(ms) ? Number(clock.unsafeCurrentTimeNanos()) / 1e6 : ms
-  })
-)
+const preciseMillis = (clock: Clock.Clock): number => {
+  const ms = clock.unsafeCurrentTimeMillis()
+  return Number.isInteger(ms) ? Number(clock.unsafeCurrentTimeNanos()) / 1e6 : ms
+}
 
 /** {@link unsafeMake} as an Effect (invalid options are a defect). */
 export const make = (options: AdaptiveOptions): Effect.Effect<AdaptiveLimit> => Effect.sync(() => unsafeMake(options))
