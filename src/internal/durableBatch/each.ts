@@ -16,11 +16,11 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as os from "node:os"
 import type { Record } from "../../DurableBatch.js"
 import { type BatchStoreError, storeError } from "./errors.js"
 import { recordOf } from "./records.js"
 import * as store from "./store.js"
+import * as Worker from "./worker.js"
 
 export interface EachOptions {
   /** Items run at once. */
@@ -50,21 +50,12 @@ export const each = <I, R>(
   work: (item: I, index: number, guard: Effect.Effect<void>) => Effect.Effect<Done, never, R>
 ): Stream.Stream<Record<I, unknown>, BatchStoreError, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const worker = options.worker ?? `${os.hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
     const lease = Math.max(1, options.lease)
     const concurrency = Math.max(1, options.concurrency)
     const claimSize = Math.max(1, options.claimSize ?? concurrency)
     const poll = Duration.decode(options.pollInterval ?? "200 millis")
-    const startedAt = yield* Clock.currentTimeMillis
-    yield* Effect.mapError(store.registerWorker(s, name, worker, os.hostname(), process.pid, startedAt), storeError("registering the worker"))
-    // Runs after the work's fibers were interrupted (the stream's scope closes first).
-    yield* Effect.addFinalizer(() =>
-      store.release(s, name, worker).pipe(
-        Effect.retry({ times: 3, schedule: Schedule.exponential("50 millis") }),
-        Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: releasing claims failed (they expire with their lease)", cause)),
-        Effect.ignore
-      )
-    )
+    // Its claims are given back after the work's fibers were interrupted (the stream's scope closes first).
+    const { worker } = yield* Worker.join(s, name, options.worker)
 
     /**
      * The rows running here: the signal that stops each one's work, and the claim it came

@@ -22,13 +22,13 @@ import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as os from "node:os"
 import * as Batch from "../../Batch.js"
 import type { Client, RequestInput } from "../../Client.js"
 import type { Record, RunOptions } from "../../DurableBatch.js"
 import { type BatchStoreError, storeError } from "./errors.js"
 import { finishOf, recordOf, replayable, unknownFinish } from "./records.js"
 import * as store from "./store.js"
+import * as Worker from "./worker.js"
 
 interface Item<I> {
   readonly index: number
@@ -41,23 +41,13 @@ export const run = <I, A, E, R>(
   options: RunOptions<I, A, E, R>
 ): Stream.Stream<Record<I, A>, BatchStoreError | Batch.BatchDeadlineError, Client | R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
-    const worker = options.worker ?? `${os.hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
     const lease = Duration.toMillis(Duration.decode(options.lease ?? "30 seconds"))
     const poll = Duration.decode(options.pollInterval ?? "200 millis")
     const concurrency = options.concurrency ?? 16
     const claimSize = Math.max(1, options.claimSize ?? Math.max(4 * concurrency, 128))
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
-    const startedAt = yield* Clock.currentTimeMillis
-
-    yield* Effect.mapError(store.registerWorker(s, name, worker, os.hostname(), process.pid, startedAt), storeError("registering the worker"))
-    // Runs after Batch.stream's scope closed (in-flight requests interrupted).
-    yield* Effect.addFinalizer(() =>
-      store.release(s, name, worker).pipe(
-        Effect.retry({ times: 3, schedule: Schedule.exponential("50 millis") }),
-        Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: releasing claims failed (they expire with their lease)", cause)),
-        Effect.ignore
-      )
-    )
+    // Its claims are given back after Batch.stream's scope closed (in-flight requests interrupted).
+    const { startedAt, worker } = yield* Worker.join(s, name, options.worker)
     yield* Effect.flatMap(Clock.currentTimeMillis, (now) => store.renew(s, name, worker, now, lease)).pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
       Effect.ignore,
