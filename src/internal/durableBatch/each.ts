@@ -2,7 +2,7 @@
  * Running a stored batch with any effect per item, for work that is not one request (a
  * download: resumable, several requests, a file): rows are claimed a few at a time under a
  * lease that a background fiber renews, run `concurrency` at once, and each outcome is stored
- * in the statement that marks its row done, many per transaction.
+ * in the statement that marks its row done, many per transaction (`writer.ts`, as for requests).
  *
  * The work gets a `guard` to call before each step that must only happen while the claim is
  * held (writing a file, renaming it): the guard renews this row's claim in one statement and,
@@ -21,6 +21,7 @@ import { type BatchStoreError, storeError } from "./errors.js"
 import { recordOf } from "./records.js"
 import * as store from "./store.js"
 import * as Worker from "./worker.js"
+import * as Writer from "./writer.js"
 
 export interface EachOptions {
   /** Items run at once. */
@@ -114,18 +115,16 @@ export const each = <I, R>(
         return Option.map(done, (d) => [{ ...d, index: row.index, finishedAt: now }, item] as const)
       })
 
-    return Stream.repeatEffectOption(claim).pipe(
+    const finished = Stream.repeatEffectOption(claim).pipe(
       Stream.flattenIterables,
       Stream.mapEffect(runOne, { concurrency, unordered: true }),
-      Stream.filterMap((done) => done),
-      Stream.groupedWithin(Math.max(1, options.flushSize ?? 64), options.flushInterval ?? "50 millis"),
-      Stream.mapEffect((chunk) =>
-        Effect.gen(function*() {
-          const done = Array.from(chunk)
-          const stored = yield* Effect.mapError(store.finish(s, name, worker, done.map(([f]) => f)), storeError("storing outcomes"))
-          return done.filter(([f]) => stored.has(f.index)).map(([f, item]) => recordOf<I, unknown>(f, item, worker))
-        })
-      ),
-      Stream.flattenIterables
+      Stream.filterMap((done) => done)
     )
+    return yield* Writer.storing(s, name, worker, finished, {
+      flushSize: options.flushSize ?? 64,
+      flushInterval: options.flushInterval ?? "50 millis",
+      index: ([f]) => f.index,
+      finish: ([f]) => f,
+      emit: (f, [, item]) => recordOf<I, unknown>(f, item, worker)
+    })
   }))

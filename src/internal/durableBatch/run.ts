@@ -29,6 +29,7 @@ import { type BatchStoreError, storeError } from "./errors.js"
 import { finishOf, recordOf, replayable, unknownFinish } from "./records.js"
 import * as store from "./store.js"
 import * as Worker from "./worker.js"
+import * as Writer from "./writer.js"
 
 interface Item<I> {
   readonly index: number
@@ -135,41 +136,12 @@ export const run = <I, A, E, R>(
       ...(handle === undefined ? {} : { handle: (response, claimed: Item<I>) => handle(response, claimed.item) })
     } as Batch.MappedOptions<Item<I>, A, E, R>)
 
-    /**
-     * Outcomes finished but not stored yet: a stop (Ctrl-C, an interrupted stream) stores them
-     * in a finalizer, which runs before the claims are released, so a finished request is not
-     * sent again (nor, for a POST, left `unknown`) because it sat in the write buffer.
-     */
-    const unstored = new Map<number, Batch.Outcome<Item<I>, A, unknown>>()
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => {
-        if (unstored.size === 0) return Effect.void
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          store.finish(s, name, worker, Array.from(unstored.values(), (o) => finishOf(o, o.item.index, startedAt, now))))
-      }).pipe(
-        Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: storing the last outcomes failed (their items run again)", cause)),
-        Effect.ignore
-      )
-    )
-
-    const flushSize = Math.max(1, options.flushSize ?? 256)
-    const stored = outcomes.pipe(
-      Stream.tap((o) => Effect.sync(() => unstored.set(o.item.index, o))),
-      Stream.groupedWithin(flushSize, options.flushInterval ?? "50 millis"),
-      Stream.mapEffect((chunk) =>
-        Effect.gen(function*() {
-          const now = yield* Clock.currentTimeMillis
-          const finishes = Chunk.toReadonlyArray(chunk).map((o) => finishOf(o, o.item.index, startedAt, now))
-          const done = yield* Effect.mapError(store.finish(s, name, worker, finishes), storeError("storing outcomes"))
-          const records: Array<Record<I, A>> = []
-          Chunk.forEach(chunk, (o, i) => {
-            unstored.delete(o.item.index)
-            if (done.has(o.item.index)) records.push(recordOf<I, A>(finishes[i]!, o.item.item, worker))
-          })
-          return records
-        })
-      ),
-      Stream.flattenIterables
-    )
+    const stored = yield* Writer.storing(s, name, worker, outcomes, {
+      flushSize: options.flushSize ?? 256,
+      flushInterval: options.flushInterval ?? "50 millis",
+      index: (o) => o.item.index,
+      finish: (o, now) => finishOf(o, o.item.index, startedAt, now),
+      emit: (f, o) => recordOf<I, A>(f, o.item.item, worker)
+    })
     return Stream.merge(stored, Mailbox.toStream(unknowns))
   }))
