@@ -21,7 +21,7 @@ import type * as Download from "../../Download.js"
 import * as DurableBatch from "../../DurableBatch.js"
 import * as Limits from "../../internal/batch/limits.js"
 import { each } from "../../internal/durableBatch/each.js"
-import { doneByOthers } from "../../internal/durableBatch/store.js"
+import { doneCounts } from "../../internal/durableBatch/store.js"
 import type { DownloadFlags } from "../download.js"
 import { formatDuration, makeDisplay } from "./downloadProgress.js"
 import { report } from "./downloadReport.js"
@@ -102,8 +102,8 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
     const ticker = tty
       ? yield* Effect.fork(Effect.all([
         Effect.repeat(Effect.sync(display.tick), Schedule.spaced("100 millis")),
-        doneByOthers(store, loaded.name, id).pipe(
-          Effect.tap((n) => Effect.sync(() => display.others(n))),
+        doneCounts(store, loaded.name, id).pipe(
+          Effect.tap((counts) => Effect.sync(() => display.others(counts.others))),
           Effect.ignore,
           Effect.repeat(Schedule.spaced("1 second"))
         )

@@ -231,12 +231,6 @@ export const remaining = (s: Sql, name: string, worker: string) =>
   )
 
 /** Items other workers finished (a live progress line's share of theirs). */
-export const doneByOthers = (s: Sql, name: string, worker: string) =>
-  Effect.map(
-    s.sql<{ readonly n: number | string }>`SELECT COUNT(*) AS n FROM ${items(s)} WHERE batch = ${name} AND state = 'done' AND worker <> ${worker}`,
-    (rows) => num(rows[0]?.n)
-  )
-
 const recordColumns = (s: Sql) =>
   s.sql.literal("idx, item, state, outcome, status, error, value, bytes, start_at, duration_ms, attempts, worker, finished_at")
 
@@ -260,13 +254,18 @@ export const donePrefix = (s: Sql, name: string, after: number, limit: number) =
       AND idx > ${after} AND idx <= ${bound} ORDER BY idx`
   })
 
-/** Items done by any worker, and how many of them did not succeed: the live progress line's counts. */
-export const doneCounts = (s: Sql, name: string) =>
+/**
+ * The live progress lines' counts: items done by any worker, how many of them did not
+ * succeed, and how many a worker other than `worker` did (all of them when none is named).
+ * One statement, read once a second.
+ */
+export const doneCounts = (s: Sql, name: string, worker = "") =>
   Effect.map(
-    s.sql<{ readonly n: number | string; readonly failed: number | string | null }>`
-      SELECT COUNT(*) AS n, SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed
+    s.sql<{ readonly n: number | string; readonly failed: number | string | null; readonly others: number | string | null }>`
+      SELECT COUNT(*) AS n, SUM(CASE WHEN outcome = 'succeeded' THEN 0 ELSE 1 END) AS failed,
+        SUM(CASE WHEN worker <> ${worker} THEN 1 ELSE 0 END) AS others
       FROM ${items(s)} WHERE batch = ${name} AND state = 'done'`,
-    (rows) => ({ done: num(rows[0]?.n ?? 0), failed: num(rows[0]?.failed ?? 0) })
+    (rows) => ({ done: num(rows[0]?.n ?? 0), failed: num(rows[0]?.failed ?? 0), others: num(rows[0]?.others ?? 0) })
   )
 
 /** Done rows in the order they finished, from the position `(finishedAt, idx)` exclusive. */
