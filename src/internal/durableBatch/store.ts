@@ -274,10 +274,6 @@ export const doneRowsByFinish = (s: Sql, name: string, after: readonly [number, 
     AND (finished_at > ${after[0]} OR (finished_at = ${after[0]} AND idx > ${after[1]}))
     ORDER BY finished_at, idx LIMIT ${limit}`
 
-export const rowsAt = (s: Sql, name: string, indexes: ReadonlyArray<number>) =>
-  indexes.length === 0 ? Effect.succeed([] as ReadonlyArray<ItemRow>) :
-    s.sql<ItemRow>`SELECT ${recordColumns(s)} FROM ${items(s)} WHERE batch = ${name} AND ${s.sql.in("idx", indexes)} ORDER BY idx`
-
 export const retry = (s: Sql, name: string, outcomes: ReadonlyArray<string>) =>
   Effect.map(
     s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET state = 'pending', outcome = NULL, status = NULL, error = NULL,
