@@ -52,6 +52,7 @@ export const workloads: ReadonlyArray<Workload> = [
 
 const contenders: ReadonlyArray<{ readonly id: string; readonly label: string }> = [
   { id: "undici", label: "undici request + p-limit" },
+  { id: "effect-undici", label: "Effect.forEach + async over undici (floor)" },
   { id: "volley", label: "volley Batch.settle" },
   { id: "volley-stream", label: "volley Batch.stream" },
   { id: "volley-client", label: "volley Client.text + forEach" },

@@ -28,6 +28,29 @@ describe("Client: success paths", () => {
       yield* Effect.provide(program, clientLayer())
     }))
 
+  it.scoped("response headers: names in lower case, a repeated name's values joined with \", \", any name kept as data", () =>
+    Effect.gen(function*() {
+      // Raw bytes on a socket: a framework would normalise the very names this checks.
+      const server = net.createServer((socket) => {
+        socket.once("data", () =>
+          socket.end(
+            "HTTP/1.1 200 OK\r\nX-Dup: a\r\nx-dup: b\r\nX-DUP: c\r\nConstructor: k\r\n__proto__: p\r\n" +
+              "Content-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+          ))
+      })
+      yield* Effect.acquireRelease(
+        Effect.async<void>((resume) => void server.listen(0, "127.0.0.1", () => resume(Effect.void))),
+        () => Effect.sync(() => server.close())
+      )
+      const { port } = server.address() as net.AddressInfo
+      const head = yield* Effect.provide(Client.discard(`http://127.0.0.1:${port}/`), clientLayer())
+      expect(head.headers["x-dup"]).toBe("a, b, c")
+      expect(head.headers["content-type"]).toBe("text/plain")
+      expect(Object.hasOwn(head.headers, "constructor") && head.headers["constructor"]).toBe("k")
+      expect(Object.hasOwn(head.headers, "__proto__") && head.headers["__proto__"]).toBe("p")
+      expect(Object.getPrototypeOf(head.headers)).toBe(Object.prototype)
+    }))
+
   it.scoped("decodes with a Schema and names the field that did not match", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()

@@ -93,6 +93,41 @@ const effectPlatform = (): Run => {
     runtime.runPromise(httpClientLoop(urls))
 }
 
+/**
+ * The floor for any Effect client over undici: one `Effect.async` per request around undici's
+ * dispatcher (the body collected by a minimal handler), `Effect.forEach` for the concurrency,
+ * and nothing else (no timeouts, typed errors, scoped bodies, policies or metrics). What volley
+ * costs above this is volley's; what this costs above undici + p-limit is Effect's runtime.
+ */
+const effectUndici = (): Run => {
+  const agent = new Agent({ connections: concurrency })
+  const get = (u: string) =>
+    Effect.async<number, Error>((resume) => {
+      const url = new URL(u)
+      let status = 0
+      const chunks: Array<Buffer> = []
+      agent.dispatch({ origin: url.origin, path: url.pathname + url.search, method: "GET" }, {
+        onConnect: () => {},
+        onHeaders: (code: number) => ((status = code), true),
+        onData: (chunk: Buffer) => (chunks.push(chunk), true),
+        onComplete: () => {
+          Buffer.concat(chunks).toString()
+          resume(Effect.succeed(status))
+        },
+        onError: (error: Error) => resume(Effect.fail(error))
+      })
+    })
+  return (urls) =>
+    Effect.runPromise(Effect.gen(function*() {
+      let ok = 0
+      yield* Effect.forEach(urls, (u) =>
+        Effect.map(get(u), (status) => {
+          if (status === 200) ok++
+        }), { concurrency, discard: true })
+      return ok
+    }))
+}
+
 /** One client for the warm-up and the timed run, as for the others. */
 const volleyRuntime = () => ManagedRuntime.make(Client.layer({ connectionsPerOrigin: concurrency }))
 
@@ -148,6 +183,7 @@ const contenders: Record<string, () => Run> = {
   "undici-h2": undiciTls(true),
   "volley-httpclient": volleyHttpClient,
   "undici": undiciPLimit,
+  "effect-undici": effectUndici,
   "fetch": fetchPLimit,
   "platform": effectPlatform,
   "volley": volleySettle,

@@ -43,14 +43,36 @@ const decode = (text: string): string => {
   }
 }
 
-/** `a=1&b=2` with every value not on the allowlist replaced; names and separators kept as written. */
-const redactParams = (text: string, separator: string): string =>
-  text.split(separator).map((pair) => {
-    const eq = pair.indexOf("=")
-    if (eq < 0) return pair // a bare name (`?debug`) carries no value
-    const name = pair.slice(0, eq)
-    return safeNames.has(decode(name).trim().toLowerCase()) ? pair : `${name}=${mask}`
-  }).join(separator)
+/** A name that decoding, trimming and lower-casing would change: only such a name needs them. */
+const needsNormalising = /[%+A-Z\s]/
+
+const isSafeName = (name: string): boolean =>
+  safeNames.has(name) || (needsNormalising.test(name) && safeNames.has(decode(name).trim().toLowerCase()))
+
+/**
+ * `a=1&b=2` with every value not on the allowlist replaced; names and separators kept as
+ * written. One pass with no arrays: every request's URL with a query is redacted once
+ * (`Batch.settle` 10k x 50 ms row, whose URL has a query: split, map and join were 2.8% of
+ * the CPU profile).
+ */
+const redactParams = (text: string, separator: string): string => {
+  let out = ""
+  let start = 0
+  for (;;) {
+    const at = text.indexOf(separator, start)
+    const end = at < 0 ? text.length : at
+    const eq = text.indexOf("=", start)
+    // A bare name (`?debug`) carries no value.
+    if (eq < 0 || eq > end) out += text.slice(start, end)
+    else {
+      const name = text.slice(start, eq)
+      out += isSafeName(name) ? text.slice(start, end) : `${name}=${mask}`
+    }
+    if (at < 0) return out
+    out += separator
+    start = at + 1
+  }
+}
 
 const redactPath = (pathname: string): string => {
   if (!pathHint.test(pathname)) return pathname
