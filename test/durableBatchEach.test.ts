@@ -5,15 +5,19 @@
  * lease passed.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Deferred, Effect, Stream } from "effect"
+import { createClient } from "@libsql/client"
+import { Deferred, Effect, Exit, Stream } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as DurableBatch from "../src/DurableBatch.js"
+import * as Download from "../src/internal/download/download.js"
+import * as Plan from "../src/internal/download/plan.js"
 import { open } from "../src/internal/durableBatch/database.js"
 import { type Done, each } from "../src/internal/durableBatch/each.js"
 import { tables } from "../src/internal/durableBatch/schema.js"
 import * as store from "../src/internal/durableBatch/store.js"
+import { clientLayer, faultServer } from "./support/effect.js"
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "volley-durable-each-"))
 let files = 0
@@ -70,4 +74,60 @@ describe("durable batch runner (each)", () => {
         SELECT idx, state, acquired_by FROM ${s.sql(tables.items)} ORDER BY idx`
       expect(rows.map((r) => [Number(r.idx), r.state, r.acquired_by])).toEqual([[0, "claimed", "w1"], [1, "pending", null]])
     }))
+
+  it.scopedLive("the fence turns false when renewals stall, before the lease stored for the row ends", () =>
+    Effect.gen(function*() {
+      const db = freshDb()
+      const s = yield* open(db)
+      const { name } = yield* DurableBatch.load(["a"]).pipe(Effect.provide(DurableBatch.layer(db)))
+      // Renewals fail at once on a lock (instead of waiting up to 10 s in the driver, which
+      // would hold this test's event loop too).
+      yield* s.sql`PRAGMA busy_timeout = 0`
+      const lease = 900
+      const seen = yield* Deferred.make<() => boolean>()
+      const run = each<string, never>(s, name, { concurrency: 1, lease, pollInterval: "50 millis" }, (_item, _index, _guard, fence) =>
+        Effect.zipRight(Deferred.succeed(seen, fence), Effect.never))
+      const fiber = yield* Effect.fork(Stream.runDrain(run))
+      const fence = yield* Deferred.await(seen)
+      expect(fence()).toBe(true)
+      // Another connection holds the write lock: every renewal from here on fails.
+      const other = createClient({ url: db })
+      const tx = yield* Effect.promise(() => other.transaction("write"))
+      const stored = yield* Effect.promise(() => tx.execute(`SELECT lease_until FROM ${tables.items}`))
+      const leaseUntil = Number(stored.rows[0]!["lease_until"])
+      let falseAt: number | undefined
+      while (falseAt === undefined && Date.now() < leaseUntil + lease) {
+        if (!fence()) falseAt = Date.now()
+        else yield* Effect.sleep("5 millis")
+      }
+      yield* Effect.promise(() => tx.rollback())
+      other.close()
+      yield* fiber.interruptAsFork(fiber.id())
+      expect(falseAt).toBeDefined()
+      // No write starts in the last third of the lease, nor after it (when another worker may claim the row).
+      expect(falseAt!).toBeLessThan(leaseUntil)
+      expect(falseAt!).toBeGreaterThanOrEqual(leaseUntil - lease / 3 - 1)
+    }), 20_000)
+
+  it.scoped("a download asks the fence before each write: once it fails, the guard runs before more bytes reach the .part", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = fs.mkdtempSync(path.join(tmp, "fence-"))
+      let asked = 0
+      let guards = 0
+      // The guard passes while the fence holds (the attempt's and the write session's checks),
+      // and stops the download once the fence failed (the claim was lost meanwhile).
+      const guard = Effect.suspend(() => (guards++, asked > 3 ? Effect.interrupt : Effect.void))
+      const exit = yield* Effect.gen(function*() {
+        // A resumable file (length and ETag), so a stopped download keeps its `.part`.
+        const plan = yield* Plan.resolve(`${server.url}/files/f.bin?size=${8 << 20}`, {}, { dest: undefined, dir, name: "f.bin" }, undefined)
+        return yield* Download.stage({ ...plan, guard, fence: () => ++asked <= 3 })
+      }).pipe(Effect.provide(clientLayer()), Effect.exit)
+      expect([Exit.isInterrupted(exit), guards, asked, fs.readdirSync(dir).sort()]).toEqual([true, 3, 5, ["f.bin.part", "f.bin.part.meta"]]) // asked: 4 chunks, then the stop (no drain)
+      // Three socket reads went to the writer (at most 256 KiB each, undici's reads being
+      // smaller); nothing after the fence failed, not even at the stop.
+      const kept = fs.statSync(path.join(dir, "f.bin.part")).size
+      expect(kept).toBeGreaterThan(0)
+      expect(kept).toBeLessThanOrEqual(3 * 256 * 1024)
+    }), 20_000)
 })

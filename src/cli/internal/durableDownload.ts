@@ -96,7 +96,7 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
       store,
       loaded.name,
       { concurrency: prepared.options.concurrency ?? 4, lease, worker: id },
-      (file, index, guard) => downloadFile(worker, file, index, guard)
+      (file, index, guard, fence) => downloadFile(worker, file, index, guard, fence)
     )
     // On a terminal: the bars, and in the total line the files other workers finished.
     const ticker = tty

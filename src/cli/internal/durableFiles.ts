@@ -95,9 +95,10 @@ const itemOf = (sums: ReadonlyMap<string, Download.Checksum>, file: StoredFile, 
 
 /**
  * One file, its mirrors tried in turn, each download run with the claim's `guard` (checked
- * before each write to its `.part` and before the rename); what is stored of it.
+ * before each write session on its `.part` and before the rename) and `fence` (asked before
+ * each write); what is stored of it.
  */
-export const downloadFile = (w: Worker, file: StoredFile, index: number, guard: Effect.Effect<void>): Effect.Effect<Done, never, Client> =>
+export const downloadFile = (w: Worker, file: StoredFile, index: number, guard: Effect.Effect<void>, fence: () => boolean): Effect.Effect<Done, never, Client> =>
   Effect.gen(function*() {
     const started = yield* Clock.currentTimeMillis
     const dir = path.resolve(w.options.dir)
@@ -108,7 +109,7 @@ export const downloadFile = (w: Worker, file: StoredFile, index: number, guard: 
       const once = Effect.gen(function*() {
         const dest = yield* Plan.inside(dir, file.name)
         const plan = yield* Plan.resolve(item.url, { ...w.options, checksum: item.checksum, headers }, { dest, dir, name: file.name }, (p) => w.display.progress(index, p))
-        return yield* Plan.runKnown({ ...plan, guard }, dest)
+        return yield* Plan.runKnown({ ...plan, guard, fence }, dest)
       })
       const result = yield* w.limited(hostOf(String(item.url)), Effect.zipRight(Effect.sync(() => w.display.start(index, url)), Effect.either(once)))
       const outcome: Download.Outcome = Either.isRight(result)

@@ -70,6 +70,12 @@ export interface Plan {
    * stops the download when it does not.
    */
   readonly guard?: Effect.Effect<void> | undefined
+  /**
+   * Asked before each write (no I/O): false once the claim may be lost by the worker's own
+   * clock (its renewals stalled); the write then waits for `guard`, which renews the claim or
+   * stops the download. With a `guard` only.
+   */
+  readonly fence?: (() => boolean) | undefined
 }
 
 /** A complete, hashed body in its `.part` file, not yet verified or renamed. */
@@ -220,7 +226,15 @@ const attempt = (
       written = received
       queued = []
     }
+    // A durable batch's claim, when its fence says it may be lost: confirmed (renewed) by the
+    // guard before more bytes go to the `.part`, or the download stops here.
+    const fence = plan.guard === undefined ? undefined : plan.fence
+    const fenced = (): boolean => fence === undefined || fence()
     const onChunk = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
+      if (fenced()) return accept(chunk)
+      return Effect.flatMap(plan.guard!, () => accept(chunk) ?? Effect.void)
+    }
+    const accept = (chunk: Uint8Array): Effect.Effect<void, DownloadError> | undefined => {
       if (received + chunk.length > limit) return Effect.fail(tooLarge(plan, total))
       hash.update(chunk)
       queued.push(chunk)
@@ -255,9 +269,11 @@ const attempt = (
       return next === undefined ? wait : Effect.zipRight(next, wait)
     }
     yield* forEachChunk(response, paced).pipe(
-      // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it.
-      Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) ? Effect.ignore(drain) : Effect.void)
+      // Cut off (network error, Ctrl-C): keep what arrived, so the resume starts after it
+      // (unless the claim may be lost: then the next holder's resume starts before it).
+      Effect.onExit((exit) => Exit.isFailure(exit) && !isTooLarge(exit) && fenced() ? Effect.ignore(drain) : Effect.void)
     )
+    if (!fenced()) yield* plan.guard!
     yield* drain
     const position = received
     yield* writer.fsync

@@ -8,6 +8,13 @@
  * held (writing a file, renaming it): the guard renews this row's claim in one statement and,
  * when another worker has taken the row over, stops the work (interrupted, nothing stored).
  * A renewal that finds a running row gone stops its work the same way.
+ *
+ * Between checks, the work asks the `fence` (no I/O) before each write: it says whether the
+ * claim is still held by this worker's own clock, the lease it last stored (by the claim, a
+ * renewal or the guard) having at least a third left. Renewals come every third of the lease,
+ * so the fence fails only when they stall (a locked or unreachable database); the work then
+ * calls the guard before writing. So no write starts once another worker could have taken
+ * the row over, even when the renewal that would notice it has not come back.
  */
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
@@ -36,6 +43,20 @@ export interface EachOptions {
   readonly worker?: string | undefined
 }
 
+/** A claimed row, the claim it came in (numbered) and when its lease ends by this worker's clock. */
+interface Claim {
+  readonly row: store.Claimed
+  readonly claim: number
+  readonly heldUntil: number
+}
+
+/** A row running here: the signal that stops its work, its claim, and its lease's end as last stored. */
+interface Running {
+  readonly lost: Deferred.Deferred<void>
+  readonly claim: number
+  heldUntil: number
+}
+
 /** What one item's work stores: its outcome, without the index and time the runner adds. */
 export type Done = Omit<store.Finish, "index" | "finishedAt">
 
@@ -48,7 +69,7 @@ export const each = <I, R>(
   s: store.Sql,
   name: string,
   options: EachOptions,
-  work: (item: I, index: number, guard: Effect.Effect<void>) => Effect.Effect<Done, never, R>
+  work: (item: I, index: number, guard: Effect.Effect<void>, fence: () => boolean) => Effect.Effect<Done, never, R>
 ): Stream.Stream<Record<I, unknown>, BatchStoreError, R> =>
   Stream.unwrapScoped(Effect.gen(function*() {
     const lease = Math.max(1, options.lease)
@@ -62,15 +83,21 @@ export const each = <I, R>(
      * The rows running here: the signal that stops each one's work, and the claim it came
      * from (claims are numbered as they return: a renewal judges only rows claimed before it).
      */
-    const running = new Map<number, { readonly lost: Deferred.Deferred<void>; readonly claim: number }>()
+    const running = new Map<number, Running>()
     let claims = 0
     const renewal = Effect.gen(function*() {
       const judged = claims
-      const held = yield* store.renewHeld(s, name, worker, yield* Clock.currentTimeMillis, lease)
+      const now = yield* Clock.currentTimeMillis
+      const held = yield* store.renewHeld(s, name, worker, now, lease)
       running.forEach((r, index) => {
-        if (r.claim <= judged && !held.has(index)) Deferred.unsafeDone(r.lost, Effect.void)
+        if (r.claim > judged) return
+        if (held.has(index)) r.heldUntil = Math.max(r.heldUntil, now + lease)
+        else Deferred.unsafeDone(r.lost, Effect.void)
       })
     })
+    const clock = yield* Effect.clock
+    // The write must land before the lease ends: a third of it is left for that (and for skew).
+    const margin = lease / 3
     yield* renewal.pipe(
       Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
       Effect.ignore,
@@ -80,12 +107,12 @@ export const each = <I, R>(
     )
 
     /** The next claimed rows; fails with `None` when the batch has nothing left for this worker. */
-    const claim: Effect.Effect<ReadonlyArray<{ readonly row: store.Claimed; readonly claim: number }>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
+    const claim: Effect.Effect<ReadonlyArray<Claim>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
       while (true) {
         const now = yield* Clock.currentTimeMillis
         const claimed = yield* Effect.mapError(store.claim(s, name, worker, now, lease, claimSize), storeError("claiming items"))
         claims++
-        if (claimed.length > 0) return claimed.map((row) => ({ row, claim: claims }))
+        if (claimed.length > 0) return claimed.map((row) => ({ row, claim: claims, heldUntil: now + lease }))
         const left = yield* Effect.mapError(store.remaining(s, name, worker), storeError("counting items left"))
         // Only once this worker's own items ended: one of them may yet be lost to another worker.
         if (left.pending === 0 && left.claimedByOthers === 0 && running.size === 0) return yield* Effect.fail(Option.none())
@@ -94,18 +121,24 @@ export const each = <I, R>(
       }
     }).pipe(Effect.mapError((e) => Option.isOption(e) ? e : Option.some(e)))
 
-    const runOne = ({ claim, row }: { readonly row: store.Claimed; readonly claim: number }): Effect.Effect<Option.Option<readonly [store.Finish, I]>, never, R> =>
+    const runOne = ({ claim, heldUntil, row }: Claim): Effect.Effect<Option.Option<readonly [store.Finish, I]>, never, R> =>
       Effect.gen(function*() {
         const lost = yield* Deferred.make<void>()
-        running.set(row.index, { lost, claim })
-        const guard = Effect.flatMap(Clock.currentTimeMillis, (now) => store.holds(s, name, worker, row.index, now, lease)).pipe(
-          // Unsure is lost: the file is left as it is rather than written without the claim.
-          Effect.catchAll((e) => Effect.as(Effect.logWarning(`durable batch: checking a claim failed: ${e.message}`), false)),
-          Effect.flatMap((held) => held ? Effect.void : Effect.zipRight(Deferred.succeed(lost, undefined), Effect.never))
-        )
+        const state: Running = { lost, claim, heldUntil }
+        running.set(row.index, state)
+        const guard = Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.map(store.holds(s, name, worker, row.index, now, lease), (held) => {
+            if (held) state.heldUntil = Math.max(state.heldUntil, now + lease)
+            return held
+          })).pipe(
+            // Unsure is lost: the file is left as it is rather than written without the claim.
+            Effect.catchAll((e) => Effect.as(Effect.logWarning(`durable batch: checking a claim failed: ${e.message}`), false)),
+            Effect.flatMap((held) => held ? Effect.void : Effect.zipRight(Deferred.succeed(lost, undefined), Effect.never))
+          )
+        const fence = () => clock.unsafeCurrentTimeMillis() < state.heldUntil - margin
         const item = JSON.parse(row.item) as I
         const done = yield* Effect.raceFirst(
-          Effect.map(work(item, row.index, guard), Option.some),
+          Effect.map(work(item, row.index, guard, fence), Option.some),
           Effect.as(Deferred.await(lost), Option.none<Done>())
         ).pipe(Effect.ensuring(Effect.sync(() => running.delete(row.index))))
         // Stopped: the row is someone else's, or (the check failed) maybe still this worker's,
