@@ -1,7 +1,9 @@
 /**
  * HTTP fan-out benchmark: the same workloads through volley's `Batch` and through what a
  * user would otherwise write — undici `request` + p-limit (the baseline), global `fetch` +
- * p-limit, and the plain `@effect/platform` HttpClient with `Effect.forEach`.
+ * p-limit, and the plain `@effect/platform` HttpClient with `Effect.forEach`; and the floor of
+ * any Effect client over undici (`effect-undici`: one `Effect.async` per request around the
+ * dispatcher), which tells volley's own cost from the Effect runtime's.
  *
  * 1. 20,000 GETs of a small body at concurrency 64 (throughput-bound);
  * 2. 10,000 GETs that each take 50 ms at concurrency 200 (latency-bound, ideal 2.5 s).
