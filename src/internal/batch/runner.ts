@@ -183,23 +183,25 @@ export const makeRunner = <I, A, E, R>(
     const states: Array<ItemState | undefined> = []
 
     /**
-     * Each attempt of an item, inside its limits: counted and timed in the item's state, the
-     * item's deadline set when its first request goes out (and an attempt past it not sent).
+     * Each attempt of an item, inside its limits (the client's attempt step calls it as the
+     * attempt starts): counted and timed in the item's state, the item's deadline set when its
+     * first request goes out, and an attempt past it not sent. Set on the batch's own calls
+     * only, so the call is an `Item`.
      */
-    const counted: Policy.Policy<Item> = (next) => (call, accepted) =>
-      Effect.withFiberRuntime((fiber) => {
-        const state = call.state
-        if (state.sentAt < 0) {
-          state.sentAt = elapsed()
-          if (itemMs !== undefined) call.deadlineAt = clock.unsafeCurrentTimeMillis() + itemMs
-        } else if (call.deadlineAt !== undefined && call.deadlineAt - clock.unsafeCurrentTimeMillis() <= 0) {
-          return Effect.fail(itemTimeout(call))
-        }
-        // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
-        if (hosts.signalled) hosts.track(fiber as Fiber.RuntimeFiber<unknown, unknown>, state)
-        state.attempts++
-        return next(call, accepted)
-      })
+    const starting = (call: Policy.Call, fiber: Fiber.RuntimeFiber<unknown, unknown>): Effect.Effect<never, HttpError> | undefined => {
+      const item = call as Item
+      const state = item.state
+      if (state.sentAt < 0) {
+        state.sentAt = elapsed()
+        if (itemMs !== undefined) item.deadlineAt = clock.unsafeCurrentTimeMillis() + itemMs
+      } else if (item.deadlineAt !== undefined && item.deadlineAt - clock.unsafeCurrentTimeMillis() <= 0) {
+        return Effect.fail(itemTimeout(item))
+      }
+      // The host's waits (a pause, pacing) this attempt makes are counted in the item's state.
+      if (hosts.signalled) hosts.track(fiber, state)
+      state.attempts++
+      return undefined
+    }
 
     /** The per-host permit and rate tokens, taken for each attempt. */
     const limits: Policy.Policy<Item> = needHost || options.rate !== undefined
@@ -222,8 +224,7 @@ export const makeRunner = <I, A, E, R>(
         call.state.retryRefused = why
       }),
       hedge,
-      limits,
-      counted
+      limits
     )(core.attempts)
 
     const run = (item: I, state: ItemState): Effect.Effect<A, E | HttpError, R> => {
@@ -240,7 +241,7 @@ export const makeRunner = <I, A, E, R>(
         }
       return core.prepared(input, requestOptions, (request, settings, host) =>
         step<A, E, R>(
-          { request, settings, host, started: 0, deadlineAt: undefined, state, input },
+          { request, settings, host, started: 0, deadlineAt: undefined, starting, state, input },
           (response, body, restore) => releasing(restore(use(response)), body)
         ), () => {
         // An input that is not a request still counts as one attempt, sent now.

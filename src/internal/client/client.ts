@@ -72,6 +72,10 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     Effect.withFiberRuntime((runtime) => {
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+      if (call.starting !== undefined) {
+        const refused = call.starting(call, fiber, clock)
+        if (refused !== undefined) return refused
+      }
       const { request, settings, host } = call
       if (call.started === 0) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const own = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
