@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { HttpClientRequest } from "@effect/platform"
-import { Duration, Effect, Exit, Option, Schema } from "effect"
+import { Duration, Effect, Exit, Option, ParseResult, Schema } from "effect"
 import * as net from "node:net"
 import { Agent } from "undici"
 import * as UndiciTransport from "../src/internal/transport/undici.js"
@@ -61,6 +61,11 @@ describe("Client: success paths", () => {
       const error = yield* failure(Client.jsonSchema(Wrong, `${server.url}/json`))
       expect(error._tag).toBe("DecodeError")
       expect(error.message).toContain("hello")
+      // As Schema.decodeUnknown reports it: the same ParseError and message.
+      const expected = Effect.runSync(Effect.flip(Schema.decodeUnknown(Wrong, { errors: "all" })({ hello: "world", n: 1 })))
+      if (error._tag !== "DecodeError") throw new Error(error._tag)
+      expect(error.cause).toBeInstanceOf(ParseResult.ParseError)
+      expect(error.detail).toBe(expected.message)
       const bad = yield* failure(Client.json(`${server.url}/bad-json`))
       expect(bad._tag).toBe("DecodeError")
     }))

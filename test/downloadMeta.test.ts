@@ -11,6 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type * as Client from "../src/Client.js"
 import * as Download from "../src/Download.js"
+import * as Meta from "../src/internal/download/meta.js"
 import { clientLayer, faultServer } from "./support/effect.js"
 
 const pattern = (size: number): Buffer => {
@@ -120,4 +121,56 @@ describe("Download: a .part.meta is validated, never trusted", () => {
       expect(outcomes.map((o) => o._tag)).toEqual(["Success", "Success"])
       expect(fs.readFileSync(path.join(dir, "a.bin")).equals(pattern(300_000))).toBe(true)
     }))
+})
+
+describe("Download: Meta.parse accepts exactly what Meta.write writes", () => {
+  const valid = {
+    url: "http://h/x?access_token=<redacted>",
+    urlSha256: "a".repeat(64),
+    etag: "\"v1\"",
+    lastModified: "Tue, 01 Jan 2030 00:00:00 GMT",
+    total: 300000,
+    decoded: true,
+    ino: 12345
+  }
+  const { etag: _e, lastModified: _l, total: _t, decoded: _d, ...required } = valid
+
+  it("a meta as written, and one with only the required fields", () => {
+    expect(Meta.parse(JSON.stringify(valid))).toEqual(valid)
+    expect(Meta.parse(JSON.stringify(required))).toEqual(required)
+    const made = Meta.make("http://h/x", "http://h/x", { etag: "\"e\"", lastModified: undefined, total: 7, decoded: false }, 0)
+    expect(Meta.parse(JSON.stringify(made))).toEqual(made)
+  })
+
+  const refused: ReadonlyArray<readonly [string, unknown]> = [
+    ["an extra key", { ...valid, extra: 1 }],
+    ["a __proto__ key", JSON.parse(`{"__proto__":{"x":1},${JSON.stringify(valid).slice(1)}`)],
+    ["no url", { ...valid, url: undefined }],
+    ["a number url", { ...valid, url: 1 }],
+    ["no urlSha256", { ...valid, urlSha256: undefined }],
+    ["an upper-case urlSha256", { ...valid, urlSha256: "A".repeat(64) }],
+    ["a short urlSha256", { ...valid, urlSha256: "a".repeat(63) }],
+    ["an empty etag", { ...valid, etag: "" }],
+    ["an etag over 1024 characters", { ...valid, etag: "x".repeat(1025) }],
+    ["a tab in lastModified", { ...valid, lastModified: "a\tb" }],
+    ["a non-ASCII etag", { ...valid, etag: "é" }],
+    ["a null etag", { ...valid, etag: null }],
+    ["a fractional total", { ...valid, total: 1.5 }],
+    ["a total past 2^53", { ...valid, total: 2 ** 53 }],
+    ["decoded: false", { ...valid, decoded: false }],
+    ["no ino", { ...valid, ino: undefined }],
+    ["a negative ino", { ...valid, ino: -1 }],
+    ["a string ino", { ...valid, ino: "1" }],
+    ["a string", "meta"],
+    ["a number", 1]
+  ]
+  for (const [what, value] of refused) {
+    it(`refuses ${what}`, () => {
+      expect(Meta.parse(JSON.stringify(value))).toBeUndefined()
+    })
+  }
+  it("refuses bad JSON and empty text", () => {
+    expect(Meta.parse("{")).toBeUndefined()
+    expect(Meta.parse("")).toBeUndefined()
+  })
 })

@@ -8,6 +8,7 @@ import { Effect, Metric, MetricLabel, Tracer } from "effect"
 import * as Client from "../src/Client.js"
 import * as VolleyHttpClient from "../src/HttpClient.js"
 import * as Observe from "../src/Observe.js"
+import * as internalObserve from "../src/internal/observe.js"
 import { clientLayer, faultServer } from "./support/effect.js"
 
 /** A tracer that keeps every span it makes (Effect's native spans, which record attributes). */
@@ -63,6 +64,10 @@ describe("observe: spans", () => {
       expect(http.parent._tag === "Some" && http.parent.value.spanId).toBe(caller.spanId)
       expect(traceparentOf(server.requests[0]!.headers)).toContain(http.traceId)
     }))
+
+  it("volley reads @effect/platform's own currentTracerPropagation, without importing it", () => {
+    expect(internalObserve.currentTracerPropagation).toBe(HttpClient.currentTracerPropagation)
+  })
 
   it.scopedLive("traceparent can be turned off per pipeline (withTracerPropagation) and per host (TracePropagation)", () =>
     Effect.gen(function*() {

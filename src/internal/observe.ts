@@ -8,7 +8,6 @@
  * when the body is released. All of it is synchronous, so it adds no runtime step to a
  * request; with no tracer configured and no span around the call, no span is made.
  */
-import * as HttpClient from "@effect/platform/HttpClient"
 import * as Cause from "effect/Cause"
 import type * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -16,6 +15,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
@@ -24,6 +24,16 @@ import type * as Tracer from "effect/Tracer"
 import type { InvalidRequestError, NetworkError } from "../Errors.js"
 import type { BodySource, Timeout, TransportResponse } from "../Client.js"
 import type { PreparedRequest } from "./client/request.js"
+
+/**
+ * `@effect/platform`'s `HttpClient.currentTracerPropagation`, the same FiberRef (one global
+ * value under its key; test/observe.test.ts checks they are one), without loading that module,
+ * which loads `effect/Schema` (about 10 MiB): bench row `Download.file peak RSS`.
+ */
+export const currentTracerPropagation: FiberRef.FiberRef<boolean> = globalValue(
+  Symbol.for("@effect/platform/HttpClient/currentTracerPropagation"),
+  () => FiberRef.unsafeMake(true)
+)
 
 /** Whether a request to `url` may carry a W3C `traceparent` (so trace ids stay off third parties). */
 export type PropagationFilter = (url: URL) => boolean
@@ -232,7 +242,7 @@ export const start = (
   if (counted > 0) span.attribute("volley.retry", counted)
   if (hop > 0) span.attribute("volley.redirect", hop)
   let sent = request
-  if (fiber.getFiberRef(HttpClient.currentTracerPropagation) && Context.get(fiber.currentContext, TracePropagation)(url)) {
+  if (fiber.getFiberRef(currentTracerPropagation) && Context.get(fiber.currentContext, TracePropagation)(url)) {
     const traceparent = `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
     sent = { ...request, headers: { ...request.headers, traceparent } }
   }

@@ -66,11 +66,9 @@ const ownUrl = (url: URL): URL => new URL(url.href)
  * A GET with extra headers, for volley's own callers (the download). Sent exactly as
  * `HttpClientRequest.get(url, { headers })` is: header names lower-cased, same URL checks.
  *
- * It no longer pays: it was to keep `@effect/platform`'s request module and `effect/Schema`
- * out of programs that only download, but `observe.ts` loads `@effect/platform/HttpClient`,
- * which loads both (a resolve hook on `import("volley/Download")` lists `UrlParams`,
- * `httpClientRequest` and `effect/Schema`). Removing it means the download sends an
- * `HttpClientRequest` and the core's `AnyRequestInput` narrows to `RequestInput`.
+ * Not an `HttpClientRequest`: building one loads `@effect/platform`'s request module and with
+ * it `effect/Schema` (about 10 MiB of RSS), which a program that only downloads does not load
+ * otherwise: bench row `Download.file peak RSS`.
  */
 export class PlainGet {
   readonly headers: Readonly<Record<string, string>>
@@ -95,7 +93,8 @@ const isHttpClientRequest = (input: AnyRequestInput): input is HttpClientRequest
  * The URL a request built from `href` (and `params`, appended as `UrlParams.makeUrl` does on
  * Node) is sent to, checked as `parseUrl` does, without its fragment (never sent); or why
  * there is none. `UrlParams.makeUrl` itself would do the same parse and appends, but reports
- * a bare `Error` and keeps the fragment: this says which URL is wrong, in volley's error.
+ * a bare `Error`, keeps the fragment, and its module loads `effect/Schema` (bench row
+ * `Download.file peak RSS`): this says which URL is wrong, in volley's error.
  */
 const requestUrl = (href: string, params: HttpClientRequest.HttpClientRequest["urlParams"] = []): Either.Either<URL, InvalidUrlError> => {
   let url: URL
