@@ -97,4 +97,19 @@ describe("durable batch writer", () => {
       expect(emitted.sort()).toEqual([0, 1, 2])
       expect(yield* doneRows(s)).toBe(3)
     }))
+
+  it.scopedLive("stores every field of an outcome as given: text that is JSON, nulls, fractions, epoch ms", () =>
+    Effect.gen(function*() {
+      const s = yield* claimedRows(3)
+      const finishes: ReadonlyArray<store.Finish> = [
+        { index: 0, outcome: "succeeded", status: 200, error: null, value: JSON.stringify({ body: "a \"quoted\" [1]" }), bytes: 123_456_789_012, startAt: 1_796_000_000_123, durationMs: 12.625, attempts: 2, finishedAt: 1_796_000_000_456 },
+        { index: 2, outcome: "failed", status: undefined, error: JSON.stringify({ _tag: "Timeout", message: "it's late" }), value: null, bytes: 0, startAt: 5, durationMs: 0, attempts: 1, finishedAt: 6 }
+      ]
+      expect([...(yield* store.finish(s, "b", "w", finishes))].sort()).toEqual([0, 2])
+      const rows = yield* store.doneRows(s, "b", -1, 10)
+      expect(rows.map((r) => ({ ...r, idx: Number(r.idx) }))).toEqual([
+        { idx: 0, item: JSON.stringify("item 0"), state: "done", outcome: "succeeded", status: 200, error: null, value: finishes[0]!.value, bytes: 123_456_789_012, start_at: 1_796_000_000_123, duration_ms: 12.625, attempts: 2, worker: "w", finished_at: 1_796_000_000_456 },
+        { idx: 2, item: JSON.stringify("item 2"), state: "done", outcome: "failed", status: null, error: finishes[1]!.error, value: null, bytes: 0, start_at: 5, duration_ms: 0, attempts: 1, worker: "w", finished_at: 6 }
+      ])
+    }))
 })
