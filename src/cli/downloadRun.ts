@@ -6,7 +6,6 @@
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
@@ -116,6 +115,6 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
       yield* stdout(`${lines.join("")}${outcomes.length} file${outcomes.length === 1 ? "" : "s"}: ${summary} in ${formatDuration(elapsed)}\n`)
       process.exitCode = inputErrors ? 2 : failed > 0 ? 1 : 0
     }).pipe(
-      // Logs go to stderr, and only errors: the --insecure warning above replaces the client's own.
-      Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger)), Logger.minimumLogLevel(LogLevel.Error)))
+      // Only errors are logged (on stderr, as every command's): the --insecure warning above replaces the client's own.
+      Effect.provide(Logger.minimumLogLevel(LogLevel.Error))
     )

@@ -23,6 +23,7 @@ import { downloadCommand, downloadValueFlags } from "./download.js"
 import { fetchCommand, fetchValueFlags } from "./fetch.js"
 import { commandNames, tables } from "./flagTables.js"
 import { shortHelp } from "./help.js"
+import * as CliLog from "./internal/logging.js"
 import * as Usage from "./internal/usage.js"
 import { jobsCommand } from "./jobs.js"
 import { serveCommand } from "./serve.js"
@@ -95,7 +96,8 @@ function run(argv: Array<string>): void {
       process.exitCode = 2
     })),
   plainConsole(process, process.env),
-  Effect.provide(platform),
-  (program) => NodeRuntime.runMain(program, { teardown })
+  Effect.provide(Layer.merge(platform, CliLog.layer)),
+  // Its pretty logger writes to stdout: logs go to stderr (CliLog).
+  (program) => NodeRuntime.runMain(program, { teardown, disablePrettyLogger: true })
   )
 }

@@ -16,6 +16,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { dbOption, resolveDb } from "./internal/db.js"
+import * as CliLog from "./internal/logging.js"
 import { terminalSafe } from "./internal/terminalText.js"
 
 const port = Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("Port to listen on (0 picks a free one)"))
@@ -37,13 +38,10 @@ const mailLatency = Options.integer("mail-latency").pipe(
 
 /**
  * The server's log: one line per record (key=value), terminal-safe: records carry handlers'
- * errors, which may quote an upstream's answer or a stored job's text. It takes the place of
- * the runtime's pretty logger, which prints such text raw.
+ * errors, which may quote an upstream's answer or a stored job's text. On stdout, as a
+ * server's log goes, in place of the command's stderr log.
  */
-const safeLogger = Layer.merge(
-  Logger.remove(Logger.defaultLogger),
-  Logger.replace(Logger.prettyLoggerDefault, Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleLog))
-)
+const safeLogger = Logger.replace(CliLog.stderrLogger, Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleLog))
 
 /** One line for a server that could not listen (@effect/platform's `ServeError`): no stack, no build path. */
 const listenFailure = (e: { readonly cause?: unknown }, host: string, port: number): string => {
