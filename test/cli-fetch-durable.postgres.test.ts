@@ -9,7 +9,9 @@ import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as DurableBatch from "../src/DurableBatch.js"
 import { open } from "../src/internal/durableBatch/database.js"
+import * as store from "../src/internal/durableBatch/store.js"
 import { tables } from "../src/internal/durableBatch/schema.js"
 import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
 import { perPath, records, startCli, until } from "./support/durableCli.js"
@@ -101,4 +103,27 @@ describe("volley fetch --db (PostgreSQL, two workers)", () => {
     expect(extra).toBeLessThanOrEqual(held)
     console.log(`killed worker: N=${N}, claims held by the killed worker ${held}, requested twice ${extra}`)
   }, 240_000)
+})
+
+describe("DurableBatch store (PostgreSQL)", () => {
+  it("the lease renewal and the outcome writer, at once on two connections over one worker's claims, never deadlock", async () => {
+    const url = await freshDatabase()
+    const n = 3_000
+    const result = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+      const s = yield* open(url)
+      const { name } = yield* DurableBatch.load(Array.from({ length: n }, (_, i) => `http://127.0.0.1:1/${i}`)).pipe(Effect.provide(DurableBatch.layer(url)))
+      const now = Date.now()
+      expect((yield* store.claim(s, name, "w", now, 600_000, n)).length).toBe(n)
+      // Outcomes stored in groups of 100 in an order of their own (as items finish), while
+      // every claim is renewed again and again.
+      const order = Array.from({ length: n }, (_, i) => (i * 7919) % n)
+      const groups = Array.from({ length: n / 100 }, (_, g) => order.slice(g * 100, g * 100 + 100))
+      const finish = (index: number): store.Finish => ({ index, outcome: "succeeded", status: 200, error: null, value: null, bytes: 1, startAt: 0, durationMs: 1, attempts: 1, finishedAt: now })
+      const renewals = Effect.forEach(Array.from({ length: 40 }), () => store.renewHeld(s, name, "w", Date.now(), 600_000), { discard: true })
+      const stores = Effect.forEach(groups, (group) => store.finish(s, name, "w", group.map(finish)), { concurrency: 2 })
+      const [, stored] = yield* Effect.all([renewals, stores], { concurrency: "unbounded" })
+      return stored.reduce((sum, done) => sum + done.size, 0)
+    })))
+    expect(result).toBe(n)
+  }, 60_000)
 })

@@ -13,6 +13,26 @@ export interface Sql {
   readonly isPg: boolean
 }
 
+/**
+ * One write over many of this worker's claimed rows at a time, per database handle: the lease
+ * renewal and the outcome writer run at once, on two of PostgreSQL's pooled connections, and two
+ * UPDATEs that lock the same rows in different orders (a scan's, a join's) deadlock, which
+ * PostgreSQL ends by failing one of them (a failed store stops the run). Why not lock in index
+ * order in SQL (`idx IN (SELECT ... ORDER BY idx FOR UPDATE)`): the plan is then left to row
+ * estimates, and a stale one ran that subquery once per row, 7 s to renew 3,000 claims. SQLite
+ * has one connection, which serializes them anyway. Single-row writes (the guard's check,
+ * giving one row back) hold no other lock while they wait, so they need no turn.
+ */
+const turns = new WeakMap<Sql, Effect.Semaphore>()
+const ownRowsWrite = <A, E, R>(s: Sql, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> => {
+  let turn = turns.get(s)
+  if (turn === undefined) {
+    turn = Effect.unsafeMakeSemaphore(1)
+    turns.set(s, turn)
+  }
+  return turn.withPermits(1)(effect)
+}
+
 /** What an outcome stores, written in the statement that marks its item done. */
 export interface Finish {
   readonly index: number
@@ -125,10 +145,10 @@ export const markSent = (s: Sql, name: string, worker: string, index: number, no
 }
 
 export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
-  Effect.zipRight(
+  ownRowsWrite(s, Effect.zipRight(
     s.sql`UPDATE ${items(s)} SET lease_until = ${now + lease} WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`,
     s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
-  )
+  ))
 
 /**
  * {@link renew}, returning the indexes this worker still holds: an index missing from the
@@ -136,11 +156,11 @@ export const renew = (s: Sql, name: string, worker: string, now: number, lease: 
  */
 export const renewHeld = (s: Sql, name: string, worker: string, now: number, lease: number) =>
   Effect.map(
-    Effect.zipLeft(
+    ownRowsWrite(s, Effect.zipLeft(
       s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
         WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} RETURNING idx`,
       s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
-    ),
+    )),
     (rows) => new Set(rows.map((r) => num(r.idx)))
   )
 
@@ -166,7 +186,7 @@ export const registerWorker = (s: Sql, name: string, worker: string, host: strin
  */
 export const finish = (s: Sql, name: string, worker: string, rows: ReadonlyArray<Finish>): Effect.Effect<Set<number>, SqlError> =>
   Effect.map(
-    Effect.forEach(chunksOf(rows, 500), (chunk) => finishChunk(s, name, worker, chunk)),
+    Effect.forEach(chunksOf(rows, 500), (chunk) => ownRowsWrite(s, finishChunk(s, name, worker, chunk))),
     (results) => new Set(results.flat())
   )
 
@@ -219,11 +239,11 @@ const finishChunk = (s: Sql, name: string, worker: string, rows: ReadonlyArray<F
  * them next records them unknown instead of sending them again.
  */
 export const release = (s: Sql, name: string, worker: string) =>
-  Effect.zipRight(
+  ownRowsWrite(s, Effect.zipRight(
     s.sql`UPDATE ${items(s)} SET state = 'pending', acquired_by = NULL, lease_until = NULL
       WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker} AND sent_at IS NULL`,
     s.sql`UPDATE ${items(s)} SET lease_until = 0 WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`
-  )
+  ))
 
 /** {@link release} of one row, if this worker still holds it (a row it stopped working on). */
 export const releaseOne = (s: Sql, name: string, worker: string, index: number) =>
