@@ -52,7 +52,7 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: Rea
           exchange
         )
       } catch (error) {
-        exchange.onError(error as Error)
+        exchange.onResponseError(undefined, error as Error)
       }
       return Effect.sync(() => exchange.cancel())
     })
@@ -63,22 +63,10 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: Rea
  * One request/response exchange: the undici handler and the response body source in one
  * object, so the hot path allocates little. A class here because undici calls it as a
  * handler object with many callbacks sharing mutable state.
- *
- * It speaks undici's handler API of `onConnect`/`onHeaders`/`onData`/`onComplete`/`onError`
- * (marked deprecated in undici 7's types): undici 7's clients call exactly these, and adapt a
- * handler of the newer `onRequestStart`/`onResponseStart` API through an `UnwrapHandler` per
- * request, two more objects and the raw headers parsed into an object we then had to reshape
- * (arrays joined) in a second pass. Here they are read once, in one pass (`headersOf`).
- * Bench row: `Batch.settle` 20k x 128 B, request time (its CPU profile: undici's
- * `parseHeaders` and the adapter's `onHeaders`, 2.8% of samples, before the join pass).
- * undici 8 (Node >= 22.19) calls the newer API natively.
  */
 class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   private state: State = "pending"
-  /** undici's abort for this request, from `onConnect` until it ends. */
-  private abort: ((reason: Error) => void) | undefined
-  /** undici's resume of a paused socket (from `onHeaders`), until the response ends. */
-  private resumeSocket: (() => void) | undefined
+  private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
   private paused = false
   private chunks: Array<Uint8Array> = []
@@ -109,24 +97,24 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     private readonly proxies: ReadonlySet<string> | undefined
   ) {}
 
-  // ---- undici handler (pause: `onData` returns false; resume and abort: undici's callbacks) ---
+  // ---- undici handler (the current API: a controller to pause, resume and abort) ---------
 
-  onConnect(abort: (reason?: Error) => void): void {
+  onRequestStart(controller: Dispatcher.DispatchController): void {
     if (this.cancelled) {
-      abort(interruptedError)
+      controller.abort(interruptedError)
       return
     }
-    this.abort = abort
+    this.controller = controller
     // undici calls this right before it writes the headers (and publishes sendHeaders), in
     // one synchronous step: connectTiming attributes a new socket's connect time to us then.
     ConnectTiming.starting(this)
   }
 
-  onHeaders(statusCode: number, rawHeaders: ReadonlyArray<Buffer | string>, resume: () => void): boolean {
-    if (statusCode < 200) return true // informational (100 Continue, 103 Early Hints): wait for the final one
-    this.resumeSocket = resume
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, rawHeaders: IncomingHeaders): void {
+    if (statusCode < 200) return // informational (100 Continue, 103 Early Hints): wait for the final one
+    this.controller = controller
     this.clearWaitTimer()
-    const headers = headersOf(rawHeaders)
+    const headers = joinHeaders(rawHeaders)
     const length = headers["content-length"]
     if (length !== undefined) {
       const n = Number(length)
@@ -139,7 +127,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     } else this.contentLength = this.rawLength
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
-    if (done === undefined) return true
+    if (done === undefined) return
     const response: TransportResponse = {
       status: statusCode,
       headers,
@@ -148,23 +136,20 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     }
     this.onResponse?.(response)
     done(Effect.succeed(response))
-    return true
   }
 
-  /** Returns false to pause the socket (until `resumeSocket`). */
-  onData(chunk: Buffer): boolean {
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.state === "released") {
       // Draining a released body: drop the bytes, give up if it is not small after all.
       this.drained += chunk.length
       if (this.drained > drainLimit) this.abortNow(releasedError)
-      return true
+      return
     }
     this.received += chunk.length
     if (this.decoder !== undefined) {
       // The decoder's input is full: hold the socket until it drains (`inputDrained`).
-      if (!this.decoder.write(chunk)) this.paused = true
-    } else if (this.enqueue(chunk)) this.paused = true
-    return !this.paused
+      if (!this.decoder.write(chunk)) this.pauseSocket(controller)
+    } else if (this.enqueue(chunk)) this.pauseSocket(controller)
   }
 
   /** Buffers a chunk for `poll` and wakes the reader; `true` once the buffer is past its high-water mark. */
@@ -175,10 +160,15 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     return this.buffered >= highWaterMark
   }
 
-  onComplete(): void {
+  private pauseSocket(controller: Dispatcher.DispatchController): void {
+    if (this.paused) return
+    this.paused = true
+    controller.pause()
+  }
+
+  onResponseEnd(): void {
     this.clearDrainTimer()
-    this.abort = undefined
-    this.resumeSocket = undefined
+    this.controller = undefined
     const decoder = this.decoder
     if (decoder !== undefined && this.state === "body") {
       // An empty body names no coding it could be in (zlib calls it truncated): it is empty.
@@ -190,13 +180,12 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     this.wake()
   }
 
-  /** Also called with the error `dispatch` throws when undici refuses the request before starting it. */
-  onError(err: Error): void {
+  /** `controller` is absent when undici refuses the request before starting it. */
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, err: Error): void {
     this.decoder?.destroy()
     this.clearDrainTimer()
     this.clearWaitTimer()
-    this.abort = undefined
-    this.resumeSocket = undefined
+    this.controller = undefined
     if (this.state === "released" || this.state === "done" || this.state === "failed") return
     const error = toNetworkError(err, this.request, this.proxies)
     if (this.resumeHeaders !== undefined) {
@@ -246,7 +235,10 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   }
 
   inputDrained(): void {
-    if (this.paused && this.state === "body") this.resumeNow()
+    if (this.paused && this.state === "body") {
+      this.paused = false
+      this.controller?.resume()
+    }
   }
 
   // ---- deadlines (armed on the client's timer source) ---------------------------------------
@@ -285,15 +277,9 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   private abortNow(reason: Error): void {
     this.decoder?.destroy()
     this.clearDrainTimer()
-    const abort = this.abort
-    this.abort = undefined
-    this.resumeSocket = undefined
-    abort?.(reason)
-  }
-
-  private resumeNow(): void {
-    this.paused = false
-    this.resumeSocket?.()
+    const controller = this.controller
+    this.controller = undefined
+    controller?.abort(reason)
   }
 
   // ---- BodySource --------------------------------------------------------------------------
@@ -310,7 +296,10 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
       this.buffered -= chunk.length
       if (this.buffered < highWaterMark / 2) {
         if (this.decoder !== undefined) this.decoder.resume()
-        else if (this.paused) this.resumeNow()
+        else if (this.paused) {
+          this.paused = false
+          this.controller?.resume()
+        }
       }
       return chunk
     }
@@ -362,7 +351,10 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
       return
     }
     // Drain: keep reading (and dropping) so the connection can go back to the pool.
-    if (this.paused) this.resumeNow()
+    if (this.paused) {
+      this.paused = false
+      this.controller?.resume()
+    }
     this.drainTimer = setTimeout(() => this.abortNow(releasedError), this.drainBudgetMs)
     this.drainTimer.unref()
   }
@@ -377,21 +369,16 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
 
 const EMPTY = new Uint8Array(0)
 
+type IncomingHeaders = Record<string, string | Array<string> | undefined>
+
 /**
- * undici's raw headers (name, value, name, value, ...) as one object: names in lower case,
- * values decoded as latin1 (as undici decodes them), a repeated name's values joined with
- * ", " as the Fetch standard joins them.
+ * undici hands the headers over with names in lower case and repeated ones as arrays; join
+ * those as the Fetch standard does (in place: the object is ours).
  */
-const headersOf = (raw: ReadonlyArray<Buffer | string>): Record<string, string> => {
-  const headers: Record<string, string> = {}
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toString("latin1").toLowerCase()
-    const value = raw[i + 1]!.toString("latin1")
-    const prior = headers[name]
-    if (prior !== undefined && Object.hasOwn(headers, name)) headers[name] = `${prior}, ${value}`
-    // A plain assignment to "__proto__" would set the object's prototype instead.
-    else if (name === "__proto__") Object.defineProperty(headers, name, { value, enumerable: true, configurable: true, writable: true })
-    else headers[name] = value
+const joinHeaders = (headers: IncomingHeaders): Record<string, string> => {
+  for (const name in headers) {
+    const value = headers[name]
+    if (typeof value !== "string") headers[name] = value === undefined ? "" : value.join(", ")
   }
-  return headers
+  return headers as Record<string, string>
 }
