@@ -119,7 +119,7 @@ describe("DurableBatch store (PostgreSQL)", () => {
       const order = Array.from({ length: n }, (_, i) => (i * 7919) % n)
       const groups = Array.from({ length: n / 100 }, (_, g) => order.slice(g * 100, g * 100 + 100))
       const finish = (index: number): store.Finish => ({ index, outcome: "succeeded", status: 200, error: null, value: null, bytes: 1, startAt: 0, durationMs: 1, attempts: 1, finishedAt: now })
-      const renewals = Effect.forEach(Array.from({ length: 40 }), () => store.renewHeld(s, name, "w", Date.now(), 600_000), { discard: true })
+      const renewals = Effect.forEach(Array.from({ length: 40 }), () => store.renew(s, name, "w", Date.now(), 600_000), { discard: true })
       const stores = Effect.forEach(groups, (group) => store.finish(s, name, "w", group.map(finish)), { concurrency: 2 })
       const [, stored] = yield* Effect.all([renewals, stores], { concurrency: "unbounded" })
       return stored.reduce((sum, done) => sum + done.size, 0)

@@ -29,7 +29,6 @@ const claimedRows = (n: number) =>
 const options = (flushSize: number, flushInterval: Duration.DurationInput): Writer.WriterOptions<number, number> => ({
   flushSize,
   flushInterval,
-  index: (i) => i,
   finish: (i, now) => ({ index: i, outcome: "succeeded", status: 200, error: null, value: "{}", bytes: 1, startAt: 0, durationMs: 1, attempts: 1, finishedAt: now }),
   emit: (f) => f.index
 })

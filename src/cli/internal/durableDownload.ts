@@ -15,12 +15,12 @@ import * as Either from "effect/Either"
 import * as Fiber from "effect/Fiber"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
-import * as os from "node:os"
 import type * as Client from "../../Client.js"
 import type * as Download from "../../Download.js"
 import * as DurableBatch from "../../DurableBatch.js"
 import * as Limits from "../../internal/batch/limits.js"
 import { each } from "../../internal/durableBatch/each.js"
+import { newWorkerId } from "../../internal/durableBatch/worker.js"
 import { doneCounts } from "../../internal/durableBatch/store.js"
 import type { DownloadFlags } from "../download.js"
 import { formatDuration, makeDisplay } from "./downloadProgress.js"
@@ -91,7 +91,7 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
       display,
       finished
     }
-    const id = `${os.hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
+    const id = newWorkerId()
     const mine = each<StoredFile, Client.Client>(
       store,
       loaded.name,

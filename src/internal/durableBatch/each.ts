@@ -21,7 +21,6 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import type { Record } from "../../DurableBatch.js"
 import { type BatchStoreError, storeError } from "./errors.js"
@@ -79,16 +78,13 @@ export const each = <I, R>(
     // Its claims are given back after the work's fibers were interrupted (the stream's scope closes first).
     const { worker } = yield* Worker.join(s, name, options.worker)
 
-    /**
-     * The rows running here: the signal that stops each one's work, and the claim it came
-     * from (claims are numbered as they return: a renewal judges only rows claimed before it).
-     */
+    /** The rows running here, by index. Claims are numbered as they return: a renewal judges only rows claimed before it. */
     const running = new Map<number, Running>()
     let claims = 0
     const renewal = Effect.gen(function*() {
       const judged = claims
       const now = yield* Clock.currentTimeMillis
-      const held = yield* store.renewHeld(s, name, worker, now, lease)
+      const held = yield* store.renew(s, name, worker, now, lease)
       running.forEach((r, index) => {
         if (r.claim > judged) return
         if (held.has(index)) r.heldUntil = Math.max(r.heldUntil, now + lease)
@@ -98,13 +94,7 @@ export const each = <I, R>(
     const clock = yield* Effect.clock
     // The write must land before the lease ends: a third of it is left for that (and for skew).
     const margin = lease / 3
-    yield* renewal.pipe(
-      Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
-      Effect.ignore,
-      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(lease / 3))))),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    yield* Worker.renewing(renewal, lease)
 
     /** The next claimed rows; fails with `None` when the batch has nothing left for this worker. */
     const claim: Effect.Effect<ReadonlyArray<Claim>, Option.Option<BatchStoreError>> = Effect.gen(function*() {
@@ -156,7 +146,6 @@ export const each = <I, R>(
     return yield* Writer.storing(s, name, worker, finished, {
       flushSize: options.flushSize ?? 64,
       flushInterval: options.flushInterval ?? "50 millis",
-      index: ([f]) => f.index,
       finish: ([f]) => f,
       emit: (f, [, item]) => recordOf<I, unknown>(f, item, worker)
     })

@@ -20,7 +20,6 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as Batch from "../../Batch.js"
 import type { Client, RequestInput } from "../../Client.js"
@@ -49,13 +48,7 @@ export const run = <I, A, E, R>(
     const toRequest = options.toRequest ?? ((item: I) => item as unknown as RequestInput)
     // Its claims are given back after Batch.stream's scope closed (in-flight requests interrupted).
     const { startedAt, worker } = yield* Worker.join(s, name, options.worker)
-    yield* Effect.flatMap(Clock.currentTimeMillis, (now) => store.renew(s, name, worker, now, lease)).pipe(
-      Effect.tapErrorCause((cause) => Effect.logWarning("durable batch: lease renewal failed", cause)),
-      Effect.ignore,
-      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(10, Math.floor(lease / 3))))),
-      Effect.interruptible,
-      Effect.forkScoped
-    )
+    yield* Worker.renewing(Effect.flatMap(Clock.currentTimeMillis, (now) => store.renew(s, name, worker, now, lease)), lease)
 
     const unknowns = yield* Mailbox.make<Record<I, A>>()
     let buffer: ReadonlyArray<Item<I>> = []
@@ -139,7 +132,6 @@ export const run = <I, A, E, R>(
     const stored = yield* Writer.storing(s, name, worker, outcomes, {
       flushSize: options.flushSize ?? 256,
       flushInterval: options.flushInterval ?? "50 millis",
-      index: (o) => o.item.index,
       finish: (o, now) => finishOf(o, o.item.index, startedAt, now),
       emit: (f, o) => recordOf<I, A>(f, o.item.item, worker)
     })

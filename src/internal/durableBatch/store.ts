@@ -144,17 +144,12 @@ export const markSent = (s: Sql, name: string, worker: string, index: number, no
   )
 }
 
-export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
-  ownRowsWrite(s, Effect.zipRight(
-    s.sql`UPDATE ${items(s)} SET lease_until = ${now + lease} WHERE batch = ${name} AND state = 'claimed' AND acquired_by = ${worker}`,
-    s.sql`UPDATE ${s.sql(tables.workers)} SET seen_at = ${now} WHERE batch = ${name} AND worker = ${worker}`
-  ))
-
 /**
- * {@link renew}, returning the indexes this worker still holds: an index missing from the
- * answer was taken over by another worker (its lease passed) or finished.
+ * Renews this worker's claims (and says it is alive), returning the indexes it still holds:
+ * an index missing from the answer was taken over by another worker (its lease passed) or
+ * finished.
  */
-export const renewHeld = (s: Sql, name: string, worker: string, now: number, lease: number) =>
+export const renew = (s: Sql, name: string, worker: string, now: number, lease: number) =>
   Effect.map(
     ownRowsWrite(s, Effect.zipLeft(
       s.sql<{ readonly idx: number | string }>`UPDATE ${items(s)} SET lease_until = ${now + lease}
@@ -268,7 +263,6 @@ export const remaining = (s: Sql, name: string, worker: string) =>
     }
   )
 
-/** Items other workers finished (a live progress line's share of theirs). */
 const recordColumns = (s: Sql) =>
   s.sql.literal("idx, item, state, outcome, status, error, value, bytes, start_at, duration_ms, attempts, worker, finished_at")
 

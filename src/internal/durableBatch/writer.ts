@@ -31,8 +31,6 @@ import * as store from "./store.js"
 export interface WriterOptions<O, Out> {
   readonly flushSize: number
   readonly flushInterval: Duration.DurationInput
-  /** The row an outcome belongs to. */
-  readonly index: (outcome: O) => number
   /** What is stored of an outcome, at `now`. */
   readonly finish: (outcome: O, now: number) => store.Finish
   /** What is emitted once stored. */
