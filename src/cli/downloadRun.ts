@@ -10,14 +10,13 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Schedule from "effect/Schedule"
 import * as Download from "../Download.js"
-import { redactUrl } from "../Errors.js"
 import type { DownloadFlags } from "./download.js"
 import * as Input from "./internal/downloadInput.js"
 import { formatDuration, makeDisplay } from "./internal/downloadProgress.js"
-import { describe, failureText, report } from "./internal/downloadReport.js"
+import { describe, mirrorNote, report } from "./internal/downloadReport.js"
 import { prepare, tryNext } from "./internal/downloadSetup.js"
 import { isDurable } from "./internal/durableFlags.js"
-import { terminalSafe } from "./internal/terminalText.js"
+import { exitWith } from "./internal/exit.js"
 
 const stdout = (text: string) => Effect.sync(() => void process.stdout.write(text))
 
@@ -61,10 +60,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
               const { index, mirror } = round[outcome.index]!
               const entry = entries[index]!
               const mapped: Download.Outcome = { ...outcome, index }
-              if (tryNext(outcome, entry.mirrors, mirror)) {
-                const why = outcome._tag === "Failure" ? failureText(outcome) : ""
-                return display.outcome(mapped, `mirror failed: ${why}; trying ${terminalSafe(redactUrl(entry.mirrors[mirror + 1]!))}`)
-              }
+              if (tryNext(outcome, entry.mirrors, mirror)) return display.outcome(mapped, mirrorNote(outcome, entry.mirrors[mirror + 1]!))
               finished.push(mapped)
               display.outcome(mapped, describe(mapped))
             }
@@ -104,8 +100,7 @@ export const download = (flags: DownloadFlags): Effect.Effect<void> =>
                 "volley download: partial files are kept as .part; run the same command again to resume\n"
             )
             // The runtime exits 0 on a signal; an interrupted download is not a success.
-            process.exitCode = 130
-            process.once("exit", () => void (process.exitCode = 130))
+            exitWith(130)
           }))
         )
       )

@@ -28,6 +28,7 @@ import {
 import type * as Client from "../Client.js"
 import type { DurableFlags } from "./internal/durableFlags.js"
 import type * as Lines from "./internal/lines.js"
+import { exitWith } from "./internal/exit.js"
 import * as Progress from "./internal/progress.js"
 import { terminalSafe } from "./internal/terminalText.js"
 import { basicAuth, resolveProxy } from "./internal/webFlags.js"
@@ -38,13 +39,6 @@ const usageError = (message: string): Effect.Effect<void> =>
     process.exitCode = 2
   })
 
-/** Makes the process exit with `code` even though the runtime's teardown asks for 0 after a signal. */
-const exitWith = (code: number): void => {
-  process.exitCode = code
-  process.once("exit", () => {
-    process.exitCode = code
-  })
-}
 
 /** The flags fetch.ts defines: the request flags plus the web ones (webOptions.ts). */
 export interface FetchRunFlags extends FetchFlags, DurableFlags {

@@ -17,7 +17,6 @@ import * as Logger from "effect/Logger"
 import * as Scope from "effect/Scope"
 import { dbOption, resolveDb } from "./internal/db.js"
 import * as CliLog from "./internal/logging.js"
-import { terminalSafe } from "./internal/terminalText.js"
 
 const port = Options.integer("port").pipe(Options.withDefault(8080), Options.withDescription("Port to listen on (0 picks a free one)"))
 const host = Options.text("host").pipe(Options.withDefault("127.0.0.1"), Options.withDescription("Address to bind"))
@@ -41,7 +40,7 @@ const mailLatency = Options.integer("mail-latency").pipe(
  * errors, which may quote an upstream's answer or a stored job's text. On stdout, as a
  * server's log goes, in place of the command's stderr log.
  */
-const safeLogger = Logger.replace(CliLog.stderrLogger, Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleLog))
+const safeLogger = Logger.replace(CliLog.stderrLogger, CliLog.stdoutLogger)
 
 /** One line for a server that could not listen (@effect/platform's `ServeError`): no stack, no build path. */
 const listenFailure = (e: { readonly cause?: unknown }, host: string, port: number): string => {

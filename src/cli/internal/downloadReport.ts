@@ -4,6 +4,7 @@
  */
 import * as path from "node:path"
 import * as Download from "../../Download.js"
+import { redactUrl } from "../../Errors.js"
 import { formatBytes } from "./downloadProgress.js"
 import { terminalSafe } from "./terminalText.js"
 
@@ -24,6 +25,10 @@ export type Reported =
 /** The error's message, prefixed by the URL unless it already names it. */
 export const failureText = (outcome: Reported & { readonly _tag: "Failure" }): string =>
   terminalSafe(outcome.error.message.includes(outcome.url) ? outcome.error.message : `${outcome.url}: ${outcome.error.message}`)
+
+/** The line of a file whose mirror failed, naming the URL tried next. */
+export const mirrorNote = (outcome: Download.Outcome, next: string): string =>
+  `mirror failed: ${outcome._tag === "Failure" ? failureText(outcome) : ""}; trying ${terminalSafe(redactUrl(next))}`
 
 /** Relative to the working folder when inside it, absolute otherwise. */
 const relative = (p: string): string => {

@@ -28,15 +28,11 @@ import { report } from "./downloadReport.js"
 import { type Prepared, usage } from "./downloadSetup.js"
 import { downloadFile, reportedOf, type StoredFile, storedFiles, type Worker } from "./durableFiles.js"
 import { resolveDurable } from "./durableFlags.js"
+import { exitWith } from "./exit.js"
 import { terminalSafe } from "./terminalText.js"
 
 const stderr = (text: string) => Effect.sync(() => void process.stderr.write(text))
 
-const setExit = (code: number): void => {
-  process.exitCode = code
-  // The runtime's teardown after a signal asks for 0.
-  process.once("exit", () => void (process.exitCode = code))
-}
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
@@ -74,7 +70,7 @@ export const downloadDurable = (flags: DownloadFlags, prepared: Prepared): Effec
     if (Either.isLeft(result)) {
       const e = result.left
       yield* stderr(`volley download: ${terminalSafe(e.message)}\n`)
-      setExit(e._tag === "BatchConflict" || e._tag === "DatabaseUrlError" ? 2 : 1)
+      exitWith(e._tag === "BatchConflict" || e._tag === "DatabaseUrlError" ? 2 : 1)
     }
   })
 
@@ -121,7 +117,7 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
               `volley download: interrupted after ${finished.length} of ${plural(loaded.total, "file")} here: ${summary} in ${formatDuration(now - startedAt)}\n` +
                 "volley download: the claims are given back and partial files kept as .part; run the same command again to resume\n"
             )
-            setExit(130)
+            exitWith(130)
           }))
       )
     )
@@ -138,5 +134,5 @@ const runAndReport = (prepared: Prepared, lease: number, loaded: DurableBatch.Lo
     if (missing > 0) {
       process.stderr.write(`volley download: ${plural(missing, "file")} not finished (a worker stopped holding them); run the same command again\n`)
     }
-    setExit(prepared.lineErrors.length > 0 ? 2 : failed > 0 || missing > 0 ? 1 : 0)
+    exitWith(prepared.lineErrors.length > 0 ? 2 : failed > 0 || missing > 0 ? 1 : 0)
   })

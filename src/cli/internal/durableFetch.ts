@@ -30,6 +30,7 @@ import { countBody, makeNamer, readBody } from "./fetchBody.js"
 import { type FetchItem, type FetchSettings, parseLine } from "./fetchInput.js"
 import { type FetchOutcome, makeStats, ndjson, progressText, summaryJson, summaryText, tableHeader, tableRow } from "./fetchOutput.js"
 import * as Lines from "./lines.js"
+import { exitWith } from "./exit.js"
 import * as Progress from "./progress.js"
 import { terminalSafe } from "./terminalText.js"
 
@@ -37,15 +38,9 @@ import { terminalSafe } from "./terminalText.js"
 const fail = (code: number, message: string) =>
   Effect.sync(() => {
     process.stderr.write(`volley fetch: ${message}\n`)
-    setExit(code)
+    exitWith(code)
   })
 
-const setExit = (code: number): void => {
-  process.exitCode = code
-  process.once("exit", () => {
-    process.exitCode = code
-  })
-}
 
 /** Checks the durable flags (durableFlags.ts) and what fetch cannot combine with them; a usage error (exit 2) as a string. */
 const resolve = (settings: FetchSettings, flags: DurableFlags) =>
@@ -246,6 +241,6 @@ const runAndPrint = (
             `in flight when a worker stopped, and not idempotent, so not sent again\n`
         )
       }
-      setExit(wasInterrupted ? 130 : invalid() > 0 ? 2 : tally.failures() > 0 ? 1 : 0)
+      exitWith(wasInterrupted ? 130 : invalid() > 0 ? 2 : tally.failures() > 0 ? 1 : 0)
     }
   })

@@ -17,15 +17,15 @@ import type { Failure, Record } from "../../DurableBatch.js"
 import { redactUrl } from "../../Errors.js"
 import type { Limited } from "../../internal/batch/limits.js"
 import * as FileName from "../../internal/download/fileName.js"
+import { formatChecksum } from "../../internal/download/hash.js"
 import * as Plan from "../../internal/download/plan.js"
 import type { Done } from "../../internal/durableBatch/each.js"
 import { toFailure } from "../../internal/durableBatch/records.js"
 import { hostOf } from "../../internal/url.js"
 import type { Entry } from "./downloadInput.js"
 import type { Display } from "./downloadProgress.js"
-import { describe, failureText, type Reported } from "./downloadReport.js"
+import { describe, mirrorNote, type Reported } from "./downloadReport.js"
 import { type RunOptions, tryNext } from "./downloadSetup.js"
-import { terminalSafe } from "./terminalText.js"
 
 /** One file as stored: only what its list line says (flags such as `-u` apply when it runs). */
 export interface StoredFile {
@@ -116,8 +116,7 @@ export const downloadFile = (w: Worker, file: StoredFile, index: number, guard: 
         ? { _tag: "Success", index, item, url, value: result.right }
         : { _tag: "Failure", index, item, url, error: result.left }
       if (tryNext(outcome, file.urls, mirror)) {
-        const why = outcome._tag === "Failure" ? failureText(outcome) : ""
-        w.display.outcome(outcome, `mirror failed: ${why}; trying ${terminalSafe(redactUrl(file.urls[mirror + 1]!))}`)
+        w.display.outcome(outcome, mirrorNote(outcome, file.urls[mirror + 1]!))
         continue
       }
       w.finished.push(outcome)
@@ -172,7 +171,7 @@ export const fileRecordJson = (record: Record<StoredFile, unknown>): string => {
       ok: true,
       path: r.path,
       size: r.size,
-      checksum: `${r.checksum.algorithm}:${r.checksum.hex}`,
+      checksum: formatChecksum(r.checksum),
       verified: r.verified,
       skipped: r.skipped,
       resumedFrom: r.resumedFrom,

@@ -7,6 +7,7 @@ import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { databaseUrl } from "./db.js"
 
 /** The flags both commands take. */
 export const durableListOptions = {
@@ -71,12 +72,10 @@ export interface Durable {
  */
 export const resolveDurable = (flags: DurableListFlags, readsStdin: boolean): Effect.Effect<Durable | string> =>
   Effect.gen(function*() {
-    const { defaultDatabaseUrl, parseDatabaseUrl } = yield* Effect.promise(() => import("../../server/DurableJobs.js"))
     const { parseDuration } = yield* Effect.promise(() => import("./fetchInput.js"))
-    const env = process.env["VOLLEY_DB"]
-    const url = Option.getOrElse(flags.db, () => env !== undefined && env !== "" ? env : defaultDatabaseUrl)
-    const parsed = yield* Effect.either(parseDatabaseUrl(url))
-    if (Either.isLeft(parsed)) return parsed.left.message
+    const chosen = yield* databaseUrl(flags.db)
+    if (Either.isLeft(chosen)) return chosen.left
+    const url = chosen.right
     const leaseFlag = Option.getOrUndefined(flags.lease)
     const lease = leaseFlag === undefined ? 30_000 : parseDuration(leaseFlag)
     if (lease === undefined) return `invalid --lease ${JSON.stringify(leaseFlag)} (e.g. 500ms, 10s, 2m)`

@@ -8,8 +8,14 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import { terminalSafe } from "./terminalText.js"
 
-/** The logger itself, so a command can remove or replace it (`volley serve` logs to stdout). */
-export const stderrLogger: Logger.Logger<unknown, void> = Logger.stringLogger.pipe(Logger.map(terminalSafe), Logger.withConsoleError)
+/** One line per record, its control characters shown: what both of the loggers below print. */
+const safeLines = Logger.stringLogger.pipe(Logger.map(terminalSafe))
+
+/** The logger itself, so a command can replace it. */
+export const stderrLogger: Logger.Logger<unknown, void> = Logger.withConsoleError(safeLines)
+
+/** The same lines on stdout: `volley serve`'s log, as a server's log goes. */
+export const stdoutLogger: Logger.Logger<unknown, void> = Logger.withConsoleLog(safeLines)
 
 /** The default logger replaced by {@link stderrLogger}: for a program run with `disablePrettyLogger`. */
 export const layer: Layer.Layer<never> = Logger.replace(Logger.defaultLogger, stderrLogger)
