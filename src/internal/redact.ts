@@ -58,12 +58,18 @@ const isSafeName = (name: string): boolean =>
 const redactParams = (text: string, separator: string): string => {
   let out = ""
   let start = 0
+  // The next "=" at or after `start` (text.length when none): found once and kept while the
+  // pairs before it are bare names, so a long run of them is not scanned again per pair.
+  let eq = -1
   for (;;) {
     const at = text.indexOf(separator, start)
     const end = at < 0 ? text.length : at
-    const eq = text.indexOf("=", start)
+    if (eq < start) {
+      eq = text.indexOf("=", start)
+      if (eq < 0) eq = text.length
+    }
     // A bare name (`?debug`) carries no value.
-    if (eq < 0 || eq > end) out += text.slice(start, end)
+    if (eq >= end) out += text.slice(start, end)
     else {
       const name = text.slice(start, eq)
       out += isSafeName(name) ? text.slice(start, end) : `${name}=${mask}`

@@ -73,7 +73,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       const fiber = runtime as Fiber.RuntimeFiber<unknown, unknown>
       const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
       if (call.starting !== undefined) {
-        const refused = call.starting(call, fiber, clock)
+        const refused = call.starting(call, fiber)
         if (refused !== undefined) return refused
       }
       const { request, settings, host } = call

@@ -8,7 +8,6 @@
  * total or item deadline, retry, circuit breaker, the host's pause gate, the adaptive limit,
  * the attempt (its own deadline) and its exchange.
  */
-import type * as Clock from "effect/Clock"
 import type * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import type { BodySource, Response } from "../../Client.js"
@@ -58,7 +57,7 @@ export interface Call {
    * failure that ends the attempt unsent. A hook rather than a policy of its own, which would
    * take a runtime step per attempt (`clientSteps` bench, `Batch.settle` row: 20 to 19).
    */
-  readonly starting?: ((call: Call, fiber: Fiber.RuntimeFiber<unknown, unknown>, clock: Clock.Clock) => Effect.Effect<never, HttpError> | undefined) | undefined
+  readonly starting?: ((call: Call, fiber: Fiber.RuntimeFiber<unknown, unknown>) => Effect.Effect<never, HttpError> | undefined) | undefined
 }
 
 /** One attempt, as the policies around its exchange see it (breaker, gate, adaptive limit). */
