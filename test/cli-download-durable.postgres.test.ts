@@ -8,39 +8,28 @@
 import * as Effect from "effect/Effect"
 import { createHash } from "node:crypto"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { open } from "../src/internal/durableBatch/database.js"
 import { tables } from "../src/internal/durableBatch/schema.js"
-import { perPath, startCli, until } from "./support/durableCli.js"
-import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
+import { perPath, type PgRig, startPgRig, startCli, until } from "./support/durableCli.js"
+import type { FaultServer } from "./support/FaultServer.js"
 import { pattern } from "./support/faultRoutes.js"
-import { type Postgres, startPostgres } from "./support/postgres.js"
 
 const N = 200
 const SIZE = 20_000
 const HEX = createHash("sha256").update(pattern(0, SIZE)).digest("hex")
-let pg: Postgres
+let rig: PgRig
 let server: FaultServer
 let dir: string
-let databases = 0
 
 beforeAll(async () => {
-  ;[pg, server] = await Promise.all([startPostgres(), startFaultServer()])
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-durable-download-pg-"))
+  rig = await startPgRig("volley-durable-download-pg-")
+  ;({ dir, server } = rig)
 }, 60_000)
-afterAll(async () => {
-  await server?.close()
-  await pg?.stop()
-  fs.rmSync(dir, { recursive: true, force: true })
-}, 30_000)
+afterAll(() => rig?.stop(), 30_000)
 
-const freshDatabase = async () => {
-  const name = `dl${++databases}`
-  await pg.createDatabase(name)
-  return pg.url(name)
-}
+const freshDatabase = () => rig.freshDatabase()
 
 const query = <A>(url: string, sql: (s: Effect.Effect.Success<ReturnType<typeof open>>) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(open(url), sql)))

@@ -7,37 +7,26 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
 import * as DurableBatch from "../src/DurableBatch.js"
 import { open } from "../src/internal/durableBatch/database.js"
 import * as store from "../src/internal/durableBatch/store.js"
 import { tables } from "../src/internal/durableBatch/schema.js"
-import { type FaultServer, startFaultServer } from "./support/FaultServer.js"
-import { perPath, records, startCli, until } from "./support/durableCli.js"
-import { type Postgres, startPostgres } from "./support/postgres.js"
+import type { FaultServer } from "./support/FaultServer.js"
+import { perPath, type PgRig, startPgRig, records, startCli, until } from "./support/durableCli.js"
 
 const N = Number(process.env["VOLLEY_DURABLE_PG_N"] ?? 3_000)
-let pg: Postgres
+let rig: PgRig
 let server: FaultServer
 let dir: string
-let databases = 0
 
 beforeAll(async () => {
-  ;[pg, server] = await Promise.all([startPostgres(), startFaultServer()])
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), "volley-durable-pg-"))
+  rig = await startPgRig("volley-durable-pg-")
+  ;({ dir, server } = rig)
 }, 60_000)
-afterAll(async () => {
-  await server?.close()
-  await pg?.stop()
-  fs.rmSync(dir, { recursive: true, force: true })
-}, 30_000)
+afterAll(() => rig?.stop(), 30_000)
 
-const freshDatabase = async () => {
-  const name = `d${++databases}`
-  await pg.createDatabase(name)
-  return pg.url(name)
-}
+const freshDatabase = () => rig.freshDatabase()
 
 /** Items stored per worker, and the claims a worker holds now. */
 const byWorker = (url: string) =>

@@ -1,11 +1,17 @@
 /**
- * Helpers for the `volley fetch --db` tests: a CLI process that can be killed mid-run, the
- * requests per URL a fault server saw, and the store's rows read directly.
+ * Helpers for the `volley fetch --db` and `volley download --db` tests: a CLI process that can
+ * be killed mid-run, the requests per URL a fault server saw, the store's rows read directly,
+ * and the PostgreSQL rig of the two-worker tests.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as Effect from "effect/Effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
 import { open } from "../../src/internal/durableBatch/database.js"
 import { tables } from "../../src/internal/durableBatch/schema.js"
+import { type FaultServer, startFaultServer } from "./FaultServer.js"
+import { type Postgres, startPostgres } from "./postgres.js"
 import { root } from "./spawn.js"
 
 export interface Running {
@@ -70,3 +76,34 @@ export const storeCounts = (url: string): Promise<{ readonly pending: number; re
 /** Parses NDJSON output, failing on any line that is not one whole JSON object. */
 export const records = (stdout: string): Array<{ readonly line: number; readonly ok: boolean; readonly error?: string; readonly message?: string }> =>
   stdout.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { line: number; ok: boolean })
+
+/** A PostgreSQL server, a fault server and a scratch folder for one test file. */
+export interface PgRig {
+  readonly pg: Postgres
+  readonly server: FaultServer
+  readonly dir: string
+  /** A new, empty database on the server: its URL. */
+  readonly freshDatabase: () => Promise<string>
+  readonly stop: () => Promise<void>
+}
+
+export const startPgRig = async (prefix: string): Promise<PgRig> => {
+  const [pg, server] = await Promise.all([startPostgres(), startFaultServer()])
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  let databases = 0
+  return {
+    pg,
+    server,
+    dir,
+    freshDatabase: async () => {
+      const name = `d${++databases}`
+      await pg.createDatabase(name)
+      return pg.url(name)
+    },
+    stop: async () => {
+      await server.close()
+      await pg.stop()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
