@@ -12,17 +12,38 @@ import * as Client from "../../src/Client.js"
 
 const body = new Uint8Array(128)
 
+/** A 128-byte body, read in one poll. Classes, not literals, as in the real transport (see `src/internal/client/hotPath.ts`). */
+class OneChunk implements BodySource {
+  readonly contentLength = body.length
+  private taken = false
+  poll() {
+    if (this.taken) return null
+    this.taken = true
+    return body
+  }
+  wait() {
+    return Effect.void
+  }
+  release() {}
+}
+
+class Answer implements TransportResponse {
+  readonly status = 200
+  readonly headers: Readonly<Record<string, string>> = new ContentLength()
+  readonly body = new OneChunk()
+}
+
+class ContentLength {
+  [name: string]: string
+  constructor() {
+    this["content-length"] = String(body.length)
+  }
+}
+
 /** Answers every request with 200 and a 128-byte body, one macrotask later (as a socket would). */
 const send: Transport["send"] = (_request, _timeout, received) =>
   Effect.async<TransportResponse>((resume) => {
-    let taken = false
-    const source: BodySource = {
-      contentLength: body.length,
-      poll: () => (taken ? null : ((taken = true), body)),
-      wait: () => Effect.void,
-      release: () => {}
-    }
-    const response: TransportResponse = { status: 200, headers: { "content-length": String(body.length) }, body: source }
+    const response = new Answer()
     setImmediate(() => {
       received?.(response)
       resume(Effect.succeed(response))

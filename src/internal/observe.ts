@@ -22,7 +22,7 @@ import * as MetricLabel from "effect/MetricLabel"
 import * as Option from "effect/Option"
 import type * as Tracer from "effect/Tracer"
 import type { InvalidRequestError, NetworkError } from "../Errors.js"
-import type { BodySource, Timeout, TransportResponse } from "../Client.js"
+import type { BodySource, ResponseTiming, Timeout, TransportResponse } from "../Client.js"
 import type { PreparedRequest } from "./client/request.js"
 
 /**
@@ -124,6 +124,20 @@ const errorType = (cause: Cause.Cause<unknown>): string => {
 const outcomeOf = (status: number): string => status < 400 ? "ok" : status < 500 ? "4xx" : status < 600 ? "5xx" : `${Math.floor(status / 100)}xx`
 
 /**
+ * The response as the caller reads it: its body counted by the observation. A class, not an
+ * object literal (see `client/hotPath.ts`, pretenuring), nor `{ ...response, body }` (V8 makes
+ * a slow object of that spread).
+ */
+class ObservedResponse implements TransportResponse {
+  constructor(
+    readonly status: number,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: BodySource,
+    readonly timing: ResponseTiming | undefined
+  ) {}
+}
+
+/**
  * One exchange: the observation the attempt holds and, once a response arrived, the body
  * handed on in place of the transport's (counting bytes, ending the span and the metrics on
  * release). A class, one object per exchange, because closures for each of these would be
@@ -153,8 +167,7 @@ class Exchange implements Observation, BodySource {
     this.contentLength = response.body.contentLength
     this.outcome = outcomeOf(status)
     if (status >= 400) this.statusError = String(status)
-    // A literal of one shape, not `{ ...response, body }` (V8 makes a slow object of that spread).
-    return { status, headers: response.headers, body: this, timing: response.timing }
+    return new ObservedResponse(status, response.headers, this, response.timing)
   }
 
   fail(cause: Cause.Cause<NetworkError | InvalidRequestError>): void {

@@ -22,7 +22,9 @@ import type { ClientService, RequestOptions, Response } from "../../Client.js"
 import { releasing } from "../client/attempt.js"
 import { coreOf } from "../client/core.js"
 import { bytesAs } from "../client/hotPath.js"
-import { withPerHost } from "../client/settings.js"
+import type { PreparedRequest } from "../client/request.js"
+import { type CallSettings, withPerHost } from "../client/settings.js"
+import type { HostState } from "../policy/hosts.js"
 import * as PerHost from "../policy/perHost.js"
 import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
@@ -33,24 +35,32 @@ import { hostOf } from "../url.js"
 import type { Fetched, Options, Outcome } from "../../Batch.js"
 import type { RequestInput } from "../../Client.js"
 
-/** Mutable per-item record, one allocation per item. */
-interface ItemState {
-  attempts: number
-  status: number | undefined
-  bytes: number
+/** Mutable per-item record, one allocation per item. A class, not a literal: see `hotPath.ts` (pretenuring). */
+class ItemState {
+  attempts = 0
+  status: number | undefined = undefined
+  bytes = 0
   /** Ms (relative to the batch start) when the first request went out; -1 before. */
-  sentAt: number
+  sentAt = -1
   /** Waits for a pause the host asked for, and ms spent waiting for its pause or pacing. */
-  pauses: number
-  pausedMs: number
+  pauses = 0
+  pausedMs = 0
   /** Why a retry or hedge was not made, when one was refused. */
-  retryRefused: RetryPolicy.Refusal | undefined
+  retryRefused: RetryPolicy.Refusal | undefined = undefined
 }
 
 /** One item's call, as the batch's policies see it: the client's `Call` plus the item's input and state. */
-interface Item extends Policy.Call {
-  readonly input: RequestInput
-  readonly state: ItemState
+class Item implements Policy.Call {
+  started = 0
+  deadlineAt: number | undefined = undefined
+  constructor(
+    readonly request: PreparedRequest,
+    readonly settings: CallSettings,
+    readonly host: HostState,
+    readonly starting: NonNullable<Policy.Call["starting"]>,
+    readonly state: ItemState,
+    readonly input: RequestInput
+  ) {}
 }
 
 /** Bodies announced at most this large are read in one piece; others are streamed and counted. */
@@ -241,7 +251,7 @@ export const makeRunner = <I, A, E, R>(
         }
       return core.prepared(input, requestOptions, (request, settings, host) =>
         step<A, E, R>(
-          { request, settings, host, started: 0, deadlineAt: undefined, starting, state, input },
+          new Item(request, settings, host, starting, state, input),
           (response, body, restore) => releasing(restore(use(response)), body)
         ), () => {
         // An input that is not a request still counts as one attempt, sent now.
@@ -251,7 +261,7 @@ export const makeRunner = <I, A, E, R>(
     }
 
     const newState = (index: number): ItemState => {
-      const state: ItemState = { attempts: 0, status: undefined, bytes: 0, sentAt: -1, pauses: 0, pausedMs: 0, retryRefused: undefined }
+      const state = new ItemState()
       if (trackStates) states[index] = state
       return state
     }
@@ -292,7 +302,7 @@ export const makeRunner = <I, A, E, R>(
     const value = (item: I, index: number): Effect.Effect<A, E | HttpError, R> => run(item, newState(index))
 
     const cutOff = (item: I, index: number): Outcome<I, A, E> => {
-      const state = states[index] ?? { attempts: 0, status: undefined, bytes: 0, sentAt: -1, pauses: 0, pausedMs: 0, retryRefused: undefined }
+      const state = states[index] ?? new ItemState()
       const error = new BatchDeadlineError({ deadline: batchDeadline ?? Duration.zero, started: state.attempts > 0 })
       return finish(item, index, state, Either.left(error))
     }

@@ -12,7 +12,7 @@ import * as observe from "../observe.js"
 import { type Attempt, boundFor } from "./deadline.js"
 import { type ChainState, nextHop, redirectStatuses, startChain } from "./redirect.js"
 import type { PreparedRequest } from "./request.js"
-import type { Acquired } from "./response.js"
+import { Acquired } from "./response.js"
 
 /**
  * undici's codes for a request it refuses to send (an argument it rejects, a feature it lacks):
@@ -79,10 +79,10 @@ export const sendFollowing = <A, E, R>(
       onSuccess: (raw) => {
         const response = received ?? observed.wrap(raw)
         if (!settings.followRedirects || !redirectStatuses.has(response.status)) {
-          return acquired({ response, request, redirects })
+          return acquired(new Acquired(response, request, redirects))
         }
         const next = nextHop(request, response, chain ??= startChain(attempt.request.method, attempt.request.url), settings)
-        if (next === undefined) return acquired({ response, request, redirects })
+        if (next === undefined) return acquired(new Acquired(response, request, redirects))
         response.body.release(false)
         if (next instanceof RedirectError) return Effect.fail(next)
         chain = next.chain

@@ -13,6 +13,8 @@ import { type Attempt, boundFor } from "./deadline.js"
 
 export const snippetBytes = 1024
 
+const empty = new Uint8Array(0)
+
 /** Waits for more of the body, bounded by the idle timeout and the deadline. */
 const waitBody = (attempt: Attempt, body: BodySource): Effect.Effect<void, NetworkError> => {
   const bound = boundFor(attempt, attempt.settings.idleTimeoutMs, "body")
@@ -35,13 +37,17 @@ export const readAll = <A>(
   as: (bytes: Uint8Array) => A
 ): Effect.Effect<A, NetworkError | BodyTooLargeError> => {
   if (body.contentLength !== undefined && body.contentLength > limit) return Effect.fail(tooLarge(attempt, body, limit))
-  const chunks: Array<Uint8Array> = []
+  // Most bodies this small arrive in one chunk: the array is made only for a second one (a
+  // per-request array literal is a site V8 may pretenure: see `hotPath.ts`).
+  let first: Uint8Array = empty
+  let more: Array<Uint8Array> | undefined
   let size = 0
   return eachChunk(attempt, body, limit, (chunk) => {
-    chunks.push(chunk)
+    if (size === 0 && more === undefined) first = chunk
+    else (more ??= [first]).push(chunk)
     size += chunk.length
     return undefined
-  }, () => Effect.sync(() => as(concat(chunks, size))))
+  }, () => Effect.sync(() => as(more === undefined ? first : concat(more, size))))
 }
 
 /** The body as a stream of chunks, each pull bounded by the idle timeout and the deadline. */

@@ -8,10 +8,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as Fiber from "effect/Fiber"
 import type * as Scope from "effect/Scope"
-import type { ClientService, RequestInput, RequestOptions, Response, Transport } from "../../Client.js"
+import type { ClientService, RequestInput, RequestOptions, Response, Timer, Transport } from "../../Client.js"
 import type { HttpError, InvalidRequestError, InvalidUrlError } from "../../Errors.js"
 import { pauseGate } from "../policy/gate.js"
-import { Hosts } from "../policy/hosts.js"
+import { type HostState, Hosts } from "../policy/hosts.js"
 import * as PerHost from "../policy/perHost.js"
 import * as Policy from "../policy/policy.js"
 import * as RetryPolicy from "../policy/retry.js"
@@ -22,6 +22,27 @@ import { type Core, TypeId } from "./core.js"
 import { type AnyRequestInput, type PreparedRequest, prepare, prepareGet } from "./request.js"
 import { makeResponse, statusError } from "./response.js"
 import { type CallSettings, type ResolvedConfig, settingsFor } from "./settings.js"
+
+/** One call of the client's own (Batch and Download make theirs). A class, not a literal: see `hotPath.ts`. */
+class ClientCall implements Policy.Call {
+  started = 0
+  deadlineAt: number | undefined = undefined
+  constructor(readonly request: PreparedRequest, readonly settings: CallSettings, readonly host: HostState) {}
+}
+
+/** One attempt as the policies see it. A class, not a literal: see `hotPath.ts` (pretenuring). */
+class StartedAttempt implements Policy.Dispatch {
+  constructor(
+    readonly clock: Clock.Clock,
+    readonly request: PreparedRequest,
+    readonly settings: CallSettings,
+    readonly deadlineAt: number | undefined,
+    readonly timer: Timer,
+    readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
+    readonly retry: number,
+    readonly host: HostState
+  ) {}
+}
 
 /** Prepares the request, then continues with it; a plain URL takes no effect step. */
 const withPrepared = <A, E, R>(
@@ -80,7 +101,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
       if (call.started === 0) hosts.deposit(host, clock.unsafeCurrentTimeMillis())
       const own = settings.deadlineMs === undefined ? undefined : clock.unsafeCurrentTimeMillis() + settings.deadlineMs
       const deadlineAt = call.deadlineAt === undefined || (own !== undefined && own < call.deadlineAt) ? own : call.deadlineAt
-      return next({ clock, request, settings, deadlineAt, timer: timerFor(clock), fiber, retry: call.started++, host }, accepted)
+      return next(new StartedAttempt(clock, request, settings, deadlineAt, timerFor(clock), fiber, call.started++, host), accepted)
     })
 
   /**
@@ -135,7 +156,7 @@ export const make = (transport: Transport, config: ResolvedConfig): ClientServic
     accepted: Policy.Accepted<A, E, R>
   ): Effect.Effect<A, E | HttpError, R> => {
     const settings = settingsOf(options)
-    return withPrepared(input, config.userAgent, settings, (request) => call({ request, settings, host: hosts.forUrl(request.url), started: 0, deadlineAt: undefined }, accepted))
+    return withPrepared(input, config.userAgent, settings, (request) => call(new ClientCall(request, settings, hosts.forUrl(request.url)), accepted))
   }
 
   const execute = <A, E, R>(

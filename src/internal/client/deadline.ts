@@ -41,5 +41,19 @@ export const boundFor = (attempt: Attempt, phaseMs: number | undefined, phase: T
   const ms = usePhase ? phaseMs : remaining
   if (ms === Infinity) return undefined
   const which: TimeoutPhase = usePhase ? phase : "deadline"
-  return { ms: Math.max(0, ms), error: () => timeoutError(attempt, which), timer: attempt.timer }
+  return new Bound(Math.max(0, ms), attempt, which)
+}
+
+/**
+ * One wait's bound. A class, not an object literal: an armed timer keeps it for the wait, and
+ * V8 then pretenures a literal's allocation site (see `hotPath.ts`).
+ */
+class Bound implements Timeout {
+  readonly timer: Timer
+  /** A bound function: transports may pass it on (`Timeout` is public). */
+  readonly error: () => NetworkError
+  constructor(readonly ms: number, attempt: Attempt, phase: TimeoutPhase) {
+    this.timer = attempt.timer
+    this.error = () => timeoutError(attempt, phase)
+  }
 }

@@ -17,11 +17,9 @@ import { eachChunk, readAll, snippet, snippetBytes, streamBody, utf8 } from "./b
 import type { Attempt } from "./deadline.js"
 import type { PreparedRequest } from "./request.js"
 
-/** A response as the transport handed it over, with the request that got it. */
-export interface Acquired {
-  readonly response: TransportResponse
-  readonly request: PreparedRequest
-  readonly redirects: number
+/** A response as the transport handed it over, with the request that got it. A class, not a literal: see `hotPath.ts`. */
+export class Acquired {
+  constructor(readonly response: TransportResponse, readonly request: PreparedRequest, readonly redirects: number) {}
 }
 
 

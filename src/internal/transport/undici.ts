@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type { Dispatcher } from "undici"
 import type { NetworkError } from "../../Errors.js"
-import type { BodySource, Timeout, Transport, TransportRequest, TransportResponse } from "../../Transport.js"
+import type { BodySource, ResponseTiming, Timeout, Transport, TransportRequest, TransportResponse } from "../../Transport.js"
 import { drainLimit } from "./transport.js"
 import * as ConnectTiming from "./connectTiming.js"
 import { type DecodedSink, type Decoder, decoderFor } from "./decode.js"
@@ -60,6 +60,23 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: Rea
 }
 
 /**
+ * A response as the transport hands it over. A class, not an object literal: see
+ * `../client/hotPath.ts` (pretenuring).
+ */
+class Received implements TransportResponse {
+  constructor(
+    readonly status: number,
+    readonly headers: Readonly<Record<string, string>>,
+    readonly body: BodySource,
+    readonly timing: ResponseTiming
+  ) {}
+}
+
+class Timing implements ResponseTiming {
+  constructor(readonly ttfbMs: number, readonly connectMs: number | undefined) {}
+}
+
+/**
  * One request/response exchange: the undici handler and the response body source in one
  * object, so the hot path allocates little. A class here because undici calls it as a
  * handler object with many callbacks sharing mutable state.
@@ -69,6 +86,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
   private paused = false
+  /** Not yet pulled. Emptied in place: a fresh `[]` each time is a site V8 pretenures under load (see `../client/hotPath.ts`). */
   private chunks: Array<Uint8Array> = []
   private head = 0
   private buffered = 0
@@ -128,12 +146,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
     const done = this.resumeHeaders
     this.resumeHeaders = undefined
     if (done === undefined) return
-    const response: TransportResponse = {
-      status: statusCode,
-      headers,
-      body: this,
-      timing: { ttfbMs: performance.now() - this.startedAt, connectMs: this.connectMs }
-    }
+    const response = new Received(statusCode, headers, this, new Timing(performance.now() - this.startedAt, this.connectMs))
     this.onResponse?.(response)
     done(Effect.succeed(response))
   }
@@ -290,7 +303,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
       this.chunks[this.head] = EMPTY
       this.head++
       if (this.head === this.chunks.length) {
-        this.chunks = []
+        this.chunks.length = 0 // in place: see `chunks`
         this.head = 0
       }
       this.buffered -= chunk.length
@@ -341,7 +354,7 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
       return
     }
     this.state = "released"
-    this.chunks = []
+    this.chunks.length = 0
     this.head = 0
     this.buffered = 0
     // Unknown length: try to drain; onData gives up past the limit.
