@@ -89,6 +89,26 @@ describe("Download.file", () => {
       expect(fs.readFileSync(dest).equals(pattern(20_000))).toBe(true)
     }))
 
+  it.scoped("a skipped destination drops a meta with no .part beside it (a crash's leftover), and keeps one that has its .part", () =>
+    Effect.gen(function*() {
+      const server = yield* faultServer()
+      const dir = yield* tempDir
+      const dest = path.join(dir, "done.bin")
+      const url = `${server.url}/range-file?size=20000`
+      const checksum = `sha256:${digest(pattern(20_000))}`
+      fs.writeFileSync(dest, pattern(20_000))
+      fs.writeFileSync(`${dest}.part.meta`, "{}")
+      expect(yield* run(Download.file(url, { path: dest, checksum }))).toMatchObject({ skipped: true })
+      expect(fs.readdirSync(dir)).toEqual(["done.bin"])
+
+      // A .part with its meta may be another download's: left alone.
+      fs.writeFileSync(`${dest}.part`, pattern(100))
+      fs.writeFileSync(`${dest}.part.meta`, "{}")
+      expect(yield* run(Download.file(url, { path: dest, checksum }))).toMatchObject({ skipped: true })
+      expect(fs.readdirSync(dir).sort()).toEqual(["done.bin", "done.bin.part", "done.bin.part.meta"].sort())
+      expect(server.requests).toHaveLength(0)
+    }))
+
   it.scoped("max size: refused from Content-Length before any byte is written", () =>
     Effect.gen(function*() {
       const server = yield* faultServer()

@@ -327,6 +327,9 @@ export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option
       const size = yield* Fs.hashFile(dest, hash)
       const digest = hash.digest("hex")
       if (digest === plan.expected.hex) {
+        // A meta with no `.part` describes nothing (left by a crash, or by an older volley that
+        // dropped it after the rename): the file it was for is this one, complete.
+        if ((yield* Fs.statOrUndefined(plan.part)) === undefined) yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
         return Option.some({
           url: plan.redactedUrl,
           path: dest,
@@ -344,8 +347,10 @@ export const preflight = (plan: Plan, dest: string): Effect.Effect<Option.Option
   })
 
 /**
- * Verifies the staged body and moves it into place: fsync (done when staging), publish over
- * `dest` (own-file check, the umask's mode, atomic rename), drop the meta, fsync the folder.
+ * Verifies the staged body and moves it into place: fsync (done when staging), drop the meta,
+ * publish over `dest` (own-file check, the umask's mode, atomic rename), fsync the folder. The
+ * meta goes first: a crash between the two then leaves a `.part` that starts over, never a meta
+ * beside a finished file (seen: a `volley download --db` worker SIGKILLed in that window).
  * A mismatch removes the `.part` and leaves the destination untouched.
  */
 export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effect<DownloadResult, DownloadError> =>
@@ -370,8 +375,8 @@ export const finalize = (plan: Plan, staged: Staged, dest: string): Effect.Effec
       }
     }
     const time = plan.remoteTime && staged.lastModified !== undefined ? new Date(staged.lastModified) : undefined
-    yield* Fs.publish(plan.part, dest, { mtime: time !== undefined && !Number.isNaN(time.getTime()) ? time : undefined })
     yield* Effect.ignore(Fs.remove(metaPath(plan.part)))
+    yield* Fs.publish(plan.part, dest, { mtime: time !== undefined && !Number.isNaN(time.getTime()) ? time : undefined })
     yield* Fs.fsyncDir(path.dirname(dest))
     return {
       url: plan.redactedUrl,
