@@ -7,10 +7,8 @@
  * (`request.ts`) keeps `@effect/platform`'s request module and `effect/Schema` out of programs
  * that only download (bench row `Download.file peak RSS`).
  *
- * Per-request records are class instances, not object literals (`PreparedGet`, `StartedAttempt`,
- * `ClientCall`, Batch's `Item` and `ItemState`, the deadline's `Bound`, the transport's
- * `Received` and `Timing`, observe's `ObservedResponse`), and the transport's chunk buffer is
- * emptied in place. V8 pretenures an object literal's allocation site (allocates it straight in
+ * Per-request records are class instances, not object literals (each such class points here),
+ * and the transport's chunk buffer is emptied in place. V8 pretenures an object literal's allocation site (allocates it straight in
  * old space) once most of its objects are alive at a young collection, which 64 requests in
  * flight can make true. A record so allocated is garbage in old space once its request ends, but
  * until the next full collection it keeps the young objects it points to alive; they are copied,

@@ -182,14 +182,12 @@ class DefaultHeaders {
   }
 }
 
-const defaultHeaders = (userAgent: string, decompress: boolean): Record<string, string> => new DefaultHeaders(userAgent, decompress)
-
 /**
  * Prepares a plain GET of a URL, without an effect step (the common case of a fan-out):
  * the request, or why the URL is not one. An `Either` is itself an effect.
  */
 export const prepareGet = (input: string | URL, userAgent: string, decompress: boolean): Either.Either<PreparedRequest, InvalidUrlError> =>
-  Either.flatMap(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => get(url, defaultHeaders(userAgent, decompress), decompress))
+  Either.flatMap(parseUrl(typeof input === "string" ? input : ownUrl(input)), (url) => get(url, new DefaultHeaders(userAgent, decompress), decompress))
 
 /**
  * Prepares a request. `userAgent` is added unless the caller set one; with `decompress`, so
@@ -215,13 +213,13 @@ const prepareUnchecked = (
   decompress: boolean
 ): Either.Either<PreparedRequest, InvalidUrlError> | Effect.Effect<PreparedRequest, InvalidUrlError> => {
   if (input instanceof PlainGet) {
-    return Either.flatMap(requestUrl(input.url), (url) => get(url, { ...defaultHeaders(userAgent, decompress), ...input.headers }, decompress))
+    return Either.flatMap(requestUrl(input.url), (url) => get(url, { ...new DefaultHeaders(userAgent, decompress), ...input.headers }, decompress))
   }
   if (!isHttpClientRequest(input)) return prepareGet(input, userAgent, decompress)
   const parsed = requestUrl(input.url, input.urlParams)
   if (Either.isLeft(parsed)) return Either.left(parsed.left)
   const url = parsed.right
-  const headers: Record<string, string> = { ...defaultHeaders(userAgent, decompress), ...input.headers }
+  const headers: Record<string, string> = { ...new DefaultHeaders(userAgent, decompress), ...input.headers }
   const method = input.method
   // Printed as the caller wrote it (credentials masked as `***@`), sent without them.
   const redactedUrl = redactUrl(url)
