@@ -8,15 +8,22 @@
  * that only download (bench row `Download.file peak RSS`).
  *
  * Per-request records are class instances, not object literals (each such class points here),
- * and the transport's chunk buffer is emptied in place. V8 pretenures an object literal's allocation site (allocates it straight in
- * old space) once most of its objects are alive at a young collection, which 64 requests in
- * flight can make true. A record so allocated is garbage in old space once its request ends, but
- * until the next full collection it keeps the young objects it points to alive; they are copied,
- * then promoted, and the sites that made them cross the threshold in turn. `new` has no
- * allocation site, so it stops the cascade. Measured over 40,000 loopback GETs (Batch.settle,
- * c=64, one process): promoted bytes 60 MB to 4 MB, scavenge time 330 ms to 100 ms, CPU -17%;
- * `node --allow-natives-syntax` with `%InYoungGeneration` on each record finds which sites V8
- * tenured. Outcomes and `Fetched` stay literals: they live to the end of the batch anyway.
+ * and the transport's chunk buffer is emptied in place. V8 pretenures an object literal's
+ * allocation site (allocates it straight in old space) once most of its objects are alive at a
+ * young collection, which 64 requests in flight can make true. A record so allocated is garbage
+ * in old space once its request ends, but until the next full collection it keeps the young
+ * objects it points to alive; they are copied, then promoted, and the sites that made them cross
+ * the threshold in turn. `new` has no allocation site, so it stops the cascade. Measured over
+ * 40,000 loopback GETs (Batch.settle, c=64, one process): promoted bytes 60 MB to 4 MB,
+ * scavenge time 330 ms to 100 ms, CPU -17%. Outcomes and `Fetched` stay literals: they live to
+ * the end of the batch anyway.
+ *
+ * Finding which sites V8 tenured: `node --no-compact --trace-pretenuring-statistics` prints
+ * each site's address as it decides "=> tenure"; with the process held before it exits,
+ * `gdb -p PID -batch -ex 'call (void)_Z25_v8_internal_Print_ObjectPv((void*)ADDRESS)'` prints
+ * the site: its literal's boilerplate (the property names) or "Array allocation" (an empty `[]`
+ * or `new Array()`), and its dependent code, whose inlined functions name the caller. Then
+ * `%InYoungGeneration` (`--allow-natives-syntax`) on the suspect object confirms the fix.
  */
 import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
