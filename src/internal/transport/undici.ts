@@ -86,7 +86,8 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
   private controller: Dispatcher.DispatchController | undefined
   private cancelled = false
   private paused = false
-  /** Not yet pulled. Emptied in place: a fresh `[]` each time is a site V8 pretenures under load (see `../client/hotPath.ts`). */
+  /** Not yet pulled. Emptied in place: a fresh `[]` each time is a site V8 pretenures (`../client/hotPath.ts`).
+   * This first one is tenured too at c=200 x 50 ms, but avoiding it changed neither promoted bytes nor CPU. */
   private chunks: Array<Uint8Array> = []
   private head = 0
   private buffered = 0
