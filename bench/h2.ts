@@ -9,7 +9,7 @@
  *
  *   npm run build && VOLLEY_BENCH=h2 node dist/bench/run.js
  */
-import { type Measured, measure, startServer } from "./http.js"
+import { keepBest, type Measured, measure, startServer } from "./http.js"
 
 const serverPath = new URL("./internal/h2Target.js", import.meta.url)
 
@@ -34,8 +34,7 @@ export const run = async (): Promise<void> => {
       for (const { id } of contenders) {
         const m = await measure(id, url, { count, concurrency })
         if (m.ok !== count) throw new Error(`${id}: ${m.ok} of ${count} requests succeeded`)
-        const previous = best.get(id)
-        best.set(id, previous === undefined ? m : { ms: Math.min(previous.ms, m.ms), cpuMs: Math.min(previous.cpuMs, m.cpuMs), rss: Math.max(previous.rss, m.rss), ok: m.ok })
+        best.set(id, keepBest(best.get(id), m))
       }
     }
     const baseline = best.get("volley-h1")!

@@ -9,8 +9,9 @@
  * (CONTENDER BATCHES BATCH_SIZE ROOT[:VARIANT]...; a root holds a built volley, `dist/src`; a
  * variant is `defaults`, `off` or `all-on`, see `internal/paired.ts`). Prints each root's median
  * CPU µs per request and its per-pair ratios to the first root: the median, the quartiles and
- * the extremes. Identical builds on both sides read 0.95-1.03 on this 2-core shared machine:
- * that is the noise.
+ * the extremes. Identical builds on both sides read 0.95-1.03 on this 2-core shared machine
+ * when it is quiet, and 0.87-1.16 when neighbours are busy: that is the noise. Pair a build
+ * with itself in the same hour to see which band a run is in, and quote every run.
  */
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"

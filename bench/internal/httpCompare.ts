@@ -13,7 +13,7 @@
  * ratios. On a shared machine this is the figure to trust for a few-percent change; the
  * rounds above move 10-25%.
  */
-import { measure, type Measured, recordTargets, startServer, workloads } from "../http.js"
+import { keepBest, loopShare, measure, type Measured, recordTargets, startServer, workloads } from "../http.js"
 import { type Build, scriptOf } from "./builds.js"
 import { inTurn, print, type Row } from "./compareTable.js"
 import * as Paired from "./paired.js"
@@ -24,10 +24,6 @@ const volleyContenders: ReadonlyArray<readonly [id: Paired.PairedOptions["conten
   ["volley-client", "Client.text + forEach"]
 ]
 
-const keepBest = (seen: Map<string, Measured>, key: string, m: Measured) => {
-  const p = seen.get(key)
-  seen.set(key, p === undefined ? m : { ms: Math.min(p.ms, m.ms), cpuMs: Math.min(p.cpuMs, m.cpuMs), rss: Math.max(p.rss, m.rss), ok: m.ok })
-}
 
 export const compare = async (builds: readonly [Build, Build]): Promise<void> => {
   const rounds = Math.max(1, Number(process.env["VOLLEY_BENCH_ROUNDS"] ?? "3"))
@@ -35,13 +31,14 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
   const { child: server, port } = await startServer()
   try {
     const rows: Array<Row> = []
+    const loops: Array<string> = []
     for (const workload of workloads) {
       const url = `http://127.0.0.1:${port}${workload.path}`
       const best = new Map<string, Measured>()
       const run = async (key: string, contender: string, worker?: string) => {
         const m = await measure(contender, url, workload, worker)
         if (m.ok !== workload.count) throw new Error(`${key}: ${m.ok} of ${workload.count} requests succeeded`)
-        keepBest(best, key, m)
+        best.set(key, keepBest(best.get(key), m))
       }
       for (let round = 0; round < rounds; round++) {
         await run("undici", "undici")
@@ -60,8 +57,12 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
           { workload: `${name}, RSS x`, baseline: b.rss / reference.rss, current: c.rss / reference.rss }
         )
       }
+      // The busier the loop, the more the wall follows the CPU (see `http.ts`).
+      loops.push(`${workload.short}: undici ${loopShare(reference)}, ` +
+        builds.map((build) => `${build.label} Batch.settle ${loopShare(best.get(`${build.label} volley`)!)}`).join(", "))
     }
     print(`http side by side: volley / undici request + p-limit (same run), best of ${rounds}`, builds, rows)
+    console.log(`event loop busy in the timed run (best of ${rounds}):\n${loops.map((l) => `  ${l}`).join("\n")}`)
     await paired(builds, port)
   } finally {
     server.disconnect()

@@ -1,9 +1,9 @@
 /**
  * Runs one benchmark workload through one contender, in its own process so its peak RSS is
  * its own. Invoked by `bench/http.ts` as `httpWorker.js CONTENDER URL COUNT CONCURRENCY`;
- * sends `{ ms, cpuMs, rss, ok }` (wall and CPU time of the timed run, peak RSS in MiB,
- * successful requests)
- * to its parent and exits.
+ * sends `{ ms, cpuMs, rss, loopBusy, ok }` (wall and CPU time of the timed run, peak RSS in
+ * MiB, the share of the timed run the event loop was busy, successful requests) to its parent
+ * and exits.
  *
  * Every contender gets the same warm-up (5% of the workload, untimed) and a connection pool
  * capped at the concurrency.
@@ -198,11 +198,13 @@ const main = async () => {
   await run(Array.from({ length: Math.max(1, Math.ceil(count / 20)) }, () => url))
   const urls = Array.from({ length: count }, () => url)
   const cpuBefore = process.cpuUsage()
+  const loopBefore = performance.eventLoopUtilization()
   const started = performance.now()
   const ok = await run(urls)
   const ms = performance.now() - started
   const cpu = process.cpuUsage(cpuBefore)
-  process.send?.({ ms, cpuMs: (cpu.user + cpu.system) / 1000, rss: process.resourceUsage().maxRSS / 1024, ok }, () => process.exit(0))
+  const loopBusy = performance.eventLoopUtilization(loopBefore).utilization
+  process.send?.({ ms, cpuMs: (cpu.user + cpu.system) / 1000, rss: process.resourceUsage().maxRSS / 1024, loopBusy, ok }, () => process.exit(0))
 }
 
 main().catch((error: unknown) => {
