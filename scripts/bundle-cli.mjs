@@ -8,9 +8,10 @@
  * compile cache). CommonJS because `vm.Script` takes a code cache and ES modules cannot
  * without a flag; subcommands' heavy parts stay lazy (their modules run only when used).
  *
- * undici: its index loads every feature (fetch, WebSocket, cache, mocks) at require time;
- * volley's transport needs its Agent only, so `undici` resolves to a small entry that loads
- * the Agent eagerly and the rest of undici's exports on first access.
+ * undici: its index loads every feature (fetch, WebSocket, cache, mocks) at require time.
+ * volley's transport imports the Agent's own files (src/internal/transport/agent.ts); for the
+ * modules that import `undici` itself (@effect/platform-node's `Undici`), it resolves to a small
+ * entry that loads the Agent eagerly and the rest of undici's exports on first access.
  */
 import * as esbuild from "esbuild"
 import { spawn } from "node:child_process"

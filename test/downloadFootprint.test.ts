@@ -1,10 +1,12 @@
 /**
  * What a program that only downloads loads: `volley/Client` and `volley/Download` without
  * `effect/Schema` (and the fast-check it pulls in) or `@effect/platform`, about 7 MiB of RSS
- * after imports (bench row `Download.file peak RSS`, `VOLLEY_BENCH=download npm run bench`).
- * The built modules are imported in a child process whose module hook lists every module
- * loaded.
+ * after imports, nor undici's index (fetch, WebSocket, caches, mocks), about 9 MiB more (bench
+ * row `Download.file peak RSS`, `VOLLEY_BENCH=download npm run bench`). The built modules are
+ * imported in a child process whose module hook lists every module loaded.
  */
+import { createRequire } from "node:module"
+import * as undici from "undici"
 import { describe, expect, it } from "vitest"
 import { runNode } from "./support/spawn.js"
 
@@ -24,7 +26,7 @@ const loaded = async (imports: ReadonlyArray<string>): Promise<ReadonlyArray<str
   return run.stderr.split("\n").filter((line) => line.startsWith("LOADED ")).map((line) => line.slice("LOADED ".length))
 }
 
-const heavy = /effect\/dist\/esm\/Schema\.js|@effect\/platform\/|\/fast-check\//
+const heavy = /effect\/dist\/esm\/Schema\.js|@effect\/platform\/|\/fast-check\/|\/undici\/index\.js$/
 
 describe("a download loads neither effect/Schema nor @effect/platform", () => {
   it("volley/Client and volley/Download", async () => {
@@ -38,5 +40,43 @@ describe("a download loads neither effect/Schema nor @effect/platform", () => {
   it("the check sees them when they are loaded", async () => {
     const urls = await loaded(["./dist/src/Download.js", "@effect/platform/HttpClient"])
     expect(urls.some((url) => heavy.test(url))).toBe(true)
+    expect((await loaded(["undici"])).some((url) => heavy.test(url))).toBe(true)
+  })
+
+  // The transport imports these files of undici's directly (src/internal/transport/agent.ts):
+  // an undici release that moves or changes one fails here, not in a user's import.
+  it("undici's files the transport imports are the exports of its index", () => {
+    const require = createRequire(import.meta.url)
+    expect(require("undici/lib/dispatcher/agent.js")).toBe(undici.Agent)
+    expect(require("undici/lib/dispatcher/env-http-proxy-agent.js")).toBe(undici.EnvHttpProxyAgent)
+    expect(require("undici/lib/core/connect.js")).toBe(undici.buildConnector)
+    expect(require("undici/lib/dispatcher/dispatcher.js")).toBe(undici.Dispatcher)
+  })
+
+  it("without undici's index, its dispatchers are set up as the index sets them up", async () => {
+    // Every own property of the dispatcher classes' prototypes, after volley's client alone and
+    // again once undici's index has loaded: the index must add or change nothing.
+    const run = await runNode([
+      "--input-type=module",
+      "-e",
+      `
+      import { createRequire } from "node:module"
+      await import("./dist/src/Client.js")
+      const require = createRequire(process.cwd() + "/")
+      const classes = ["dispatcher/dispatcher.js", "dispatcher/dispatcher-base.js", "dispatcher/agent.js", "dispatcher/env-http-proxy-agent.js", "dispatcher/proxy-agent.js"]
+        .map((file) => require("undici/lib/" + file))
+      const shape = () => classes.map((c) => Object.getOwnPropertyNames(c.prototype).map((name) => [name, Object.getOwnPropertyDescriptor(c.prototype, name)]))
+      const before = shape()
+      require("undici")
+      const after = shape()
+      const same = before.every((props, i) => props.length === after[i].length &&
+        props.every(([name, d], j) => after[i][j][0] === name && ["value", "get", "set"].every((k) => after[i][j][1][k] === d[k])))
+      console.log(JSON.stringify({ same, methods: before[0].map(([name]) => name) }))
+      `
+    ])
+    expect(run.code, run.stderr).toBe(0)
+    const { methods, same } = JSON.parse(run.stdout) as { methods: Array<string>; same: boolean }
+    expect(methods).toEqual(expect.arrayContaining(["request", "stream", "pipeline", "upgrade", "connect"]))
+    expect(same).toBe(true)
   })
 })
