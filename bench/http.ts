@@ -17,9 +17,9 @@
  * The target is a plain node:http server (keep-alive) in its own process; each contender
  * runs in its own process (so peak RSS is its own), with a pool capped at the concurrency.
  * Contenders alternate over `VOLLEY_BENCH_ROUNDS` rounds (default 2); the table shows each
- * one's best wall and CPU time and its highest peak RSS, as ratios to undici + p-limit. The
- * target server shares the machine's cores, so on a busy machine CPU time is the steadier
- * figure of a client's own cost.
+ * one's best wall and CPU time and its highest peak RSS, as ratios to undici + p-limit, and the
+ * share of the best-wall run its event loop was busy (`loop`). The target server shares the
+ * machine's cores, so on a busy machine CPU time is the steadier figure of a client's own cost.
  *
  *   npm run build && node dist/bench/http.js
  */
@@ -109,13 +109,16 @@ export interface Measured {
 /** `loopBusy` as a percentage; "-" from a worker built before it was reported (an older baseline). */
 export const loopShare = (m: Measured): string => (Number.isFinite(m.loopBusy) ? `${(m.loopBusy * 100).toFixed(0)}%` : "-")
 
-/** Each figure's best over the rounds: least wall, CPU and loop, most RSS. */
+/**
+ * Each figure's best over the rounds: least wall and CPU, most RSS; the loop share of the round
+ * whose wall is kept, since it explains that wall.
+ */
 export const keepBest = (previous: Measured | undefined, m: Measured): Measured =>
   previous === undefined ? m : {
     ms: Math.min(previous.ms, m.ms),
     cpuMs: Math.min(previous.cpuMs, m.cpuMs),
     rss: Math.max(previous.rss, m.rss),
-    loopBusy: Math.min(previous.loopBusy, m.loopBusy),
+    loopBusy: m.ms < previous.ms ? m.loopBusy : previous.loopBusy,
     ok: m.ok
   }
 
@@ -152,7 +155,7 @@ export const measure = (
 
 const pad = (text: string, width: number, right = false) => (right ? text.padStart(width) : text.padEnd(width))
 
-/** Runs both workloads and prints one table per workload. */
+/** Runs each workload and prints one table per workload. */
 export const run = async (): Promise<void> => {
   const rounds = Math.max(1, Number(process.env["VOLLEY_BENCH_ROUNDS"] ?? "2"))
   const { child: server, port } = await startServer()

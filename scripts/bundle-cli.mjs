@@ -30,8 +30,9 @@ const require = createRequire(import.meta.url)
  * `import ... from "undici"` (exactly) resolves to a generated entry with every name undici
  * exports: `Agent` and `buildConnector` (which the Agent loads anyway) bundled and loaded at
  * once, `interceptors.decompress` bundled and loaded on first use (below), the others as
- * getters that require the installed undici (a dependency of the package) on first use:
- * `EnvHttpProxyAgent` with `--proxy`, and any other name a later import adds, a little slower.
+ * getters that require the installed undici (a dependency of the package) on first use, a
+ * little slower. (volley's own transport imports undici's files directly, its proxy agent
+ * included: src/internal/transport/agent.ts.)
  */
 const lazyUndici = {
   name: "lazy-undici",
@@ -61,8 +62,8 @@ ${getters}
 }
 
 /**
- * `interceptors`, as an object whose `decompress` (the one the transport uses, once a request
- * asks for decoding) is bundled and loaded on first access, without the rest of undici: its
+ * `interceptors`, as an object whose `decompress` is bundled and loaded on first access,
+ * without the rest of undici: its
  * full index (fetch, WebSocket, caches, mocks) loads from node_modules, outside the code cache,
  * in about 3x the time of the Agent itself (measured: 300-580 ms against 100-190 ms on the
  * loaded machine). The other interceptors come from the full undici. If undici's index no

@@ -28,7 +28,7 @@ const loaded = async (imports: ReadonlyArray<string>): Promise<ReadonlyArray<str
 
 const heavy = /effect\/dist\/esm\/Schema\.js|@effect\/platform\/|\/fast-check\/|\/undici\/index\.js$/
 
-describe("a download loads neither effect/Schema nor @effect/platform", () => {
+describe("a download loads neither effect/Schema, @effect/platform nor undici's index", () => {
   it("volley/Client and volley/Download", async () => {
     const urls = await loaded(["effect/Effect", "./dist/src/Client.js", "./dist/src/Download.js"])
     // The hook saw the imports (so an empty list cannot pass).
@@ -62,20 +62,25 @@ describe("a download loads neither effect/Schema nor @effect/platform", () => {
       `
       import { createRequire } from "node:module"
       await import("./dist/src/Client.js")
+      await import("./dist/src/Download.js")
       const require = createRequire(process.cwd() + "/")
-      const classes = ["dispatcher/dispatcher.js", "dispatcher/dispatcher-base.js", "dispatcher/agent.js", "dispatcher/env-http-proxy-agent.js", "dispatcher/proxy-agent.js"]
-        .map((file) => require("undici/lib/" + file))
+      // Seen by require, which the ESM hook above does not see (a CommonJS file requiring it).
+      const indexLoaded = Object.keys(require.cache).some((file) => /[\\/]undici[\\/]index\.js$/.test(file))
+      const classes = ["dispatcher", "dispatcher-base", "agent", "pool-base", "pool", "client", "env-http-proxy-agent", "proxy-agent"]
+        .map((file) => require("undici/lib/dispatcher/" + file + ".js"))
+        .map((exported) => exported.PoolBase ?? exported)
       const shape = () => classes.map((c) => Object.getOwnPropertyNames(c.prototype).map((name) => [name, Object.getOwnPropertyDescriptor(c.prototype, name)]))
       const before = shape()
       require("undici")
       const after = shape()
       const same = before.every((props, i) => props.length === after[i].length &&
         props.every(([name, d], j) => after[i][j][0] === name && ["value", "get", "set"].every((k) => after[i][j][1][k] === d[k])))
-      console.log(JSON.stringify({ same, methods: before[0].map(([name]) => name) }))
+      console.log(JSON.stringify({ indexLoaded, same, methods: before[0].map(([name]) => name) }))
       `
     ])
     expect(run.code, run.stderr).toBe(0)
-    const { methods, same } = JSON.parse(run.stdout) as { methods: Array<string>; same: boolean }
+    const { indexLoaded, methods, same } = JSON.parse(run.stdout) as { indexLoaded: boolean; methods: Array<string>; same: boolean }
+    expect(indexLoaded).toBe(false)
     expect(methods).toEqual(expect.arrayContaining(["request", "stream", "pipeline", "upgrade", "connect"]))
     expect(same).toBe(true)
   })

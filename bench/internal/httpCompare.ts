@@ -24,7 +24,6 @@ const volleyContenders: ReadonlyArray<readonly [id: Paired.PairedOptions["conten
   ["volley-client", "Client.text + forEach"]
 ]
 
-
 export const compare = async (builds: readonly [Build, Build]): Promise<void> => {
   const rounds = Math.max(1, Number(process.env["VOLLEY_BENCH_ROUNDS"] ?? "3"))
   const workers = builds.map((b) => scriptOf(b, "internal/httpWorker.js"))
@@ -62,7 +61,7 @@ export const compare = async (builds: readonly [Build, Build]): Promise<void> =>
         builds.map((build) => `${build.label} Batch.settle ${loopShare(best.get(`${build.label} volley`)!)}`).join(", "))
     }
     print(`http side by side: volley / undici request + p-limit (same run), best of ${rounds}`, builds, rows)
-    console.log(`event loop busy in the timed run (best of ${rounds}):\n${loops.map((l) => `  ${l}`).join("\n")}`)
+    console.log(`event loop busy in the timed run (the run of the best wall):\n${loops.map((l) => `  ${l}`).join("\n")}`)
     await paired(builds, port)
   } finally {
     server.disconnect()

@@ -1,3 +1,4 @@
+/// <reference path="./undiciLib.d.ts" />
 /**
  * The undici dispatcher under the real transport, built from the client's options: a pooled
  * `Agent`, or undici's `EnvHttpProxyAgent` when a proxy is set; HTTP/2 by ALPN when asked.
@@ -5,23 +6,31 @@
 import * as Tls from "node:tls"
 import type { Dispatcher } from "undici"
 // undici's own files, not its index: the index loads every feature (fetch, WebSocket, the
-// cache, mocks) when imported, about 9 MiB of RSS (59.7 against 51.0 MiB after import, Node 20)
-// that a client which only dispatches never uses (bench row `Download.file peak RSS`). Types:
-// `undiciLib.d.ts`; the CLI bundle does the same (scripts/bundle-cli.mjs).
+// cache, mocks) when imported, 8-9 MiB of RSS (undici alone after import: 59.7 against 51.0
+// MiB, Node 20) that a client which only dispatches never uses (bench row `Download.file peak
+// RSS`). Types: `undiciLib.d.ts` (referenced above, so that every program compiling this file
+// has them); the CLI bundle does the same (scripts/bundle-cli.mjs). These paths are not undici's
+// public API: package.json takes undici 7.30.x only (`~`), and a newer one must first pass
+// test/downloadFootprint.test.ts.
 import api from "undici/lib/api/index.js"
 import Agent from "undici/lib/dispatcher/agent.js"
 import UndiciDispatcher from "undici/lib/dispatcher/dispatcher.js"
 import EnvHttpProxyAgent from "undici/lib/dispatcher/env-http-proxy-agent.js"
 import buildConnector from "undici/lib/core/connect.js"
-
-// What undici's index does besides exporting: every dispatcher gets `request`, `stream`,
-// `pipeline`, `upgrade` and `connect` (its proxy agent tunnels with `connect`). The test that
-// checks the files above also checks that the index, loaded after, changes nothing more.
-Object.assign(UndiciDispatcher.prototype, api)
 import type { ClientOptions } from "../../Client.js"
 import { defaults } from "../client/settings.js"
 import { millis } from "../duration.js"
 import { redactUrl } from "../redact.js"
+
+// What undici's index does to its dispatchers: each gets `request`, `stream`, `pipeline`,
+// `upgrade` and `connect` (its proxy agent tunnels with `connect`). Only the missing ones, so a
+// wrapper someone put on the shared prototype stays. (The index also installs a global
+// dispatcher for `fetch`, which volley does not use.) test/downloadFootprint.test.ts checks
+// that the index, loaded after, changes nothing more on the dispatcher classes.
+const prototype: Record<string, unknown> = UndiciDispatcher.prototype as unknown as Record<string, unknown>
+for (const [name, method] of Object.entries(api)) {
+  if (!(name in prototype)) prototype[name] = method
+}
 
 /** `host:port` of each proxy, so the transport can tell a proxy that failed from a target that did. */
 export const proxyAddresses = (proxy: ClientOptions["proxy"]): ReadonlyArray<string> => {
