@@ -6,7 +6,8 @@
  *   `curl -s URL | tee FILE | sha256sum` vs a hand-written undici `request` piped through a
  *   hashing Transform into a file, as is (no fsync: its tail may still be in the page cache
  *   when the clock stops) and with the fsync + rename volley does; plain `curl -o` (no hash)
- *   is the transfer ceiling.
+ *   is the transfer ceiling; and `Download.file` again from a runner bundled into one file by
+ *   esbuild (`internal/bundledRunner.ts`: what the ~300 modules loaded from node_modules cost).
  * - 32 files of 16 MiB at concurrency 8: volley `Download.many` (hashing) vs
  *   `curl --parallel --parallel-max 8` (no hash).
  * - Peak RSS of volley at 64 MiB, 512 MiB and 2 GiB: flat, not growing with the file.
@@ -30,6 +31,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { type Build, scriptOf } from "./internal/builds.js"
+import { bundledRunner } from "./internal/bundledRunner.js"
 import * as Targets from "./internal/targets.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -223,6 +225,10 @@ export const run = async (): Promise<void> => {
       { name: "undici request | hash Transform | file", run: () => runNode(["undici", url, out("u.bin")]) },
       { name: "  same + fsync + rename (as volley)", run: () => runNode(["undici-fsync", url, out("s.bin")]) }
     ]
+    const bundled = await bundledRunner()
+    if (bundled !== undefined) {
+      contenders.push({ name: "volley Download.file, bundled (esbuild)", run: () => runNode(["volley", url, out("b.bin")], bundled) })
+    }
     if (hasCurl) {
       contenders.push(
         {
