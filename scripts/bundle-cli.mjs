@@ -63,11 +63,10 @@ ${getters}
 
 /**
  * `interceptors`, as an object whose `decompress` is bundled and loaded on first access,
- * without the rest of undici: its
- * full index (fetch, WebSocket, caches, mocks) loads from node_modules, outside the code cache,
- * in about 3x the time of the Agent itself (measured: 300-580 ms against 100-190 ms on the
- * loaded machine). The other interceptors come from the full undici. If undici's index no
- * longer names the file, all of them do.
+ * without the rest of undici: its full index (fetch, WebSocket, caches, mocks) loads from
+ * node_modules, outside the code cache, in about 3x the time of the Agent itself (measured:
+ * 300-580 ms against 100-190 ms on the loaded machine). The other interceptors come from the
+ * full undici. If undici's index no longer names the file, all of them do.
  */
 const lazyInterceptors = async () => {
   const index = await fs.promises.readFile(require.resolve("undici"), "utf8")

@@ -65,7 +65,7 @@ describe("a download loads neither effect/Schema, @effect/platform nor undici's 
       await import("./dist/src/Download.js")
       const require = createRequire(process.cwd() + "/")
       // Seen by require, which the ESM hook above does not see (a CommonJS file requiring it).
-      const indexLoaded = Object.keys(require.cache).some((file) => /[\\/]undici[\\/]index\.js$/.test(file))
+      const indexLoaded = Object.keys(require.cache).some((file) => /[\\/]undici[\\/]index\\.js$/.test(file))
       const classes = ["dispatcher", "dispatcher-base", "agent", "pool-base", "pool", "client", "env-http-proxy-agent", "proxy-agent"]
         .map((file) => require("undici/lib/dispatcher/" + file + ".js"))
         .map((exported) => exported.PoolBase ?? exported)
