@@ -116,6 +116,15 @@ export interface ResponseTiming {
  * effect succeeds with it: the client uses it to release a response whose hand-over was cut
  * short by an interruption, so no connection is ever orphaned.
  *
+ * `takeAbort`, when given, is the caller's offer to abort the request itself: it runs the
+ * effect with only the wait made interruptible (inside its own `uninterruptibleMask`), and
+ * calls the function it is handed whenever the wait ends in anything but success. A transport
+ * may accept (call it once, synchronously, before the effect can end) and then needs no
+ * interruption handler of its own; one that ignores it aborts on interruption as above. The
+ * client accepts for every request: `Effect.async`'s canceler is an `onExit` frame per
+ * request, about a tenth of the CPU of a fan-out of small requests (bench row `10,000 GETs of
+ * 50 ms`), most of it in the young objects that frame keeps alive.
+ *
  * @category models
  * @since 0.1.0
  */
@@ -124,7 +133,8 @@ export interface Transport {
   readonly send: (
     request: TransportRequest,
     timeout: Timeout | undefined,
-    received?: (response: TransportResponse) => void
+    received?: (response: TransportResponse) => void,
+    takeAbort?: (abort: () => void) => void
   ) => Effect.Effect<TransportResponse, NetworkError>
 }
 

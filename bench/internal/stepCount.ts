@@ -40,9 +40,14 @@ class ContentLength {
   }
 }
 
-/** Answers every request with 200 and a 128-byte body, one macrotask later (as a socket would). */
-const send: Transport["send"] = (_request, _timeout, received) =>
+/**
+ * Answers every request with 200 and a 128-byte body, one macrotask later (as a socket would).
+ * Takes the client's offer to abort on interruption, as the real transport does, so neither
+ * has a canceler frame per request.
+ */
+const send: Transport["send"] = (_request, _timeout, received, takeAbort) =>
   Effect.async<TransportResponse>((resume) => {
+    takeAbort?.(() => {})
     const response = new Answer()
     setImmediate(() => {
       received?.(response)

@@ -35,19 +35,21 @@ const callerError = (error: NetworkError, request: PreparedRequest): NetworkErro
 const sendBounded = (
   transport: Transport,
   attempt: Attempt,
-  received: (response: TransportResponse) => void
+  received: (response: TransportResponse) => void,
+  takeAbort: (abort: () => void) => void
 ): Effect.Effect<TransportResponse, NetworkError> => {
   const bound = boundFor(attempt, attempt.settings.headersTimeoutMs, "headers")
   if (bound !== undefined && bound.ms <= 0) return Effect.fail(bound.error())
-  return transport.send(attempt.request, bound, received)
+  return transport.send(attempt.request, bound, received, takeAbort)
 }
 
 /**
  * Sends the request and follows redirects, then continues with the final response
  * (`acquired`: a continuation rather than a result saves a flatMap's two runtime steps per
  * request, `clientSteps` bench). Must run with interruption masked: only the transport waits
- * are made interruptible (`restore`), so an intermediate response is always released and the
- * final one is always handed to `acquired`, which must release it.
+ * are made interruptible (`restore`), so an intermediate response is always released, the
+ * final one is always handed to `acquired`, which must release it, and a request whose wait
+ * for its headers ends in an interruption is aborted here (the transport's `takeAbort`).
  */
 export const sendFollowing = <A, E, R>(
   transport: Transport,
@@ -63,17 +65,25 @@ export const sendFollowing = <A, E, R>(
     // the same instant), the response would be dropped with its connection: release it.
     // (Already masked, so a plain match does what `Effect.onExit` would, in fewer steps.)
     let received: TransportResponse | undefined
+    // The transport's abort, when it lets this wait own it (see `Transport.send`'s `takeAbort`):
+    // called below for any failure, where it is a no-op unless the request is still pending.
+    let abort: (() => void) | undefined
     // Tracing and metrics (span per exchange, traceparent): synchronous, no step of its own.
     const observed = observe.start(attempt.fiber, attempt.clock, request, redirects, attempt.retry)
     const sending = observed.request
     const sent = restore(sendBounded(transport, sending === attempt.request ? attempt : { ...attempt, request: sending }, (r) => {
       received = observed.wrap(r)
+    }, (a) => {
+      abort = a
     }))
     return Effect.matchCauseEffect(sent, {
       onFailure: (cause) => {
         const failed = Cause.map(cause, (error) => callerError(error, request))
         if (received !== undefined) received.body.release(true)
-        else observed.fail(failed)
+        else {
+          abort?.()
+          observed.fail(failed)
+        }
         return Effect.failCause(failed)
       },
       onSuccess: (raw) => {

@@ -35,10 +35,17 @@ type State = "pending" | "body" | "done" | "failed" | "released"
 export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
   ConnectTiming.install()
   const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
-  const send = (request: TransportRequest, timeout: Timeout | undefined, received: ((response: TransportResponse) => void) | undefined) =>
+  const send = (
+    request: TransportRequest,
+    timeout: Timeout | undefined,
+    received: ((response: TransportResponse) => void) | undefined,
+    takeAbort: ((abort: () => void) => void) | undefined
+  ) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
+      // Offered, the caller aborts on interruption: no canceler, so no `onExit` frame (`Transport.send`).
+      takeAbort?.(() => exchange.cancel())
       try {
         dispatcher.dispatch(
           {
@@ -54,7 +61,7 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: Rea
       } catch (error) {
         exchange.onResponseError(undefined, error as Error)
       }
-      return Effect.sync(() => exchange.cancel())
+      return takeAbort === undefined ? Effect.sync(() => exchange.cancel()) : undefined
     })
   return { send }
 }
