@@ -3,7 +3,8 @@
  * with the `npm run bench` figure that keeps it. Everything else above the transport is
  * written plainly; where a runtime step is saved (`VOLLEY_BENCH=clientSteps npm run bench`),
  * the comment there says so. The transport's own optimisations (chunk buffer, boolean
- * backpressure, drain-or-abort release) live in `../transport/undici.ts`; `PlainGet`
+ * backpressure, drain-or-abort release, no canceler on the wait for the headers: see
+ * `Transport.send`'s `takeAbort`) live in `../transport/undici.ts`; `PlainGet`
  * (`request.ts`) keeps `@effect/platform`'s request module and `effect/Schema` out of programs
  * that only download (bench row `Download.file peak RSS`).
  *
