@@ -118,9 +118,11 @@ export interface ResponseTiming {
  *
  * `takeAbort`, when given, is the caller's offer to abort the request itself: it runs the
  * effect with only the wait made interruptible (inside its own `uninterruptibleMask`), and
- * calls the function it is handed whenever the wait ends in anything but success. A transport
- * may accept (call it once, synchronously, before the effect can end) and then needs no
- * interruption handler of its own; one that ignores it aborts on interruption as above. The
+ * whenever the wait ends in anything but success it calls the function it was handed, or,
+ * holding the response from `received`, releases that body with `abort: true`. The function
+ * must be a no-op once the request has ended. A transport may accept (call `takeAbort` once,
+ * when the effect starts, before it can end) and then needs no interruption handler of its
+ * own; one that ignores the offer aborts on interruption as above. The
  * client offers it for every request: `Effect.async`'s canceler is an `onExit` frame, 9
  * runtime steps per request and young objects kept alive into old space; without it,
  * `Batch.settle` takes about 10% less CPU per request (`npm run bench`, the paired rows).
