@@ -35,12 +35,7 @@ type State = "pending" | "body" | "done" | "failed" | "released"
 export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: ReadonlyArray<string> = []): Transport => {
   ConnectTiming.install()
   const viaProxy = proxies.length === 0 ? undefined : new Set(proxies)
-  const send = (
-    request: TransportRequest,
-    timeout: Timeout | undefined,
-    received: ((response: TransportResponse) => void) | undefined,
-    takeAbort: ((abort: () => void) => void) | undefined
-  ) =>
+  const send: Transport["send"] = (request, timeout, received, takeAbort) =>
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
