@@ -110,7 +110,8 @@ export interface ResponseTiming {
 }
 
 /**
- * Sends one request. Interrupting the effect before the headers arrive aborts the request.
+ * Sends one request. Interrupting the effect before the headers arrive aborts the request,
+ * unless the transport took `takeAbort` (below): then the caller does.
  *
  * `received`, when given, is called with the response the moment it exists, before the
  * effect succeeds with it: the client uses it to release a response whose hand-over was cut
@@ -119,13 +120,14 @@ export interface ResponseTiming {
  * `takeAbort`, when given, is the caller's offer to abort the request itself: it runs the
  * effect with only the wait made interruptible (inside its own `uninterruptibleMask`), and
  * whenever the wait ends in anything but success it calls the function it was handed, or,
- * holding the response from `received`, releases that body with `abort: true`. The function
- * must be a no-op once the request has ended. A transport may accept (call `takeAbort` once,
- * when the effect starts, before it can end) and then needs no interruption handler of its
- * own; one that ignores the offer aborts on interruption as above. The
- * client offers it for every request: `Effect.async`'s canceler is an `onExit` frame, 9
- * runtime steps per request and young objects kept alive into old space; without it,
- * `Batch.settle` takes about 10% less CPU per request (`npm run bench`, the paired rows).
+ * holding the response from `received`, releases that body with `abort: true`. It calls it
+ * after any failure, the transport's own errors and timeouts included, so the function must
+ * do nothing once the wait is over, and must not throw. A transport accepts by calling
+ * `takeAbort` once, synchronously, before the request can leave (in `Effect.async`'s
+ * register, whose only parameter must be `resume`: one taking a `signal` gets the frame
+ * anyway); it then needs no interruption handler to abort the request. One that ignores the
+ * offer aborts on interruption as above. Why the client offers: `Effect.async`'s canceler is
+ * an `onInterrupt` (`onExit`) frame per request (see `internal/client/hotPath.ts`).
  *
  * @category models
  * @since 0.1.0

@@ -42,8 +42,8 @@ class ContentLength {
 
 /**
  * Answers every request with 200 and a 128-byte body, one macrotask later (as a socket would).
- * Takes the client's offer to abort on interruption, as the real transport does, so neither
- * has a canceler frame per request.
+ * Takes the client's offer to abort on interruption, as the real transport does: no canceler
+ * frame on either (this one never had one, so the count did not change when the real one lost it).
  */
 const send: Transport["send"] = (_request, _timeout, received, takeAbort) =>
   Effect.async<TransportResponse>((resume) => {

@@ -49,7 +49,8 @@ const sendBounded = (
  * request, `clientSteps` bench). Must run with interruption masked: only the transport waits
  * are made interruptible (`restore`), so an intermediate response is always released, the
  * final one is always handed to `acquired`, which must release it, and a request whose wait
- * for its headers ends in an interruption is aborted here (the transport's `takeAbort`).
+ * for its headers fails (an interruption among others) is aborted here, when the transport
+ * took `takeAbort`.
  */
 export const sendFollowing = <A, E, R>(
   transport: Transport,
@@ -81,8 +82,8 @@ export const sendFollowing = <A, E, R>(
         const failed = Cause.map(cause, (error) => callerError(error, request))
         if (received !== undefined) received.body.release(true)
         else {
-          abort?.()
           observed.fail(failed)
+          abort?.()
         }
         return Effect.failCause(failed)
       },

@@ -280,11 +280,11 @@ class Exchange implements BodySource, Dispatcher.DispatchHandler, DecodedSink {
 
   // ---- cancellation -----------------------------------------------------------------------
 
-  /** Called when the fiber waiting for the headers is interrupted. */
+  /** Aborts a request still waiting for its headers (interrupted, timed out, released); after that, a no-op. */
   cancel(): void {
+    if (this.state !== "pending") return // a body's wait keeps its timer
     this.clearWaitTimer()
     this.resumeHeaders = undefined
-    if (this.state !== "pending") return
     this.cancelled = true
     this.state = "released"
     this.abortNow(interruptedError)
