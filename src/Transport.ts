@@ -127,7 +127,7 @@ export interface ResponseTiming {
  * register, whose only parameter must be `resume`: one taking a `signal` gets the frame
  * anyway); it then needs no interruption handler to abort the request. One that ignores the
  * offer aborts on interruption as above. Why the client offers: `Effect.async`'s canceler is
- * an `onInterrupt` (`onExit`) frame per request (see `internal/client/hotPath.ts`).
+ * an `onInterrupt` (`onExit`) frame per request (figures: `internal/transport/undici.ts`).
  *
  * @category models
  * @since 0.1.0

@@ -3,10 +3,7 @@
  * with the `npm run bench` figure that keeps it. Everything else above the transport is
  * written plainly; where a runtime step is saved (`VOLLEY_BENCH=clientSteps npm run bench`),
  * the comment there says so. The transport's own optimisations (chunk buffer, boolean
- * backpressure, drain-or-abort release, no canceler on the wait for the headers: the client
- * takes the abort, `Transport.send`'s `takeAbort`, as `Effect.async`'s canceler is an `onExit`
- * frame of 9 runtime steps per request whose pretenured literals keep young objects alive;
- * without it `Batch.settle` takes about 10% less CPU, `npm run bench` paired rows) live in
+ * backpressure, drain-or-abort release, no canceler on the wait for the headers) live in
  * `../transport/undici.ts`; `PlainGet`
  * (`request.ts`) keeps `@effect/platform`'s request module and `effect/Schema` out of programs
  * that only download (bench row `Download.file peak RSS`).

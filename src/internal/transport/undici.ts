@@ -39,7 +39,9 @@ export const make = (dispatcher: Dispatcher, drainBudgetMs: number, proxies: Rea
     Effect.async<TransportResponse, NetworkError>((resume) => {
       const exchange = new Exchange(request, drainBudgetMs, resume, received, viaProxy)
       if (timeout !== undefined) exchange.armHeadersTimer(timeout)
-      // Offered, the caller aborts on interruption: no canceler, so no `onExit` frame (`Transport.send`).
+      // Offered, the caller aborts on interruption (`Transport.send`): no canceler, whose `onExit`
+      // frame costs 9 runtime steps per request, and whose pretenured literals keep young objects
+      // alive: without it `Batch.settle` takes about 10% less CPU (`npm run bench`, paired rows).
       takeAbort?.(() => exchange.cancel())
       try {
         dispatcher.dispatch(
